@@ -1,0 +1,69 @@
+"""deploykit: put a scikit-learn model in production without leaving Jupyter.
+
+    import deploykit
+    reg = deploykit.Registry()
+    report = deploykit.evaluate(model, X_test, y_test, against=reg, name="churn")
+    v = reg.push(model, name="churn", X=X_train, evaluation=report)
+    reg.deploy("churn", v.version)
+
+The heavy parts (scikit-learn, SQLAlchemy) are imported on first use, so
+``import deploykit`` and ``%load_ext deploykit`` stay quick.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+from deploykit.errors import *  # noqa: F403  (the exception tree is public API)
+from deploykit.errors import __all__ as _error_names
+from deploykit.records import Alias, Event, ModelInfo, ModelVersion
+from deploykit.settings import Settings
+
+try:
+    __version__ = version("deploykit")
+except PackageNotFoundError:  # running from a source tree
+    __version__ = "0.0.0+unknown"
+
+if TYPE_CHECKING:
+    from deploykit.evaluation import EvaluationReport, Gate, evaluate
+    from deploykit.registry import Registry
+    from deploykit.signature import Signature
+
+# public name -> module that defines it, imported on first attribute access
+_LAZY = {
+    "Registry": "deploykit.registry",
+    "evaluate": "deploykit.evaluation",
+    "EvaluationReport": "deploykit.evaluation",
+    "Gate": "deploykit.evaluation",
+    "Signature": "deploykit.signature",
+}
+
+__all__ = [
+    "Alias",
+    "EvaluationReport",
+    "Event",
+    "Gate",
+    "ModelInfo",
+    "ModelVersion",
+    "Registry",
+    "Settings",
+    "Signature",
+    "__version__",
+    "evaluate",
+    *_error_names,
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'deploykit' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

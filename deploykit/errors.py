@@ -1,0 +1,183 @@
+"""The exceptions deploykit raises, one tree rooted at :class:`DeployKitError`.
+
+Every class also inherits the builtin a Python user would reach for, so
+``except LookupError`` or ``except ValueError`` keep working::
+
+    DeployKitError
+    ├── ConfigurationError(ValueError)        bad DEPLOYKIT_* setting, unwritable home   500
+    ├── NotFoundError(LookupError)                                                     404
+    │   ├── ModelNotFoundError                no such model
+    │   ├── VersionNotFoundError              no such version of a model
+    │   └── AliasNotFoundError                alias points nowhere
+    ├── InvalidInputError(ValueError)                                                  422
+    │   ├── SignatureError                    data does not match the model's input schema
+    │   ├── NotAnEstimatorError(TypeError)    pushed object cannot fit/predict
+    │   ├── EvaluationError                   evaluation impossible on the given data
+    │   └── GateError                         gate expression cannot be parsed or checked
+    ├── ConflictError                                                                  409
+    │   └── NothingToRollBackError            alias has no earlier version
+    ├── AuthenticationError                   no or unknown token                      401
+    ├── PermissionDeniedError(PermissionError) token lacks the role                    403
+    ├── ArtifactError                                                                  500
+    │   ├── ArtifactIntegrityError            stored bytes do not match their digest
+    │   └── UntrustedArtifactError            skops file holds types not trusted here
+    └── StorageError(OSError)                 the metadata or artifact store failed    503
+
+Messages name the thing, what was expected, what came, and the fix. The HTTP
+server maps classes to statuses with :func:`http_status`, and the HTTP client
+raises the class named in the error body, so callers see the same exception
+whichever implementation they talk to.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AliasNotFoundError",
+    "ArtifactError",
+    "ArtifactIntegrityError",
+    "AuthenticationError",
+    "ConfigurationError",
+    "ConflictError",
+    "DeployKitError",
+    "DeployKitWarning",
+    "EnvironmentMismatchWarning",
+    "EvaluationError",
+    "GateError",
+    "InvalidInputError",
+    "ModelNotFoundError",
+    "NotAnEstimatorError",
+    "NotFoundError",
+    "NothingToRollBackError",
+    "PermissionDeniedError",
+    "SignatureError",
+    "StorageError",
+    "UntrustedArtifactError",
+    "VersionNotFoundError",
+    "error_class",
+    "http_status",
+]
+
+
+class DeployKitError(Exception):
+    """Base of every error deploykit raises on purpose."""
+
+
+class ConfigurationError(DeployKitError, ValueError):
+    """A setting is missing, malformed, or points somewhere unusable."""
+
+
+class NotFoundError(DeployKitError, LookupError):
+    """A named model, version or alias does not exist."""
+
+
+class ModelNotFoundError(NotFoundError):
+    pass
+
+
+class VersionNotFoundError(NotFoundError):
+    pass
+
+
+class AliasNotFoundError(NotFoundError):
+    pass
+
+
+class InvalidInputError(DeployKitError, ValueError):
+    """The caller passed something deploykit cannot use."""
+
+
+class SignatureError(InvalidInputError):
+    """Data does not match a model's input signature.
+
+    ``problems`` lists every mismatch found, one sentence each, so a caller can
+    show all of them rather than only the first.
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems: list[str] = problems if problems is not None else [message]
+
+
+class NotAnEstimatorError(InvalidInputError, TypeError):
+    pass
+
+
+class EvaluationError(InvalidInputError):
+    pass
+
+
+class GateError(InvalidInputError):
+    pass
+
+
+class ConflictError(DeployKitError):
+    """The request is well formed but clashes with the registry's state."""
+
+
+class NothingToRollBackError(ConflictError):
+    pass
+
+
+class AuthenticationError(DeployKitError):
+    pass
+
+
+class PermissionDeniedError(DeployKitError, PermissionError):
+    pass
+
+
+class ArtifactError(DeployKitError):
+    pass
+
+
+class ArtifactIntegrityError(ArtifactError):
+    pass
+
+
+class UntrustedArtifactError(ArtifactError):
+    pass
+
+
+class StorageError(DeployKitError, OSError):
+    pass
+
+
+class DeployKitWarning(UserWarning):
+    """Base of deploykit's warnings."""
+
+
+class EnvironmentMismatchWarning(DeployKitWarning):
+    """A model is loaded under library versions other than those it was pushed with."""
+
+
+# Most specific first: http_status walks the MRO, so a subclass inherits its parent's status.
+_HTTP_STATUS: dict[type[DeployKitError], int] = {
+    NotFoundError: 404,
+    InvalidInputError: 422,
+    ConflictError: 409,
+    AuthenticationError: 401,
+    PermissionDeniedError: 403,
+    ArtifactError: 500,
+    StorageError: 503,
+    ConfigurationError: 500,
+    DeployKitError: 500,
+}
+
+
+def http_status(exc: BaseException) -> int:
+    """The HTTP status the server answers with for ``exc``."""
+    for cls in type(exc).__mro__:
+        if cls in _HTTP_STATUS:
+            return _HTTP_STATUS[cls]  # type: ignore[index]
+    return 500
+
+
+def error_class(name: str) -> type[DeployKitError]:
+    """The exception class called ``name``; :class:`DeployKitError` for unknown names.
+
+    Used by the HTTP client to raise the same class the server raised.
+    """
+    cls = globals().get(name)
+    if isinstance(cls, type) and issubclass(cls, DeployKitError):
+        return cls
+    return DeployKitError

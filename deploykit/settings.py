@@ -1,0 +1,119 @@
+"""One settings object, read from ``DEPLOYKIT_*`` environment variables.
+
+================================  ====================================================
+variable                          default
+================================  ====================================================
+``DEPLOYKIT_HOME``                ``~/.deploykit``
+``DEPLOYKIT_DATABASE_URL``        ``sqlite:///<home>/registry.db`` (any SQLAlchemy URL)
+``DEPLOYKIT_ARTIFACTS_URL``       ``<home>/artifacts`` (a folder or any fsspec URL)
+``DEPLOYKIT_SERVER_URL``          unset: the embedded, in-process registry
+``DEPLOYKIT_TOKEN``               unset: read ``<home>/token`` when talking to a server
+``DEPLOYKIT_ACTOR``               the login name; recorded in the audit log
+``DEPLOYKIT_SKOPS_TRUSTED``       extra types trusted when loading skops files,
+                                  comma separated (``mypkg.MyEstimator,...``)
+``DEPLOYKIT_FSYNC``               ``1``: flush artifacts to disk before a push commits
+================================  ====================================================
+
+CLI flags and traitlets map onto the same fields; :meth:`Settings.replace` makes
+a copy with some of them changed. A malformed value fails fast, quoting the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from deploykit.errors import ConfigurationError
+
+__all__ = ["Settings"]
+
+_PREFIX = "DEPLOYKIT_"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _default_actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, as in some containers
+        return "unknown"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Where deploykit keeps its data and whom it talks to."""
+
+    home: Path
+    database_url: str
+    artifacts_url: str
+    server_url: str | None = None
+    token: str | None = None
+    actor: str = dataclasses.field(default_factory=_default_actor)
+    skops_trusted: tuple[str, ...] = ()
+    fsync: bool = True
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings from ``environ`` (``os.environ`` by default)."""
+        env = os.environ if environ is None else environ
+
+        def get(key: str) -> str | None:
+            value = env.get(_PREFIX + key)
+            return value.strip() if value is not None and value.strip() else None
+
+        home = Path(get("HOME") or "~/.deploykit").expanduser()
+        database_url = get("DATABASE_URL") or f"sqlite:///{home / 'registry.db'}"
+        artifacts_url = get("ARTIFACTS_URL") or str(home / "artifacts")
+        trusted = tuple(t.strip() for t in (get("SKOPS_TRUSTED") or "").split(",") if t.strip())
+        return cls(
+            home=home,
+            database_url=database_url,
+            artifacts_url=artifacts_url,
+            server_url=get("SERVER_URL"),
+            token=get("TOKEN"),
+            actor=get("ACTOR") or _default_actor(),
+            skops_trusted=trusted,
+            fsync=_parse_bool("FSYNC", get("FSYNC"), default=True),
+        )
+
+    def replace(self, **changes: object) -> Settings:
+        """A copy with ``changes`` applied; unknown field names raise ConfigurationError."""
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ConfigurationError(
+                f"Unknown setting(s) {', '.join(map(repr, unknown))}; "
+                f"known settings are {', '.join(sorted(known))}."
+            )
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def ensure_home(self) -> Path:
+        """Create the home folder if needed; fail with a clear message if it is unusable."""
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+            probe = self.home / f".write-probe-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise ConfigurationError(
+                f"The deploykit home folder '{self.home}' is not writable "
+                f"({exc.strerror or exc}). Set {_PREFIX}HOME to a folder you can write to."
+            ) from None
+        return self.home
+
+
+def _parse_bool(key: str, value: str | None, *, default: bool) -> bool:
+    if value is None:
+        return default
+    lowered = value.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ConfigurationError(
+        f"The setting {_PREFIX}{key} must be one of 1/0, true/false, yes/no, on/off. "
+        f"Got {value!r} instead."
+    )
