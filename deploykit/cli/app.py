@@ -1,0 +1,212 @@
+"""Typer application: ``deploykit push|versions|deploy|rollback|events|models``.
+
+Every command talks to the registry named by the ``DEPLOYKIT_*`` settings.
+A deploykit error prints one line on stderr and exits with status 1; a usage
+error exits with 2 (typer's convention). ``--json`` prints records for scripts.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from deploykit.cli import render
+from deploykit.errors import DeployKitError
+from deploykit.records import Alias
+from deploykit.settings import Settings
+
+app = typer.Typer(
+    name="deploykit",
+    help="Put a scikit-learn model in production: push, version, deploy, roll back.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+ReasonOption = Annotated[
+    str | None, typer.Option("--reason", "-r", help="Why; kept in the audit log.")
+]
+AliasOption = Annotated[str, typer.Option("--alias", "-a", help="The alias to move.")]
+
+
+def _registry() -> Any:
+    """The registry the settings point at (the embedded one by default)."""
+    from deploykit.registry import Registry
+
+    return Registry(Settings.from_env())
+
+
+def _print_json(value: Any) -> None:
+    if isinstance(value, list):
+        value = [v.to_dict() for v in value]
+    elif hasattr(value, "to_dict"):
+        value = value.to_dict()
+    typer.echo(json.dumps(value, indent=2, default=str))
+
+
+@app.command()
+def models(as_json: JsonOption = False) -> None:
+    """List every model with its latest version and aliases."""
+    with _registry() as reg:
+        found = reg.models()
+    if as_json:
+        _print_json(found)
+    else:
+        render.models_table(found)
+
+
+@app.command()
+def push(
+    model_file: Annotated[Path, typer.Argument(help="A fitted model saved with joblib or skops.")],
+    name: Annotated[str, typer.Option("--name", "-n", help="Model name, e.g. churn.")],
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data", "-d", help="Training data (Parquet/CSV): signature and drift reference."
+        ),
+    ] = None,
+    model_format: Annotated[
+        str | None, typer.Option("--format", help="joblib or skops; guessed from the suffix.")
+    ] = None,
+    description: Annotated[str, typer.Option("--description", "-m")] = "",
+    deploy: Annotated[bool, typer.Option("--deploy", help="Move 'production' to it.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Push a model file as a new immutable version."""
+    from deploykit.cli.data import read_table
+
+    X = read_table(data) if data is not None else None
+    with _registry() as reg:
+        version = reg.push_file(
+            model_file,
+            name,
+            X=X,
+            format=model_format,
+            description=description,
+            deploy=deploy,
+        )
+    if as_json:
+        _print_json(version)
+    else:
+        render.pushed(version)
+
+
+@app.command()
+def versions(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    as_json: JsonOption = False,
+) -> None:
+    """List a model's versions, oldest first, with metrics and live marker."""
+    with _registry() as reg:
+        found = reg.versions(name)
+    if as_json:
+        _print_json(found)
+    else:
+        render.versions_table(name, found)
+
+
+@app.command()
+def deploy(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[str, typer.Argument(help="Version number, 'latest' or an alias.")],
+    alias: AliasOption = "production",
+    reason: ReasonOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Point an alias ('production' by default) at a version."""
+    with _registry() as reg:
+        before = _current(reg, name, alias)
+        moved = reg.deploy(name, version, alias=alias, reason=reason)
+    if as_json:
+        _print_json(moved)
+    else:
+        render.moved("deployed", moved, before)
+
+
+@app.command()
+def rollback(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    to: Annotated[int | None, typer.Option("--to", help="Version to return to.")] = None,
+    alias: AliasOption = "production",
+    reason: ReasonOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Move an alias back to the version it held before (or to --to VERSION)."""
+    with _registry() as reg:
+        before = _current(reg, name, alias)
+        moved = reg.rollback(name, to=to, alias=alias, reason=reason)
+    if as_json:
+        _print_json(moved)
+    else:
+        render.moved("rolled back", moved, before)
+
+
+@app.command()
+def events(
+    name: Annotated[str | None, typer.Argument(help="Only this model's events.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-l", min=1, help="How many, newest first.")] = (
+        50
+    ),
+    as_json: JsonOption = False,
+) -> None:
+    """Show the audit log: who pushed, deployed or rolled back what, when and why."""
+    with _registry() as reg:
+        found = reg.events(name, limit=limit)
+    if as_json:
+        _print_json(found)
+    else:
+        render.events_table(found)
+
+
+@app.command()
+def demo() -> None:
+    """Seed the registry with a demo model that has a few versions and some history."""
+    from deploykit.demo import seed_demo
+
+    with _registry() as reg:
+        info = seed_demo(reg)
+        render.versions_table(info.name, reg.versions(info.name))
+
+
+@app.command()
+def up() -> None:
+    """Start deploykit on the configured (by default embedded) registry, with a demo model."""
+    from deploykit.demo import seed_demo
+
+    settings = Settings.from_env()
+    with _registry() as reg:
+        info = seed_demo(reg)
+    render.console.print(
+        f"deploykit registry: {settings.database_url}\n"
+        f"artifacts:          {settings.artifacts_url}\n"
+        f"demo model:         {info.name} (production = version {info.production})\n"
+        f"next:               deploykit versions {info.name}"
+    )
+
+
+def _current(reg: Any, name: str, alias: str) -> int | None:
+    aliases: list[Alias] = reg.aliases(name)
+    return next((a.version for a in aliases if a.name == alias), None)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``deploykit`` script: deploykit errors become one line, exit 1."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except DeployKitError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(1)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:  # click's usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

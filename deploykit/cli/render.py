@@ -1,0 +1,85 @@
+"""Rich tables and one-line summaries for the CLI's human output."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from deploykit.records import Alias, Event, ModelInfo, ModelVersion
+
+# Metrics shown in the versions table, in order of preference; the first three found win.
+KEY_METRICS = ("roc_auc", "f1", "f1_macro", "accuracy", "r2", "rmse", "mae", "log_loss")
+
+console = Console(highlight=False)
+
+
+def _when(value: object) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if hasattr(value, "strftime") else str(value)
+
+
+def key_metrics(version: ModelVersion, limit: int = 3) -> str:
+    shown = [(m, version.metrics[m]) for m in KEY_METRICS if m in version.metrics][:limit]
+    return "  ".join(f"{m}={v:.3f}" for m, v in shown) or "-"
+
+
+def models_table(models: Sequence[ModelInfo]) -> None:
+    if not models:
+        console.print("No models yet. Push one: deploykit push model.joblib --name NAME")
+        return
+    table = Table("model", "latest", "production", "aliases", "created")
+    for m in models:
+        others = ", ".join(f"{a}→{v}" for a, v in sorted(m.aliases.items()) if a != "production")
+        table.add_row(
+            m.name,
+            str(m.latest_version or "-"),
+            str(m.production or "-"),
+            others or "-",
+            _when(m.created_at),
+        )
+    console.print(table)
+
+
+def versions_table(name: str, versions: Sequence[ModelVersion]) -> None:
+    table = Table("version", "created", "author", "metrics", "gate", "aliases", title=name)
+    for v in versions:
+        gate = {None: "-", True: "passed", False: "failed"}[v.gate_passed]
+        live = ", ".join(v.aliases)
+        style = "bold green" if "production" in v.aliases else None
+        table.add_row(
+            str(v.version),
+            _when(v.created_at),
+            v.author,
+            key_metrics(v),
+            gate,
+            live or "-",
+            style=style,
+        )
+    console.print(table)
+
+
+def events_table(events: Sequence[Event]) -> None:
+    if not events:
+        console.print("No events yet.")
+        return
+    table = Table("when", "actor", "action", "model", "alias", "move", "reason")
+    for e in events:
+        move = f"{e.from_version or '-'} → {e.to_version}" if e.to_version is not None else "-"
+        table.add_row(_when(e.at), e.actor, e.action, e.model, e.alias or "-", move, e.reason or "")
+    console.print(table)
+
+
+def pushed(version: ModelVersion) -> None:
+    digest = version.digest[:19]
+    line = f"Pushed {version.ref} ({version.format}, {version.size:,} bytes, {digest}…)"
+    if version.gate is not None:
+        line += f"; gate {'passed' if version.gate_passed else 'failed'}"
+    if "production" in version.aliases:
+        line += "; now in production"
+    console.print(line)
+
+
+def moved(verb: str, alias: Alias, before: int | None) -> None:
+    origin = f" (was {before})" if before is not None else ""
+    console.print(f"{alias.model}: {alias.name} {verb} to version {alias.version}{origin}")
