@@ -1,0 +1,146 @@
+"""Write and read model files in the joblib (pickle) and skops formats.
+
+A joblib file is a pickle: loading one runs whatever code it names, which is
+why the registry only loads bytes whose digest it recorded at push time.
+skops files are audited before loading: every type they hold must be trusted
+by skops itself or listed by the *loading* process (``DEPLOYKIT_SKOPS_TRUSTED``).
+The list of types found in the file is shown to the user, never trusted
+automatically.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from deploykit.errors import ArtifactError, InvalidInputError, UntrustedArtifactError
+
+__all__ = ["FORMATS", "detect_format", "dump", "load", "untrusted_types"]
+
+FORMATS = ("joblib", "skops")
+
+_SUFFIXES = {".joblib": "joblib", ".pkl": "joblib", ".pickle": "joblib", ".skops": "skops"}
+# A pickle (protocol 2+) starts with PROTO; joblib's compressed files with their codec's magic.
+_JOBLIB_MAGIC = (b"\x80", b"\x78", b"\x1f\x8b", b"BZ", b"\xfd7zXZ", b"]\x00\x00")
+_ZIP_MAGIC = b"PK\x03\x04"  # a skops file is a zip archive
+
+
+def _check_format(format: str) -> str:
+    if format not in FORMATS:
+        raise InvalidInputError(
+            f"The 'format' parameter must be one of {', '.join(map(repr, FORMATS))}. "
+            f"Got {format!r} instead."
+        )
+    return format
+
+
+def dump(model: Any, fileobj: BinaryIO, *, format: str = "joblib") -> None:
+    """Serialize ``model`` into the open binary file object ``fileobj``.
+
+    The file object only needs ``write`` and ``tell``; it is never sought, so a
+    hashing stream can sit in front of the real file.
+    """
+    _check_format(format)
+    if format == "joblib":
+        import joblib
+
+        try:
+            joblib.dump(model, fileobj)
+        except (pickle.PicklingError, AttributeError, TypeError) as exc:
+            raise InvalidInputError(
+                f"The model {type(model).__name__} cannot be pickled by joblib: {exc}. "
+                "Define the functions and classes it uses at module level "
+                "(no lambdas or functions nested in other functions)."
+            ) from None
+        return
+    import skops.io
+    from skops.io.exceptions import UnsupportedTypeException
+
+    try:
+        # skops builds the whole archive in memory, then hands it over in one write.
+        skops.io.dump(model, fileobj)
+    except UnsupportedTypeException as exc:
+        raise InvalidInputError(
+            f"The model {type(model).__name__} cannot be saved in the skops format: {exc} "
+            "Push it with format='joblib' instead."
+        ) from None
+
+
+def load(path: str | os.PathLike[str], *, format: str, trusted: Sequence[str] = ()) -> Any:
+    """Load a model file written by :func:`dump`.
+
+    For skops files, the types trusted are skops' defaults plus ``trusted``
+    (``Settings.skops_trusted``); a file holding any other type raises
+    :class:`~deploykit.errors.UntrustedArtifactError` naming those types.
+    """
+    _check_format(format)
+    path = Path(path)
+    if format == "joblib":
+        import joblib
+
+        try:
+            return joblib.load(path)
+        except (ModuleNotFoundError, AttributeError) as exc:
+            raise ArtifactError(
+                f"The model file '{path}' refers to code this process cannot import ({exc}). "
+                "Install the package (or define the class) the model was trained with "
+                "in this environment, then load it again."
+            ) from None
+    import skops.io
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    try:
+        return skops.io.load(path, trusted=list(trusted))
+    except UntrustedTypesFoundException:
+        raise _untrusted_error(path, untrusted_types(path, trusted=trusted), trusted) from None
+
+
+def untrusted_types(path: str | os.PathLike[str], *, trusted: Sequence[str] = ()) -> list[str]:
+    """Types in the skops file at ``path`` that neither skops nor ``trusted`` trust.
+
+    Lets a push warn early that a file will not load under the current settings.
+    """
+    import skops.io
+
+    return sorted(set(skops.io.get_untrusted_types(file=Path(path))) - set(trusted))
+
+
+def _untrusted_error(
+    path: Path, untrusted: list[str], trusted: Sequence[str]
+) -> UntrustedArtifactError:
+    setting = ",".join(sorted({*trusted, *untrusted}))
+    return UntrustedArtifactError(
+        f"The skops model file '{path}' holds types this process does not trust: "
+        f"{', '.join(untrusted)}. skops refuses them because a crafted file using them can "
+        "run code or crash the process. If you trust whoever pushed this model, allow them "
+        f"with DEPLOYKIT_SKOPS_TRUSTED={setting} and load it again."
+    )
+
+
+def detect_format(path: str | os.PathLike[str]) -> str:
+    """``"joblib"`` or ``"skops"``, from the file suffix or else its first bytes."""
+    path = Path(path)
+    by_suffix = _SUFFIXES.get(path.suffix.lower())
+    if by_suffix is not None:
+        return by_suffix
+    try:
+        with path.open("rb") as f:
+            head = f.read(8)
+    except OSError as exc:
+        raise InvalidInputError(
+            f"Cannot read the model file '{path}' ({exc.strerror or exc}). "
+            "Check the path and its permissions."
+        ) from None
+    if head.startswith(_ZIP_MAGIC):
+        return "skops"
+    if head.startswith(_JOBLIB_MAGIC):
+        return "joblib"
+    raise InvalidInputError(
+        f"Cannot tell the format of the model file '{path}': expected a suffix among "
+        f"{', '.join(sorted(_SUFFIXES))} or a pickle or zip header, got suffix "
+        f"{path.suffix or '(none)'!r} and first bytes {head!r}. "
+        f"Pass the format explicitly, one of {', '.join(map(repr, FORMATS))}."
+    )

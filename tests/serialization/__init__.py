@@ -1,0 +1,1 @@
+"""Tests of deploykit.serialization: estimator checks, formats, environments."""
