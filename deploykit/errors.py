@@ -168,7 +168,7 @@ def http_status(exc: BaseException) -> int:
     """The HTTP status the server answers with for ``exc``."""
     for cls in type(exc).__mro__:
         if cls in _HTTP_STATUS:
-            return _HTTP_STATUS[cls]  # type: ignore[index]
+            return _HTTP_STATUS[cls]
     return 500
 
 

@@ -1,0 +1,272 @@
+"""Moving aliases, with their full history kept as a stack.
+
+Every move is a row of ``alias_moves``; ``aliases`` holds where each alias points
+now and which move put it there. A move also records the move it is stacked on
+(``stack_parent_id``), which makes rollback a pop:
+
+- deploy pushes: the new move is stacked on the current one;
+- rollback pops: the alias returns to the version of the move below the current
+  one, and the rollback move takes that move's place in the stack (same parent),
+  so a second rollback steps further back, never forth;
+- a deploy after a rollback pushes again, on top of the rollback move.
+
+``rollback(to=N)`` pops down to the nearest move of version N if the stack holds
+one, and otherwise pushes N like a deploy. All functions here run inside the
+caller's write transaction and append the matching event.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from deploykit.errors import AliasNotFoundError, ConflictError, NothingToRollBackError
+from deploykit.records import Alias
+from deploykit.registry.events import append_event
+from deploykit.registry.rows import as_utc
+from deploykit.registry.tables import alias_moves, aliases
+
+__all__ = ["current", "delete", "deploy", "missing_alias", "rollback"]
+
+
+def current(connection: sa.Connection, model_id: int, alias: str) -> Any | None:
+    """The ``aliases`` row of ``alias``, or None if it points nowhere."""
+    return connection.execute(
+        sa.select(aliases).where(aliases.c.model_id == model_id, aliases.c.name == alias)
+    ).first()
+
+
+def deploy(
+    connection: sa.Connection,
+    *,
+    model_id: int,
+    model: str,
+    alias: str,
+    version: int,
+    actor: str,
+    at: datetime,
+    reason: str | None = None,
+    action: str = "deploy",
+    details: dict[str, Any] | None = None,
+) -> Alias:
+    """Point ``alias`` at ``version``, pushing the move on the alias's stack."""
+    row = current(connection, model_id, alias)
+    if row is not None and row.version == version:
+        # Already there: moving would stack a frame that rollback pops to no effect.
+        return _record(model, row)
+    return _move(
+        connection,
+        model_id=model_id,
+        model=model,
+        alias=alias,
+        row=row,
+        version=version,
+        parent=None if row is None else row.move_id,
+        actor=actor,
+        at=at,
+        reason=reason,
+        action=action,
+        details=details,
+    )
+
+
+def rollback(
+    connection: sa.Connection,
+    *,
+    model_id: int,
+    model: str,
+    alias: str,
+    to: int | None,
+    actor: str,
+    at: datetime,
+    reason: str | None = None,
+    action: str = "rollback",
+    if_current: int | None = None,
+) -> Alias:
+    """Move ``alias`` back: to the version below on its stack, or to version ``to``."""
+    row = current(connection, model_id, alias)
+    if row is None:
+        raise missing_alias(model, alias)
+    if if_current is not None and row.version != if_current:
+        raise ConflictError(
+            f"Model {model!r} alias {alias!r} is on version {row.version}, not {if_current}: "
+            "someone moved it since you looked; nothing was rolled back. Check reg.events()."
+        )
+    stack = {
+        m.id: m
+        for m in connection.execute(
+            sa.select(
+                alias_moves.c.id, alias_moves.c.to_version, alias_moves.c.stack_parent_id
+            ).where(alias_moves.c.model_id == model_id, alias_moves.c.alias == alias)
+        )
+    }
+    top = stack[row.move_id]
+    if to is None:
+        if top.stack_parent_id is None:
+            raise _nothing_to_roll_back(model, alias, row.version, first=top.id == _first(stack))
+        below = stack[top.stack_parent_id]
+        target, parent = below.to_version, below.stack_parent_id
+    else:
+        if to == row.version:
+            raise ConflictError(
+                f"Model {model!r} alias {alias!r} is already on version {to}; "
+                "nothing to roll back. Name another version with to=VERSION."
+            )
+        target, parent = to, row.move_id  # not on the stack: push it, like a deploy
+        frame = stack.get(top.stack_parent_id)
+        while frame is not None:
+            if frame.to_version == to:
+                parent = frame.stack_parent_id
+                break
+            frame = stack.get(frame.stack_parent_id)
+    return _move(
+        connection,
+        model_id=model_id,
+        model=model,
+        alias=alias,
+        row=row,
+        version=target,
+        parent=parent,
+        actor=actor,
+        at=at,
+        reason=reason,
+        action=action,
+    )
+
+
+def delete(
+    connection: sa.Connection,
+    *,
+    model_id: int,
+    model: str,
+    alias: str,
+    actor: str,
+    at: datetime,
+    reason: str | None = None,
+) -> None:
+    """Remove ``alias``; its history stays, and a later deploy starts a fresh stack."""
+    row = current(connection, model_id, alias)
+    if row is None:
+        raise missing_alias(model, alias)
+    _insert_move(connection, model_id, alias, row.version, None, "alias-delete", at, actor, reason)
+    connection.execute(
+        aliases.delete().where(aliases.c.model_id == model_id, aliases.c.name == alias)
+    )
+    append_event(
+        connection,
+        at=at,
+        actor=actor,
+        action="alias-delete",
+        model=model,
+        alias=alias,
+        from_version=row.version,
+        reason=reason,
+    )
+
+
+def missing_alias(model: str, alias: str) -> AliasNotFoundError:
+    how = "" if alias == "production" else f", alias={alias!r}"
+    return AliasNotFoundError(
+        f"Model {model!r} has no alias {alias!r} yet: deploy a version with "
+        f"reg.deploy({model!r}, VERSION{how})"
+    )
+
+
+def _move(
+    connection: sa.Connection,
+    *,
+    model_id: int,
+    model: str,
+    alias: str,
+    row: Any | None,
+    version: int,
+    parent: int | None,
+    actor: str,
+    at: datetime,
+    reason: str | None,
+    action: str,
+    details: dict[str, Any] | None = None,
+) -> Alias:
+    previous = None if row is None else row.version
+    move_id = _insert_move(
+        connection, model_id, alias, previous, version, action, at, actor, reason, parent
+    )
+    values = {"version": version, "move_id": move_id, "updated_at": at, "updated_by": actor}
+    if row is None:
+        connection.execute(aliases.insert().values(model_id=model_id, name=alias, **values))
+    else:
+        connection.execute(
+            aliases.update()
+            .where(aliases.c.model_id == model_id, aliases.c.name == alias)
+            .values(**values)
+        )
+    append_event(
+        connection,
+        at=at,
+        actor=actor,
+        action=action,
+        model=model,
+        alias=alias,
+        from_version=previous,
+        to_version=version,
+        reason=reason,
+        details=details,
+    )
+    return Alias(model=model, name=alias, version=version, updated_at=at, updated_by=actor)
+
+
+def _insert_move(
+    connection: sa.Connection,
+    model_id: int,
+    alias: str,
+    from_version: int | None,
+    to_version: int | None,
+    action: str,
+    at: datetime,
+    actor: str,
+    reason: str | None,
+    parent: int | None = None,
+) -> int:
+    result = connection.execute(
+        alias_moves.insert().values(
+            model_id=model_id,
+            alias=alias,
+            from_version=from_version,
+            to_version=to_version,
+            action=action,
+            at=at,
+            actor=actor,
+            reason=reason,
+            stack_parent_id=parent,
+        )
+    )
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def _first(stack: dict[int, Any]) -> int:
+    return min(stack)
+
+
+def _nothing_to_roll_back(
+    model: str, alias: str, version: int, *, first: bool
+) -> NothingToRollBackError:
+    where = (
+        f"it has been on version {version} since its first deploy"
+        if first
+        else f"it is back on version {version}, where its deploy history starts"
+    )
+    return NothingToRollBackError(
+        f"Model {model!r} has no earlier {alias} version to roll back to; {where}."
+    )
+
+
+def _record(model: str, row: Any) -> Alias:
+    return Alias(
+        model=model,
+        name=row.name,
+        version=row.version,
+        updated_at=as_utc(row.updated_at),
+        updated_by=row.updated_by,
+    )

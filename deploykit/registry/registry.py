@@ -1,0 +1,422 @@
+"""The registry facade: what ``deploykit.Registry()`` gives a user.
+
+It validates arguments, stores artifacts (:mod:`deploykit.registry.artifacts`)
+and delegates every read and write of metadata to
+:class:`~deploykit.registry.metadata.MetadataStore`. A push stores and verifies
+the artifact first and then commits the version in one transaction, so a crash
+at any point leaves either no version or a complete one.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import warnings
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from deploykit.errors import (
+    ArtifactError,
+    ArtifactIntegrityError,
+    DeployKitWarning,
+    InvalidInputError,
+)
+from deploykit.records import Alias, Event, ModelInfo, ModelVersion
+from deploykit.registry.database import create_engine, mask_url
+from deploykit.registry.drafts import VersionDraft, json_safe, prepare_draft
+from deploykit.registry.events import check_filters
+from deploykit.registry.metadata import MetadataStore
+from deploykit.registry.migrate import ensure_schema
+from deploykit.registry.names import check_alias_name, check_model_name
+from deploykit.registry.opening import ensure_home_if_used, resolve_settings
+from deploykit.settings import Settings
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from deploykit.monitoring import ReferenceProfile
+    from deploykit.registry.artifacts import ArtifactStore
+
+__all__ = ["Registry"]
+
+_ROLLBACK_ACTIONS = ("rollback", "auto-rollback")
+_DIGEST_PREFIX = "sha256:"
+
+
+class Registry:
+    """Versions, aliases and the audit log of your models, with their artifacts.
+
+    With no arguments, the embedded registry from ``DEPLOYKIT_*`` settings: a
+    SQLite file and an artifact folder under ``~/.deploykit``. ``home``,
+    ``database_url``, ``artifacts_url`` and ``actor`` override single settings.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        home: str | os.PathLike[str] | None = None,
+        database_url: str | None = None,
+        artifacts_url: str | None = None,
+        actor: str | None = None,
+    ) -> None:
+        self.settings: Settings = resolve_settings(
+            settings,
+            home=home,
+            database_url=database_url,
+            artifacts_url=artifacts_url,
+            actor=actor,
+        )
+        ensure_home_if_used(self.settings)
+        self.engine: sa.Engine = create_engine(
+            self.settings.database_url, fsync=self.settings.fsync
+        )
+        try:
+            ensure_schema(self.engine)
+        except BaseException:
+            self.engine.dispose()
+            raise
+        self._meta = MetadataStore(self.engine)
+        self._store: ArtifactStore | None = None
+
+    # -- artifacts -----------------------------------------------------------------------
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        """The content-addressed artifact store (opened on first use)."""
+        if self._store is None:
+            from deploykit.registry.artifacts import ArtifactStore
+
+            self._store = ArtifactStore(self.settings.artifacts_url, fsync=self.settings.fsync)
+        return self._store
+
+    # -- push ----------------------------------------------------------------------------
+
+    def push(
+        self,
+        model: Any,
+        name: str,
+        *,
+        X: Any = None,
+        format: str = "joblib",
+        evaluation: Any = None,
+        gate: Any = None,
+        deploy: bool = False,
+        description: str = "",
+        params: dict[str, Any] | None = None,
+        notebook: str | None = None,
+        author: str | None = None,
+    ) -> ModelVersion:
+        """Store ``model`` as the next version of ``name``; deploy it if asked and its gate passes.
+
+        ``X`` (training data or a sample) gives the input signature and the reference
+        profile drift is measured against. ``evaluation`` is a report from
+        :func:`deploykit.evaluate`; ``gate`` (e.g. ``"recall >= 0.8"``) is checked against it.
+        """
+        check_model_name(name)
+        draft = prepare_draft(
+            model,
+            X=X,
+            format=format,
+            evaluation=evaluation,
+            gate=gate,
+            description=description,
+            params=params,
+            notebook=notebook,
+            author=author,
+        )
+        from deploykit.serialization import dump
+
+        stored = self.artifacts.write(lambda fileobj: dump(model, fileobj, format=format))
+        # write() hashed the bytes as it stored them: the digest is verified by construction.
+        return self._commit(name, draft.with_artifact(stored.digest, stored.size), deploy=deploy)
+
+    def push_file(
+        self,
+        path: str | os.PathLike[str],
+        name: str,
+        *,
+        X: Any = None,
+        format: str | None = None,
+        evaluation: Any = None,
+        gate: Any = None,
+        deploy: bool = False,
+        description: str = "",
+        params: dict[str, Any] | None = None,
+        notebook: str | None = None,
+        author: str | None = None,
+    ) -> ModelVersion:
+        """Push an already-serialized model file, storing the file's own bytes.
+
+        The file is loaded once to check it holds an estimator and to read its
+        signature; ``format`` is detected from the file when not given.
+        """
+        from deploykit.serialization import detect_format, load
+
+        check_model_name(name)
+        path = Path(path)
+        if not path.is_file():
+            raise InvalidInputError(
+                f"The model file '{path}' does not exist or is not a file. "
+                "Pass the path of a file written by joblib.dump, skops or pickle."
+            )
+        format = format or detect_format(path)
+        # Store first and check the stored copy: what is checked is what gets served,
+        # even if the file changes meanwhile. A refused file leaves an orphan object only.
+        stored = self.artifacts.put_file(path)
+        stored_path = self.artifacts.local_path(stored.digest)
+        model = load(stored_path, format=format, trusted=self.settings.skops_trusted)
+        draft = prepare_draft(
+            model,
+            X=X,
+            format=format,
+            evaluation=evaluation,
+            gate=gate,
+            description=description,
+            params=params,
+            notebook=notebook,
+            author=author,
+        )
+        return self._commit(name, draft.with_artifact(stored.digest, stored.size), deploy=deploy)
+
+    def register(self, name: str, draft: VersionDraft, *, deploy: bool = False) -> ModelVersion:
+        """Record a version whose artifact (``draft.digest``) is already in the store.
+
+        The artifact is verified against its digest and size first. The HTTP server
+        uses this after a streamed upload.
+        """
+        check_model_name(name)
+        if not isinstance(draft, VersionDraft):
+            raise InvalidInputError(
+                f"register() needs a VersionDraft. Got {type(draft).__name__} instead; "
+                "build one with deploykit.registry.prepare_draft()."
+            )
+        digest = draft.digest
+        if not (isinstance(digest, str) and digest.startswith(_DIGEST_PREFIX)):
+            raise InvalidInputError(
+                f"The draft's digest must look like 'sha256:<64 hex digits>'. Got {digest!r} "
+                "instead; store the artifact first and use the digest the store returns."
+            )
+        if not self.artifacts.exists(digest):
+            raise ArtifactError(
+                f"No artifact {digest} in the store {self.settings.artifacts_url!r}: "
+                "upload it before registering a version that uses it."
+            )
+        self.artifacts.verify(digest)
+        size = self.artifacts.size(digest)
+        if draft.size != size:
+            raise ArtifactIntegrityError(
+                f"The draft says artifact {digest} is {draft.size} bytes; the store holds "
+                f"{size} bytes. Rebuild the draft from the uploaded file."
+            )
+        return self._commit(name, draft, deploy=deploy)
+
+    def _commit(self, name: str, draft: VersionDraft, *, deploy: bool) -> ModelVersion:
+        blocked = deploy and draft.gate_passed is False
+        version = self._meta.insert_version(
+            name,
+            draft,
+            actor=self.settings.actor,
+            deploy_alias="production" if deploy and not blocked else None,
+        )
+        if blocked:
+            summary = (draft.gate or {}).get("summary") or "gate failed"
+            warnings.warn(
+                f"{version.ref} was pushed but not deployed ({summary}). "
+                f"Production is unchanged; deploy it anyway with "
+                f"reg.deploy({name!r}, {version.version}).",
+                DeployKitWarning,
+                stacklevel=3,
+            )
+        return version
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def models(self) -> list[ModelInfo]:
+        """Every model, by name."""
+        return self._meta.models()
+
+    def model(self, name: str) -> ModelInfo:
+        """One model and where its aliases point."""
+        return self._meta.model(check_model_name(name))
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        """Every version of ``name``, oldest first."""
+        return self._meta.versions(check_model_name(name))
+
+    def version(self, name: str, ref: int | str = "production") -> ModelVersion:
+        """The version ``ref`` names: a number, ``"3"``, ``"latest"`` or an alias."""
+        return self._meta.version(check_model_name(name), ref)
+
+    def aliases(self, name: str) -> list[Alias]:
+        """Where each alias of ``name`` points, by alias name."""
+        return self._meta.aliases(check_model_name(name))
+
+    def events(
+        self,
+        name: str | None = None,
+        *,
+        limit: int = 100,
+        since: datetime | None = None,
+        action: str | None = None,
+    ) -> list[Event]:
+        """The audit log, newest first; of one model if ``name`` is given."""
+        if name is not None:
+            check_model_name(name)
+        check_filters(limit=limit, since=since, action=action)
+        return self._meta.events(name, limit=limit, since=since, action=action)
+
+    def last_event_id(self) -> int:
+        """Id of the newest event (0 if none): a cheap poll for "has anything moved?"."""
+        return self._meta.last_event_id()
+
+    # -- alias moves ---------------------------------------------------------------------
+
+    def deploy(
+        self,
+        name: str,
+        version: int | str,
+        *,
+        alias: str = "production",
+        reason: str | None = None,
+    ) -> Alias:
+        """Point ``alias`` at ``version`` (a number, ``"latest"`` or another alias)."""
+        check_model_name(name)
+        check_alias_name(alias)
+        return self._meta.deploy(
+            name, version, alias=alias, actor=self.settings.actor, reason=reason
+        )
+
+    def rollback(
+        self,
+        name: str,
+        *,
+        to: int | None = None,
+        alias: str = "production",
+        reason: str | None = None,
+        action: str = "rollback",
+        if_current: int | None = None,
+    ) -> Alias:
+        """Move ``alias`` back to the version it held before, or to version ``to``.
+
+        Repeated rollbacks keep stepping back through the deploy history. With
+        ``if_current=N`` nothing happens unless the alias is on version N (a
+        ConflictError instead), so two monitors reacting to the same alert roll
+        back once, not twice.
+        """
+        check_model_name(name)
+        check_alias_name(alias)
+        if action not in _ROLLBACK_ACTIONS:
+            raise InvalidInputError(
+                f"The 'action' parameter of rollback must be one of "
+                f"{', '.join(map(repr, _ROLLBACK_ACTIONS))}. Got {action!r} instead."
+            )
+        for key, value in (("to", to), ("if_current", if_current)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise InvalidInputError(
+                    f"The {key!r} parameter of rollback must be a version number. "
+                    f"Got {value!r} instead."
+                )
+        return self._meta.rollback(
+            name,
+            to=to,
+            alias=alias,
+            actor=self.settings.actor,
+            reason=reason,
+            action=action,
+            if_current=if_current,
+        )
+
+    def delete_alias(self, name: str, alias: str, *, reason: str | None = None) -> None:
+        """Remove ``alias`` from ``name``; its history stays in the audit log."""
+        check_model_name(name)
+        check_alias_name(alias)
+        self._meta.delete_alias(name, alias, actor=self.settings.actor, reason=reason)
+
+    def record_alert(
+        self,
+        name: str,
+        reason: str,
+        *,
+        version: int | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> Event:
+        """Append an ``alert`` event (drift, error rate...) to the audit log; nothing moves."""
+        check_model_name(name)
+        if not isinstance(reason, str) or not reason.strip():
+            raise InvalidInputError(
+                f"An alert needs a reason, such as 'drift in age (PSI 0.31)'. Got {reason!r}."
+            )
+        return self._meta.record_alert(
+            name,
+            actor=self.settings.actor,
+            reason=reason,
+            version=version,
+            details=json_safe(dict(details or {})),
+        )
+
+    # -- loading -------------------------------------------------------------------------
+
+    def artifact_path(self, name: str, ref: int | str = "production") -> Path:
+        """A local file holding the version's artifact, verified against its digest."""
+        return self.artifacts.local_path(self.version(name, ref).digest)
+
+    def load(self, name: str, ref: int | str = "production") -> Any:
+        """The deserialized model of version ``ref`` of ``name``.
+
+        Only bytes that match the digest recorded at push are deserialized (loading
+        a pickle runs code). Warns once if the library versions differ from those
+        the model was pushed with.
+        """
+        from deploykit.serialization import check_environment, load
+
+        version = self.version(name, ref)
+        path = self.artifacts.local_path(version.digest)
+        model = load(path, format=version.format, trusted=self.settings.skops_trusted)
+        check_environment(version.environment, model_ref=version.ref)
+        return model
+
+    def profile(self, name: str, ref: int | str = "production") -> ReferenceProfile | None:
+        """The reference profile recorded at push (None if pushed without ``X``)."""
+        data = self._meta.profile(check_model_name(name), ref)
+        if data is None:
+            return None
+        from deploykit.monitoring import ReferenceProfile
+
+        return ReferenceProfile.from_dict(data)
+
+    def as_actor(self, actor: str) -> Registry:
+        """This registry acting for ``actor`` in the audit log, sharing its connections.
+
+        For servers that act for many token holders. Close only the original.
+        """
+        if not isinstance(actor, str) or not actor.strip():
+            raise InvalidInputError(f"The 'actor' parameter must be a name. Got {actor!r} instead.")
+        clone = copy.copy(self)
+        clone.settings = self.settings.replace(actor=actor)
+        return clone
+
+    # -- lifetime ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"Registry(database_url={mask_url(self.settings.database_url)!r}, "
+            f"artifacts_url={self.settings.artifacts_url!r})"
+        )
