@@ -27,12 +27,15 @@ except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+unknown"
 
 if TYPE_CHECKING:
+    from deploykit.client import Client, Prediction
     from deploykit.evaluation import EvaluationReport, Gate, evaluate
     from deploykit.registry import Registry
     from deploykit.signature import Signature
 
 # public name -> module that defines it, imported on first attribute access
 _LAZY = {
+    "Client": "deploykit.client",
+    "Prediction": "deploykit.client",
     "Registry": "deploykit.registry",
     "evaluate": "deploykit.evaluation",
     "EvaluationReport": "deploykit.evaluation",
@@ -42,11 +45,13 @@ _LAZY = {
 
 __all__ = [
     "Alias",
+    "Client",
     "EvaluationReport",
     "Event",
     "Gate",
     "ModelInfo",
     "ModelVersion",
+    "Prediction",
     "Registry",
     "Settings",
     "Signature",
@@ -67,3 +72,17 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+def load_ipython_extension(shell: Any) -> None:
+    """``%load_ext deploykit``: the ``%deploy`` magic (IPython is imported only now)."""
+    from deploykit.magics import load_ipython_extension as load
+
+    load(shell)
+
+
+def unload_ipython_extension(shell: Any) -> None:
+    """``%unload_ext deploykit``."""
+    from deploykit.magics import unload_ipython_extension as unload
+
+    unload(shell)

@@ -1,0 +1,443 @@
+"""``deploykit.Client``: the registry protocol over HTTP, plus predict/metrics/feedback.
+
+Same operations, arguments and return types as :class:`deploykit.Registry`, so a
+front end takes either. Errors come back as the class the server raised: the
+error JSON names it and :func:`deploykit.errors.error_class` finds it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import orjson
+
+from deploykit.client._payload import encode_predict_body
+from deploykit.client.results import Prediction
+from deploykit.errors import (
+    ArtifactIntegrityError,
+    DeployKitError,
+    DeployKitWarning,
+    SignatureError,
+    StorageError,
+    error_class,
+)
+from deploykit.records import Alias, Event, ModelInfo, ModelVersion
+from deploykit.settings import Settings
+
+__all__ = ["Client"]
+
+DEFAULT_URL = "http://127.0.0.1:8765"
+_CHUNK = 1 << 20
+Progress = Callable[[int, int], None]
+
+
+def _local_token(home: Path) -> str | None:
+    try:
+        return (home / "token").read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def _seg(value: object) -> str:
+    return quote(str(value), safe="")
+
+
+class Client:
+    """A deploykit server, spoken to over HTTP.
+
+    ``url`` defaults to ``DEPLOYKIT_SERVER_URL``, then ``http://127.0.0.1:8765``;
+    ``token`` to ``DEPLOYKIT_TOKEN``, then the local admin token a server wrote to
+    ``<home>/token`` on its first start (as Jupyter does).
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        token: str | None = None,
+        timeout: float = 60.0,
+        settings: Settings | None = None,
+    ) -> None:
+        self.settings = settings or Settings.from_env()
+        self.url = (url or self.settings.server_url or DEFAULT_URL).rstrip("/")
+        self.token = token or self.settings.token or _local_token(self.settings.home)
+        headers = {"user-agent": "deploykit-client"}
+        if self.token:
+            headers["authorization"] = f"Bearer {self.token}"
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, headers=headers)
+
+    # ------------------------------------------------------------------ plumbing
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise StorageError(
+                f"The deploykit server at {self.url} did not answer {method} {path} in time "
+                f"({type(exc).__name__}). Retry, or raise the client's timeout."
+            ) from None
+        except httpx.TransportError as exc:
+            raise StorageError(
+                f"Cannot reach the deploykit server at {self.url} ({exc}). Start one with "
+                "`deploykit serve`, or set DEPLOYKIT_SERVER_URL to its address."
+            ) from None
+        if response.status_code >= 400:
+            raise _error_from(response)
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        if "json" in kwargs:
+            kwargs["content"] = orjson.dumps(kwargs.pop("json"), option=orjson.OPT_SERIALIZE_NUMPY)
+            kwargs.setdefault("headers", {})["content-type"] = "application/json"
+        return orjson.loads(self._send(method, path, **kwargs).content)
+
+    # ------------------------------------------------------------------ reads
+    def models(self) -> list[ModelInfo]:
+        return [ModelInfo.from_dict(d) for d in self._json("GET", "/v1/models")]
+
+    def model(self, name: str) -> ModelInfo:
+        return ModelInfo.from_dict(self._json("GET", f"/v1/models/{_seg(name)}"))
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        data = self._json("GET", f"/v1/models/{_seg(name)}/versions")
+        return [ModelVersion.from_dict(d) for d in data]
+
+    def version(self, name: str, ref: int | str = "production") -> ModelVersion:
+        data = self._json("GET", f"/v1/models/{_seg(name)}/versions/{_seg(ref)}")
+        return ModelVersion.from_dict(data)
+
+    def aliases(self, name: str) -> list[Alias]:
+        return [Alias.from_dict(d) for d in self._json("GET", f"/v1/models/{_seg(name)}/aliases")]
+
+    def events(
+        self,
+        name: str | None = None,
+        *,
+        limit: int = 100,
+        since: datetime | None = None,
+        action: str | None = None,
+    ) -> list[Event]:
+        params: dict[str, Any] = {"limit": limit}
+        if name is not None:
+            params["model"] = name
+        if since is not None:
+            params["since"] = since.isoformat()
+        if action is not None:
+            params["action"] = action
+        return [Event.from_dict(d) for d in self._json("GET", "/v1/events", params=params)]
+
+    def last_event_id(self) -> int:
+        return int(self._json("GET", "/v1/events/last")["id"])
+
+    # ------------------------------------------------------------------ alias moves
+    def deploy(
+        self,
+        name: str,
+        version: int | str,
+        *,
+        alias: str = "production",
+        reason: str | None = None,
+    ) -> Alias:
+        body = {"version": version, "alias": alias, "reason": reason}
+        return Alias.from_dict(self._json("POST", f"/v1/models/{_seg(name)}/deploy", json=body))
+
+    def rollback(
+        self,
+        name: str,
+        *,
+        to: int | None = None,
+        alias: str = "production",
+        reason: str | None = None,
+        action: str = "rollback",
+        if_current: int | None = None,
+    ) -> Alias:
+        body = {
+            "to": to,
+            "alias": alias,
+            "reason": reason,
+            "action": action,
+            "if_current": if_current,
+        }
+        return Alias.from_dict(self._json("POST", f"/v1/models/{_seg(name)}/rollback", json=body))
+
+    # ------------------------------------------------------------------ push
+    def push(
+        self,
+        model: Any,
+        name: str,
+        *,
+        X: Any = None,
+        format: str = "joblib",
+        evaluation: Any = None,
+        gate: Any = None,
+        deploy: bool = False,
+        description: str = "",
+        params: dict[str, Any] | None = None,
+        notebook: str | None = None,
+        author: str | None = None,
+        progress: Progress | None = None,
+    ) -> ModelVersion:
+        """Serialize ``model`` here, stream it to the server, and register the version.
+
+        ``progress(sent_bytes, total_bytes)`` is called as the upload goes. The server
+        hashes the bytes as they arrive and refuses them if they do not match.
+        """
+        from deploykit.registry.drafts import prepare_draft
+        from deploykit.registry.names import check_model_name
+        from deploykit.serialization import dump
+
+        check_model_name(name)
+        draft = prepare_draft(
+            model,
+            X=X,
+            format=format,
+            evaluation=evaluation,
+            gate=gate,
+            description=description,
+            params=params,
+            notebook=notebook,
+            author=author or self.settings.actor,
+        )
+        with tempfile.TemporaryDirectory(prefix="deploykit-push-") as tmp:
+            path = Path(tmp) / f"model.{format}"
+            with open(path, "wb") as f:
+                dump(model, f, format=format)
+            return self._upload_and_register(name, draft, path, deploy=deploy, progress=progress)
+
+    def push_file(
+        self,
+        path: str | os.PathLike[str],
+        name: str,
+        *,
+        X: Any = None,
+        format: str | None = None,
+        evaluation: Any = None,
+        gate: Any = None,
+        deploy: bool = False,
+        description: str = "",
+        params: dict[str, Any] | None = None,
+        notebook: str | None = None,
+        author: str | None = None,
+        progress: Progress | None = None,
+    ) -> ModelVersion:
+        """Push an already-serialized model file (its own bytes are uploaded)."""
+        from deploykit.registry.drafts import prepare_draft
+        from deploykit.registry.names import check_model_name
+        from deploykit.serialization import detect_format, load
+
+        check_model_name(name)
+        path = Path(path)
+        format = format or detect_format(path)
+        model = load(path, format=format, trusted=self.settings.skops_trusted)
+        draft = prepare_draft(
+            model,
+            X=X,
+            format=format,
+            evaluation=evaluation,
+            gate=gate,
+            description=description,
+            params=params,
+            notebook=notebook,
+            author=author or self.settings.actor,
+        )
+        return self._upload_and_register(name, draft, path, deploy=deploy, progress=progress)
+
+    def _upload_and_register(
+        self, name: str, draft: Any, path: Path, *, deploy: bool, progress: Progress | None
+    ) -> ModelVersion:
+        digest = "sha256:" + _sha256(path)
+        size = path.stat().st_size
+        stored = self._json(
+            "POST",
+            "/v1/artifacts",
+            content=_chunks(path, size, progress),
+            headers={
+                "content-type": "application/octet-stream",
+                "content-length": str(size),
+                "x-content-digest": digest,
+            },
+        )
+        if stored["digest"] != digest:  # the server checks too; this guards a broken proxy
+            raise ArtifactIntegrityError(
+                f"The server stored {stored['digest']} for an upload of {digest}. Push again."
+            )
+        body = {"draft": draft.with_artifact(digest, size).to_dict(), "deploy": deploy}
+        data = self._json("POST", f"/v1/models/{_seg(name)}/versions", json=body)
+        for message in data.pop("warnings", None) or []:
+            warnings.warn(message, DeployKitWarning, stacklevel=3)
+        return ModelVersion.from_dict(data)
+
+    # ------------------------------------------------------------------ artifacts
+    def artifact_path(self, name: str, ref: int | str = "production") -> Path:
+        """A local copy of the version's artifact, verified against its digest."""
+        version = self.version(name, ref)
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser()
+        folder = cache / "deploykit" / "downloads"
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / version.digest.replace(":", "-")
+        if final.is_file() and "sha256:" + _sha256(final) == version.digest:
+            return final
+        part = final.with_suffix(f".{os.getpid()}.part")
+        hasher = hashlib.sha256()
+        try:
+            with self._http.stream("GET", f"/v1/artifacts/{version.digest}") as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _error_from(response)
+                with open(part, "wb") as f:
+                    for chunk in response.iter_bytes(_CHUNK):
+                        hasher.update(chunk)
+                        f.write(chunk)
+        except httpx.TransportError as exc:
+            part.unlink(missing_ok=True)
+            raise StorageError(f"Downloading {version.ref} from {self.url} failed: {exc}") from None
+        found = "sha256:" + hasher.hexdigest()
+        if found != version.digest:
+            part.unlink(missing_ok=True)
+            raise ArtifactIntegrityError(
+                f"The bytes downloaded for {version.ref} hash to {found}, not {version.digest} "
+                "as the registry recorded. Nothing was loaded; download again."
+            )
+        os.replace(part, final)
+        return final
+
+    def load(self, name: str, ref: int | str = "production") -> Any:
+        """Download, verify and deserialize a version, as ``Registry.load`` does."""
+        from deploykit.serialization import check_environment, load
+
+        version = self.version(name, ref)
+        path = self.artifact_path(name, version.version)
+        model = load(path, format=version.format, trusted=self.settings.skops_trusted)
+        check_environment(version.environment, model_ref=version.ref)
+        return model
+
+    # ------------------------------------------------------------------ serving
+    def predict(
+        self,
+        name: str,
+        data: Any,
+        *,
+        version: int | None = None,
+        proba: bool = False,
+        request_id: str | None = None,
+    ) -> Prediction:
+        """Predictions of the ``production`` version (or ``version``) for ``data``.
+
+        ``data`` is a DataFrame, a 2-D array or list of rows, a list of records or a
+        dict of columns.
+        """
+        path = f"/v1/models/{_seg(name)}"
+        if version is not None:
+            path += f"/versions/{_seg(version)}"
+        headers = {"content-type": "application/json"}
+        if request_id:
+            headers["x-request-id"] = request_id
+        response = self._send(
+            "POST",
+            f"{path}/predict",
+            content=encode_predict_body(data),
+            headers=headers,
+            params={"proba": "true"} if proba else None,
+        )
+        return Prediction.from_dict(orjson.loads(response.content))
+
+    def metrics(
+        self,
+        name: str,
+        *,
+        window: int = 3600,
+        step: int | None = None,
+        version: int | None = None,
+    ) -> dict[str, Any]:
+        """Request counts, errors, latency percentiles and throughput over the last ``window`` s."""
+        params: dict[str, Any] = {"window": window}
+        if step is not None:
+            params["step"] = step
+        if version is not None:
+            params["version"] = version
+        return self._json("GET", f"/v1/models/{_seg(name)}/metrics", params=params)
+
+    def feedback(self, name: str, request_id: str, label: Any) -> dict[str, Any]:
+        """Record the true ``label`` of the prediction answered under ``request_id``."""
+        body = {"request_id": request_id, "label": label}
+        return self._json("POST", f"/v1/models/{_seg(name)}/feedback", json=body)
+
+    def health(self) -> dict[str, Any]:
+        return self._json("GET", "/healthz")
+
+    # ------------------------------------------------------------------ tokens
+    def whoami(self) -> dict[str, str]:
+        return self._json("GET", "/v1/whoami")
+
+    def create_token(self, role: str, *, name: str = "") -> str:
+        """A new token of ``role`` (admin only); the secret is shown this once."""
+        return str(self._json("POST", "/v1/tokens", json={"role": role, "name": name})["token"])
+
+    def tokens(self) -> list[dict[str, Any]]:
+        return self._json("GET", "/v1/tokens")
+
+    def revoke_token(self, token_id: int) -> dict[str, Any]:
+        return self._json("DELETE", f"/v1/tokens/{int(token_id)}")
+
+    # ------------------------------------------------------------------ lifetime
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Client({self.url!r})"
+
+
+def _sha256(path: Path) -> str:
+    hasher = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(4 * _CHUNK):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def _chunks(path: Path, total: int, progress: Progress | None) -> Iterator[bytes]:
+    sent = 0
+    if progress is not None:
+        progress(0, total)
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            sent += len(chunk)
+            yield chunk
+            if progress is not None:
+                progress(sent, total)
+
+
+def _error_from(response: httpx.Response) -> DeployKitError:
+    """The exception the server raised, rebuilt from its error JSON."""
+    try:
+        error = orjson.loads(response.content)["error"]
+        name, message = error["type"], error["message"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        text = response.text.strip()[:300]
+        cls: type[DeployKitError] = (
+            StorageError if response.status_code in (502, 503, 504) else DeployKitError
+        )
+        return cls(f"HTTP {response.status_code} from {response.request.url}: {text}")
+    cls = error_class(name)
+    exc = (
+        cls(message, problems=error.get("problems"))
+        if issubclass(cls, SignatureError)
+        else cls(message)
+    )
+    exc.status_code = response.status_code  # type: ignore[attr-defined]
+    exc.request_id = error.get("request_id")  # type: ignore[attr-defined]
+    return exc

@@ -1,0 +1,31 @@
+"""What :meth:`deploykit.Client.predict` returns."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+__all__ = ["Prediction"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Prediction:
+    """Predictions, with the version that answered and the request id to give feedback on."""
+
+    predictions: list[Any]
+    model: str
+    version: int
+    request_id: str
+    probabilities: list[list[float]] | None = None
+    classes: list[Any] | None = None
+
+    def __len__(self) -> int:
+        return len(self.predictions)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Prediction:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})

@@ -1,0 +1,117 @@
+"""The deploykit model server: predict, registry operations over HTTP, hot swap, telemetry.
+
+    from deploykit.server import ServerConfig, run
+    run(Settings.from_env(), ServerConfig(port=8765, workers=2))
+
+Modules: ``app`` (factory and worker state), ``routes`` (registry/admin routes),
+``predict`` (the hot path), ``payloads`` (MLflow scoring formats), ``models``
+(loaded versions, alias follower), ``batching`` (micro-batching), ``telemetry``
+(counters, Prometheus), ``predlog`` (prediction logs in Parquet), ``auth``
+(tokens and roles), ``config`` (ServerConfig), ``openapi`` (the contract).
+
+Importing this package is cheap: the web stack loads with :func:`create_app`/:func:`run`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import TYPE_CHECKING, Any
+
+from deploykit.server.config import ServerConfig
+from deploykit.settings import Settings
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from deploykit.registry import Registry
+
+__all__ = ["ServerConfig", "create_app", "create_token", "prepare", "run"]
+
+
+def create_app(
+    source: Settings | Registry | None = None, *, config: ServerConfig | None = None
+) -> Starlette:
+    """The ASGI app of one worker (see :func:`deploykit.server.app.create_app`)."""
+    from deploykit.server.app import create_app as _create_app
+
+    return _create_app(source, config=config)
+
+
+def prepare(settings: Settings | None = None) -> str:
+    """Migrate the registry database and return the local admin token (created if needed).
+
+    The token is also in ``<home>/token`` (mode 0600), where :class:`deploykit.Client`
+    finds it. ``deploykit up`` prints it.
+    """
+    from deploykit.registry import Registry
+    from deploykit.server.auth import TokenStore, ensure_local_token
+
+    settings = settings or Settings.from_env()
+    with Registry(settings) as registry:
+        return ensure_local_token(TokenStore(registry.engine), settings.home, actor=settings.actor)
+
+
+def create_token(settings: Settings | None = None, *, role: str, name: str = "") -> str:
+    """A new token of ``role`` (viewer, deployer or admin); the secret is returned once."""
+    from deploykit.registry import Registry
+    from deploykit.server.auth import TokenStore
+
+    settings = settings or Settings.from_env()
+    with Registry(settings) as registry:
+        secret, _ = TokenStore(registry.engine).create(role, name=name, created_by=settings.actor)
+    return secret
+
+
+def run(settings: Settings | None = None, config: ServerConfig | None = None) -> None:
+    """Serve until interrupted: one process, or ``config.workers`` sharing the port."""
+    import uvicorn
+
+    settings = settings or Settings.from_env()
+    config = config or ServerConfig.from_env()
+    _configure_logging(config.log_level)
+    prepare(settings)  # migrations and the local token, once, before any worker starts
+    common: dict[str, Any] = {
+        "host": config.host,
+        "port": config.port,
+        "log_level": config.log_level,
+        "access_log": False,
+        "lifespan": "on",
+        "server_header": False,
+    }
+    if config.workers == 1:
+        uvicorn.run(create_app(settings, config=config), **common)
+        return
+    os.environ["DEPLOYKIT_SERVER_SPEC"] = json.dumps(
+        {"settings": _settings_dict(settings), "config": config.to_dict()}
+    )
+    uvicorn.run("deploykit.server.app:app_from_env", factory=True, workers=config.workers, **common)
+
+
+def _configure_logging(level: str) -> None:
+    """Swaps, load failures and 500s go to stderr like uvicorn's own lines."""
+    import logging
+
+    log = logging.getLogger("deploykit.server")
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     [%(process)d] %(message)s"))
+        log.addHandler(handler)
+    log.setLevel(level.upper())
+
+
+def _settings_dict(settings: Settings) -> dict[str, Any]:
+    data = dataclasses.asdict(settings)
+    data["home"] = str(settings.home)
+    data["skops_trusted"] = list(settings.skops_trusted)
+    return data
+
+
+def _settings_from_dict(data: dict[str, Any]) -> Settings:
+    from pathlib import Path
+
+    values = dict(data)
+    values["home"] = Path(values["home"])
+    values["skops_trusted"] = tuple(values.get("skops_trusted") or ())
+    return Settings(**values)

@@ -1,0 +1,190 @@
+"""The ASGI application: state of one worker, its lifespan, and its routes.
+
+``create_app(settings_or_registry, config=...)`` builds a Starlette app that
+serves every model's ``production`` alias from the registry and the registry
+operations under ``/v1`` (see ``openapi.py`` for the contract). One app is one
+worker; run several (``ServerConfig.workers``) and they follow the same
+registry, each hot-swapping on its own within ``poll_interval``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from deploykit.errors import (
+    AuthenticationError,
+    DeployKitError,
+    InvalidInputError,
+    NotFoundError,
+)
+from deploykit.registry import Registry
+from deploykit.server import routes
+from deploykit.server.auth import TokenStore, ensure_local_token
+from deploykit.server.config import ServerConfig
+from deploykit.server.models import ModelHost, quiet_feature_name_warning
+from deploykit.server.predict import PredictEndpoint
+from deploykit.server.predlog import PredictionLog
+from deploykit.server.responses import error_response, json_response
+from deploykit.server.telemetry import Telemetry
+from deploykit.settings import Settings
+
+__all__ = ["ServerState", "create_app"]
+
+log = logging.getLogger("deploykit.server")
+
+
+
+class ServerState:
+    """Everything one worker holds: registry, loaded models, telemetry, logs, tokens."""
+
+    def __init__(self, registry: Registry, config: ServerConfig, *, owns_registry: bool) -> None:
+        self.registry = registry
+        self.config = config
+        self.owns_registry = owns_registry
+        self.tokens = TokenStore(registry.engine)
+        self.host = ModelHost(registry, config)
+        self.telemetry = Telemetry(
+            registry.engine,
+            bucket_seconds=config.telemetry_bucket_seconds,
+            flush_seconds=config.telemetry_flush_seconds,
+        )
+        self.predlog = PredictionLog(
+            registry.settings.artifacts_url,
+            rate=config.log_sample_rate,
+            flush_seconds=config.log_flush_seconds,
+        )
+        self._registries: dict[str, Registry] = {}
+
+    async def authorize(self, header: bytes | str | None, needed: str) -> tuple[str, str]:
+        """(role, token name) of the caller ('Authorization: Bearer ...'); 401/403 if short."""
+        if isinstance(header, bytes):
+            header = header.decode("latin-1")
+        secret = None
+        if header:
+            scheme, _, value = header.partition(" ")
+            if scheme.lower() != "bearer" or not value.strip():
+                raise AuthenticationError(
+                    "The Authorization header must read 'Bearer <token>'. "
+                    f"Got a {scheme!r} header instead."
+                )
+            secret = value.strip()
+        if not secret or self.tokens.is_cached(secret):
+            return self.tokens.authorize(secret, needed)
+        return await asyncio.to_thread(self.tokens.authorize, secret, needed)
+
+    def registry_as(self, actor: str) -> Registry:
+        """The registry acting for ``actor`` (recorded in the audit log), sharing one engine."""
+        reg = self._registries.get(actor)
+        if reg is None:
+            reg = self._registries[actor] = self.registry.as_actor(actor)
+        return reg
+
+    async def start(self) -> None:
+        quiet_feature_name_warning()
+        await asyncio.to_thread(
+            ensure_local_token, self.tokens, self.registry.settings.home, actor="deploykit serve"
+        )
+        await asyncio.to_thread(self.host.poll)
+        self.telemetry.start()
+        self.predlog.start()
+        self.host.start_following()
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self.telemetry.stop)
+        await asyncio.to_thread(self.predlog.stop)
+        self.host.close()
+        if self.owns_registry:
+            self.registry.close()
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        error: DeployKitError = NotFoundError(
+            f"No such endpoint: {request.method} {request.url.path}. "
+            "The API is described at /openapi.json."
+        )
+    elif exc.status_code == 405:
+        error = InvalidInputError(
+            f"{request.method} is not allowed on {request.url.path}. "
+            "The API is described at /openapi.json."
+        )
+        error.status = 405  # type: ignore[attr-defined]
+    else:
+        error = InvalidInputError(str(exc.detail))
+        error.status = exc.status_code  # type: ignore[attr-defined]
+    return error_response(error)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    return error_response(exc)
+
+
+def create_app(
+    source: Settings | Registry | None = None, *, config: ServerConfig | None = None
+) -> Starlette:
+    """The server for the registry ``source`` names (``Settings.from_env()`` by default)."""
+    config = config or ServerConfig()
+    if isinstance(source, Registry):
+        registry, owns = source, False
+    else:
+        registry, owns = Registry(source or Settings.from_env()), True
+    state = ServerState(registry, config, owns_registry=owns)
+    predict = PredictEndpoint(state)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await state.start()
+        try:
+            yield
+        finally:
+            await state.stop()
+
+    app = Starlette(
+        routes=[
+            Route("/v1/models/{name}/predict", predict, methods=["POST"]),
+            Route("/v1/models/{name}/versions/{version}/predict", predict, methods=["POST"]),
+            *routes.routes(state),
+        ],
+        exception_handlers={HTTPException: _http_error, Exception: _unexpected},
+        lifespan=lifespan,
+    )
+    app.state.deploykit = state
+    return app
+
+
+def app_from_env() -> Starlette:
+    """Factory for uvicorn worker processes: settings and config come as JSON in the env."""
+    import json
+
+    raw = os.environ.get("DEPLOYKIT_SERVER_SPEC")
+    if not raw:
+        return create_app(Settings.from_env(), config=ServerConfig.from_env())
+    from deploykit.server import _configure_logging, _settings_from_dict
+
+    spec = json.loads(raw)
+    settings = _settings_from_dict(spec["settings"])
+    _configure_logging(spec["config"].get("log_level", "warning"))
+    return create_app(settings, config=ServerConfig.from_dict(spec["config"]))
+
+
+def health(state: ServerState) -> Response:
+    return json_response(
+        {
+            "status": "ok",
+            "pid": os.getpid(),
+            "alias": state.config.alias,
+            "serving": {m.name: m.version for m in state.host.routes.values()},
+            "failures": state.host.failures,
+        }
+    )

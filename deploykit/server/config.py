@@ -1,0 +1,144 @@
+"""How one server runs: address, workers, limits, batching, logging, auth.
+
+:class:`ServerConfig` is the server's half of the configuration; where the
+registry lives is :class:`deploykit.settings.Settings`. Both are plain frozen
+dataclasses, so the CLI maps flags onto them and ``run`` hands them to worker
+processes as JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from deploykit.errors import ConfigurationError
+
+__all__ = ["ServerConfig"]
+
+_ENV_PREFIX = "DEPLOYKIT_SERVE_"
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerConfig:
+    """Server options. Every field can also be set as ``DEPLOYKIT_SERVE_<FIELD>``."""
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    workers: int = 1
+    #: largest JSON body (predict, deploy, ...) accepted; larger ones get 413
+    max_body_bytes: int = 16 * 1024 * 1024
+    #: largest artifact upload accepted (streamed to the store, never held in memory)
+    max_upload_bytes: int = 8 * 1024**3
+    #: rows merged into one predict call at most
+    batch_max_size: int = 256
+    #: how long a batch may wait for requests already on their way; a lone request never waits
+    batch_max_wait_ms: float = 2.0
+    #: a version whose warm 1-row predict takes at least this long runs in a worker thread
+    #: with micro-batching; cheaper ones run inline on the event loop (a thread hop costs more)
+    inline_predict_max_ms: float = 1.0
+    #: alias served by ``POST /v1/models/{name}/predict``
+    alias: str = "production"
+    #: share of predict requests written to the prediction log (0 turns logging off)
+    log_sample_rate: float = 1.0
+    #: seconds between prediction-log flushes (and a flush at shutdown)
+    log_flush_seconds: float = 5.0
+    #: predict and feedback need a token (any role) when true
+    predict_requires_token: bool = False
+    #: seconds between checks of the registry for moved aliases
+    poll_interval: float = 0.25
+    #: width of a telemetry time bucket, seconds
+    telemetry_bucket_seconds: int = 10
+    #: seconds between telemetry flushes to the registry database
+    telemetry_flush_seconds: float = 2.0
+    #: uvicorn log level
+    log_level: str = "warning"
+
+    def __post_init__(self) -> None:
+        def need(ok: bool, field: str, expected: str) -> None:
+            if not ok:
+                raise ConfigurationError(
+                    f"The '{field}' server option must be {expected}. "
+                    f"Got {getattr(self, field)!r} instead."
+                )
+
+        need(isinstance(self.port, int) and 0 <= self.port <= 65535, "port", "an int in [0, 65535]")
+        need(isinstance(self.workers, int) and self.workers >= 1, "workers", "an int >= 1")
+        need(self.max_body_bytes >= 1024, "max_body_bytes", "at least 1024")
+        need(self.max_upload_bytes >= 1024, "max_upload_bytes", "at least 1024")
+        need(
+            isinstance(self.batch_max_size, int) and self.batch_max_size >= 1,
+            "batch_max_size",
+            "an int >= 1",
+        )
+        need(0 <= self.batch_max_wait_ms <= 1000, "batch_max_wait_ms", "a float in [0, 1000]")
+        need(self.inline_predict_max_ms >= 0, "inline_predict_max_ms", "a float >= 0")
+        need(0.0 <= self.log_sample_rate <= 1.0, "log_sample_rate", "a float in [0, 1]")
+        need(self.log_flush_seconds > 0, "log_flush_seconds", "a float > 0")
+        need(0 < self.poll_interval <= 0.5, "poll_interval", "a float in (0, 0.5] seconds")
+        need(
+            isinstance(self.telemetry_bucket_seconds, int) and self.telemetry_bucket_seconds >= 1,
+            "telemetry_bucket_seconds",
+            "an int >= 1",
+        )
+        need(self.telemetry_flush_seconds > 0, "telemetry_flush_seconds", "a float > 0")
+
+    @property
+    def url(self) -> str:
+        """The base URL a local client uses to reach this server."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}"
+
+    def replace(self, **changes: Any) -> ServerConfig:
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ConfigurationError(
+                f"Unknown server option(s) {', '.join(map(repr, unknown))}; "
+                f"known options are {', '.join(sorted(known))}."
+            )
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ServerConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ServerConfig:
+        """Defaults, then ``DEPLOYKIT_SERVE_*`` variables, then ``overrides``."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            raw = env.get(_ENV_PREFIX + field.name.upper())
+            if raw is None or not raw.strip():
+                continue
+            values[field.name] = _parse(field.name, raw.strip(), type(field.default))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+
+def _parse(name: str, raw: str, kind: type) -> Any:
+    try:
+        if kind is bool:
+            lowered = raw.lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        return kind(raw)
+    except ValueError:
+        raise ConfigurationError(
+            f"The setting {_ENV_PREFIX}{name.upper()} must be a {kind.__name__}. "
+            f"Got {raw!r} instead."
+        ) from None

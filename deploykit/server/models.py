@@ -1,0 +1,370 @@
+"""Loaded model versions and the alias follower that hot-swaps them.
+
+Each worker keeps a :class:`LoadedModel` per version it serves: the estimator
+(loaded from bytes whose digest matched the registry), its signature, how to
+call it (on an ndarray or a DataFrame), and its micro-batcher.
+
+:class:`ModelHost` follows the registry: every ``poll_interval`` it asks
+``registry.last_event_id()`` (one indexed read); when that moved, it re-reads
+where the aliases point and, for each model whose served version changed, loads,
+digest-checks and warms the new version *before* swapping the reference. A
+request holds the :class:`LoadedModel` it started with, so nothing in flight
+fails during a swap. If the new version cannot load, the old one keeps serving
+and :attr:`ModelHost.failures` says why.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from deploykit.errors import (
+    AliasNotFoundError,
+    ArtifactError,
+    DeployKitError,
+    InvalidInputError,
+    ModelNotFoundError,
+)
+from deploykit.records import ModelVersion, utcnow
+from deploykit.server.batching import MicroBatcher
+from deploykit.server.config import ServerConfig
+from deploykit.server.payloads import InputSpec, Parsed, to_model_input
+
+__all__ = ["LoadedModel", "ModelHost", "load_version"]
+
+log = logging.getLogger("deploykit.server")
+
+# sklearn warns when an estimator fitted on a DataFrame predicts on an ndarray; the
+# server does that on purpose (5x cheaper) after checking both agree at load time.
+_FEATURE_NAMES_WARNING = "X does not have valid feature names"
+_CACHE_EXTRA = 4  # versions kept loaded beyond those the aliases point at
+
+
+def quiet_feature_name_warning() -> None:
+    warnings.filterwarnings("ignore", message=_FEATURE_NAMES_WARNING, category=UserWarning)
+
+
+@dataclass
+class LoadedModel:
+    """One version, ready to predict."""
+
+    record: ModelVersion
+    estimator: Any
+    spec: InputSpec | None
+    want_array: bool
+    classes: list[Any] | None
+    has_proba: bool
+    batcher: MicroBatcher = field(repr=False)
+    warm_ms: float = 0.0
+    loaded_at: float = field(default_factory=time.time)
+
+    @property
+    def name(self) -> str:
+        return self.record.model
+
+    @property
+    def version(self) -> int:
+        return self.record.version
+
+    def to_input(self, parsed: Parsed) -> tuple[Any, int]:
+        return to_model_input(parsed, self.spec, want_array=self.want_array)
+
+    def predict_sync(self, data: Any, proba: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        try:
+            predictions = np.asarray(self.estimator.predict(data))
+            probabilities = np.asarray(self.estimator.predict_proba(data)) if proba else None
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            # The input passed the signature, yet the model refused it (NaN into a model
+            # without an imputer, an unseen category...): the caller's data, not a fault.
+            raise InvalidInputError(
+                f"Model {self.record.ref} could not predict on this input: "
+                f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
+            ) from None
+        return predictions, probabilities
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "model": self.name,
+            "version": self.version,
+            "digest": self.record.digest,
+            "mode": "inline" if self.batcher.inline else "batched",
+            "input": "ndarray" if self.want_array else "DataFrame",
+            "warm_ms": round(self.warm_ms, 4),
+        }
+
+
+def _warm_row(spec: InputSpec | None, estimator: Any) -> Any:
+    """One plausible input row: zeros for numbers, the first category for categories."""
+    if spec is None:
+        n = getattr(estimator, "n_features_in_", None)
+        return None if n is None else np.zeros((1, int(n)))
+    return spec.example_row()
+
+
+def load_version(registry: Any, record: ModelVersion, config: ServerConfig) -> LoadedModel:
+    """Load (digest-checked by the registry), inspect and warm one version."""
+    try:
+        estimator = registry.load(record.model, record.version)
+    except DeployKitError:
+        raise
+    except Exception as exc:  # unpickling runs arbitrary code: anything can come out
+        raise ArtifactError(
+            f"Version {record.ref} cannot be loaded here: {type(exc).__name__}: {exc}. "
+            "Check that this server has the libraries the model was pushed with "
+            f"({', '.join(f'{k} {v}' for k, v in record.environment.items()) or 'unknown'})."
+        ) from None
+    spec = InputSpec.from_signature(record.signature) if record.signature else None
+    row = _warm_row(spec, estimator)
+    want_array = _prefers_array(estimator, spec, row)
+    classes = getattr(estimator, "classes_", None)
+    loaded = LoadedModel(
+        record=record,
+        estimator=estimator,
+        spec=spec,
+        want_array=want_array,
+        classes=None if classes is None else np.asarray(classes).tolist(),
+        has_proba=hasattr(estimator, "predict_proba"),
+        batcher=MicroBatcher(lambda d, p: (np.empty(0), None), inline=True),  # set below
+    )
+    warm_ms = 0.0
+    if row is not None:
+        x = _input_like(row, spec, want_array)
+        try:
+            timings = []
+            for _ in range(3):
+                start = time.perf_counter()
+                loaded.predict_sync(x, False)
+                timings.append((time.perf_counter() - start) * 1000)
+            warm_ms = sorted(timings)[1]
+        except InvalidInputError as exc:
+            log.warning("warm-up of %s on a synthetic row failed: %s", record.ref, exc)
+    loaded.warm_ms = warm_ms
+    loaded.batcher = MicroBatcher(
+        loaded.predict_sync,
+        inline=warm_ms < config.inline_predict_max_ms,
+        max_rows=config.batch_max_size,
+        max_wait=config.batch_max_wait_ms / 1000.0,
+        name=f"{record.model}-{record.version}",
+    )
+    return loaded
+
+
+def _input_like(row: Any, spec: InputSpec | None, want_array: bool) -> Any:
+    if isinstance(row, pd.DataFrame):
+        return row.to_numpy() if want_array else row
+    if want_array or spec is None:
+        return row
+    return pd.DataFrame(row, columns=list(spec.columns))
+
+
+def _prefers_array(estimator: Any, spec: InputSpec | None, row: Any) -> bool:
+    """Predict on an ndarray unless the model needs column names (or dtypes) to work."""
+    if spec is None:
+        return True
+    if spec.kind == "array":
+        return True
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is None:
+        # Fitted on an array although pushed with a DataFrame: arrays are what it knows.
+        return spec.all_float
+    if not spec.all_float or list(names) != list(spec.columns) or row is None:
+        return False
+    frame = row if isinstance(row, pd.DataFrame) else pd.DataFrame(row, columns=list(names))
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_FEATURE_NAMES_WARNING)
+            same = np.array_equal(
+                np.asarray(estimator.predict(frame.to_numpy())),
+                np.asarray(estimator.predict(frame)),
+            )
+    except Exception:
+        return False
+    return bool(same)
+
+
+class ModelHost:
+    """The versions this worker serves, kept in step with the registry's aliases."""
+
+    def __init__(self, registry: Any, config: ServerConfig) -> None:
+        self.registry = registry
+        self.config = config
+        self.alias = config.alias
+        self.routes: dict[str, LoadedModel] = {}  # model name -> version its alias points at
+        self.failures: dict[str, dict[str, Any]] = {}
+        self._cache: OrderedDict[tuple[str, int], LoadedModel] = OrderedDict()
+        self._load_lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
+        self._last_event: int | None = None
+        self._stopping = threading.Event()
+        self._follower: threading.Thread | None = None
+        self.swaps = 0
+
+    # -------------------------------------------------------------- lookups
+    def served(self, name: str) -> LoadedModel:
+        """The version serving ``name``'s alias; 404 saying how to deploy one otherwise."""
+        loaded = self.routes.get(name)
+        if loaded is not None:
+            return loaded
+        return self._explain_missing(name)
+
+    def _explain_missing(self, name: str) -> LoadedModel:
+        known = {m.name: m for m in self.registry.models()}
+        if name not in known:
+            from deploykit.registry.names import did_you_mean
+
+            raise ModelNotFoundError(
+                f"No model named {name!r}{did_you_mean(name, known)}. Push one with "
+                f"`deploykit push model.joblib --name {name}` or Registry.push(...)."
+            )
+        info = known[name]
+        version = info.aliases.get(self.alias)
+        if version is None:
+            latest = info.latest_version
+            hint = (
+                f"`deploykit deploy {name} {latest}`, or POST /v1/models/{name}/deploy "
+                f'with {{"version": {latest}}}'
+                if latest
+                else f"push a version first (`deploykit push model.joblib --name {name}`)"
+            )
+            raise AliasNotFoundError(
+                f"Model {name!r} has no {self.alias!r} version yet, so it cannot answer "
+                f"predictions. Deploy one: {hint}."
+            )
+        failure = self.failures.get(name)
+        reason = f": {failure['error']}" if failure and failure.get("version") == version else ""
+        # The alias was just moved here and the follower has not caught up: load now.
+        try:
+            return self.prepare(name, version, route=True)
+        except DeployKitError:
+            raise
+        except Exception as exc:  # pragma: no cover - prepare wraps load errors already
+            raise ArtifactError(f"{name}:{version} cannot be served{reason}: {exc}") from None
+
+    def version(self, name: str, version: int) -> LoadedModel:
+        """A specific version (loaded on first use, kept in a small cache)."""
+        for loaded in self.routes.values():
+            if loaded.name == name and loaded.version == version:
+                return loaded
+        cached = self._cache.get((name, version))
+        if cached is not None:
+            self._cache.move_to_end((name, version))
+            return cached
+        return self.prepare(name, version)
+
+    # -------------------------------------------------------------- loading
+    def prepare(self, name: str, version: int, *, route: bool = False) -> LoadedModel:
+        """Load and warm ``name:version`` (or reuse it); serve it for the alias if ``route``."""
+        with self._load_lock:
+            loaded = self._cache.get((name, version))
+            if loaded is None:
+                record = self.registry.version(name, version)
+                loaded = load_version(self.registry, record, self.config)
+                self._cache[(name, version)] = loaded
+                self._trim()
+            if route:
+                self._swap(name, loaded)
+            return loaded
+
+    def _swap(self, name: str, loaded: LoadedModel) -> None:
+        previous = self.routes.get(name)
+        if previous is loaded:
+            return
+        self.routes[name] = loaded  # atomic: requests see either the old or the new one
+        self.failures.pop(name, None)
+        self.swaps += 1
+        log.info(
+            "%s now serves version %d (was %s) at %.3f",
+            name,
+            loaded.version,
+            previous.version if previous else "none",
+            time.monotonic(),
+        )
+
+    def _trim(self) -> None:
+        keep = {(m.name, m.version) for m in self.routes.values()}
+        extra = [k for k in self._cache if k not in keep]
+        for key in extra[: max(0, len(extra) - _CACHE_EXTRA)]:
+            self._cache.pop(key, None)
+
+    def refresh(self) -> None:
+        """Serve, for every model, the version its alias points at now."""
+        with self._refresh_lock:
+            targets = {
+                info.name: info.aliases[self.alias]
+                for info in self.registry.models()
+                if self.alias in info.aliases
+            }
+            for name in list(self.routes):
+                if name not in targets:
+                    log.info("%s has no %r alias any more; no longer served", name, self.alias)
+                    self.routes.pop(name, None)
+            for name, version in targets.items():
+                current = self.routes.get(name)
+                if current is not None and current.version == version:
+                    continue
+                failed = self.failures.get(name)
+                if failed and failed.get("version") == version and not failed.get("retry"):
+                    continue
+                try:
+                    self.prepare(name, version, route=True)
+                except Exception as exc:
+                    message = str(exc) if isinstance(exc, DeployKitError) else repr(exc)
+                    self.failures[name] = {
+                        "version": version,
+                        "error": message,
+                        "at": utcnow().isoformat(),
+                        "serving": current.version if current else None,
+                    }
+                    log.error(
+                        "cannot serve %s:%d, %s keeps serving: %s",
+                        name,
+                        version,
+                        f"version {current.version}" if current else "nothing",
+                        message,
+                    )
+
+    def poll(self) -> bool:
+        """Refresh if the registry's event log moved since the last poll; True if it did."""
+        last = self.registry.last_event_id()
+        if last == self._last_event:
+            return False
+        self._last_event = last
+        self.refresh()
+        return True
+
+    def start_following(self) -> None:
+        """Poll the registry on a thread of its own until :meth:`close`.
+
+        Its own thread, not a task on the event loop: a loop saturated with requests, or
+        an executor busy with predict calls, must not delay a swap (the 1 s promise).
+        """
+        if self._follower is None:
+            self._follower = threading.Thread(
+                target=self._follow, name="deploykit-alias-follower", daemon=True
+            )
+            self._follower.start()
+
+    def _follow(self) -> None:
+        while not self._stopping.wait(self.config.poll_interval):
+            try:
+                self.poll()
+            except Exception:
+                log.exception("following the registry failed; retrying")
+
+    def served_versions(self) -> list[tuple[str, str, int]]:
+        return [(name, self.alias, m.version) for name, m in sorted(self.routes.items())]
+
+    def close(self) -> None:
+        self._stopping.set()
+        if self._follower is not None:
+            self._follower.join(timeout=5)
+        for loaded in {id(m): m for m in [*self.routes.values(), *self._cache.values()]}.values():
+            loaded.batcher.close()

@@ -1,0 +1,253 @@
+"""Predict request bodies in MLflow's scoring formats, turned into model input.
+
+Accepted (exactly one key, plus an ignored ``params``)::
+
+    {"dataframe_split":   {"columns": [...], "data": [[...], ...]}}
+    {"dataframe_records": [{"col": value, ...}, ...]}
+    {"instances":         [[...], ...] | [{"col": value}, ...]}
+    {"inputs":            [[...], ...] | [{"col": value}, ...] | {"col": [...], ...}}
+
+so a client written for ``mlflow models serve`` works unchanged. Rows given as
+lists follow the signature's column order.
+
+The common case (every column numeric, columns complete and in order) is one
+``numpy`` call: no DataFrame is built unless the model needs one. Anything else
+goes through :meth:`deploykit.signature.Signature.validate`, which names every
+problem (column, expected, received).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from deploykit.errors import InvalidInputError, SignatureError
+
+__all__ = ["FORMATS", "InputSpec", "Parsed", "parse_body", "to_model_input"]
+
+FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+_EXAMPLE = '{"dataframe_split": {"columns": ["a", "b"], "data": [[1.0, 2.0]]}}'
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A request body in one of three shapes, not yet checked against a signature."""
+
+    shape: str  # "rows" (list of lists), "records" (list of dicts) or "columns" (dict of lists)
+    data: Any
+    columns: list[str] | None = None  # for "rows": the names sent, if any
+    format: str = "inputs"
+
+    @property
+    def nrows(self) -> int:
+        if self.shape == "columns":
+            first: Any = next(iter(self.data.values()), [])
+            return len(first) if isinstance(first, list) else 1
+        return len(self.data)
+
+
+def _bad(message: str) -> InvalidInputError:
+    return InvalidInputError(f"{message} Example of a valid body: {_EXAMPLE}")
+
+
+def parse_body(body: Any) -> Parsed:
+    """The scoring payload of a decoded JSON body; InvalidInputError naming what is wrong."""
+    if not isinstance(body, dict):
+        raise _bad(
+            "The request body must be a JSON object with one of the keys "
+            f"{', '.join(FORMATS)}. Got a JSON {type(body).__name__} instead."
+        )
+    found = [k for k in FORMATS if k in body]
+    if len(found) != 1:
+        unknown = sorted(set(body) - {*FORMATS, "params", "proba", "request_id"})
+        got = f"the key(s) {', '.join(map(repr, found))}" if found else "none of them"
+        extra = f" (unknown keys: {', '.join(map(repr, unknown))})" if unknown else ""
+        raise _bad(
+            f"The request body must have exactly one of the keys {', '.join(FORMATS)}. "
+            f"Got {got}{extra}."
+        )
+    fmt = found[0]
+    value = body[fmt]
+    if fmt == "dataframe_split":
+        if not isinstance(value, dict) or not isinstance(value.get("data"), list):
+            raise _bad(
+                "'dataframe_split' must be an object with a 'data' list of rows and "
+                "optionally 'columns'."
+            )
+        columns = value.get("columns")
+        if columns is not None and (
+            not isinstance(columns, list) or not all(isinstance(c, str) for c in columns)
+        ):
+            raise _bad("'dataframe_split.columns' must be a list of column names (strings).")
+        return _rows_or_records(value["data"], fmt, columns)
+    if fmt == "dataframe_records":
+        if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
+            raise _bad("'dataframe_records' must be a list of objects, one per row.")
+        return Parsed("records", value, None, fmt)
+    if isinstance(value, dict) and fmt == "inputs":
+        if not all(isinstance(v, list) for v in value.values()):
+            # one row given as {"col": value}
+            return Parsed("records", [value], None, fmt)
+        lengths = {len(v) for v in value.values()}
+        if len(lengths) > 1:
+            raise _bad(
+                "Every column of 'inputs' must have the same number of values. "
+                f"Got lengths {sorted(lengths)} instead."
+            )
+        return Parsed("columns", value, None, fmt)
+    if not isinstance(value, list):
+        raise _bad(f"'{fmt}' must be a list of rows. Got a JSON {type(value).__name__} instead.")
+    return _rows_or_records(value, fmt, None)
+
+
+def _rows_or_records(data: list[Any], fmt: str, columns: list[str] | None) -> Parsed:
+    if data and all(isinstance(r, dict) for r in data):
+        return Parsed("records", data, None, fmt)
+    if data and not isinstance(data[0], list):
+        data = [data] if columns is not None or fmt != "dataframe_split" else data
+        if not all(isinstance(r, list) for r in data):
+            raise _bad(f"'{fmt}' must be a list of rows, each a list of values.")
+    return Parsed("rows", data, columns, fmt)
+
+
+class InputSpec:
+    """A version's signature, with what the predict hot path needs precomputed."""
+
+    def __init__(self, signature: Any) -> None:
+        self.signature = signature
+        self.columns: list[str] = list(signature.columns)
+        self.kind: str = signature.kind
+        families = {c.family for c in signature.inputs}
+        self.all_float = families == {"float"}
+        self.any_nullable = any(c.nullable for c in signature.inputs)
+        self._not_nullable = np.array([not c.nullable for c in signature.inputs], dtype=bool)
+        self._index = pd.Index(self.columns)
+
+    @classmethod
+    def from_signature(cls, data: Mapping[str, Any]) -> InputSpec:
+        from deploykit.signature import Signature
+
+        return cls(Signature.from_dict(data))
+
+    def example_row(self) -> Any:
+        """One plausible row, to warm a freshly loaded model."""
+        values: list[Any] = []
+        for spec in self.signature.inputs:
+            if spec.categories:
+                values.append(spec.categories[0])
+            else:
+                values.append(
+                    {
+                        "float": 0.0,
+                        "int": 0,
+                        "bool": False,
+                        "string": "",
+                        "datetime": "2000-01-01",
+                    }.get(spec.family, 0.0)
+                )
+        return self.signature.validate([values])
+
+    def numeric(self, parsed: Parsed) -> np.ndarray | None:
+        """A float64 matrix in signature order if the payload is plain numbers; else None.
+
+        Same rule as the signature: JSON numbers only (a string or a bool is never taken
+        for a number); nulls only where the training data had them.
+        """
+        columns = self.columns
+        data = parsed.data
+        try:
+            if parsed.shape == "rows":
+                if not data or not isinstance(data[0], list):
+                    return None
+                if not set(map(type, chain.from_iterable(data))) <= _NUMERIC:
+                    return None
+                matrix = np.array(data, dtype=np.float64)
+                if parsed.columns is not None and parsed.columns != columns:
+                    if len(parsed.columns) != len(columns) or set(parsed.columns) != set(columns):
+                        return None
+                    matrix = matrix[:, [parsed.columns.index(c) for c in columns]]
+            elif parsed.shape == "records":
+                keys = self._names()
+                if any(r.keys() != keys for r in data):
+                    return None
+                get = itemgetter(*columns)
+                rows = [get(r) for r in data] if len(columns) > 1 else [[get(r)] for r in data]
+                if not set(map(type, chain.from_iterable(rows))) <= _NUMERIC:
+                    return None
+                matrix = np.array(rows, dtype=np.float64)
+            else:
+                if data.keys() != self._names():
+                    return None
+                cols = [data[c] for c in columns]
+                if not set(map(type, chain.from_iterable(cols))) <= _NUMERIC:
+                    return None
+                matrix = np.array(cols, dtype=np.float64).T
+        except (ValueError, TypeError, KeyError, IndexError):
+            return None  # ragged rows and the like: the signature explains
+        if matrix.ndim != 2 or matrix.shape[1] != len(columns) or matrix.shape[0] == 0:
+            return None
+        if (np.isnan(matrix).any(axis=0) & self._not_nullable).any():
+            return None
+        return matrix
+
+    def _names(self) -> Any:
+        names = self.__dict__.get("_keys")
+        if names is None:
+            names = self.__dict__["_keys"] = dict.fromkeys(self.columns).keys()
+        return names
+
+    def validate(self, parsed: Parsed) -> Any:
+        """The signature's thorough check, naming every problem."""
+        if parsed.shape == "rows" and parsed.columns is not None:
+            return self.signature.validate(_as_frame(parsed))
+        return self.signature.validate(parsed.data)
+
+
+_NUMERIC = {int, float, type(None)}
+
+
+def _as_frame(parsed: Parsed) -> pd.DataFrame:
+    """``dataframe_split`` rows with their column names, values kept as sent."""
+    rows, names = parsed.data, parsed.columns or []
+    widths = {len(r) for r in rows}
+    if widths != {len(names)}:
+        raise SignatureError(
+            f"Each row of 'dataframe_split.data' must have one value per column "
+            f"({len(names)}). Got rows of {', '.join(map(str, sorted(widths)))} values instead.",
+            problems=[f"expected {len(names)} values per row, got {sorted(widths)}"],
+        )
+    return pd.DataFrame(rows, columns=names, dtype=object)
+
+
+def to_model_input(parsed: Parsed, spec: InputSpec | None, *, want_array: bool) -> tuple[Any, int]:
+    """(model input, number of rows): an ndarray when ``want_array``, else as validated.
+
+    ``spec`` is None for a version pushed without data or signature: the payload goes
+    to the model as sent and the model's own checks apply.
+    """
+    if parsed.nrows == 0:
+        raise InvalidInputError("The request holds no rows; send at least one.")
+    if spec is None:
+        if parsed.shape == "rows" and parsed.columns is None:
+            data = np.asarray(parsed.data)
+            return data, len(data)
+        frame = (
+            _as_frame(parsed) if parsed.shape == "rows" else pd.DataFrame(parsed.data)
+        ).infer_objects()
+        return (frame.to_numpy() if want_array else frame), len(frame)
+    if spec.all_float:
+        matrix = spec.numeric(parsed)
+        if matrix is not None:
+            if want_array or spec.kind == "array":
+                return matrix, len(matrix)
+            return pd.DataFrame(matrix, columns=spec._index, copy=False), len(matrix)
+    validated = spec.validate(parsed)
+    if want_array and isinstance(validated, pd.DataFrame):
+        validated = validated.to_numpy()
+    return validated, len(validated)

@@ -1,0 +1,187 @@
+"""The predict hot path, as a bare ASGI endpoint.
+
+Starlette's Request/Response objects cost more than a small model's predict,
+so this endpoint reads the headers and body itself: the body size is checked
+against the limit while it streams in (413 before reading it all), the JSON is
+parsed with orjson, the signature's numeric fast path builds the ndarray, and the
+version's micro-batcher runs the model. No database is touched: telemetry and the
+prediction log are in-memory appends, flushed by background threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from deploykit.errors import DeployKitError, InvalidInputError, VersionNotFoundError
+from deploykit.server.payloads import parse_body
+from deploykit.server.responses import (
+    BadRequestError,
+    check_json_type,
+    check_length,
+    dumps,
+    error_body,
+    error_response,
+    new_request_id,
+    parse_json,
+    status_of,
+    too_large,
+)
+
+if TYPE_CHECKING:
+    from deploykit.server.app import ServerState
+    from deploykit.server.models import LoadedModel
+
+__all__ = ["PredictEndpoint"]
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _headers(scope: dict[str, Any]) -> dict[bytes, bytes]:
+    return {k: v for k, v in scope["headers"] if k in _WANTED}
+
+
+_WANTED = {b"content-type", b"content-length", b"authorization", b"x-request-id"}
+
+
+def _wants_proba(query: bytes) -> bool:
+    if not query or b"proba" not in query:
+        return False
+    for part in query.decode("latin-1").split("&"):
+        key, _, value = part.partition("=")
+        if key == "proba":
+            return value.lower() in _TRUE
+    return False
+
+
+class PredictEndpoint:
+    """``POST /v1/models/{name}/predict`` and ``.../versions/{version}/predict``."""
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        start = time.perf_counter()
+        state = self.state
+        params = scope["path_params"]
+        name: str = params["name"]
+        headers = _headers(scope)
+        given_id = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = given_id if _REQUEST_ID.fullmatch(given_id) else new_request_id()
+        loaded: LoadedModel | None = None
+        rows = 0
+        try:
+            if state.config.predict_requires_token:
+                await state.authorize(headers.get(b"authorization"), "viewer")
+            loaded = await self._resolve(name, params.get("version"))
+            content_type = headers.get(b"content-type")
+            check_json_type(content_type.decode("latin-1") if content_type else None)
+            limit = state.config.max_body_bytes
+            length = headers.get(b"content-length")
+            check_length(length.decode("latin-1") if length else None, limit)
+            body = await _read_body(receive, limit)
+            parsed = parse_body(parse_json(body))
+            proba = _wants_proba(scope.get("query_string", b""))
+            if proba and not loaded.has_proba:
+                raise InvalidInputError(
+                    f"Model {loaded.record.ref} ({loaded.record.estimator}) has no "
+                    "predict_proba; drop ?proba=true."
+                )
+            data, rows = loaded.to_input(parsed)
+            predictions, probabilities = await loaded.batcher.predict(data, rows, proba)
+            answer: dict[str, Any] = {
+                "predictions": predictions,
+                "model": name,
+                "version": loaded.version,
+                "request_id": request_id,
+            }
+            if probabilities is not None:
+                answer["probabilities"] = probabilities
+                answer["classes"] = loaded.classes
+            payload = dumps(answer)
+            status = 200
+            if state.predlog.enabled:
+                columns = loaded.spec.columns if loaded.spec is not None else None
+                state.predlog.add(
+                    request_id,
+                    name,
+                    loaded.version,
+                    data,
+                    np.asarray(predictions),
+                    tuple(columns) if columns else None,
+                )
+        except Exception as exc:
+            if isinstance(exc, DeployKitError):
+                status = status_of(exc)
+                payload = dumps(error_body(exc, request_id))
+            else:
+                response = error_response(exc, request_id)  # logs it
+                status, payload = 500, bytes(response.body)
+        if loaded is not None:
+            state.telemetry.record(name, loaded.version, status, time.perf_counter() - start, rows)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"x-request-id", request_id.encode()),
+                    *(
+                        [(b"x-model-version", str(loaded.version).encode())]
+                        if loaded is not None
+                        else []
+                    ),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+    async def _resolve(self, name: str, version: str | None) -> LoadedModel:
+        host = self.state.host
+        if version is None:
+            loaded = host.routes.get(name)
+            if loaded is not None:
+                return loaded
+            return await asyncio.to_thread(host.served, name)
+        try:
+            number = int(version)
+        except ValueError:
+            raise VersionNotFoundError(
+                f"A version in the URL must be a number, as in /v1/models/{name}/versions/3/"
+                f"predict. Got {version!r} instead."
+            ) from None
+        for loaded in host.routes.values():
+            if loaded.name == name and loaded.version == number:
+                return loaded
+        return await asyncio.to_thread(host.version, name, number)
+
+
+async def _read_body(receive: Any, limit: int) -> bytes:
+    """The request body, refused as soon as it grows past ``limit``."""
+    message = await receive()
+    if message["type"] != "http.request":
+        raise BadRequestError("The client closed the connection before sending a body.")
+    body = message.get("body", b"")
+    if not message.get("more_body", False):
+        if len(body) > limit:
+            raise too_large(limit)
+        return body
+    chunks = [body]
+    size = len(body)
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise BadRequestError("The client closed the connection before sending the whole body.")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)

@@ -1,0 +1,235 @@
+"""Prediction logging: what came in, what went out, which version answered.
+
+The predict path only appends a reference to its (already validated) input and
+output arrays to a list; a background thread turns what accumulated into one
+Parquet file per model version every few seconds, under the artifact store::
+
+    <artifacts>/predictions/<model>/<YYYY-MM-DD>/<HHMMSS>-<host>-<pid>-<seq>.parquet
+
+One row per predicted row. Columns: ``request_id``, ``timestamp`` (UTC),
+``version``, ``prediction``, then each input column as ``input.<name>`` (or
+``input.<i>`` for array models). Files are written under a temporary name and
+renamed, so a reader never sees half a file. :func:`read_predictions` reads them
+back as one DataFrame, for drift and accuracy monitoring.
+
+Sampling (``rate``) is per request. If the writer falls behind, new records are
+dropped (and counted) rather than letting memory grow: logging must never slow
+or stop predictions.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+__all__ = ["PredictionLog", "read_predictions"]
+
+log = logging.getLogger("deploykit.server")
+
+PREFIX = "predictions"
+_MAX_PENDING_ROWS = 500_000
+
+
+@dataclass(frozen=True)
+class _Record:
+    request_id: str
+    at: float
+    model: str
+    version: int
+    columns: tuple[str, ...] | None
+    data: Any  # ndarray or DataFrame, as predicted
+    predictions: np.ndarray
+
+
+def _filesystem(artifacts_url: str) -> tuple[Any, str]:
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(artifacts_url)
+    return fs, root.rstrip("/")
+
+
+class PredictionLog:
+    """Buffers prediction records and writes them to Parquet in a background thread."""
+
+    def __init__(
+        self,
+        artifacts_url: str,
+        *,
+        rate: float = 1.0,
+        flush_seconds: float = 5.0,
+    ) -> None:
+        self.rate = rate
+        self._artifacts_url = artifacts_url
+        self._flush_seconds = flush_seconds
+        self._pending: list[_Record] = []
+        self._pending_rows = 0
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._seq = itertools.count(1)
+        self._tag = f"{socket.gethostname()}-{os.getpid()}"
+        self.dropped = 0
+        self.written_rows = 0
+        self.failures = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.rate > 0
+
+    def add(
+        self,
+        request_id: str,
+        model: str,
+        version: int,
+        data: Any,
+        predictions: np.ndarray,
+        columns: tuple[str, ...] | None = None,
+    ) -> None:
+        """Queue one request's rows (sampled); O(1), never blocks on I/O."""
+        if self.rate < 1.0 and random.random() >= self.rate:
+            return
+        rows = len(predictions)
+        if self._pending_rows + rows > _MAX_PENDING_ROWS:
+            self.dropped += rows
+            return
+        record = _Record(request_id, time.time(), model, version, columns, data, predictions)
+        with self._lock:
+            self._pending.append(record)
+            self._pending_rows += rows
+
+    def start(self) -> None:
+        if not self.enabled or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name="deploykit-predlog", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+        self.flush()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._flush_seconds):
+            self.flush()
+
+    def flush(self) -> int:
+        """Write everything queued; the number of rows written."""
+        with self._flush_lock:
+            with self._lock:
+                pending, self._pending = self._pending, []
+                self._pending_rows = 0
+            if not pending:
+                return 0
+            groups: dict[tuple[str, int], list[_Record]] = {}
+            for record in pending:
+                groups.setdefault((record.model, record.version), []).append(record)
+            written = 0
+            for (model, version), records in groups.items():
+                try:
+                    written += self._write(model, version, records)
+                except Exception:  # a failed write loses log rows, never predictions
+                    self.failures += 1
+                    log.exception("prediction log write failed for %s:%s", model, version)
+            self.written_rows += written
+            return written
+
+    def _write(self, model: str, version: int, records: list[_Record]) -> int:
+        table = _table(version, records)
+        fs, root = _filesystem(self._artifacts_url)
+        when = datetime.fromtimestamp(records[0].at, tz=timezone.utc)
+        folder = f"{root}/{PREFIX}/{model}/{when:%Y-%m-%d}"
+        name = f"{when:%H%M%S}-{self._tag}-{next(self._seq)}.parquet"
+        fs.makedirs(folder, exist_ok=True)
+        tmp = f"{folder}/.{name}.tmp"
+        with fs.open(tmp, "wb") as f:
+            pq.write_table(table, f, compression="zstd")
+        fs.mv(tmp, f"{folder}/{name}")
+        return table.num_rows
+
+
+def _table(version: int, records: list[_Record]) -> pa.Table:
+    counts = np.fromiter((len(r.predictions) for r in records), dtype=np.int64, count=len(records))
+    n = int(counts.sum())
+    ids = pa.array(np.repeat(np.array([r.request_id for r in records], dtype=object), counts))
+    at = np.repeat(np.array([r.at for r in records]), counts)
+    timestamps = pa.array((at * 1e6).astype("int64"), type=pa.int64()).cast(
+        pa.timestamp("us", tz="UTC")
+    )
+    predictions = np.concatenate([np.asarray(r.predictions) for r in records])
+    columns: dict[str, Any] = {
+        "request_id": ids,
+        "timestamp": timestamps,
+        "version": pa.array(np.full(n, version, dtype=np.int64)),
+        "prediction": _arrow(predictions),
+    }
+    first = records[0].data
+    if isinstance(first, pd.DataFrame):
+        frame = pd.concat([r.data for r in records], ignore_index=True, copy=False)
+        for name in frame.columns:
+            columns[f"input.{name}"] = _arrow(frame[name])
+    else:
+        matrix = np.concatenate(
+            [np.asarray(r.data).reshape(len(r.predictions), -1) for r in records]
+        )
+        names = records[0].columns or tuple(str(i) for i in range(matrix.shape[1]))
+        for i, name in enumerate(names):
+            columns[f"input.{name}"] = _arrow(matrix[:, i])
+    return pa.table(columns)
+
+
+def _arrow(values: Any) -> pa.Array:
+    try:
+        return pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed objects: keep them readable
+        return pa.array([None if v is None else str(v) for v in np.asarray(values, dtype=object)])
+
+
+def read_predictions(
+    artifacts_url: str,
+    model: str,
+    *,
+    since: date | None = None,
+    until: date | None = None,
+    version: int | None = None,
+) -> pd.DataFrame:
+    """The logged predictions of ``model`` (days ``since``..``until`` inclusive) as one frame."""
+    fs, root = _filesystem(artifacts_url)
+    base = f"{root}/{PREFIX}/{model}"
+    if not fs.exists(base):
+        return pd.DataFrame(columns=["request_id", "timestamp", "version", "prediction"])
+    frames = []
+    for day_dir in sorted(fs.ls(base, detail=False)):
+        day = day_dir.rstrip("/").rsplit("/", 1)[-1]
+        try:
+            day_date = date.fromisoformat(day)
+        except ValueError:
+            continue
+        if (since and day_date < since) or (until and day_date > until):
+            continue
+        for path in sorted(fs.ls(day_dir, detail=False)):
+            if not path.endswith(".parquet") or path.rsplit("/", 1)[-1].startswith("."):
+                continue
+            with fs.open(path, "rb") as f:
+                frames.append(pq.read_table(f).to_pandas())
+    if not frames:
+        return pd.DataFrame(columns=["request_id", "timestamp", "version", "prediction"])
+    out = pd.concat(frames, ignore_index=True)
+    if version is not None:
+        out = out[out["version"] == version].reset_index(drop=True)
+    return out

@@ -1,0 +1,78 @@
+"""The server's tables in the registry database: tokens, telemetry, feedback.
+
+Migration ``0002`` (``deploykit/registry/migrations/versions/0002_server.py``)
+creates them; this module is what the server queries against. They live in the
+registry's database so that every replica shares them: a token created on one
+host works on all, and telemetry rows are *increments* that replicas add up.
+
+- ``tokens`` keeps only the sha256 of each token: the token itself is shown once.
+- ``telemetry_counts`` / ``telemetry_latency`` are keyed by model, version and the
+  start of a time bucket (epoch seconds); a flush adds to the row with an upsert,
+  so N workers writing the same bucket sum up instead of overwriting each other.
+- ``feedback`` holds true labels posted for a request id, for accuracy drift.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = ["feedback", "metadata", "telemetry_counts", "telemetry_latency", "tokens"]
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+_TIME = sa.DateTime(timezone=True)
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", _TIME, nullable=False),
+    sa.Column("created_by", sa.String(256), nullable=False),
+    sa.Column("revoked_at", _TIME, nullable=True),
+)
+
+telemetry_counts = sa.Table(
+    "telemetry_counts",
+    metadata,
+    sa.Column("model", sa.String(128), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("bucket", sa.BigInteger, primary_key=True),  # epoch seconds of the bucket start
+    sa.Column("width", sa.Integer, nullable=False),  # bucket width in seconds
+    sa.Column("requests", sa.BigInteger, nullable=False),
+    sa.Column("errors_4xx", sa.BigInteger, nullable=False),
+    sa.Column("errors_5xx", sa.BigInteger, nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("latency_sum_ms", sa.Float, nullable=False),
+)
+
+telemetry_latency = sa.Table(
+    "telemetry_latency",
+    metadata,
+    sa.Column("model", sa.String(128), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("bucket", sa.BigInteger, primary_key=True),
+    sa.Column("le_index", sa.Integer, primary_key=True),  # index into LATENCY_EDGES_MS
+    sa.Column("count", sa.BigInteger, nullable=False),
+)
+
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("request_id", sa.String(128), nullable=False),
+    sa.Column("label", sa.JSON(none_as_null=True), nullable=True),
+    sa.Column("at", _TIME, nullable=False),
+    sa.Column("actor", sa.String(256), nullable=False),
+    sa.Index(None, "model", "request_id"),
+)

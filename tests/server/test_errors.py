@@ -1,0 +1,160 @@
+"""Every bad input gets a 4xx with a message that says what is wrong, never a 500."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.server.conftest import Served
+
+
+def _error(response: httpx.Response, status: int, kind: str) -> str:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["type"] == kind
+    assert error.get("request_id") or status in (404, 405)
+    return error["message"]
+
+
+def test_wrong_column_names_the_missing_and_the_unexpected(served: Served) -> None:
+    body = {
+        "dataframe_split": {
+            "columns": ["age", "tenure", "calls", "spend", "visit"],
+            "data": [[1, 2, 3, 4, 5]],
+        }
+    }
+    response = served.post("/v1/models/lr/predict", body)
+    message = _error(response, 422, "SignatureError")
+    assert "visits" in message
+    assert "visit" in message
+    problems = response.json()["error"]["problems"]
+    assert any("missing column" in p for p in problems)
+
+
+def test_a_string_in_a_numeric_column_names_column_expected_and_received(served: Served) -> None:
+    records = served.X.iloc[:2].to_dict(orient="records")
+    records[1]["calls"] = "abc"
+    message = _error(
+        served.post("/v1/models/lr/predict", {"dataframe_records": records}), 422, "SignatureError"
+    )
+    assert "'calls'" in message
+    assert "float64" in message
+    assert "'abc'" in message
+
+
+def test_an_unknown_category_type_and_a_null_are_reported(served: Served) -> None:
+    records = served.mixed_frame.iloc[:2].to_dict(orient="records")
+    records[0]["plan"] = 3.5
+    records[1]["age"] = None
+    response = served.post("/v1/models/mixed/predict", {"dataframe_records": records})
+    message = _error(response, 422, "SignatureError")
+    assert "'plan'" in message
+    assert "'age'" in message
+
+
+def test_rows_of_the_wrong_width_are_422(served: Served) -> None:
+    message = _error(
+        served.post("/v1/models/lr/predict", {"inputs": [[1.0, 2.0]]}), 422, "SignatureError"
+    )
+    assert "5 columns" in message
+
+
+def test_a_body_without_a_scoring_key_lists_the_accepted_keys(served: Served) -> None:
+    message = _error(
+        served.post("/v1/models/lr/predict", {"data": [[1]]}), 422, "InvalidInputError"
+    )
+    assert "dataframe_split" in message
+    assert "inputs" in message
+
+
+def test_invalid_json_is_400(served: Served) -> None:
+    response = httpx.post(
+        f"{served.url}/v1/models/lr/predict",
+        content=b'{"inputs": [[1, 2,',
+        headers={"content-type": "application/json"},
+    )
+    assert "not valid JSON" in _error(response, 400, "InvalidInputError")
+
+
+def test_a_non_json_content_type_is_415(served: Served) -> None:
+    response = httpx.post(
+        f"{served.url}/v1/models/lr/predict",
+        content=b"age,tenure\n1,2\n",
+        headers={"content-type": "text/csv"},
+    )
+    assert "application/json" in _error(response, 415, "InvalidInputError")
+
+
+def test_curl_default_content_type_is_read_as_json(served: Served) -> None:
+    response = httpx.post(
+        f"{served.url}/v1/models/lr/predict",
+        content=b'{"inputs": [[0, 0, 0, 0, 0]]}',
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 200
+
+
+def test_a_body_over_the_limit_is_413_declared_or_streamed(served: Served) -> None:
+    big = b'{"inputs": [' + b"[0.5, 0.5, 0.5, 0.5, 0.5]," * 4000 + b"[0,0,0,0,0]]}"
+    declared = httpx.post(
+        f"{served.url}/v1/models/lr/predict",
+        content=big,
+        headers={"content-type": "application/json"},
+    )
+    assert "65536 bytes" in _error(declared, 413, "InvalidInputError")
+
+    def chunks():  # no Content-Length: the server counts while streaming
+        for i in range(0, len(big), 8192):
+            yield big[i : i + 8192]
+
+    streamed = httpx.post(
+        f"{served.url}/v1/models/lr/predict",
+        content=chunks(),
+        headers={"content-type": "application/json"},
+    )
+    _error(streamed, 413, "InvalidInputError")
+
+
+def test_an_unknown_model_is_404_with_a_hint(served: Served) -> None:
+    message = _error(
+        served.post("/v1/models/lrr/predict", {"inputs": [[0] * 5]}), 404, "ModelNotFoundError"
+    )
+    assert "did you mean 'lr'" in message
+
+
+def test_a_model_without_production_is_404_saying_how_to_deploy(served: Served) -> None:
+    message = _error(
+        served.post("/v1/models/draft/predict", {"inputs": [[0] * 5]}), 404, "AliasNotFoundError"
+    )
+    assert "no 'production' version" in message
+    assert "deploykit deploy draft 1" in message
+
+
+def test_an_unknown_version_is_404(served: Served) -> None:
+    _error(
+        served.post("/v1/models/lr/versions/9/predict", {"inputs": [[0] * 5]}),
+        404,
+        "VersionNotFoundError",
+    )
+    _error(
+        served.post("/v1/models/lr/versions/x/predict", {"inputs": [[0] * 5]}),
+        404,
+        "VersionNotFoundError",
+    )
+
+
+def test_unknown_routes_and_methods_answer_json(served: Served) -> None:
+    _error(httpx.get(f"{served.url}/v2/nothing"), 404, "NotFoundError")
+    _error(httpx.get(f"{served.url}/v1/models/lr/predict"), 405, "InvalidInputError")
+
+
+def test_invalid_names_and_refs_in_admin_routes_are_4xx(served: Served) -> None:
+    h = served.headers()
+    assert httpx.get(f"{served.url}/v1/models/%20bad%20", headers=h).status_code == 422
+    assert httpx.get(f"{served.url}/v1/models/lr/versions/staging", headers=h).status_code == 404
+    assert httpx.get(f"{served.url}/v1/events?limit=0", headers=h).status_code == 422
+    assert httpx.get(f"{served.url}/v1/events?since=yesterday", headers=h).status_code == 422
+    assert httpx.get(f"{served.url}/v1/artifacts/sha256:nothex", headers=h).status_code == 422
+    response = httpx.post(f"{served.url}/v1/models/lr/deploy", json={"version": "nine"}, headers=h)
+    assert response.status_code in (404, 422)
+    response = httpx.post(f"{served.url}/v1/models/lr/deploy", json=[1], headers=h)
+    assert response.status_code == 422
