@@ -1,0 +1,179 @@
+"""The steps behind ``%deploy`` that the widgets take too: evaluate, push, status.
+
+Both front ends call these with a :class:`~deploykit.magics.session.Session`, so
+a model evaluated in the panel is pushed with its report from a magic, and the
+two never disagree on what a gate was checked against. Preconditions a user can
+fix (a gate without an evaluation) raise IPython's ``UsageError``; the registry's
+own errors pass through for the caller to show.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from IPython.core.error import UsageError
+
+from deploykit.errors import DeployKitWarning
+from deploykit.magics import render
+from deploykit.magics.results import ModelStatus
+from deploykit.magics.session import Session
+
+__all__ = [
+    "DEFAULT_SERVER_URL",
+    "NEED_SERVER",
+    "evaluate_model",
+    "model_status",
+    "push_model",
+    "report_for_push",
+]
+
+DEFAULT_SERVER_URL = "http://127.0.0.1:8765"
+NEED_SERVER = (
+    "Serving figures (requests/s, p95 latency, error rate, drift) come from a deploykit "
+    f"server: run `deploykit serve`, then %deploy target {DEFAULT_SERVER_URL}"
+)
+_MOVES = ("deploy", "rollback", "auto-rollback")
+
+
+def evaluate_model(
+    session: Session, model: Any, X: Any, y: Any, *, name: str | None, cv: int | None = None
+) -> Any:
+    """``deploykit.evaluate`` against the session's target, remembered for the next push."""
+    from deploykit.evaluation import evaluate
+
+    against = session.backend if name else None
+    report = evaluate(model, X, y, against=against, name=name or None, cv=cv)
+    session.memory.remember(model, report, name=name or None, X=X, y=y, cv=cv)
+    return report
+
+
+def report_for_push(
+    session: Session, model: Any, name: str, *, gate: str | None, label: str
+) -> tuple[Any, str | None]:
+    """The evaluation to push ``model`` with, and a note when none can be attached.
+
+    ``label`` is how the user called the model (its variable name), for messages.
+    """
+    if gate:
+        from deploykit.evaluation import Gate
+
+        Gate.parse(gate)  # a typo in the gate fails here, before anything is uploaded
+    entry = session.memory.recall(model)
+    evaluate_first = f"run %deploy evaluate {label} X_test y_test --name {name} first"
+    if entry is None:
+        if gate:
+            raise UsageError(f"A gate needs an evaluation of '{label}': {evaluate_first}.")
+        return None, None
+    if not entry.still_matches(model):
+        if gate:
+            raise UsageError(
+                f"'{label}' changed since it was evaluated (refit?), so its evaluation no "
+                f"longer applies: {evaluate_first}."
+            )
+        return None, f"evaluation not attached: '{label}' changed since it was evaluated"
+    if entry.name == name:
+        return entry.report, None
+    # Evaluated without a name, or for another model: the production figures a gate
+    # compares with must be this model's, so measure again on the same rows.
+    report = evaluate_model(session, model, entry.X, entry.y, name=name)
+    if entry.report.cv is not None:
+        report = dataclasses.replace(report, cv=entry.report.cv)
+    return report, None
+
+
+def push_model(
+    session: Session,
+    model: Any,
+    name: str,
+    *,
+    report: Any = None,
+    note: str | None = None,
+    X: Any = None,
+    format: str = "joblib",
+    gate: str | None = None,
+    deploy: bool = False,
+    description: str = "",
+    notebook: str | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> tuple[Any, str, bool]:
+    """Push ``model`` with ``report`` (see :func:`report_for_push`): (version, summary, gate ok).
+
+    ``note`` (why no report is attached) is added to the summary.
+    """
+    backend = session.backend
+    kwargs: dict[str, Any] = {
+        "X": X,
+        "format": format,
+        "evaluation": report,
+        "gate": gate or None,
+        "deploy": deploy,
+        "description": description,
+        "notebook": notebook,
+    }
+    if progress is not None and "progress" in inspect.signature(backend.push).parameters:
+        kwargs["progress"] = progress
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        # The registry warns when a failed gate blocks the deploy; the summary says it.
+        warnings.filterwarnings(
+            "ignore", message=r".*pushed but not deployed", category=DeployKitWarning
+        )
+        version = backend.push(model, name, **kwargs)
+    summary, ok = _summary(session, version, deploy=deploy, seconds=time.perf_counter() - started)
+    if note:
+        summary += f" ({note})"
+    return version, summary, ok
+
+
+def _summary(session: Session, version: Any, *, deploy: bool, seconds: float) -> tuple[str, bool]:
+    parts = [f"Pushed {version.ref} ({render.size(version.size)}, {seconds:.2f} s)"]
+    if version.gate is not None:
+        parts.append(render.gate_text(version.gate))
+    if "production" in version.aliases:
+        parts.append(f"production → {version.version}")
+    elif deploy:
+        live = session.backend.model(version.model).production
+        stays = f"stays at version {live}" if live is not None else "has no version yet"
+        parts.append(
+            f"not deployed because the gate failed; production {stays}. Deploy anyway: "
+            f"%deploy deploy {version.model} {version.version}"
+        )
+    else:
+        parts.append(f"deploy it with %deploy deploy {version.model} {version.version}")
+    return "; ".join(parts), version.gate_passed is not False
+
+
+def model_status(session: Session, name: str, *, window_seconds: int = 3600) -> ModelStatus:
+    """What is known about ``name`` in production; serving figures need a server."""
+    backend = session.backend
+    info = backend.model(name)
+    moves = [
+        e
+        for e in backend.events(name, limit=50)
+        if e.action in _MOVES and e.alias in (None, "production")
+    ]
+    last = moves[0] if moves else None
+    metrics = getattr(backend, "metrics", None)
+    if not callable(metrics):
+        return ModelStatus(name, info.production, last, note=NEED_SERVER)
+    summary = metrics(name, window=window_seconds)
+    return ModelStatus(
+        name,
+        info.production,
+        last,
+        serving=dict(summary.get("total") or {}),
+        series=tuple(summary.get("series") or ()),
+        window=_window(summary.get("window_seconds") or window_seconds),
+    )
+
+
+def _window(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        hours = seconds // 3600
+        return "hour" if hours == 1 else f"{hours} hours"
+    return f"{seconds // 60} minutes"

@@ -1,0 +1,229 @@
+"""The ``%deploy`` line magic: one method per subcommand.
+
+Each subcommand returns a record, a :class:`~deploykit.magics.results.RecordList`
+or a small result object; IPython displays it once, as the cell's output (see
+:mod:`deploykit.magics.results`). Every deploykit error becomes IPython's
+``UsageError``: one line under the cell, no traceback, and the cell counts as
+failed so "Run all" stops there.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+
+from deploykit.errors import DeployKitError
+from deploykit.magics import actions
+from deploykit.magics.actions import DEFAULT_SERVER_URL
+from deploykit.magics.parser import parse
+from deploykit.magics.progress import Progress
+from deploykit.magics.resolve import lookup, require_estimator
+from deploykit.magics.results import (
+    ConsoleLink,
+    HelpText,
+    ModelStatus,
+    Prediction,
+    RecordList,
+    Target,
+)
+from deploykit.magics.session import Session
+
+__all__ = ["DeployMagics"]
+
+
+@magics_class
+class DeployMagics(Magics):
+    """``%deploy SUBCOMMAND ...``: evaluate, push, deploy and watch models from a notebook."""
+
+    def __init__(self, shell: Any = None, session: Session | None = None) -> None:
+        super().__init__(shell)
+        self.session = session if session is not None else Session()
+
+    @property
+    def namespace(self) -> dict[str, Any]:
+        return self.shell.user_ns  # type: ignore[union-attr]
+
+    @property
+    def backend(self) -> Any:
+        return self.session.backend
+
+    @line_magic
+    def deploy(self, line: str) -> Any:
+        """Evaluate, push, deploy and roll back models: ``%deploy help`` lists the subcommands."""
+        command = parse(line)
+        handler: Callable[[Any], Any] = getattr(self, f"_{command.name}")
+        try:
+            return handler(command.args)
+        except DeployKitError as exc:
+            raise UsageError(str(exc)) from None
+
+    # -- subcommands -----------------------------------------------------------------------
+
+    def _help(self, args: Any) -> HelpText:
+        return HelpText(args.topic)
+
+    def _target(self, args: Any) -> Target:
+        if args.url is None:
+            if args.token_env is not None:
+                raise UsageError(
+                    "%deploy target: --token-env goes with a server URL, such as "
+                    f"%deploy target {DEFAULT_SERVER_URL} --token-env {args.token_env}"
+                )
+            return self.session.target()
+        if args.url in ("embedded", "local"):
+            return self.session.set_target(None)
+        if not args.url.startswith(("http://", "https://")):
+            raise UsageError(
+                f"%deploy target expects a server URL such as {DEFAULT_SERVER_URL}, or "
+                f"'embedded' for the local registry. Got '{args.url}' instead."
+            )
+        token = source = None  # the client's defaults: DEPLOYKIT_TOKEN, then <home>/token
+        if args.token_env is not None:
+            token, source = os.environ.get(args.token_env), f"${args.token_env}"
+            if not token:
+                raise UsageError(
+                    f"The environment variable {args.token_env} is not set or empty: set it to "
+                    "your deploykit token before %deploy target, or leave out --token-env."
+                )
+        return self.session.set_target(args.url.rstrip("/"), token=token, token_source=source)
+
+    def _evaluate(self, args: Any) -> Any:
+        model = require_estimator(self.namespace, args.model)
+        X = lookup(self.namespace, args.X)
+        y = lookup(self.namespace, args.y)
+        return actions.evaluate_model(self.session, model, X, y, name=args.name, cv=args.cv)
+
+    def _push(self, args: Any) -> Any:
+        model = require_estimator(self.namespace, args.model)
+        X = lookup(self.namespace, args.data) if args.data is not None else None
+        report, note = actions.report_for_push(
+            self.session, model, args.name, gate=args.gate, label=args.model
+        )
+        bar = Progress(f"Pushing {args.name}", live=self._live)
+        bar.start()
+        try:
+            version, summary, ok = actions.push_model(
+                self.session,
+                model,
+                args.name,
+                report=report,
+                note=note,
+                X=X,
+                format=args.format,
+                gate=args.gate,
+                deploy=args.deploy,
+                description=args.description,
+                notebook=self._notebook(),
+                progress=bar,
+            )
+        except BaseException as exc:
+            bar.finish(f"Push of {args.name} failed: {type(exc).__name__}", ok=False)
+            raise
+        bar.finish(summary, ok=ok)
+        return version
+
+    def _versions(self, args: Any) -> RecordList:
+        return RecordList(self.backend.versions(args.name), kind="versions")
+
+    def _deploy(self, args: Any) -> Any:
+        return self.backend.deploy(args.name, args.version, alias=args.alias, reason=args.reason)
+
+    def _rollback(self, args: Any) -> Any:
+        return self.backend.rollback(args.name, to=args.to, alias=args.alias, reason=args.reason)
+
+    def _models(self, args: Any) -> RecordList:
+        return RecordList(self.backend.models(), kind="models")
+
+    def _events(self, args: Any) -> RecordList:
+        return RecordList(self.backend.events(args.name, limit=args.limit), kind="events")
+
+    def _status(self, args: Any) -> ModelStatus | RecordList:
+        if args.name is not None:
+            return actions.model_status(self.session, args.name)
+        return RecordList(
+            [actions.model_status(self.session, m.name) for m in self.backend.models()],
+            kind="status",
+        )
+
+    def _predict(self, args: Any) -> Prediction:
+        data = lookup(self.namespace, args.data)
+        if not self.session.embedded:
+            return self._predict_remote(args, data)
+        version = self.backend.version(args.name, args.version or "production")
+        model = self.session.load(args.name, version)
+        if version.signature:
+            from deploykit.signature import Signature
+
+            data = Signature.from_dict(version.signature).validate(data)
+        predictions = model.predict(data)
+        probabilities = classes = None
+        if args.proba:
+            if not callable(getattr(model, "predict_proba", None)):
+                raise UsageError(
+                    f"{version.ref} ({version.estimator}) has no predict_proba: leave out --proba."
+                )
+            probabilities = model.predict_proba(data).tolist()
+            classes = getattr(model, "classes_", None)
+        return Prediction(
+            model=args.name,
+            version=version.version,
+            predictions=_as_list(predictions),
+            probabilities=probabilities,
+            classes=_as_list(classes) if classes is not None else None,
+            via="embedded registry (loaded in this kernel)",
+        )
+
+    def _panel(self, args: Any) -> Any:
+        try:
+            from deploykit.widgets import DeployPanel
+        except ImportError as exc:
+            raise UsageError(
+                f"The deploy panel needs ipywidgets ({exc}): pip install 'deploykit[jupyter]'"
+            ) from None
+        return DeployPanel(self.namespace, session=self.session, name=args.name)
+
+    def _console(self, args: Any) -> ConsoleLink:
+        if self.session.url is None:
+            return ConsoleLink(
+                f"{DEFAULT_SERVER_URL}/console",
+                "The console comes with the server: start both with `deploykit up` in a "
+                "terminal, then open this link.",
+            )
+        return ConsoleLink(
+            f"{self.session.url}/console",
+            "Served beside the API by `deploykit up`; if the page does not open, the server "
+            "was started without it.",
+        )
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    @property
+    def _live(self) -> bool:
+        """Whether output can be redrawn in place: a kernel, not a terminal."""
+        return getattr(self.shell, "kernel", None) is not None
+
+    def _notebook(self) -> str | None:
+        # Jupyter puts the notebook's path in __session__ (and JPY_SESSION_NAME).
+        path = self.namespace.get("__session__") or os.environ.get("JPY_SESSION_NAME")
+        return str(path) if path else None
+
+    def _predict_remote(self, args: Any, data: Any) -> Prediction:
+        answer = self.backend.predict(args.name, data, version=args.version, proba=args.proba)
+        return Prediction(
+            model=answer.model,
+            version=answer.version,
+            predictions=list(answer.predictions),
+            probabilities=answer.probabilities,
+            classes=answer.classes,
+            via=str(self.session.url),
+            request_id=answer.request_id,
+        )
+
+
+def _as_list(values: Any) -> list[Any]:
+    tolist = getattr(values, "tolist", None)
+    return list(tolist()) if callable(tolist) else list(values)

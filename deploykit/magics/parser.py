@@ -1,0 +1,230 @@
+"""The grammar of ``%deploy SUBCOMMAND ...``: one argparse subparser per subcommand.
+
+argparse prints and calls ``sys.exit`` on a bad line, which would kill a notebook
+cell with a SystemExit traceback. Here every parse problem becomes IPython's
+:class:`UsageError`: one line, the subcommand's usage, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import shlex
+from typing import NoReturn
+
+from IPython.core.error import UsageError
+
+__all__ = ["SUBCOMMANDS", "Command", "Subcommand", "parse"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Subcommand:
+    """One ``%deploy`` subcommand: its usage line, what it does, and an example."""
+
+    name: str
+    usage: str
+    summary: str
+    example: str
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {
+    s.name: s
+    for s in (
+        Subcommand(
+            "evaluate",
+            "evaluate MODEL X y [--cv K] [--name NAME]",
+            "metrics beside a dummy baseline and the live version; remembered for the next push",
+            "%deploy evaluate model X_test y_test --name churn",
+        ),
+        Subcommand(
+            "push",
+            "push MODEL --name NAME [--data X_TRAIN] [--format joblib|skops] [--gate RULES] "
+            "[--deploy] [--description TEXT]",
+            "store a new immutable version; --deploy moves production if the gate passes",
+            '%deploy push model --name churn --data X_train --gate "roc_auc>=0.9" --deploy',
+        ),
+        Subcommand(
+            "versions",
+            "versions NAME",
+            "every version with its metrics, gate and live marker",
+            "%deploy versions churn",
+        ),
+        Subcommand(
+            "deploy",
+            "deploy NAME VERSION [--alias ALIAS] [--reason TEXT]",
+            "point an alias (production by default) at a version",
+            "%deploy deploy churn 2",
+        ),
+        Subcommand(
+            "rollback",
+            "rollback NAME [--to VERSION] [--alias ALIAS] [--reason TEXT]",
+            "move production back to the version it held before",
+            '%deploy rollback churn --reason "recall dropped"',
+        ),
+        Subcommand(
+            "predict",
+            "predict NAME DATA [--version VERSION] [--proba]",
+            "predictions of the live version for a DataFrame or array variable",
+            "%deploy predict churn X_test",
+        ),
+        Subcommand(
+            "status",
+            "status [NAME]",
+            "live version, requests/s, p95 latency, error rate, drift",
+            "%deploy status churn",
+        ),
+        Subcommand(
+            "models",
+            "models",
+            "every model with its latest and live version",
+            "%deploy models",
+        ),
+        Subcommand(
+            "events",
+            "events [NAME] [--limit N]",
+            "the audit log: who pushed, deployed or rolled back what, when and why",
+            "%deploy events churn",
+        ),
+        Subcommand(
+            "target",
+            "target [URL|embedded] [--token-env VAR]",
+            "show or set where commands go: the embedded registry or a deploykit server",
+            "%deploy target http://127.0.0.1:8765 --token-env DEPLOYKIT_TOKEN",
+        ),
+        Subcommand(
+            "panel",
+            "panel [NAME]",
+            "a panel of widgets to evaluate, push and deploy",
+            "%deploy panel churn",
+        ),
+        Subcommand(
+            "console",
+            "console",
+            "a link to the team console",
+            "%deploy console",
+        ),
+        Subcommand(
+            "help",
+            "help [SUBCOMMAND]",
+            "this list, or one subcommand's usage",
+            "%deploy help push",
+        ),
+    )
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Command:
+    """A parsed ``%deploy`` line: the subcommand and its arguments."""
+
+    name: str
+    args: argparse.Namespace
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises UsageError instead of printing and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        spec = SUBCOMMANDS[self.prog]
+        raise UsageError(f"%deploy {spec.name}: {message}. Usage: %deploy {spec.usage}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        raise UsageError(message or f"%deploy {self.prog}: cannot parse the line")
+
+
+def _digits(text: str) -> bool:
+    # isascii: str.isdigit() accepts digits such as '²' that int() refuses
+    return text.isascii() and text.isdigit()
+
+
+def _version(text: str) -> int | str:
+    """A version reference: a number, 'latest' or an alias name."""
+    return int(text) if _digits(text) else text
+
+
+def _positive_int(text: str) -> int:
+    if not _digits(text) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+def _folds(text: str) -> int:
+    if not _digits(text) or int(text) < 2:
+        raise argparse.ArgumentTypeError(f"expected a number of folds >= 2, got {text!r}")
+    return int(text)
+
+
+def _version_number(text: str) -> int:
+    if not _digits(text):
+        raise argparse.ArgumentTypeError(f"expected a version number such as 3, got {text!r}")
+    return int(text)
+
+
+def _build(name: str) -> _Parser:
+    p = _Parser(prog=name, add_help=False, allow_abbrev=False)
+    if name == "evaluate":
+        p.add_argument("model")
+        p.add_argument("X")
+        p.add_argument("y")
+        p.add_argument("--cv", type=_folds, default=None)
+        p.add_argument("--name", default=None)
+    elif name == "push":
+        p.add_argument("model")
+        p.add_argument("--name", required=True)
+        p.add_argument("--data", default=None)
+        p.add_argument("--format", choices=("joblib", "skops"), default="joblib")
+        p.add_argument("--gate", default=None)
+        p.add_argument("--deploy", action="store_true")
+        p.add_argument("--description", default="")
+    elif name == "versions":
+        p.add_argument("name")
+    elif name == "deploy":
+        p.add_argument("name")
+        p.add_argument("version", type=_version)
+        p.add_argument("--alias", default="production")
+        p.add_argument("--reason", default=None)
+    elif name == "rollback":
+        p.add_argument("name")
+        p.add_argument("--to", type=_version_number, default=None)
+        p.add_argument("--alias", default="production")
+        p.add_argument("--reason", default=None)
+    elif name == "predict":
+        p.add_argument("name")
+        p.add_argument("data")
+        p.add_argument("--version", type=_version, default=None)
+        p.add_argument("--proba", action="store_true")
+    elif name == "status":
+        p.add_argument("name", nargs="?", default=None)
+    elif name == "events":
+        p.add_argument("name", nargs="?", default=None)
+        p.add_argument("--limit", type=_positive_int, default=20)
+    elif name == "target":
+        p.add_argument("url", nargs="?", default=None)
+        p.add_argument("--token-env", dest="token_env", default=None)
+    elif name == "panel":
+        p.add_argument("name", nargs="?", default=None)
+    elif name == "help":
+        p.add_argument("topic", nargs="?", default=None)
+    # models, console: no arguments
+    return p
+
+
+def parse(line: str) -> Command:
+    """Parse the text after ``%deploy``; an empty line or ``-h`` means help."""
+    try:
+        words = shlex.split(line)
+    except ValueError as exc:  # "No closing quotation"
+        raise UsageError(f"%deploy: cannot split the line into words: {exc}.") from None
+    if not words or words[0] in ("-h", "--help"):
+        return Command("help", argparse.Namespace(topic=None))
+    name, rest = words[0], words[1:]
+    if name not in SUBCOMMANDS:
+        close = difflib.get_close_matches(name, SUBCOMMANDS, n=1, cutoff=0.5)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise UsageError(
+            f"Unknown %deploy subcommand '{name}'{hint}. Run %deploy help for the list."
+        )
+    if "-h" in rest or "--help" in rest:
+        return Command("help", argparse.Namespace(topic=name))
+    return Command(name, _build(name).parse_args(rest))

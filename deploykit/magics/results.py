@@ -1,0 +1,248 @@
+"""What ``%deploy`` subcommands return, and how IPython displays it.
+
+A subcommand returns the real thing: a :class:`~deploykit.records.ModelVersion`,
+an :class:`~deploykit.records.Alias`, an ``EvaluationReport``, or a list of
+records. It is *not* wrapped, so ``isinstance``, ``==``, ``dataclasses.replace``
+and pickling work as on any record. The rendering comes from IPython's display
+formatters instead: :func:`register_formatters` teaches the shell how to show
+each record type (HTML in Jupyter, text in a terminal), so the value shows once,
+as the cell's ``Out[n]``, and shows the same later when the variable is typed.
+
+Lists come back as :class:`RecordList`, a real ``list`` with display methods.
+Answers that are not registry records (where commands go, a model's status, a
+prediction, the console link) are small frozen dataclasses defined here, with
+their own ``_repr_html_`` and ``_repr_pretty_``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
+
+from deploykit.magics import render
+from deploykit.records import Alias, Event, ModelInfo, ModelVersion
+
+__all__ = [
+    "ConsoleLink",
+    "HelpText",
+    "ModelStatus",
+    "Prediction",
+    "RecordList",
+    "Target",
+    "register_formatters",
+    "unregister_formatters",
+]
+
+_REPORT_MODULE = "deploykit.evaluation._report"
+
+
+class _Shown:
+    """Mixin: ``_repr_html_`` and ``_repr_pretty_`` from a pair of renderers.
+
+    The dataclass ``__repr__`` stays for programmers (``repr(target)``). IPython's
+    pretty printer takes the first of ``_repr_pretty_``/``__repr__`` it finds in the
+    class's own ``__dict__``, so each subclass gets ``_repr_pretty_`` copied into it.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._repr_pretty_ = _Shown._repr_pretty_  # type: ignore[method-assign]
+
+    def _html(self) -> str:
+        raise NotImplementedError
+
+    def _text(self) -> str:
+        raise NotImplementedError
+
+    def _repr_html_(self) -> str:
+        return self._html()
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self._text())
+
+
+class RecordList(list[Any]):
+    """A list of records (versions, models, events, statuses) that displays as a table."""
+
+    _RENDERERS: ClassVar[dict[str, tuple[Callable[[Any], str], Callable[[Any], str]]]] = {
+        "versions": (render.versions_html, render.versions_text),
+        "models": (render.models_html, render.models_text),
+        "events": (render.events_html, render.events_text),
+        "status": (render.status_html, render.status_text),
+    }
+
+    def __init__(self, items: Iterable[Any] = (), *, kind: str) -> None:
+        super().__init__(items)
+        if kind not in self._RENDERERS:
+            raise ValueError(f"kind must be one of {sorted(self._RENDERERS)}; got {kind!r}")
+        self.kind = kind
+
+    def _repr_html_(self) -> str:
+        return self._RENDERERS[self.kind][0](self)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self._RENDERERS[self.kind][1](self))
+
+
+@dataclasses.dataclass(frozen=True)
+class Target(_Shown):
+    """Where ``%deploy`` commands go: the embedded registry (``url`` None) or a server."""
+
+    url: str | None
+    location: str
+    token_source: str | None = None
+
+    @property
+    def embedded(self) -> bool:
+        return self.url is None
+
+    @property
+    def hint(self) -> str:
+        if self.url is None:
+            return (
+                "Pushes and deploys go to this machine's registry. Serve it with "
+                "`deploykit serve`, then: %deploy target http://127.0.0.1:8765"
+            )
+        return "Switch back to the local registry with: %deploy target embedded"
+
+    def _html(self) -> str:
+        return render.target_html(self)
+
+    def _text(self) -> str:
+        return render.target_text(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelStatus(_Shown):
+    """What is known about one model in production.
+
+    ``serving`` holds the server's totals over ``window`` (requests, errors_4xx,
+    errors_5xx, throughput_rps, latency_p95_ms, ...) and ``series`` its time buckets;
+    both are None/empty without a server, and ``note`` says so.
+    """
+
+    model: str
+    live_version: int | None
+    last_move: Event | None = None
+    serving: dict[str, Any] | None = None
+    series: tuple[dict[str, Any], ...] = ()
+    window: str = "hour"
+    drift: str | None = None
+    note: str | None = None
+
+    @property
+    def error_rate(self) -> float | None:
+        """Share of requests answered with an error (4xx or 5xx); None without traffic."""
+        if not self.serving or not self.serving.get("requests"):
+            return None
+        errors = self.serving.get("errors_4xx", 0) + self.serving.get("errors_5xx", 0)
+        return float(errors / self.serving["requests"])
+
+    def _html(self) -> str:
+        return render.status_html([self])
+
+    def _text(self) -> str:
+        return render.status_text([self])
+
+
+@dataclasses.dataclass(frozen=True)
+class Prediction(_Shown):
+    """What a model answered for some rows, and which version answered."""
+
+    model: str
+    version: int
+    predictions: list[Any] = dataclasses.field(repr=False)
+    probabilities: list[list[float]] | None = dataclasses.field(default=None, repr=False)
+    classes: list[Any] | None = None
+    via: str = "embedded registry"
+    request_id: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.predictions)
+
+    def _html(self) -> str:
+        return render.prediction_html(self)
+
+    def _text(self) -> str:
+        return render.prediction_text(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConsoleLink(_Shown):
+    """The address of the team console, and how to start it if it may not be running."""
+
+    url: str
+    note: str
+
+    def _html(self) -> str:
+        return render.console_html(self)
+
+    def _text(self) -> str:
+        return render.console_text(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class HelpText(_Shown):
+    """The subcommands with one example each (``topic`` limits it to one)."""
+
+    topic: str | None = None
+
+    def _subcommands(self) -> list[Any]:
+        from deploykit.magics.parser import SUBCOMMANDS
+
+        if self.topic is None:
+            return list(SUBCOMMANDS.values())
+        return [SUBCOMMANDS[self.topic]]
+
+    def _html(self) -> str:
+        return render.help_html(self._subcommands())
+
+    def _text(self) -> str:
+        return render.help_text(self._subcommands())
+
+
+# -- display formatters for the core records ----------------------------------------------
+
+
+def _pretty(text_of: Callable[[Any], str]) -> Callable[[Any, Any, bool], None]:
+    def printer(obj: Any, p: Any, cycle: bool) -> None:
+        p.text(text_of(obj))
+
+    return printer
+
+
+_RECORDS: dict[type, tuple[Callable[[Any], str], Callable[[Any], str]]] = {
+    ModelVersion: (render.version_html, render.version_text),
+    Alias: (render.alias_html, render.alias_text),
+    ModelInfo: (lambda m: render.models_html([m]), lambda m: render.models_text([m])),
+    Event: (lambda e: render.events_html([e]), lambda e: render.events_text([e])),
+}
+
+
+def register_formatters(shell: Any) -> None:
+    """Show deploykit records as HTML (Jupyter) and text (terminal) in ``shell``.
+
+    The evaluation report is registered by module and class name, so this does
+    not import scikit-learn; IPython resolves it the first time one is shown.
+    """
+    formatters = shell.display_formatter.formatters
+    html, text = formatters["text/html"], formatters["text/plain"]
+    for cls, (to_html, to_text) in _RECORDS.items():
+        html.for_type(cls, to_html)
+        text.for_type(cls, _pretty(to_text))
+    html.for_type_by_name(_REPORT_MODULE, "EvaluationReport", render.report_html)
+    text.for_type_by_name(_REPORT_MODULE, "EvaluationReport", _pretty(render.report_text))
+
+
+def unregister_formatters(shell: Any) -> None:
+    """Undo :func:`register_formatters` (``%unload_ext deploykit``)."""
+    formatters = shell.display_formatter.formatters
+    for mime in ("text/html", "text/plain"):
+        formatter = formatters[mime]
+        for cls in _RECORDS:
+            formatter.type_printers.pop(cls, None)
+        formatter.deferred_printers.pop((_REPORT_MODULE, "EvaluationReport"), None)
+        for cls in list(formatter.type_printers):
+            if cls.__module__ == _REPORT_MODULE and cls.__name__ == "EvaluationReport":
+                formatter.type_printers.pop(cls)
