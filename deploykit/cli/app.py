@@ -35,10 +35,16 @@ AliasOption = Annotated[str, typer.Option("--alias", "-a", help="The alias to mo
 
 
 def _registry() -> Any:
-    """The registry the settings point at (the embedded one by default)."""
+    """The registry the settings point at: a server if DEPLOYKIT_SERVER_URL is set, else the
+    embedded one. Both offer the same operations, so the commands below don't care which."""
+    settings = Settings.from_env()
+    if settings.server_url:
+        from deploykit.client import Client
+
+        return Client(settings=settings)
     from deploykit.registry import Registry
 
-    return Registry(Settings.from_env())
+    return Registry(settings)
 
 
 def _print_json(value: Any) -> None:
@@ -173,20 +179,75 @@ def demo() -> None:
         render.versions_table(info.name, reg.versions(info.name))
 
 
+HostOption = Annotated[str, typer.Option("--host", help="Interface to listen on.")]
+PortOption = Annotated[int, typer.Option("--port", "-p", min=1, max=65535)]
+WorkersOption = Annotated[
+    int, typer.Option("--workers", "-w", min=1, help="Server processes sharing the port.")
+]
+
+
+def _server_config(host: str, port: int, workers: int) -> Any:
+    from deploykit.server import ServerConfig
+
+    return ServerConfig.from_env(host=host, port=port, workers=workers)
+
+
 @app.command()
-def up() -> None:
+def serve(
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8765,
+    workers: WorkersOption = 1,
+) -> None:
+    """Serve every model's 'production' version over HTTP until interrupted."""
+    from deploykit import server
+
+    config = _server_config(host, port, workers)
+    render.console.print(f"deploykit server on {config.url} ({workers} worker(s)); Ctrl+C stops")
+    server.run(Settings.from_env(), config)
+
+
+@app.command()
+def up(
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8765,
+    workers: WorkersOption = 1,
+) -> None:
     """Start deploykit on the configured (by default embedded) registry, with a demo model."""
+    from deploykit import server
     from deploykit.demo import seed_demo
+    from deploykit.registry import Registry
 
     settings = Settings.from_env()
-    with _registry() as reg:
+    with Registry(settings) as reg:
         info = seed_demo(reg)
+    token = server.prepare(settings)
+    config = _server_config(host, port, workers)
     render.console.print(
-        f"deploykit registry: {settings.database_url}\n"
-        f"artifacts:          {settings.artifacts_url}\n"
-        f"demo model:         {info.name} (production = version {info.production})\n"
-        f"next:               deploykit versions {info.name}"
+        f"registry     {settings.database_url}\n"
+        f"artifacts    {settings.artifacts_url}\n"
+        f"demo model   {info.name} (production = version {info.production})\n"
+        f"server       {config.url}   (API docs: {config.url}/openapi.json)\n"
+        f"admin token  {token}   (also in {settings.home / 'token'}, mode 0600)\n"
+        f"try          curl -s -H \"Authorization: Bearer $(cat {settings.home / 'token'})\" "
+        f"{config.url}/v1/models\n"
+        "Ctrl+C stops."
     )
+    server.run(settings, config)
+
+
+token_app = typer.Typer(help="Access tokens for the server (viewer, deployer, admin).")
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option("--role", help="viewer, deployer or admin.")],
+    name: Annotated[str, typer.Option("--name", help="Who or what holds it.")] = "",
+) -> None:
+    """Create a token; its secret is printed once and stored only hashed."""
+    from deploykit import server
+
+    typer.echo(server.create_token(Settings.from_env(), role=role, name=name))
 
 
 def _current(reg: Any, name: str, alias: str) -> int | None:
@@ -195,18 +256,12 @@ def _current(reg: Any, name: str, alias: str) -> int | None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``deploykit`` script: deploykit errors become one line, exit 1."""
+    """Entry point of the ``deploykit`` script: deploykit errors become one line, exit 1.
+
+    Usage errors are click's own (a usage line, exit 2).
+    """
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="deploykit")
     except DeployKitError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(1)
-    except typer.Abort:
-        sys.exit(130)
-    except Exception as exc:  # click's usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise

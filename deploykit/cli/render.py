@@ -12,7 +12,8 @@ from deploykit.records import Alias, Event, ModelInfo, ModelVersion
 # Metrics shown in the versions table, in order of preference; the first three found win.
 KEY_METRICS = ("roc_auc", "f1", "f1_macro", "accuracy", "r2", "rmse", "mae", "log_loss")
 
-console = Console(highlight=False)
+# soft_wrap: long URLs and tokens stay on one line, so they can be copied
+console = Console(highlight=False, soft_wrap=True)
 
 
 def _when(value: object) -> str:

@@ -27,6 +27,7 @@ from deploykit.records import Alias
 from deploykit.registry.events import append_event
 from deploykit.registry.rows import as_utc
 from deploykit.registry.tables import alias_moves, aliases
+from deploykit.registry.watch import notify_alias_moved
 
 __all__ = ["current", "delete", "deploy", "missing_alias", "rollback"]
 
@@ -154,6 +155,7 @@ def delete(
     connection.execute(
         aliases.delete().where(aliases.c.model_id == model_id, aliases.c.name == alias)
     )
+    notify_alias_moved(connection, model, alias)
     append_event(
         connection,
         at=at,
@@ -168,9 +170,12 @@ def delete(
 
 def missing_alias(model: str, alias: str) -> AliasNotFoundError:
     how = "" if alias == "production" else f", alias={alias!r}"
+    flag = "" if alias == "production" else f" --alias {alias}"
+    # the same message reaches Python, the CLI and notebooks: name the fix in each form
     return AliasNotFoundError(
-        f"Model {model!r} has no alias {alias!r} yet: deploy a version with "
-        f"reg.deploy({model!r}, VERSION{how})"
+        f"Model {model!r} has no alias {alias!r} yet: deploy a version first with "
+        f"reg.deploy({model!r}, VERSION{how}), `%deploy deploy {model} VERSION{flag}` "
+        f"or `deploykit deploy {model} VERSION{flag}`."
     )
 
 
@@ -202,6 +207,7 @@ def _move(
             .where(aliases.c.model_id == model_id, aliases.c.name == alias)
             .values(**values)
         )
+    notify_alias_moved(connection, model, alias)  # delivered at commit: followers re-read
     append_event(
         connection,
         at=at,

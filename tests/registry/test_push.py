@@ -90,8 +90,9 @@ def test_unknown_things_are_named_with_a_way_forward(reg, model):
     with pytest.raises(AliasNotFoundError) as info:
         reg.version("churn")
     assert str(info.value) == (
-        "Model 'churn' has no alias 'production' yet: deploy a version with "
-        "reg.deploy('churn', VERSION)"
+        "Model 'churn' has no alias 'production' yet: deploy a version first with "
+        "reg.deploy('churn', VERSION), `%deploy deploy churn VERSION` "
+        "or `deploykit deploy churn VERSION`."
     )
     with pytest.raises(InvalidInputError, match="version reference"):
         reg.version("churn", 0)

@@ -1,0 +1,226 @@
+"""The ``deploykit`` command as a user types it: in-process for the registry commands,
+a real subprocess for the long-running ``serve`` and ``up``."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import joblib
+import pandas as pd
+import pytest
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+
+from deploykit.cli import main
+from deploykit.server.testing import free_port
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    monkeypatch.setenv("DEPLOYKIT_HOME", str(home))
+    monkeypatch.setenv("DEPLOYKIT_FSYNC", "0")
+    monkeypatch.delenv("DEPLOYKIT_SERVER_URL", raising=False)
+    monkeypatch.setenv("DEPLOYKIT_ACTOR", "ci-bot")
+    return home
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    X, y = make_classification(n_samples=200, n_features=4, random_state=0)
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    paths = {}
+    for c in (1.0, 0.1):
+        model = LogisticRegression(C=c).fit(frame, y)
+        paths["strong" if c == 1.0 else "weak"] = tmp_path / f"model-{c}.joblib"
+        joblib.dump(model, paths["strong" if c == 1.0 else "weak"])
+    paths["data"] = tmp_path / "train.parquet"
+    frame.to_parquet(paths["data"])
+    paths["notes"] = tmp_path / "notes.txt"
+    paths["notes"].write_text("not a model")
+    return paths
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = 0
+    try:
+        main(list(argv))
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_push_deploy_rollback_round_trip(home, files, capsys):
+    code, out, _ = run(capsys, "push", str(files["strong"]), "--name", "churn", "--data",
+                       str(files["data"]))  # fmt: skip
+    assert code == 0
+    assert "Pushed churn:1" in out
+    run(capsys, "push", str(files["weak"]), "--name", "churn", "--description", "weaker C")
+    code, out, _ = run(capsys, "deploy", "churn", "1")
+    assert code == 0
+    assert "churn: production deployed to version 1" in out
+    code, out, _ = run(capsys, "deploy", "churn", "2", "--reason", "try C=0.1")
+    assert code == 0
+    assert "production deployed to version 2 (was 1)" in out
+
+    code, out, _ = run(capsys, "rollback", "churn", "--reason", "worse recall")
+    assert code == 0
+    assert "production rolled back to version 1 (was 2)" in out
+
+    code, out, _ = run(capsys, "versions", "churn", "--json")
+    versions = json.loads(out)
+    assert [v["version"] for v in versions] == [1, 2]
+    assert versions[0]["aliases"] == ["production"]
+    assert versions[0]["signature"]["inputs"][0]["name"] == "a"  # from --data
+    assert versions[1]["description"] == "weaker C"
+
+    code, out, _ = run(capsys, "events", "churn", "--json")
+    events = json.loads(out)
+    assert [e["action"] for e in events][:2] == ["rollback", "deploy"]
+    assert events[0]["reason"] == "worse recall"
+    assert events[0]["actor"] == "ci-bot"
+    assert (events[0]["from_version"], events[0]["to_version"]) == (2, 1)
+
+    code, out, _ = run(capsys, "versions", "churn")
+    assert re.search(r"│ 1 .*production", out)
+    code, out, _ = run(capsys, "models")
+    assert "churn" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["versions", "chrun"], "No model named 'chrun'"),
+        (["deploy", "churn", "9"], "has no version 9 (latest is 1)"),
+        (["rollback", "churn"], "no alias 'production'"),
+        (["push", "{notes}", "--name", "x"], "notes.txt"),
+        (["push", "{strong}", "--name", "x", "--data", "{notes}"], "expected one of the suffixes"),
+        (["push", "{strong}", "--name", "bad name!"], "name"),
+    ],
+)
+def test_mistakes_print_one_line_and_exit_1(home, files, capsys, argv, message):
+    run(capsys, "push", str(files["strong"]), "--name", "churn")
+    argv = [a.format(**{k: str(v) for k, v in files.items()}) for a in argv]
+    code, out, err = run(capsys, *argv)
+    assert code == 1
+    assert err.startswith("error: ")
+    assert message in err
+    assert err.count("\n") == 1, err  # one line, no traceback
+    assert "Traceback" not in err + out
+
+
+def test_usage_errors_exit_2(home, capsys):
+    code, _, err = run(capsys, "deploy", "churn")
+    assert code == 2
+    assert "Missing argument 'version'" in err
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} never became healthy")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> str:
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, _ = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return out.decode()
+
+
+@pytest.mark.slow
+def test_up_serves_the_demo_and_prints_a_working_token(tmp_path):
+    port = free_port()
+    env = {**os.environ, "DEPLOYKIT_HOME": str(tmp_path / "home"), "DEPLOYKIT_FSYNC": "0"}
+    env.pop("DEPLOYKIT_SERVER_URL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deploykit", "up", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc)
+        token = (tmp_path / "home" / "token").read_text().strip()
+        models = httpx.get(f"{url}/v1/models", headers={"authorization": f"Bearer {token}"})
+        assert models.status_code == 200
+        (demo,) = models.json()
+        assert demo["aliases"]["production"] == 2
+        # the CLI, pointed at the server, sees the same registry through the HTTP client
+        listed = subprocess.run(
+            [sys.executable, "-m", "deploykit", "events", demo["name"], "--json"],
+            env={**env, "DEPLOYKIT_SERVER_URL": url, "DEPLOYKIT_TOKEN": token},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert listed.returncode == 0, listed.stderr
+        assert [e["action"] for e in json.loads(listed.stdout)][:2] == ["deploy", "rollback"]
+    finally:
+        out = _stop(proc)
+    assert f"server       {url}" in out
+    assert token in out
+
+
+@pytest.mark.slow
+def test_serve_and_token_create(tmp_path, files):
+    env = {**os.environ, "DEPLOYKIT_HOME": str(tmp_path / "home"), "DEPLOYKIT_FSYNC": "0"}
+    env.pop("DEPLOYKIT_SERVER_URL", None)
+    deployer = subprocess.run(
+        [sys.executable, "-m", "deploykit", "token", "create", "--role", "deployer"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert deployer.returncode == 0, deployer.stderr
+    secret = deployer.stdout.strip()
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deploykit", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc)
+        remote = {**env, "DEPLOYKIT_SERVER_URL": url, "DEPLOYKIT_TOKEN": secret}
+        pushed = subprocess.run(
+            [sys.executable, "-m", "deploykit", "push", str(files["strong"]), "--name", "m",
+             "--data", str(files["data"]), "--deploy", "--json"],
+            env=remote, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert pushed.returncode == 0, pushed.stderr
+        assert json.loads(pushed.stdout)["aliases"] == ["production"]
+        answer = httpx.post(
+            f"{url}/v1/models/m/predict",
+            json={"dataframe_split": {"columns": ["a", "b", "c", "d"], "data": [[0, 0, 0, 0]]}},
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["version"] == 1
+        viewer_denied = httpx.post(
+            f"{url}/v1/models/m/rollback", headers={"authorization": "Bearer nonsense"}, json={}
+        )
+        assert viewer_denied.status_code == 401
+    finally:
+        _stop(proc)
