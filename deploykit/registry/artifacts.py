@@ -175,25 +175,37 @@ class ArtifactStore:
         stream = _HashingStream(raw, part)
         try:
             fill(cast(BinaryIO, stream))  # write-only, unseekable, binary
-            digest, size = stream.finish(fsync=self.fsync and self.is_local)
+            digest, size = stream.finish(fsync=False)
             if expected is not None and digest != expected:
                 raise ArtifactIntegrityError(
                     f"The uploaded bytes hash to {digest}, but {expected} was expected: "
                     "the upload was truncated or altered on the way. Nothing was stored; "
                     "send the file again."
                 )
+            if self._fs is None and self._intact(digest):
+                # Same bytes pushed again and the stored object is sound: drop the fresh
+                # copy unflushed, so the dedupe path costs a hash, not an fsync. A damaged
+                # object falls through and is replaced: pushing again repairs it.
+                return StoredArtifact(digest, size, existed=True)
+            if self.fsync and self.is_local:
+                _fsync_file(part)
             return self._commit(part, digest, size)
         finally:
             stream.discard()  # no-op once committed: the .part file was renamed away
+
+    def _intact(self, digest: str) -> bool:
+        path = self._local / _key(digest)
+        try:
+            return path.is_file() and _sha256_file(path) == digest
+        except OSError:
+            return False
 
     def _commit(self, part: Path, digest: str, size: int) -> StoredArtifact:
         key = _key(digest)
         if self._fs is not None:
             return self._commit_remote(part, key, digest, size)
         final = self._local / key
-        # Identical bytes already there are still replaced by the fresh, verified copy:
-        # a rename costs less than rehashing them, and repairs an object damaged since.
-        existed = final.is_file()
+        existed = final.is_file()  # a concurrent push of the same bytes won the race
         try:
             created = not final.parent.is_dir()
             final.parent.mkdir(exist_ok=True)
@@ -509,6 +521,14 @@ def _sha256_stream(stream: BinaryIO) -> str:
     while chunk := stream.read(4 * _CHUNK):
         sha.update(chunk)
     return f"sha256:{sha.hexdigest()}"
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)  # flushes the file's dirty pages, whichever descriptor wrote them
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(path: Path) -> None:
