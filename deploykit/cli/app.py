@@ -228,7 +228,7 @@ def up(
         f"demo model   {info.name} (production = version {info.production})\n"
         f"server       {config.url}   (API docs: {config.url}/openapi.json)\n"
         f"admin token  {token}   (also in {settings.home / 'token'}, mode 0600)\n"
-        f"try          curl -s -H \"Authorization: Bearer $(cat {settings.home / 'token'})\" "
+        f'try          curl -s -H "Authorization: Bearer $(cat {settings.home / "token"})" '
         f"{config.url}/v1/models\n"
         "Ctrl+C stops."
     )

@@ -43,7 +43,6 @@ __all__ = ["ServerState", "create_app"]
 log = logging.getLogger("deploykit.server")
 
 
-
 class ServerState:
     """Everything one worker holds: registry, loaded models, telemetry, logs, tokens."""
 
