@@ -5,14 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from deploykit.registry import Registry
-from deploykit.server.app import _ensure_server_tables
 from deploykit.server.telemetry import Telemetry, percentile, prometheus_text, summary
 from tests.server.conftest import settings_for
 
 
 def test_two_replicas_flushing_the_same_bucket_add_up(tmp_path: Path) -> None:
     with Registry(settings_for(tmp_path)) as reg:
-        _ensure_server_tables(reg.engine)
         a = Telemetry(reg.engine, bucket_seconds=3600)
         b = Telemetry(reg.engine, bucket_seconds=3600)
         for _ in range(90):
