@@ -7,6 +7,7 @@ of a model and are compared whenever it is loaded.
 
 from __future__ import annotations
 
+import functools
 import platform
 import threading
 import warnings
@@ -27,6 +28,11 @@ _warned_lock = threading.Lock()
 
 def capture_environment() -> dict[str, str]:
     """Versions of Python and the installed model libraries, plus the platform."""
+    return dict(_environment())  # a copy: callers may add to it
+
+
+@functools.cache  # metadata lookups cost ~15 ms and cannot change within a process
+def _environment() -> tuple[tuple[str, str], ...]:
     env = {"python": platform.python_version()}
     for package in _PACKAGES:
         try:
@@ -34,7 +40,7 @@ def capture_environment() -> dict[str, str]:
         except PackageNotFoundError:
             continue
     env["platform"] = platform.platform()
-    return env
+    return tuple(env.items())
 
 
 def check_environment(recorded: Mapping[str, str], *, model_ref: str) -> list[str]:
