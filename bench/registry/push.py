@@ -3,6 +3,7 @@
     python bench/registry/push.py            # ~100 MB model, 3 interleaved rounds
     python bench/registry/push.py --quick    # ~20 MB, 1 round
 
+Each timed run starts after os.sync(), so none pays for another's dirty pages.
 Prints, per configuration, the median seconds of: joblib.dump to a file (the
 baseline, no fsync), joblib.dump + fsync, Registry.push (fsync on and off), and a
 second push of the identical model (deduplicated). Ratios are push / joblib.dump.
@@ -38,6 +39,10 @@ def make_model(megabytes: int, seed: int) -> KNeighborsClassifier:
 
 
 def timed(fn: Callable[..., object], *args: object, **kwargs: object) -> float:
+    # Every run starts with no dirty pages: after ~100 MB of writes the kernel throttles
+    # writers to disk speed, so without this whichever run came second would pay for the
+    # first one's bytes (5-10x on this machine), whatever it is.
+    os.sync()
     start = time.perf_counter()
     fn(*args, **kwargs)
     return time.perf_counter() - start
