@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
@@ -32,6 +32,11 @@ from deploykit.errors import (
 )
 from deploykit.records import Alias, Event, ModelInfo, ModelVersion
 from deploykit.settings import Settings
+
+if TYPE_CHECKING:
+    from deploykit.monitoring.options import DriftOptions
+    from deploykit.monitoring.results import DriftTimeline
+    from deploykit.monitoring.rules import AlertRule
 
 __all__ = ["Client"]
 
@@ -356,14 +361,103 @@ class Client:
         window: int = 3600,
         step: int | None = None,
         version: int | None = None,
+        since: datetime | str | float | None = None,
+        until: datetime | str | float | None = None,
     ) -> dict[str, Any]:
-        """Request counts, errors, latency percentiles and throughput over the last ``window`` s."""
-        params: dict[str, Any] = {"window": window}
-        if step is not None:
-            params["step"] = step
-        if version is not None:
-            params["version"] = version
+        """Requests, 4xx/5xx errors, latency p50/p95/p99 and throughput: in total, per version
+        and per ``step`` seconds, over [since, until) (by default the last ``window`` seconds).
+
+        Times are datetimes, ISO 8601 strings or epoch seconds.
+        """
+        params = _period_params(since, until, step, version)
+        if since is None:
+            params["window"] = window
         return self._json("GET", f"/v1/models/{_seg(name)}/metrics", params=params)
+
+    def drift(
+        self,
+        name: str,
+        *,
+        since: datetime | str | float | None = None,
+        until: datetime | str | float | None = None,
+        step: int | None = None,
+        version: int | None = None,
+    ) -> DriftTimeline:
+        """Drift of each feature and of the predictions over [since, until) (the last 24 h by
+        default), against the version's reference profile; per ``step`` seconds for charts;
+        accuracy where feedback labels exist. The version is production's unless given.
+        """
+        from deploykit.monitoring.results import DriftTimeline
+
+        params = _period_params(since, until, step, version)
+        data = self._json("GET", f"/v1/models/{_seg(name)}/drift", params=params)
+        return DriftTimeline.from_dict(data)
+
+    def drift_options(self, name: str) -> DriftOptions:
+        """The drift options kept for model ``name`` (the defaults if none were set)."""
+        from deploykit.monitoring.options import DriftOptions
+
+        data = self._json("GET", f"/v1/models/{_seg(name)}/drift/options")
+        return DriftOptions.from_dict(data)
+
+    def set_drift_options(self, name: str, options: DriftOptions | dict[str, Any]) -> DriftOptions:
+        """Keep ``options`` (thresholds per kind and per feature...) for model ``name``."""
+        from deploykit.monitoring.options import DriftOptions
+
+        body = options.to_dict() if isinstance(options, DriftOptions) else options
+        data = self._json("PUT", f"/v1/models/{_seg(name)}/drift/options", json=body)
+        return DriftOptions.from_dict(data)
+
+    def alerts(self, name: str) -> list[AlertRule]:
+        """The alert rules of model ``name``."""
+        from deploykit.monitoring.rules import AlertRule
+
+        return [
+            AlertRule.from_dict(d) for d in self._json("GET", f"/v1/models/{_seg(name)}/alerts")
+        ]
+
+    def set_alert(
+        self,
+        name: str,
+        rule: str,
+        *,
+        metric: str,
+        threshold: float,
+        window_seconds: int = 300,
+        rollback: bool = False,
+        webhook: str | None = None,
+        min_count: int | None = None,
+        cooldown_seconds: int = 600,
+        enabled: bool = True,
+    ) -> AlertRule:
+        """Create or replace the alert rule ``rule`` of ``name`` (see deploykit.monitoring.rules).
+
+        ``metric`` is error_rate, client_error_rate, latency_p95_ms, drift_share or
+        accuracy_drop; a breach over ``window_seconds`` writes an alert event, and with
+        ``rollback=True`` moves production back to the previous version.
+        """
+        from deploykit.monitoring.rules import AlertRule
+
+        body = {
+            "rule": rule,
+            "metric": metric,
+            "threshold": threshold,
+            "window_seconds": window_seconds,
+            "rollback": rollback,
+            "webhook": webhook,
+            "min_count": min_count,
+            "cooldown_seconds": cooldown_seconds,
+            "enabled": enabled,
+        }
+        data = self._json("POST", f"/v1/models/{_seg(name)}/alerts", json=body)
+        return AlertRule.from_dict(data)
+
+    def delete_alert(self, name: str, rule: str) -> AlertRule:
+        """Remove the alert rule ``rule`` of ``name``; the rule removed."""
+        from deploykit.monitoring.rules import AlertRule
+
+        data = self._json("DELETE", f"/v1/models/{_seg(name)}/alerts/{_seg(rule)}")
+        return AlertRule.from_dict(data)
 
     def feedback(self, name: str, request_id: str, label: Any) -> dict[str, Any]:
         """Record the true ``label`` of the prediction answered under ``request_id``."""
@@ -399,6 +493,18 @@ class Client:
 
     def __repr__(self) -> str:
         return f"Client({self.url!r})"
+
+
+def _period_params(since: Any, until: Any, step: int | None, version: int | None) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for key, value in (("since", since), ("until", until)):
+        if value is not None:
+            params[key] = value.isoformat() if isinstance(value, datetime) else value
+    if step is not None:
+        params["step"] = step
+    if version is not None:
+        params["version"] = version
+    return params
 
 
 def _sha256(path: Path) -> str:

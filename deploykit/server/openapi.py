@@ -245,6 +245,7 @@ _SCHEMAS: dict[str, Any] = {
 def openapi_document(config: ServerConfig) -> dict[str, Any]:
     """The API contract of a server running with ``config``."""
     from deploykit import __version__
+    from deploykit.server import openapi_monitoring as monitoring
 
     arr = {"type": "array"}
     versions_path = _get("List the versions of a model", {**arr, "items": _ref("ModelVersion")})
@@ -393,11 +394,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                     **({} if config.predict_requires_token else {"security": []}),
                 }
             },
-            "/v1/models/{name}/metrics": _get(
-                "Request counts, errors, latency percentiles and throughput over a window",
-                {"type": "object"},
-                params=[_NAME, query("window"), query("step"), query("version")],
-            ),
+            **monitoring.paths(),
             "/v1/events": _get(
                 "The audit log, newest first",
                 {**arr, "items": _ref("Event")},
@@ -476,7 +473,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
             },
         },
         "components": {
-            "schemas": _SCHEMAS,
+            "schemas": {**_SCHEMAS, **monitoring.SCHEMAS},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

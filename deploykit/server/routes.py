@@ -253,25 +253,6 @@ async def rollback(call: Call) -> Any:
 
 
 # ---------------------------------------------------------------------- monitoring
-async def model_metrics(call: Call) -> Any:
-    from deploykit.server.telemetry import summary
-
-    window = call.query_int("window", 3600, high=90 * 86400)
-    step = call.query_int("step", None, high=90 * 86400)
-    version = call.query_int("version", None)
-    state = call.state
-    await _thread(state.registry.model, call.name)  # 404 for unknown models
-    await _thread(state.telemetry.flush)
-    return await _thread(
-        summary,
-        state.registry.engine,
-        call.name,
-        window_seconds=window,
-        step_seconds=step,
-        version=version,
-    )
-
-
 async def post_feedback(call: Call) -> Any:
     body = await call.json()
     items = body.get("feedback", [body]) if isinstance(body.get("feedback"), list) else [body]
@@ -445,6 +426,8 @@ async def openapi(call: Call) -> Any:
 
 def routes(state: ServerState) -> list[Route]:
     """Every route but predict; predict is mounted by the app (hot path)."""
+    from deploykit.server import monitor_routes as watch
+
     open_role = "viewer" if state.config.predict_requires_token else None
 
     def r(path: str, handler: Handler, role: str | None, method: str = "GET") -> Route:
@@ -463,7 +446,13 @@ def routes(state: ServerState) -> list[Route]:
         r("/v1/models/{name}/aliases", get_aliases, "viewer"),
         r("/v1/models/{name}/deploy", deploy, "deployer", "POST"),
         r("/v1/models/{name}/rollback", rollback, "deployer", "POST"),
-        r("/v1/models/{name}/metrics", model_metrics, "viewer"),
+        r("/v1/models/{name}/metrics", watch.model_metrics, "viewer"),
+        r("/v1/models/{name}/drift", watch.model_drift, "viewer"),
+        r("/v1/models/{name}/drift/options", watch.get_drift_options, "viewer"),
+        r("/v1/models/{name}/drift/options", watch.put_drift_options, "deployer", "PUT"),
+        r("/v1/models/{name}/alerts", watch.list_alerts, "viewer"),
+        r("/v1/models/{name}/alerts", watch.set_alert, "deployer", "POST"),
+        r("/v1/models/{name}/alerts/{rule}", watch.delete_alert, "deployer", "DELETE"),
         r("/v1/models/{name}/feedback", post_feedback, open_role, "POST"),
         r("/v1/events", events, "viewer"),
         r("/v1/events/last", last_event, "viewer"),

@@ -292,13 +292,21 @@ def summary(
     step_seconds: int | None = None,
     version: int | None = None,
     now: float | None = None,
+    since: int | None = None,
+    until: int | None = None,
 ) -> dict[str, Any]:
-    """Totals per version and a time series for ``model`` over the last ``window_seconds``."""
+    """Totals per version and a time series for ``model`` over [since, until).
+
+    ``since``/``until`` are epoch seconds; by default the last ``window_seconds``.
+    Buckets are counted whole, by their start time.
+    """
     now = time.time() if now is None else now
-    since = int(now - window_seconds)
+    end = int(until) if until is not None else int(now)
+    start = int(since) if since is not None else int(end - window_seconds)
+    span = max(end - start, 1)
     with engine.connect() as conn:
-        data = _read(conn, model=model, since=since, until=None, version=version)
-    step = step_seconds or max(10, window_seconds // 60)
+        data = _read(conn, model=model, since=start, until=until, version=version)
+    step = step_seconds or max(10, span // 60)
     per_version: dict[int, Counts] = {}
     series: dict[tuple[int, int], Counts] = {}
     for (_, ver, bucket), c in data.items():
@@ -309,14 +317,15 @@ def summary(
         total.add(c)
     return {
         "model": model,
-        "window_seconds": window_seconds,
+        "window_seconds": span,
         "step_seconds": step,
-        "since": since,
-        "total": _figures(total, window_seconds),
-        "versions": {str(v): _figures(c, window_seconds) for v, c in sorted(per_version.items())},
+        "since": start,
+        "until": end,
+        "total": _figures(total, span),
+        "versions": {str(v): _figures(c, span) for v, c in sorted(per_version.items())},
         "series": [
-            {"start": start, "version": ver, **_figures(c, step)}
-            for (start, ver), c in sorted(series.items())
+            {"start": at, "version": ver, **_figures(c, step)}
+            for (at, ver), c in sorted(series.items())
         ],
     }
 

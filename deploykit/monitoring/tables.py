@@ -1,0 +1,70 @@
+"""Monitoring's tables in the registry database: alert rules and per-model drift options.
+
+Migration ``0003`` (``deploykit/registry/migrations/versions/0003_monitoring.py``)
+creates them; this module is what the code queries. They live in the registry's
+database so that every server replica sees the same rules, and so that replicas
+can take turns: ``next_check_at`` is a lease (a replica evaluates a rule only if it
+moved the lease forward itself) and ``last_fired_at`` a claim (only the replica that
+moved it acts on a breach). Both are epoch seconds, compared as plain numbers on
+every backend.
+
+``feedback`` is the server's table of true labels (migration ``0002``), read here
+for accuracy; only the columns read are named.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = ["alert_rules", "drift_settings", "feedback_view", "metadata"]
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+_TIME = sa.DateTime(timezone=True)
+_JSON = sa.JSON(none_as_null=True)
+
+alert_rules = sa.Table(
+    "alert_rules",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("metric", sa.String(32), nullable=False),
+    sa.Column("threshold", sa.Float, nullable=False),
+    sa.Column("window_seconds", sa.Integer, nullable=False),
+    sa.Column("min_count", sa.Integer, nullable=False),
+    sa.Column("rollback", sa.Boolean, nullable=False),
+    sa.Column("webhook", sa.String(2048), nullable=True),
+    sa.Column("cooldown_seconds", sa.Integer, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created_at", _TIME, nullable=False),
+    sa.Column("created_by", sa.String(256), nullable=False),
+    sa.Column("next_check_at", sa.Float, nullable=True),
+    sa.Column("last_fired_at", sa.Float, nullable=True),
+    sa.UniqueConstraint("model", "name"),
+)
+
+drift_settings = sa.Table(
+    "drift_settings",
+    metadata,
+    sa.Column("model", sa.String(128), primary_key=True),
+    sa.Column("options", _JSON, nullable=False),
+    sa.Column("updated_at", _TIME, nullable=False),
+    sa.Column("updated_by", sa.String(256), nullable=False),
+)
+
+feedback_view = sa.table(
+    "feedback",
+    sa.column("id", sa.Integer),
+    sa.column("model", sa.String),
+    sa.column("request_id", sa.String),
+    sa.column("label", sa.JSON),
+    sa.column("at", _TIME),
+)

@@ -1,0 +1,210 @@
+"""The alert evaluator: every worker runs one; the registry database makes them take turns.
+
+Every ``alert_interval_seconds`` a background thread reads the enabled rules
+(:mod:`deploykit.monitoring.rules`) and, for each, tries to take the round's lease
+(:func:`~deploykit.monitoring.store.claim_check`): one replica wins it and computes
+the figure for the version ``production`` points at, over the rule's window —
+telemetry for error rates and latency, the prediction logs for drift, the feedback
+labels for accuracy. On a breach it takes the firing claim
+(:func:`~deploykit.monitoring.store.claim_fire`, which also enforces the cooldown),
+writes an ``alert`` event, rolls production back if the rule says so — with
+``if_current`` set to the version it judged, so it refuses when someone moved
+production meanwhile — and POSTs the breach to the rule's webhook from a short-lived
+thread (2 s timeout, failures logged): nothing here ever waits on the request path.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from deploykit.errors import ConflictError, DeployKitError
+from deploykit.monitoring.monitor import timeline_for
+from deploykit.monitoring.periods import Period
+from deploykit.monitoring.rules import AlertRule, Breach, check_rule
+from deploykit.monitoring.store import alerts, claim_check, claim_fire, drift_options
+from deploykit.server.telemetry import Counts, _read, percentile
+
+if TYPE_CHECKING:
+    from deploykit.registry import Registry
+    from deploykit.server.app import ServerState
+
+__all__ = ["ACTOR", "AlertEvaluator", "measure"]
+
+log = logging.getLogger("deploykit.server")
+
+ACTOR = "deploykit-monitor"
+WEBHOOK_TIMEOUT_S = 2.0
+
+
+def measure(
+    registry: Registry, rule: AlertRule, version: int, now: float
+) -> tuple[float | None, int, dict[str, Any]]:
+    """(figure, what it rests on, extra details) of ``rule`` for ``version`` at ``now``."""
+    since = now - rule.window_seconds
+    if rule.metric in ("error_rate", "client_error_rate", "latency_p95_ms"):
+        with registry.engine.connect() as connection:
+            data = _read(
+                connection, model=rule.model, since=int(since), until=None, version=version
+            )
+        total = Counts()
+        for counts in data.values():
+            total.add(counts)
+        if not total.requests:
+            return None, 0, {}
+        if rule.metric == "latency_p95_ms":
+            value = percentile(total.hist, 0.95)
+        else:
+            errors = total.errors_5xx if rule.metric == "error_rate" else total.errors_4xx
+            value = errors / total.requests
+        details: dict[str, Any] = {"errors_4xx": total.errors_4xx, "errors_5xx": total.errors_5xx}
+        return value, total.requests, details
+    record = registry.version(rule.model, version)
+    profile = registry.profile(rule.model, version)
+    if profile is None:
+        return None, 0, {}
+    span = Period(
+        datetime.fromtimestamp(since, tz=timezone.utc), datetime.fromtimestamp(now, tz=timezone.utc)
+    )
+    options = drift_options(registry, rule.model)
+    if rule.metric == "drift_share":
+        report = timeline_for(registry, record, profile, span, options, with_accuracy=False).overall
+        return (
+            report.drifted_share,
+            report.rows,
+            {"drifted_features": list(report.drifted_features)},
+        )
+    accuracy = timeline_for(registry, record, profile, span, options).accuracy
+    if accuracy is None:
+        return None, 0, {}
+    details = {
+        "accuracy_metric": accuracy.metric,
+        "live": accuracy.value,
+        "at_push": accuracy.reference,
+    }
+    return accuracy.drop, accuracy.labelled, details
+
+
+class AlertEvaluator:
+    """The background thread of one worker that evaluates alert rules."""
+
+    def __init__(self, state: ServerState, interval: float) -> None:
+        self.state = state
+        self.interval = interval
+        self.registry = state.registry.as_actor(ACTOR)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.fired: list[int] = []  # alert event ids written by this worker
+        self.failures = 0
+
+    def start(self) -> None:
+        if self.interval <= 0 or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name="deploykit-alerts", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def _loop(self) -> None:
+        # Wake more often than the interval: the leases keep evaluations one per interval.
+        while not self._stop.wait(min(self.interval, 2.0)):
+            try:
+                self.run_once()
+            except Exception:  # a failing round must never stop the thread or the server
+                self.failures += 1
+                log.exception("alert evaluation failed")
+
+    def run_once(self, now: float | None = None) -> list[Breach]:
+        """Evaluate every rule whose lease this worker takes; the breaches acted on."""
+        now = time.time() if now is None else now
+        rules = [r for r in alerts(self.registry) if r.enabled and r.id is not None]
+        if not rules:
+            return []
+        self.state.telemetry.flush()
+        self.state.predlog.flush()
+        acted = []
+        for rule in rules:
+            assert rule.id is not None
+            if not claim_check(self.registry.engine, rule.id, now, self.interval):
+                continue
+            try:
+                breach = self._check(rule, now)
+            except DeployKitError as exc:
+                log.warning(
+                    "alert rule %s of %s cannot be evaluated: %s", rule.name, rule.model, exc
+                )
+                continue
+            if breach is not None and claim_fire(
+                self.registry.engine, rule.id, now, rule.cooldown_seconds
+            ):
+                self._fire(breach)
+                acted.append(breach)
+        return acted
+
+    def _check(self, rule: AlertRule, now: float) -> Breach | None:
+        alias = self.state.config.alias
+        version = self.registry.model(rule.model).aliases.get(alias)
+        if version is None:
+            return None
+        value, count, details = measure(self.registry, rule, version, now)
+        return check_rule(rule, version, value, count, alias=alias, **details)
+
+    def _fire(self, breach: Breach) -> None:
+        rule = breach.rule
+        event = self.registry.record_alert(
+            rule.model, breach.reason, version=breach.version, details=breach.to_dict()
+        )
+        self.fired.append(event.id)
+        log.warning("%s", breach.reason)
+        rollback: dict[str, Any] | None = None
+        if rule.rollback:
+            rollback = self._roll_back(breach)
+        if rule.webhook:
+            payload = {
+                "type": "deploykit.alert",
+                "at": event.at.isoformat(),
+                "event_id": event.id,
+                "reason": breach.reason,
+                "alert": breach.to_dict(),
+                "rollback": rollback,
+            }
+            threading.Thread(
+                target=_post, args=(rule.webhook, payload), name="deploykit-webhook", daemon=True
+            ).start()
+
+    def _roll_back(self, breach: Breach) -> dict[str, Any]:
+        rule, alias = breach.rule, self.state.config.alias
+        try:
+            moved = self.registry.rollback(
+                rule.model,
+                alias=alias,
+                reason=breach.reason,
+                action="auto-rollback",
+                if_current=breach.version,
+            )
+        except ConflictError as exc:  # someone moved it, or nothing to go back to
+            log.warning("auto-rollback of %s refused: %s", rule.model, exc)
+            return {"done": False, "reason": str(exc)}
+        try:  # this worker swaps now; the others follow the alias within their poll interval
+            self.state.host.prepare(rule.model, moved.version, route=True)
+        except Exception as exc:
+            log.warning("version %s of %s cannot load here: %s", moved.version, rule.model, exc)
+        return {"done": True, "from": breach.version, "to": moved.version}
+
+
+def _post(url: str, payload: dict[str, Any]) -> None:
+    import httpx
+
+    try:
+        response = httpx.post(url, json=payload, timeout=WEBHOOK_TIMEOUT_S)
+        if response.status_code >= 400:
+            log.warning("alert webhook %s answered %s", url, response.status_code)
+    except Exception as exc:  # the receiver's problem must never become ours
+        log.warning("alert webhook %s failed: %s", url, exc)

@@ -1,0 +1,146 @@
+"""The monitoring routes: metrics and drift over time, alert rules, drift options.
+
+    GET    /v1/models/{name}/metrics?since=&until=&step=&version=   (or ?window=seconds)
+    GET    /v1/models/{name}/drift?since=&until=&step=&version=
+    GET    /v1/models/{name}/drift/options        PUT  (deployer) the same, as JSON
+    GET    /v1/models/{name}/alerts               POST (deployer) create or replace a rule
+    DELETE /v1/models/{name}/alerts/{rule}        (deployer)
+
+Times are ISO 8601 or epoch seconds. A malformed or empty period is a 422 naming
+the parameter; a period without traffic is an answer with zero requests/rows.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from deploykit.errors import InvalidInputError
+from deploykit.monitoring.periods import parse_time, period
+from deploykit.server.routes import Call, _thread
+
+if TYPE_CHECKING:
+    from deploykit.monitoring.periods import Period
+
+__all__ = [
+    "delete_alert",
+    "get_drift_options",
+    "list_alerts",
+    "model_drift",
+    "model_metrics",
+    "put_drift_options",
+    "set_alert",
+]
+
+_MAX_SECONDS = 90 * 86400
+_ALERT_FIELDS = {
+    "rule",
+    "metric",
+    "threshold",
+    "window_seconds",
+    "rollback",
+    "webhook",
+    "min_count",
+    "cooldown_seconds",
+    "enabled",
+}
+
+
+def _period(call: Call, **defaults: Any) -> Period:
+    q = call.request.query_params
+    return period(
+        parse_time(q.get("since"), "since"),
+        parse_time(q.get("until"), "until"),
+        call.query_int("step", None, high=_MAX_SECONDS),
+        **defaults,
+    )
+
+
+async def model_metrics(call: Call) -> Any:
+    from datetime import timedelta
+
+    from deploykit.server.telemetry import summary
+
+    window = call.query_int("window", 3600, high=_MAX_SECONDS)
+    span = _period(call, default_span=timedelta(seconds=window))
+    version = call.query_int("version", None)
+    state = call.state
+    await _thread(state.registry.model, call.name)  # 404 for unknown models
+    await _thread(state.telemetry.flush)
+    return await _thread(
+        summary,
+        state.registry.engine,
+        call.name,
+        since=int(span.since.timestamp()),
+        until=int(span.until.timestamp()),
+        step_seconds=span.step,
+        version=version,
+    )
+
+
+async def model_drift(call: Call) -> Any:
+    from deploykit.monitoring.monitor import DEFAULT_SPAN, drift
+
+    span = _period(call, default_span=DEFAULT_SPAN)
+    version = call.query_int("version", None)
+    state = call.state
+    await _thread(state.registry.model, call.name)
+    await _thread(state.predlog.flush)  # this worker's latest rows, not only the flushed ones
+    return await _thread(
+        drift,
+        state.registry,
+        call.name,
+        since=span.since,
+        until=span.until,
+        step=span.step,
+        version=version,
+    )
+
+
+async def get_drift_options(call: Call) -> Any:
+    from deploykit.monitoring.store import drift_options
+
+    await _thread(call.state.registry.model, call.name)
+    return await _thread(drift_options, call.state.registry, call.name)
+
+
+async def put_drift_options(call: Call) -> Any:
+    from deploykit.monitoring.store import set_drift_options
+
+    body = await call.json()
+    reg = call.state.registry_as(call.actor)
+    return await _thread(set_drift_options, reg, call.name, body)
+
+
+async def list_alerts(call: Call) -> Any:
+    from deploykit.monitoring.store import alerts
+
+    return await _thread(alerts, call.state.registry, call.name)
+
+
+async def set_alert(call: Call) -> Any:
+    from deploykit.monitoring.store import set_alert as store_rule
+
+    body = await call.json()
+    unknown = sorted(set(body) - _ALERT_FIELDS)
+    if unknown:
+        raise InvalidInputError(
+            f"Unknown alert rule field(s) {', '.join(map(repr, unknown))}; the fields are "
+            f"{', '.join(sorted(_ALERT_FIELDS))}."
+        )
+    for key in ("rule", "metric", "threshold"):
+        if key not in body:
+            raise InvalidInputError(
+                f"The request body needs the field {key!r}, as in "
+                '{"rule": "errors", "metric": "error_rate", "threshold": 0.05}.'
+            )
+    fields = dict(body)
+    rule = fields.pop("rule")
+    reg = call.state.registry_as(call.actor)
+    return await _thread(store_rule, reg, call.name, rule, **fields)
+
+
+async def delete_alert(call: Call) -> Any:
+    from deploykit.monitoring.store import delete_alert as drop_rule
+
+    reg = call.state.registry_as(call.actor)
+    return await _thread(drop_rule, reg, call.name, call.request.path_params["rule"])
