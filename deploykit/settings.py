@@ -12,7 +12,15 @@ variable                          default
 ``DEPLOYKIT_SKOPS_TRUSTED``       extra types trusted when loading skops files,
                                   comma separated (``mypkg.MyEstimator,...``)
 ``DEPLOYKIT_FSYNC``               ``1``: flush artifacts to disk before a push commits
+``DEPLOYKIT_S3_ENDPOINT_URL``     unset: AWS itself; else an S3-compatible server
+                                  (``http://127.0.0.1:7480`` for a Ceph RGW, MinIO...)
 ================================  ====================================================
+
+Credentials for ``s3://`` stores come from the usual AWS chain, never from deploykit's
+own settings: ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` (and
+``AWS_SESSION_TOKEN``), ``AWS_PROFILE`` and ``~/.aws``, or the instance's role.
+:meth:`Settings.storage_options` is what the artifact store and the prediction logs
+hand to fsspec.
 
 CLI flags and traitlets map onto the same fields; :meth:`Settings.replace` makes
 a copy with some of them changed. A malformed value fails fast, quoting the key.
@@ -25,6 +33,7 @@ import getpass
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from deploykit.errors import ConfigurationError
 
@@ -54,6 +63,7 @@ class Settings:
     actor: str = dataclasses.field(default_factory=_default_actor)
     skops_trusted: tuple[str, ...] = ()
     fsync: bool = True
+    s3_endpoint_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -77,7 +87,22 @@ class Settings:
             actor=get("ACTOR") or _default_actor(),
             skops_trusted=trusted,
             fsync=_parse_bool("FSYNC", get("FSYNC"), default=True),
+            s3_endpoint_url=get("S3_ENDPOINT_URL"),
         )
+
+    def storage_options(self, url: str | None = None) -> dict[str, Any]:
+        """fsspec options for ``url`` (default: the artifact store): empty unless it is S3.
+
+        Listings are not cached: other processes add objects (pushes, prediction logs)
+        that a cached listing would hide. Keys come from the AWS chain (module doc).
+        """
+        url = self.artifacts_url if url is None else url
+        if not url.startswith(("s3://", "s3a://")):
+            return {}
+        options: dict[str, Any] = {"use_listings_cache": False}
+        if self.s3_endpoint_url:
+            options["endpoint_url"] = self.s3_endpoint_url
+        return options
 
     def replace(self, **changes: object) -> Settings:
         """A copy with ``changes`` applied; unknown field names raise ConfigurationError."""

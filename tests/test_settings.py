@@ -66,3 +66,25 @@ def test_home_under_a_file_is_a_clear_error(tmp_path):
     settings = Settings.from_env({"DEPLOYKIT_HOME": str(blocker / "home")})
     with pytest.raises(ConfigurationError, match=r"home folder .* is not writable"):
         settings.ensure_home()
+
+
+def test_s3_endpoint_reaches_the_storage_options_of_s3_stores_only(tmp_path):
+    settings = Settings.from_env(
+        {
+            "DEPLOYKIT_HOME": str(tmp_path),
+            "DEPLOYKIT_ARTIFACTS_URL": "s3://models/team",
+            "DEPLOYKIT_S3_ENDPOINT_URL": "http://127.0.0.1:7480",
+        }
+    )
+    assert settings.s3_endpoint_url == "http://127.0.0.1:7480"
+    # Listings are never cached: other processes add objects all the time.
+    assert settings.storage_options() == {
+        "endpoint_url": "http://127.0.0.1:7480",
+        "use_listings_cache": False,
+    }
+    assert settings.storage_options("s3://other/bucket")["endpoint_url"] == "http://127.0.0.1:7480"
+    assert settings.storage_options(str(tmp_path / "artifacts")) == {}
+    assert settings.storage_options("gs://bucket/x") == {}
+    # Without an endpoint, AWS itself; keys always come from the AWS chain, not from us.
+    plain = settings.replace(s3_endpoint_url=None)
+    assert plain.storage_options() == {"use_listings_cache": False}

@@ -4,8 +4,13 @@ SQLite is the embedded default and must take several writer processes (a
 notebook, a CLI push, N server replicas): it runs in WAL mode with a busy
 timeout, and write transactions start with ``BEGIN IMMEDIATE`` so they take the
 write lock up front instead of failing when a read upgrades to a write.
-PostgreSQL needs none of this; serialization failures and deadlocks are retried
-like SQLite's "database is locked".
+On PostgreSQL, write transactions take one transaction-scoped advisory lock
+first, so they too run one at a time. Registry writes are few and short, and
+serializing them buys two guarantees READ COMMITTED alone does not give: ids
+(events, alias moves) become visible in the order they were assigned, so a
+poller of the newest event id never skips a commit that landed late; and two
+alias moves never both build on the same top of the alias's stack. Serialization
+failures and deadlocks are retried like SQLite's "database is locked".
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import random
 import re
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -42,6 +48,8 @@ _BUSY_TIMEOUT_MS = 30_000
 _RETRY_BUDGET_S = 60.0
 # PostgreSQL SQLSTATEs worth retrying: serialization failure, deadlock, lock not available.
 _PG_RETRY = {"40001", "40P01", "55P03"}
+# Key of the advisory lock serializing registry writes on PostgreSQL (any fixed 63-bit int).
+_PG_WRITE_LOCK_KEY = zlib.crc32(b"deploykit.registry.write")
 
 
 def mask_url(url: str | URL) -> str:
@@ -151,6 +159,10 @@ def run_in_transaction(
     while True:
         try:
             with writer.begin() as connection:
+                if connection.dialect.name == "postgresql":
+                    # Taken before anything else, so no writer waits on a row lock held by
+                    # another while holding this one: no deadlock between the two kinds.
+                    connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_WRITE_LOCK_KEY)))
                 return work(connection)
         except exc.DBAPIError as error:
             if not is_retryable(error) or time.monotonic() + delay > deadline:

@@ -27,6 +27,7 @@ from deploykit.records import Alias
 from deploykit.registry.events import append_event
 from deploykit.registry.rows import as_utc
 from deploykit.registry.tables import alias_moves, aliases
+from deploykit.registry.watch import notify_alias_moved
 
 __all__ = ["current", "delete", "deploy", "missing_alias", "rollback"]
 
@@ -154,6 +155,7 @@ def delete(
     connection.execute(
         aliases.delete().where(aliases.c.model_id == model_id, aliases.c.name == alias)
     )
+    notify_alias_moved(connection, model, alias)
     append_event(
         connection,
         at=at,
@@ -205,6 +207,7 @@ def _move(
             .where(aliases.c.model_id == model_id, aliases.c.name == alias)
             .values(**values)
         )
+    notify_alias_moved(connection, model, alias)  # delivered at commit: followers re-read
     append_event(
         connection,
         at=at,

@@ -157,6 +157,15 @@ class MetadataStore:
         with self.engine.connect() as connection:
             return event_log.last_event_id(connection)
 
+    def alias_versions(self, alias: str) -> dict[str, int]:
+        query = (
+            sa.select(models.c.name, aliases.c.version)
+            .select_from(aliases.join(models, models.c.id == aliases.c.model_id))
+            .where(aliases.c.name == alias)
+        )
+        with self.engine.connect() as connection:
+            return {row.name: int(row.version) for row in connection.execute(query)}
+
     # -- writes --------------------------------------------------------------------------
 
     def insert_version(

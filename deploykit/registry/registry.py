@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
     from deploykit.monitoring import ReferenceProfile
     from deploykit.registry.artifacts import ArtifactStore
+    from deploykit.registry.watch import AliasWatcher
 
 __all__ = ["Registry"]
 
@@ -89,7 +90,11 @@ class Registry:
         if self._store is None:
             from deploykit.registry.artifacts import ArtifactStore
 
-            self._store = ArtifactStore(self.settings.artifacts_url, fsync=self.settings.fsync)
+            self._store = ArtifactStore(
+                self.settings.artifacts_url,
+                fsync=self.settings.fsync,
+                storage_options=self.settings.storage_options(),
+            )
         return self._store
 
     # -- push ----------------------------------------------------------------------------
@@ -269,8 +274,25 @@ class Registry:
         return self._meta.events(name, limit=limit, since=since, action=action)
 
     def last_event_id(self) -> int:
-        """Id of the newest event (0 if none): a cheap poll for "has anything moved?"."""
+        """Id of the newest event (0 if none): a cheap poll for "has anything moved?".
+
+        Ids become visible in the order they were assigned on every backend (writes are
+        serialized, see :mod:`deploykit.registry.database`), so a poller never skips one.
+        """
         return self._meta.last_event_id()
+
+    def alias_versions(self, alias: str = "production") -> dict[str, int]:
+        """Model name -> version ``alias`` points at, for every model that has it.
+
+        One small query: what server replicas poll to follow deploys and rollbacks.
+        """
+        return self._meta.alias_versions(check_alias_name(alias))
+
+    def watch_aliases(self) -> AliasWatcher:
+        """A waiter woken by alias moves (PostgreSQL LISTEN/NOTIFY; a sleep elsewhere)."""
+        from deploykit.registry.watch import AliasWatcher
+
+        return AliasWatcher(self.engine)
 
     # -- alias moves ---------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from deploykit.errors import (
 )
 from deploykit.registry import Registry
 from deploykit.server import routes
+from deploykit.server.alerting import AlertEvaluator
 from deploykit.server.auth import TokenStore, ensure_local_token
 from deploykit.server.config import ServerConfig
 from deploykit.server.models import ModelHost, quiet_feature_name_warning
@@ -61,8 +62,10 @@ class ServerState:
             registry.settings.artifacts_url,
             rate=config.log_sample_rate,
             flush_seconds=config.log_flush_seconds,
+            storage_options=registry.settings.storage_options(),
         )
         self._registries: dict[str, Registry] = {}
+        self.alerts = AlertEvaluator(self, config.alert_interval_seconds)
 
     async def authorize(self, header: bytes | str | None, needed: str) -> tuple[str, str]:
         """(role, token name) of the caller ('Authorization: Bearer ...'); 401/403 if short."""
@@ -97,8 +100,10 @@ class ServerState:
         self.telemetry.start()
         self.predlog.start()
         self.host.start_following()
+        self.alerts.start()
 
     async def stop(self) -> None:
+        await asyncio.to_thread(self.alerts.stop)
         await asyncio.to_thread(self.telemetry.stop)
         await asyncio.to_thread(self.predlog.stop)
         self.host.close()

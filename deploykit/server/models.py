@@ -4,11 +4,13 @@ Each worker keeps a :class:`LoadedModel` per version it serves: the estimator
 (loaded from bytes whose digest matched the registry), its signature, how to
 call it (on an ndarray or a DataFrame), and its micro-batcher.
 
-:class:`ModelHost` follows the registry: every ``poll_interval`` it asks
-``registry.last_event_id()`` (one indexed read); when that moved, it re-reads
-where the aliases point and, for each model whose served version changed, loads,
-digest-checks and warms the new version *before* swapping the reference. A
-request holds the :class:`LoadedModel` it started with, so nothing in flight
+:class:`ModelHost` follows the registry: every ``poll_interval`` it reads where
+the alias points for every model (``registry.alias_versions()``, one small query),
+and on PostgreSQL it is also woken at once by the NOTIFY each alias move sends
+(:mod:`deploykit.registry.watch`). It compares *state*, not event ids, so no
+commit order can hide a move. For each model whose served version changed, it
+loads, digest-checks and warms the new version *before* swapping the reference.
+A request holds the :class:`LoadedModel` it started with, so nothing in flight
 fails during a swap. If the new version cannot load, the old one keeps serving
 and :attr:`ModelHost.failures` says why.
 """
@@ -201,8 +203,10 @@ class ModelHost:
         self.failures: dict[str, dict[str, Any]] = {}
         self._cache: OrderedDict[tuple[str, int], LoadedModel] = OrderedDict()
         self._load_lock = threading.Lock()
-        self._refresh_lock = threading.Lock()
-        self._last_event: int | None = None
+        # Held across "read where the aliases point" and "swap": a swap asked for by a
+        # deploy route cannot be undone by a refresh that read the aliases just before.
+        self._refresh_lock = threading.RLock()
+        self._seen: dict[str, int] | None = None  # alias targets at the last poll
         self._stopping = threading.Event()
         self._follower: threading.Thread | None = None
         self.swaps = 0
@@ -262,6 +266,12 @@ class ModelHost:
     # -------------------------------------------------------------- loading
     def prepare(self, name: str, version: int, *, route: bool = False) -> LoadedModel:
         """Load and warm ``name:version`` (or reuse it); serve it for the alias if ``route``."""
+        if route:
+            with self._refresh_lock:
+                return self._prepare(name, version, route=True)
+        return self._prepare(name, version, route=False)
+
+    def _prepare(self, name: str, version: int, *, route: bool) -> LoadedModel:
         with self._load_lock:
             loaded = self._cache.get((name, version))
             if loaded is None:
@@ -297,11 +307,10 @@ class ModelHost:
     def refresh(self) -> None:
         """Serve, for every model, the version its alias points at now."""
         with self._refresh_lock:
-            targets = {
-                info.name: info.aliases[self.alias]
-                for info in self.registry.models()
-                if self.alias in info.aliases
-            }
+            self._apply(self.registry.alias_versions(self.alias))
+
+    def _apply(self, targets: dict[str, int]) -> None:
+        with self._refresh_lock:
             for name in list(self.routes):
                 if name not in targets:
                     log.info("%s has no %r alias any more; no longer served", name, self.alias)
@@ -332,13 +341,14 @@ class ModelHost:
                     )
 
     def poll(self) -> bool:
-        """Refresh if the registry's event log moved since the last poll; True if it did."""
-        last = self.registry.last_event_id()
-        if last == self._last_event:
-            return False
-        self._last_event = last
-        self.refresh()
-        return True
+        """Follow the aliases if they point elsewhere than at the last poll; True if so."""
+        with self._refresh_lock:
+            targets = self.registry.alias_versions(self.alias)
+            if targets == self._seen:
+                return False
+            self._seen = targets
+            self._apply(targets)
+            return True
 
     def start_following(self) -> None:
         """Poll the registry on a thread of its own until :meth:`close`.
@@ -353,11 +363,23 @@ class ModelHost:
             self._follower.start()
 
     def _follow(self) -> None:
-        while not self._stopping.wait(self.config.poll_interval):
-            try:
-                self.poll()
-            except Exception:
-                log.exception("following the registry failed; retrying")
+        watch = getattr(self.registry, "watch_aliases", None)
+        watcher = watch() if watch is not None else None
+        try:
+            while not self._stopping.is_set():
+                if watcher is None:
+                    self._stopping.wait(self.config.poll_interval)
+                else:
+                    watcher.wait(self.config.poll_interval)  # early on a NOTIFY
+                if self._stopping.is_set():
+                    break
+                try:
+                    self.poll()
+                except Exception:
+                    log.exception("following the registry failed; retrying")
+        finally:
+            if watcher is not None:
+                watcher.close()
 
     def served_versions(self) -> list[tuple[str, str, int]]:
         return [(name, self.alias, m.version) for name, m in sorted(self.routes.items())]

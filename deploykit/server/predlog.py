@@ -9,8 +9,9 @@ Parquet file per model version every few seconds, under the artifact store::
 One row per predicted row. Columns: ``request_id``, ``timestamp`` (UTC),
 ``version``, ``prediction``, then each input column as ``input.<name>`` (or
 ``input.<i>`` for array models). Files are written under a temporary name and
-renamed, so a reader never sees half a file. :func:`read_predictions` reads them
-back as one DataFrame, for drift and accuracy monitoring.
+renamed, so a reader never sees half a file (on S3 and other object stores a PUT
+appears whole, so files go straight to their final key). :func:`read_predictions`
+reads them back as one DataFrame, for drift and accuracy monitoring.
 
 Sampling (``rate``) is per request. If the writer falls behind, new records are
 dropped (and counted) rather than letting memory grow: logging must never slow
@@ -26,6 +27,7 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
@@ -54,11 +56,22 @@ class _Record:
     predictions: np.ndarray
 
 
-def _filesystem(artifacts_url: str) -> tuple[Any, str]:
+def _filesystem(
+    artifacts_url: str, storage_options: Mapping[str, Any] | None = None
+) -> tuple[Any, str]:
     import fsspec
 
-    fs, root = fsspec.core.url_to_fs(artifacts_url)
+    if storage_options is None and "://" in artifacts_url:
+        from deploykit.settings import Settings  # the S3 endpoint of DEPLOYKIT_* settings
+
+        storage_options = Settings.from_env().storage_options(artifacts_url)
+    fs, root = fsspec.core.url_to_fs(artifacts_url, **(storage_options or {}))
     return fs, root.rstrip("/")
+
+
+def _is_local(fs: Any) -> bool:
+    protocol = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+    return "file" in protocol or "local" in protocol
 
 
 class PredictionLog:
@@ -70,9 +83,11 @@ class PredictionLog:
         *,
         rate: float = 1.0,
         flush_seconds: float = 5.0,
+        storage_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.rate = rate
         self._artifacts_url = artifacts_url
+        self._storage_options = storage_options
         self._flush_seconds = flush_seconds
         self._pending: list[_Record] = []
         self._pending_rows = 0
@@ -151,10 +166,14 @@ class PredictionLog:
 
     def _write(self, model: str, version: int, records: list[_Record]) -> int:
         table = _table(version, records)
-        fs, root = _filesystem(self._artifacts_url)
+        fs, root = _filesystem(self._artifacts_url, self._storage_options)
         when = datetime.fromtimestamp(records[0].at, tz=timezone.utc)
         folder = f"{root}/{PREFIX}/{model}/{when:%Y-%m-%d}"
         name = f"{when:%H%M%S}-{self._tag}-{next(self._seq)}.parquet"
+        if not _is_local(fs):  # an object PUT is atomic: no temporary key, no copy
+            with fs.open(f"{folder}/{name}", "wb") as f:
+                pq.write_table(table, f, compression="zstd")
+            return table.num_rows
         fs.makedirs(folder, exist_ok=True)
         tmp = f"{folder}/.{name}.tmp"
         with fs.open(tmp, "wb") as f:
@@ -207,9 +226,13 @@ def read_predictions(
     since: date | None = None,
     until: date | None = None,
     version: int | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """The logged predictions of ``model`` (days ``since``..``until`` inclusive) as one frame."""
-    fs, root = _filesystem(artifacts_url)
+    """The logged predictions of ``model`` (days ``since``..``until`` inclusive) as one frame.
+
+    ``storage_options`` go to fsspec; by default those of the ``DEPLOYKIT_*`` settings.
+    """
+    fs, root = _filesystem(artifacts_url, storage_options)
     base = f"{root}/{PREFIX}/{model}"
     if not fs.exists(base):
         return pd.DataFrame(columns=["request_id", "timestamp", "version", "prediction"])
