@@ -1,0 +1,122 @@
+"""Authenticated REST handlers under ``<base_url>/deploykit/api/``.
+
+Blocking registry and HTTP calls run in a thread so the Jupyter server stays
+responsive. A deploykit error becomes its HTTP status with ``{"message", "type"}``,
+the shape Jupyter's own API errors have, so the front end reads both alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+
+from deploykit.errors import AuthenticationError, DeployKitError, InvalidInputError, http_status
+from deploykit.serverext.deployments import Deployments
+
+__all__ = ["handlers"]
+
+_SETTINGS_KEY = "deploykit.deployments"  # set by DeployKitLab.initialize_settings
+
+
+class _DeploymentsHandler(APIHandler):
+    @property
+    def deployments(self) -> Deployments:
+        return self.settings[_SETTINGS_KEY]
+
+    async def _answer(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        try:
+            result = await asyncio.to_thread(fn, *args, **kwargs)
+        except DeployKitError as exc:
+            self._fail(exc)
+            return
+        self.finish(json.dumps(result))
+
+    def _fail(self, exc: DeployKitError) -> None:
+        message = str(exc)
+        status = http_status(exc)
+        if isinstance(exc, AuthenticationError):
+            # The deploykit server refused *our* token: a gateway problem, not the browser's
+            # (a 401 here would read as "your Jupyter session expired").
+            status = 502
+            message += (
+                f" The Jupyter server's token for {self.deployments.target} is wrong: set "
+                "c.DeployKitLab.token or DEPLOYKIT_TOKEN and restart Jupyter."
+            )
+        self.set_status(status)
+        self.finish(json.dumps({"message": message, "type": type(exc).__name__}))
+
+
+class StatusHandler(_DeploymentsHandler):
+    @web.authenticated
+    def get(self) -> None:
+        self.finish(json.dumps(self.deployments.status()))
+
+
+class ModelsHandler(_DeploymentsHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        await self._answer(lambda: {"models": self.deployments.models()})
+
+
+class ModelHandler(_DeploymentsHandler):
+    @web.authenticated
+    async def get(self, name: str) -> None:
+        await self._answer(self.deployments.model, name)
+
+
+class RollbackHandler(_DeploymentsHandler):
+    @web.authenticated
+    async def post(self, name: str) -> None:
+        try:
+            body = self.get_json_body() or {}
+            if not isinstance(body, dict):
+                raise InvalidInputError(
+                    'The rollback body must be a JSON object such as {"reason": "..."}. '
+                    f"Got a JSON {type(body).__name__} instead."
+                )
+            reason = body.get("reason") or ""
+            if not isinstance(reason, str):
+                raise InvalidInputError(
+                    "The 'reason' field must be a string (why, for the audit log). "
+                    f"Got {type(reason).__name__} {reason!r} instead."
+                )
+            to = _version_field(body, "to")
+            if_current = _version_field(body, "if_current")
+        except DeployKitError as exc:
+            self._fail(exc)
+            return
+        await self._answer(
+            self.deployments.rollback,
+            name,
+            reason=reason,
+            to=to,
+            if_current=if_current,
+        )
+
+
+def _version_field(body: dict[str, Any], key: str) -> int | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInputError(
+            f"The {key!r} field must be a version number (1, 2, ...) or null. "
+            f"Got {value!r} instead."
+        )
+    return value
+
+
+def handlers() -> list[tuple[str, type[APIHandler]]]:
+    """The routes, relative to Jupyter's base URL."""
+    model = "/deploykit/api/models/([^/]+)"
+    return [
+        ("/deploykit/api/status", StatusHandler),
+        ("/deploykit/api/models", ModelsHandler),
+        (model, ModelHandler),
+        (f"{model}/rollback", RollbackHandler),
+    ]

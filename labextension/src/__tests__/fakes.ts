@@ -1,0 +1,108 @@
+/** Test doubles: an in-memory deploykit API and HTTP replies. */
+import {
+  IDeploykitAPI,
+  IModelDetail,
+  IModelRow,
+  IRollbackReply,
+  IRollbackRequest,
+  IStatus
+} from '../api';
+
+export function reply(status: number, body: string, statusText = ''): Response {
+  return {
+    ok: status >= 200 && status < 300,
+    status,
+    statusText,
+    text: async () => body
+  } as unknown as Response;
+}
+
+export const SERVER_STATUS: IStatus = {
+  mode: 'server',
+  target: 'http://127.0.0.1:8765',
+  figures: true,
+  note: null,
+  token_source: 'DEPLOYKIT_TOKEN',
+  console_url: 'voila/render/notebooks/console.ipynb',
+  refresh_seconds: 5,
+  window_seconds: 900,
+  version: '0.1.0'
+};
+
+/** Two versions of `churn` with production on 2; rollback moves it like the registry does. */
+export class FakeAPI implements IDeploykitAPI {
+  status_: IStatus = { ...SERVER_STATUS };
+  calls: string[] = [];
+  rollbacks: Array<{ name: string; request: IRollbackRequest }> = [];
+  failModels: Error | null = null;
+  live = 2;
+  extraRows: IModelRow[] = [];
+
+  async status(): Promise<IStatus> {
+    this.calls.push('status');
+    return this.status_;
+  }
+
+  async models(): Promise<IModelRow[]> {
+    this.calls.push('models');
+    if (this.failModels) {
+      throw this.failModels;
+    }
+    return [
+      {
+        name: 'churn',
+        live_version: this.live,
+        status: 'live',
+        status_detail: '12 requests in the last 15 minutes.',
+        requests_per_s: 0.0133,
+        p95_ms: 4.2,
+        drift_share: 0.25
+      },
+      ...this.extraRows
+    ];
+  }
+
+  async model(name: string): Promise<IModelDetail> {
+    this.calls.push(`model:${name}`);
+    return {
+      name,
+      live_version: this.live,
+      aliases: { production: this.live },
+      can_roll_back: true,
+      versions: [2, 1].map(v => ({
+        version: v,
+        created_at: `2025-01-0${v}T10:00:00+00:00`,
+        author: 'ana',
+        estimator: 'sklearn.linear_model.LogisticRegression',
+        aliases: v === this.live ? ['production'] : [],
+        metrics: { accuracy: 0.9 + v / 100, roc_auc: 0.95 }
+      })),
+      events: [
+        {
+          at: '2025-01-02T10:00:00+00:00',
+          actor: 'ana',
+          action: 'deploy',
+          alias: 'production',
+          from_version: 1,
+          to_version: 2,
+          reason: null
+        }
+      ]
+    };
+  }
+
+  async rollback(name: string, request: IRollbackRequest): Promise<IRollbackReply> {
+    this.calls.push(`rollback:${name}`);
+    this.rollbacks.push({ name, request });
+    const from = this.live;
+    this.live = request.to ?? 1;
+    return {
+      model: name,
+      alias: 'production',
+      from_version: from,
+      version: this.live,
+      updated_by: 'ana',
+      updated_at: '2025-01-03T10:00:00+00:00'
+    };
+  }
+}
