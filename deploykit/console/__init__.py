@@ -1,0 +1,53 @@
+"""The team console: every deployed model, its versions, serving and drift charts, rollback.
+
+    from deploykit.console import Console
+    Console.from_env().show()              # in a notebook, or served by Voila
+
+    from deploykit.console import serve    # what `deploykit console` runs
+    serve(settings, port=8766, server_url=url, token=token).wait_ready()
+
+Modules, one layer each (imports point down):
+
+- ``data`` — fetch from a :class:`deploykit.Client` into plain records
+  (``frames`` shapes the answers' series into pandas frames).
+- ``charts`` — pure functions: frames in, plotly figures out.
+- ``parts`` / ``table`` / ``views`` — ipywidgets: formats, badges and the chart area; the
+  versions table; the overview and a model's page.
+- ``app`` — :class:`Console`: navigation and the background refresh.
+- ``serve`` — Voila on the console notebook shipped in this package (no widget imports).
+
+``serve`` and ``console_url`` import nothing heavy; ``Console`` needs the ``console``
+extra (ipywidgets, plotly, voila).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from deploykit.console.app import Console
+    from deploykit.console.serve import ConsoleProcess, console_url, notebook_path, serve
+
+_LAZY = {
+    "Console": "app",
+    "ConsoleProcess": "serve",
+    "console_url": "serve",
+    "notebook_path": "serve",
+    "serve": "serve",
+}
+
+__all__ = ["Console", "ConsoleProcess", "console_url", "notebook_path", "serve"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'deploykit.console' has no attribute {name!r}")
+    value = getattr(import_module(f"deploykit.console.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,317 @@
+"""The console's charts: pure functions, data in, ``plotly.graph_objects.Figure`` out.
+
+Nothing here fetches or displays; :mod:`deploykit.console.data` shapes the server's
+answers into the frames taken here, and the views draw the figures. So every chart
+is tested by looking at its traces, without a browser.
+
+A version keeps one colour across every chart (``version_color``), so v7's latency
+and v7's traffic read as the same line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+__all__ = [
+    "accuracy_figure",
+    "distribution_figure",
+    "drift_scores_figure",
+    "latency_figure",
+    "traffic_figure",
+    "version_color",
+]
+
+# Colour-blind friendly (Okabe-Ito, then Tableau); a version number picks one.
+_PALETTE = (
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#CC79A7",
+    "#56B4E9",
+    "#D55E00",
+    "#F0E442",
+    "#4E79A7",
+    "#F28E2B",
+    "#59A14F",
+)
+_BAD = "#cf222e"
+_MUTED = "#6e7781"
+_HEIGHT = 280
+_PERCENTILES = (
+    ("p50", "latency_p50_ms", "dot"),
+    ("p95", "latency_p95_ms", "solid"),
+    ("p99", "latency_p99_ms", "dash"),
+)
+
+
+def version_color(version: int) -> str:
+    """The colour of ``version`` in every chart."""
+    return _PALETTE[(int(version) - 1) % len(_PALETTE)]
+
+
+def _layout(fig: go.Figure, title: str, *, height: int = _HEIGHT, **extra: Any) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0, "xanchor": "left", "font": {"size": 14}},
+        height=height,
+        margin={"l": 50, "r": 20, "t": 40, "b": 40},
+        template="plotly_white",
+        **{
+            "hovermode": "x unified",
+            "legend": {
+                "orientation": "h",
+                "y": 1.0,
+                "yanchor": "bottom",
+                "x": 1,
+                "xanchor": "right",
+            },
+            **extra,
+        },
+    )
+    return fig
+
+
+def _empty(title: str, message: str) -> go.Figure:
+    """A chart with nothing to plot says why, instead of drawing empty axes."""
+    fig = go.Figure()
+    fig.add_annotation(
+        text=message,
+        showarrow=False,
+        xref="paper",
+        yref="paper",
+        x=0.5,
+        y=0.5,
+        font={"color": _MUTED, "size": 13},
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _layout(fig, title, hovermode=False)
+
+
+def _period(fig: go.Figure, x_range: tuple[Any, Any] | None) -> go.Figure:
+    """Show the whole period asked for: one point must not zoom the axis to milliseconds."""
+    if x_range is not None:
+        fig.update_xaxes(range=[pd.Timestamp(x_range[0]), pd.Timestamp(x_range[1])])
+    return fig
+
+
+def _versions(frame: pd.DataFrame) -> list[int]:
+    return sorted(int(v) for v in frame["version"].unique())
+
+
+def latency_figure(
+    serving: pd.DataFrame,
+    *,
+    title: str = "Latency: p50 dotted, p95 solid, p99 dashed",
+    x_range: tuple[Any, Any] | None = None,
+) -> go.Figure:
+    """p50 (dotted), p95 (solid) and p99 (dashed) latency over time, one colour per version.
+
+    ``serving`` has one row per time bucket and version: ``time``, ``version`` and
+    ``latency_p50_ms`` / ``latency_p95_ms`` / ``latency_p99_ms`` (see ``serving_frame``).
+    """
+    if serving.empty or serving["requests"].sum() == 0:
+        return _empty(title, "No requests in this period")
+    fig = go.Figure()
+    for version in _versions(serving):
+        rows = serving[(serving["version"] == version) & (serving["requests"] > 0)]
+        for label, column, dash in _PERCENTILES:
+            fig.add_trace(
+                go.Scatter(
+                    x=rows["time"],
+                    y=rows[column],
+                    name=f"v{version} {label}",
+                    legendgroup=f"v{version}",
+                    showlegend=label == "p95",  # one legend entry per version; dashes below
+                    mode="lines+markers",
+                    marker={"size": 3},
+                    line={"color": version_color(version), "dash": dash, "width": 1.5},
+                )
+            )
+    fig.update_yaxes(title_text="ms", rangemode="tozero")
+    return _period(_layout(fig, title), x_range)
+
+
+def traffic_figure(
+    serving: pd.DataFrame,
+    *,
+    title: str = "Requests/s; errors (5xx dark, 4xx light)",
+    x_range: tuple[Any, Any] | None = None,
+) -> go.Figure:
+    """Requests per second (top, stacked by version) and errors per bucket (bottom).
+
+    Errors are split into 5xx (the server failed) and 4xx (the callers sent bad input),
+    because they call for different people.
+    """
+    if serving.empty or serving["requests"].sum() == 0:
+        return _empty(title, "No requests in this period")
+    fig = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, row_heights=[0.65, 0.35], vertical_spacing=0.08
+    )
+    for version in _versions(serving):
+        rows = serving[serving["version"] == version]
+        color = version_color(version)
+        fig.add_trace(
+            go.Scatter(
+                x=rows["time"],
+                y=rows["throughput_rps"],
+                name=f"v{version}",
+                legendgroup=f"v{version}",
+                mode="lines+markers",
+                marker={"size": 3},
+                stackgroup="requests",
+                line={"color": color, "width": 1},
+            ),
+            row=1,
+            col=1,
+        )
+        for column, label, opacity in (("errors_5xx", "5xx", 0.9), ("errors_4xx", "4xx", 0.45)):
+            fig.add_trace(
+                go.Bar(
+                    x=rows["time"],
+                    y=rows[column],
+                    name=f"v{version} {label}",
+                    legendgroup=f"v{version}",
+                    showlegend=False,
+                    marker={"color": color, "opacity": opacity},
+                ),
+                row=2,
+                col=1,
+            )
+    fig.update_yaxes(title_text="req/s", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text="errors", rangemode="tozero", row=2, col=1)
+    return _period(_layout(fig, title, height=_HEIGHT + 60, barmode="stack"), x_range)
+
+
+def drift_scores_figure(
+    windows: pd.DataFrame,
+    *,
+    title: str = "Drift score per feature",
+    limit: int = 12,
+    x_range: tuple[Any, Any] | None = None,
+) -> go.Figure:
+    """Each feature's drift score per time window; drifted windows marked with a red x.
+
+    ``windows`` has one row per window and feature: ``since``, ``feature``, ``score``
+    and ``drifted`` (see ``drift_frames``). The ``limit`` features with the highest
+    scores are drawn (the others would hide them); the title says how many were left out.
+    """
+    scored = windows.dropna(subset=["score"]) if not windows.empty else windows
+    if scored.empty:
+        return _empty(title, "No traffic to compare with the training data in this period")
+    top = scored.groupby("feature")["score"].max().sort_values(ascending=False)
+    shown = list(top.index[:limit])
+    left = len(top) - len(shown)
+    fig = go.Figure()
+    for i, feature in enumerate(shown):
+        rows = scored[scored["feature"] == feature].sort_values("since")
+        fig.add_trace(
+            go.Scatter(
+                x=rows["since"],
+                y=rows["score"],
+                name=str(feature),
+                mode="lines+markers",
+                marker={"size": 4},
+                line={"width": 1.5, "color": _PALETTE[i % len(_PALETTE)]},
+            )
+        )
+    flagged = scored[(scored["drifted"] == True) & scored["feature"].isin(shown)]  # noqa: E712
+    if not flagged.empty:
+        fig.add_trace(
+            go.Scatter(
+                x=flagged["since"],
+                y=flagged["score"],
+                name="drifted",
+                mode="markers",
+                text=flagged["feature"],
+                marker={"symbol": "x", "size": 9, "color": _BAD},
+            )
+        )
+    fig.update_yaxes(title_text="score", rangemode="tozero")
+    if left:
+        title = f"{title} (top {len(shown)} of {len(top)})"
+    # feature names are long: one per line at the right, clear of the title
+    legend = {"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top"}
+    return _period(_layout(fig, title, legend=legend), x_range)
+
+
+def distribution_figure(
+    labels: Sequence[str],
+    reference: Sequence[float],
+    current: Sequence[float],
+    *,
+    title: str = "Distribution",
+) -> go.Figure:
+    """Reference (training data) against current (live traffic) share per bin or category.
+
+    Counts are turned into shares, so a training set of 100,000 rows and an hour of
+    traffic compare on one axis.
+    """
+    if len(labels) != len(reference) or len(labels) != len(current):
+        raise ValueError(
+            f"distribution_figure needs one count per label: {len(labels)} labels, "
+            f"{len(reference)} reference and {len(current)} current counts."
+        )
+    ref_total, cur_total = float(sum(reference)), float(sum(current))
+    if not labels or (ref_total == 0 and cur_total == 0):
+        return _empty(title, "No data for this feature")
+    fig = go.Figure()
+    for name, counts, total, color in (
+        ("reference", reference, ref_total, _MUTED),
+        ("current", current, cur_total, _PALETTE[0]),
+    ):
+        fig.add_trace(
+            go.Bar(
+                x=list(labels),
+                y=[c / total if total else 0.0 for c in counts],
+                name=f"{name} (n={int(total):,})",
+                marker={"color": color},
+                opacity=0.85,
+            )
+        )
+    fig.update_yaxes(title_text="share", tickformat=".0%", rangemode="tozero")
+    fig.update_xaxes(type="category")
+    return _layout(fig, title, barmode="group", bargap=0.15)
+
+
+def accuracy_figure(
+    windows: pd.DataFrame,
+    *,
+    metric: str = "accuracy",
+    reference: float | None = None,
+    title: str | None = None,
+    x_range: tuple[Any, Any] | None = None,
+) -> go.Figure:
+    """Live accuracy (or MAE) per window, beside the figure the evaluation recorded at push.
+
+    ``windows`` has ``since``, ``value`` and ``labelled`` (how many predictions got a
+    label in that window); windows without labels are left out.
+    """
+    title = title or f"Live {metric} (from feedback labels)"
+    rows = windows.dropna(subset=["value"]) if not windows.empty else windows
+    if rows.empty:
+        return _empty(title, "No feedback labels in this period")
+    fig = go.Figure(
+        go.Scatter(
+            x=rows["since"],
+            y=rows["value"],
+            name=f"live {metric}",
+            mode="lines+markers",
+            customdata=rows["labelled"],
+            hovertemplate="%{y:.4f} (%{customdata} labels)<extra></extra>",
+            line={"color": _PALETTE[0]},
+        )
+    )
+    if reference is not None:
+        fig.add_hline(
+            y=reference,
+            line={"color": _MUTED, "dash": "dash"},
+            annotation_text=f"at push: {reference:.4f}",
+            annotation_position="top left",
+        )
+    fig.update_yaxes(title_text=metric)
+    return _period(_layout(fig, title), x_range)

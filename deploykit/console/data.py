@@ -1,0 +1,335 @@
+"""What the console shows, fetched from a :class:`deploykit.Client` into plain records and frames.
+
+The views never call the server; they take what these functions return:
+
+- :func:`fetch_access` — who the token is and whether it may deploy (``Access``).
+- :func:`fetch_overview` — one :class:`ModelSummary` per model: live version, status,
+  requests/s, p95, error rate and drifted share over the last few minutes.
+- :func:`fetch_model` — a :class:`ModelPage`: versions, serving series, audit log,
+  and drift and accuracy when the server offers them.
+
+The answers' series become pandas frames in :mod:`deploykit.console.frames`.
+
+Calls run a few at a time on a small thread pool (one ``httpx.Client`` is safe to share
+between threads), so an overview of twenty models costs about one round trip per five.
+A part that fails to load becomes one line in ``problems`` instead of failing the page.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
+
+import pandas as pd
+
+from deploykit.console.frames import DriftData, drift_frames, serving_frame
+from deploykit.errors import AuthenticationError, ConflictError, DeployKitError, NotFoundError
+from deploykit.records import Event, ModelInfo, ModelVersion
+
+__all__ = [
+    "ALERT_SECONDS",
+    "ERROR_RATE_ALERT",
+    "Access",
+    "ModelPage",
+    "ModelSummary",
+    "fetch_access",
+    "fetch_model",
+    "fetch_overview",
+    "page_status",
+    "recent_alerts",
+    "summarize",
+]
+
+_T = TypeVar("_T")
+
+#: Share of 5xx answers above which a model's badge turns red, alert rules or not.
+ERROR_RATE_ALERT = 0.05
+#: An alert (or automatic rollback) this recent colours the model's badge.
+ALERT_SECONDS = 900
+
+
+@dataclasses.dataclass(frozen=True)
+class Access:
+    """Who the console acts as; ``reason`` says why the buttons are disabled, if they are."""
+
+    role: str | None
+    name: str | None
+    can_act: bool
+    reason: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSummary:
+    """One line of the overview."""
+
+    name: str
+    live_version: int | None
+    latest_version: int | None
+    requests: int = 0
+    requests_per_s: float | None = None
+    latency_p95_ms: float | None = None
+    error_rate: float | None = None  # 4xx and 5xx over requests
+    drifted_share: float | None = None
+    status: str = "unknown"  # serving, idle, errors, alert, rolled back, not deployed, unknown
+    status_note: str = ""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ModelPage:
+    """Everything the model page shows, fetched at ``fetched_at``."""
+
+    name: str
+    info: ModelInfo | None
+    versions: tuple[ModelVersion, ...]
+    serving: pd.DataFrame
+    totals: Mapping[str, Any]
+    events: tuple[Event, ...]
+    window_seconds: int
+    drift: DriftData | None = None
+    drift_note: str | None = None  # why there is no drift to show, if that is known
+    alert_rules: tuple[Any, ...] = ()
+    problems: tuple[str, ...] = ()
+    fetched_at: datetime = dataclasses.field(default_factory=lambda: datetime.now(timezone.utc))
+
+    @property
+    def live_version(self) -> int | None:
+        return None if self.info is None else self.info.production
+
+    @property
+    def period(self) -> tuple[datetime, datetime]:
+        """The charts' time axis: the last ``window_seconds``, ending on the next whole
+        sixtieth of the window (so an idle chart is not redrawn at every refresh)."""
+        step = max(60, self.window_seconds // 60)
+        end = datetime.fromtimestamp(
+            -(-self.fetched_at.timestamp() // step) * step, tz=timezone.utc
+        )
+        return end - timedelta(seconds=self.window_seconds), end
+
+
+def _status(
+    live: int | None,
+    requests: int,
+    errors_5xx: int,
+    problem: str | None,
+    alert: Event | None = None,
+) -> tuple[str, str]:
+    if problem:
+        return "unknown", problem
+    if alert is not None:
+        word = "rolled back" if alert.action == "auto-rollback" else "alert"
+        return word, f"{alert.at:%H:%M} UTC: {alert.reason or alert.action}"
+    if live is None:
+        return "not deployed", "no version is in production"
+    if requests == 0:
+        return "idle", "no requests in the last minutes"
+    rate = errors_5xx / requests
+    if rate > ERROR_RATE_ALERT:
+        return "errors", f"{rate:.0%} of requests failed (5xx)"
+    return "serving", ""
+
+
+def summarize(
+    info: ModelInfo,
+    metrics: Mapping[str, Any] | None,
+    problem: str | None = None,
+    *,
+    alert: Event | None = None,
+    drifted_share: float | None = None,
+) -> ModelSummary:
+    """An overview line from a model's info, its metrics over the overview window, its
+    latest recent ``alert`` or ``auto-rollback`` event and its drifted share."""
+    live = info.production
+    figures: Mapping[str, Any] = {}
+    if metrics is not None:
+        per_version = metrics.get("versions") or {}
+        # The live version's own figures: a rollback's old version must not colour the badge.
+        figures = per_version.get(str(live)) or (metrics.get("total") or {} if live is None else {})
+    requests = int(figures.get("requests") or 0)
+    errors = int(figures.get("errors_4xx") or 0) + int(figures.get("errors_5xx") or 0)
+    status, note = _status(live, requests, int(figures.get("errors_5xx") or 0), problem, alert)
+    return ModelSummary(
+        name=info.name,
+        live_version=live,
+        latest_version=info.latest_version,
+        requests=requests,
+        requests_per_s=figures.get("throughput_rps") if requests else 0.0,
+        latency_p95_ms=figures.get("latency_p95_ms"),
+        error_rate=errors / requests if requests else None,
+        drifted_share=drifted_share,
+        status=status,
+        status_note=note,
+    )
+
+
+def page_status(page: ModelPage) -> tuple[str, str]:
+    """The model page's badge: its latest alert in the last minutes, else errors or traffic."""
+    now = datetime.now(timezone.utc)
+    alert = next(
+        (
+            e
+            for e in page.events
+            if e.action in ("alert", "auto-rollback")
+            and (now - e.at).total_seconds() <= ALERT_SECONDS
+        ),
+        None,
+    )
+    t = page.totals
+    requests = int(t.get("requests") or 0)
+    return _status(page.live_version, requests, int(t.get("errors_5xx") or 0), None, alert)
+
+
+# ---------------------------------------------------------------------- fetching
+def _problem(what: str, exc: Exception) -> str:
+    return f"{what}: {exc}" if isinstance(exc, DeployKitError) else f"{what}: {exc!r}"
+
+
+def _each(
+    calls: Sequence[Callable[[], _T]], workers: int
+) -> list[tuple[_T | None, Exception | None]]:
+    """Run ``calls`` a few at a time; each gives (result, None) or (None, the exception)."""
+
+    def run(call: Callable[[], _T]) -> tuple[_T | None, Exception | None]:
+        try:
+            return call(), None
+        except AuthenticationError:
+            raise  # the whole page is unreadable: say so once, at the top
+        except Exception as exc:
+            return None, exc
+
+    if len(calls) <= 1:
+        return [run(c) for c in calls]
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(calls)))) as pool:
+        return list(pool.map(run, calls))
+
+
+def fetch_access(client: Any) -> Access:
+    """The token's role; deploy and rollback need ``deployer`` or ``admin``."""
+    try:
+        who = client.whoami()
+    except DeployKitError as exc:  # a bad token, or no server yet: read-only until it answers
+        return Access(None, None, False, str(exc))
+    role, name = who.get("role"), who.get("name")
+    if role in ("deployer", "admin"):
+        return Access(role, name, True)
+    return Access(
+        role,
+        name,
+        False,
+        f"Read-only: this console's token{f' ({name})' if name else ''} has the {role!r} role; "
+        "deploy and rollback need a 'deployer' or 'admin' token (DEPLOYKIT_TOKEN).",
+    )
+
+
+def recent_alerts(client: Any, *, seconds: int = ALERT_SECONDS) -> dict[str, Event]:
+    """The latest ``alert`` or ``auto-rollback`` event of each model in the last ``seconds``:
+    what the alert rules said lately, in one request for every model."""
+    since = datetime.now(timezone.utc) - timedelta(seconds=seconds)
+    latest: dict[str, Event] = {}
+    for action in ("alert", "auto-rollback"):
+        for event in client.events(since=since, action=action, limit=1000):
+            if event.model not in latest or event.at > latest[event.model].at:
+                latest[event.model] = event
+    return latest
+
+
+def _drifted_share(client: Any, name: str, seconds: int | None) -> float | None:
+    since = datetime.now(timezone.utc) - timedelta(seconds=seconds or 3600)
+    try:
+        timeline = client.drift(name, since=since)
+    except (ConflictError, NotFoundError):
+        return None  # pushed without training data, or nothing deployed: no drift to show
+    return drift_frames(timeline).drifted_share
+
+
+def fetch_overview(
+    client: Any,
+    *,
+    window_seconds: int = 300,
+    drift_seconds: int | None = None,
+    workers: int = 6,
+) -> list[ModelSummary]:
+    """Every model with its live version and serving figures over the last ``window_seconds``,
+    its status from recent alerts, and (if ``drift_seconds``) its drifted share over that
+    many seconds, the costliest figure, which callers fetch less often."""
+    infos: list[ModelInfo] = client.models()
+    names = [info.name for info in infos]
+    calls: list[Callable[[], Any]] = [
+        functools.partial(client.metrics, n, window=window_seconds) for n in names
+    ]
+    with_drift = drift_seconds is not None and hasattr(client, "drift")
+    if with_drift:
+        calls += [functools.partial(_drifted_share, client, n, drift_seconds) for n in names]
+    calls.append(lambda: recent_alerts(client))
+    answers = _each(calls, workers)
+    alerts = answers[-1][0] or {}
+    out = []
+    for i, info in enumerate(infos):
+        metrics, exc = answers[i]
+        problem = None if exc is None else _problem("metrics", exc)
+        share = answers[len(infos) + i][0] if with_drift else None
+        out.append(
+            summarize(info, metrics, problem, alert=alerts.get(info.name), drifted_share=share)
+        )
+    return out
+
+
+def fetch_model(
+    client: Any,
+    name: str,
+    *,
+    window_seconds: int = 3600,
+    events_limit: int = 50,
+    with_drift: bool = True,
+    workers: int = 6,
+) -> ModelPage:
+    """The model page's data over the last ``window_seconds``, fetched side by side.
+
+    Drift (``with_drift``) is the slow part; without it, ``drift`` is None. An unknown
+    model raises NotFoundError; any other part that fails is one line in ``problems``.
+    """
+    since = datetime.now(timezone.utc) - timedelta(seconds=window_seconds)
+    calls: dict[str, Callable[[], Any]] = {
+        "model": lambda: client.model(name),
+        "versions": lambda: client.versions(name),
+        "metrics": lambda: client.metrics(name, window=window_seconds),
+        "audit log": lambda: client.events(name, limit=events_limit),
+    }
+    if hasattr(client, "alerts"):
+        calls["alert rules"] = lambda: client.alerts(name)
+    if with_drift and hasattr(client, "drift"):
+        step = max(60, window_seconds // 48)  # about 48 points per chart
+        calls["drift"] = lambda: client.drift(name, since=since, step=step)
+    answers = dict(zip(calls, _each(list(calls.values()), workers), strict=True))
+    error = answers["model"][1]
+    if isinstance(error, NotFoundError):
+        raise error
+    problems = []
+    drift_note = None
+    for what, (_, exc) in answers.items():
+        if exc is None:
+            continue
+        if what == "drift" and isinstance(exc, (ConflictError, NotFoundError)):
+            drift_note = str(exc)  # no reference profile, or nothing deployed: not a failure
+        else:
+            problems.append(_problem(what, exc))
+    metrics = answers["metrics"][0] or {}
+    timeline = answers.get("drift", (None, None))[0]
+    fetched_at = datetime.now(timezone.utc)
+    return ModelPage(
+        name=name,
+        info=answers["model"][0],
+        versions=tuple(answers["versions"][0] or ()),
+        serving=serving_frame(metrics, now=fetched_at.timestamp()),
+        fetched_at=fetched_at,
+        totals=metrics.get("total") or {},
+        events=tuple(answers["audit log"][0] or ()),
+        window_seconds=window_seconds,
+        drift=None if timeline is None else drift_frames(timeline),
+        drift_note=drift_note,
+        alert_rules=tuple(answers.get("alert rules", (None, None))[0] or ()),
+        problems=tuple(problems),
+    )

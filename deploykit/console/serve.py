@@ -1,0 +1,252 @@
+"""Serve the console with Voila: ``deploykit console`` and ``deploykit up`` call :func:`serve`.
+
+    with serve(settings, port=8766, server_url="http://127.0.0.1:8765", token=token) as console:
+        print(console.url)          # http://127.0.0.1:8766/console/
+        console.wait()
+
+The notebook Voila runs ships inside the package (``deploykit/console/console.ipynb``),
+so an installed deploykit finds it; ``notebooks/console.ipynb`` in the repository is a
+symlink to it. Its kernel gets the server's address and token through the environment
+(``DEPLOYKIT_SERVER_URL``, ``DEPLOYKIT_TOKEN``), never on a command line.
+
+The console lives under ``/console/`` so that one reverse proxy can put it beside the API
+on one host. Kernels are preheated: Voila starts one and runs the notebook before anyone
+asks, so a visit only waits for the browser (the console then waits for the visit before
+it starts refreshing, see :class:`~deploykit.console.app.Console`).
+
+This module imports neither Voila nor ipywidgets: it starts a process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from types import TracebackType
+from urllib.parse import urlsplit
+
+import httpx
+
+from deploykit.errors import ConfigurationError, StorageError
+from deploykit.settings import Settings
+
+__all__ = [
+    "BASE_URL",
+    "DEFAULT_PORT",
+    "ConsoleProcess",
+    "console_url",
+    "notebook_path",
+    "serve",
+    "voila_command",
+]
+
+DEFAULT_PORT = 8766
+BASE_URL = "/console/"
+DEFAULT_SERVER_URL = "http://127.0.0.1:8765"
+#: Lab extensions Voila must not load: deploykit's own sidebar needs JupyterLab itself.
+EXTENSION_DENYLIST = ("deploykit-labextension",)
+
+
+def notebook_path() -> Path:
+    """The console notebook shipped in the package."""
+    path = Path(str(resources.files("deploykit.console") / "console.ipynb"))
+    if not path.is_file():
+        raise ConfigurationError(
+            f"The console notebook is missing from the installed package ({path}). "
+            "Reinstall deploykit: pip install --force-reinstall 'deploykit[console]'."
+        )
+    return path
+
+
+def console_url(
+    server_url: str | None = None,
+    *,
+    port: int = DEFAULT_PORT,
+    environ: Mapping[str, str] | None = None,
+) -> str:
+    """Where the console is: ``DEPLOYKIT_CONSOLE_URL`` if set, else the one ``deploykit up``
+    starts beside the server at ``server_url`` (its host, port ``port``, path /console/)."""
+    env = os.environ if environ is None else environ
+    explicit = (env.get("DEPLOYKIT_CONSOLE_URL") or "").strip()
+    if explicit:
+        return explicit if explicit.endswith("/") else explicit + "/"
+    host = urlsplit(server_url or DEFAULT_SERVER_URL).hostname or "127.0.0.1"
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    return f"http://{host}:{port}{BASE_URL}"
+
+
+def voila_command(
+    *, port: int, host: str = "127.0.0.1", preheat: bool = True, notebook: Path | None = None
+) -> list[str]:
+    """The Voila command line that serves the console notebook."""
+    denylist = "[" + ",".join(f'"{name}"' for name in EXTENSION_DENYLIST) + "]"
+    return [
+        sys.executable,
+        "-m",
+        "voila",
+        str(notebook or notebook_path()),
+        f"--port={port}",
+        "--Voila.port_retries=0",  # a busy port is an error, not a console somewhere else
+        "--no-browser",
+        f"--Voila.ip={host}",
+        f"--Voila.base_url={BASE_URL}",
+        f"--VoilaConfiguration.extension_denylist={denylist}",
+        f"--preheat_kernel={preheat}",
+        "--pool_size=1",
+        "--show_tracebacks=False",
+    ]
+
+
+class ConsoleProcess:
+    """A running Voila serving the console: ``url``, ``wait_ready()``, ``stop()``."""
+
+    def __init__(self, process: subprocess.Popen[bytes], url: str, log_path: Path | None) -> None:
+        self.process = process
+        self.url = url
+        self.log_path = log_path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def logs(self) -> str:
+        if self.log_path is None:
+            return ""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def wait_ready(self, timeout: float = 60.0) -> ConsoleProcess:
+        """Return once Voila answers HTTP (a cheap static file, not the page: that would use
+        up the preheated kernel)."""
+        probe = f"{self.url}voila/static/voila.js"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise StorageError(
+                    f"The console (Voila) exited with status {self.process.returncode}:\n"
+                    f"{self.logs()[-3000:]}"
+                )
+            try:
+                if httpx.get(probe, timeout=2.0).status_code < 500:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise StorageError(f"The console did not answer on {self.url} in {timeout:g} s.")
+
+    def wait(self) -> int:
+        """Block until Voila exits; its exit status."""
+        return self.process.wait()
+
+    def stop(self) -> None:
+        """Stop Voila; it shuts its kernels down. If it hangs, kill it and its kernels (each
+        kernel runs in a process group of its own, so they are found as its children)."""
+        if self.process.poll() is not None:
+            return
+        kernels = _children(self.process.pid)
+        try:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            for pid in [self.process.pid, *kernels]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+            self.process.wait(timeout=5)
+
+    def __enter__(self) -> ConsoleProcess:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"ConsoleProcess({self.url!r}, pid={self.pid})"
+
+
+def _exit_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the parent dies (Linux), so a killed
+    ``deploykit console`` does not leave Voila and its kernels running on their own."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _children(pid: int) -> list[int]:
+    """Child process ids of ``pid`` (Linux /proc; empty elsewhere)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError, ValueError):
+            found += [int(p) for p in task.read_text().split()]
+    return found
+
+
+def serve(
+    settings: Settings,
+    *,
+    port: int = DEFAULT_PORT,
+    server_url: str | None = None,
+    token: str | None = None,
+    host: str = "127.0.0.1",
+    preheat: bool = True,
+    log_path: Path | None = None,
+) -> ConsoleProcess:
+    """Start Voila on the console notebook in its own process group; returns at once.
+
+    ``server_url`` defaults to the settings' (then http://127.0.0.1:8765) and ``token``
+    to the settings' (then the server's local admin token in ``<home>/token``). Voila's
+    output goes to ``log_path`` (default: inherited, as ``deploykit up`` prints it).
+    Call ``wait_ready()`` to block until it answers. On Linux, Voila gets SIGTERM when the
+    thread that called this exits, so call it from the main thread of a long-lived process.
+    """
+    try:
+        import voila  # noqa: F401
+    except ImportError:
+        raise ConfigurationError(
+            "The console needs Voila, ipywidgets and plotly: pip install 'deploykit[console]'."
+        ) from None
+    server = (server_url or settings.server_url or DEFAULT_SERVER_URL).rstrip("/")
+    env = {
+        **os.environ,
+        "DEPLOYKIT_HOME": str(settings.home),
+        "DEPLOYKIT_SERVER_URL": server,
+        "PYTHONUNBUFFERED": "1",
+    }
+    secret = token or settings.token
+    if secret:
+        env["DEPLOYKIT_TOKEN"] = secret
+    else:
+        env.pop("DEPLOYKIT_TOKEN", None)  # the kernel's client reads <home>/token
+    out = open(log_path, "ab") if log_path is not None else None  # noqa: SIM115
+    try:
+        process = subprocess.Popen(
+            voila_command(port=port, host=host, preheat=preheat),
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT if out is not None else None,
+            # its own session: a Ctrl+C in the terminal reaches the CLI, which stops it
+            start_new_session=True,
+            preexec_fn=_exit_with_parent if sys.platform == "linux" else None,
+        )
+    finally:
+        if out is not None:
+            out.close()
+    shown = f"[{host}]" if ":" in host else host
+    if host in ("0.0.0.0", "::"):
+        shown = "127.0.0.1"
+    return ConsoleProcess(process, f"http://{shown}:{port}{BASE_URL}", log_path)

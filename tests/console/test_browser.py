@@ -1,0 +1,130 @@
+"""The console as a user gets it: `deploykit console` (Voila, preheated kernel) on a real
+server, in Debian's Chromium driven by Playwright. Rollback from the page moves the server's
+production alias, and a move made elsewhere reaches the open page on its own.
+
+Needs ``apt-get install chromium`` (``.ci/run`` installs it); Playwright downloads no browser.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from deploykit.client import Client
+from deploykit.server.testing import LiveServer, free_port
+from tests.console.seeding import fleet
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path(os.environ.get("DEPLOYKIT_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with fleet(tmp_path_factory.mktemp("browser-home")) as live:
+        yield live
+
+
+@pytest.fixture
+def console_url(server: LiveServer) -> Iterator[str]:
+    """`deploykit console` in a child process, as a user starts it; stopped with Ctrl+C."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "DEPLOYKIT_HOME": str(server.settings.home),
+        "DEPLOYKIT_TOKEN": server.token or "",
+    }
+    command = [sys.executable, "-m", "deploykit", "console", "--port", str(port)]
+    proc = subprocess.Popen(
+        [*command, "--server", server.url],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/console/"
+    log = Path(server.settings.home) / "console.log"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, proc.communicate()[0].decode()
+            assert time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
+            try:
+                if httpx.get(f"{url}voila/static/voila.js", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGINT)  # Ctrl+C: the command stops Voila and its kernels
+        out = proc.communicate(timeout=30)[0].decode()
+    assert proc.returncode == 0, out
+    assert f"deploykit console on {url} for {server.url}" in out
+    with pytest.raises(httpx.TransportError):
+        httpx.get(url, timeout=1)
+
+
+@pytest.fixture
+def page(console_url: str, tmp_path: Path) -> Iterator[Page]:
+    assert CHROMIUM.exists(), f"No Chromium at {CHROMIUM}: apt-get install -y chromium"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1600})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(console_url, timeout=120_000)
+        yield page
+        page.screenshot(path=str(tmp_path / "console.png"), full_page=True)
+        browser.close()
+    # Voila's known noise (plotly's renderer, shared-module versions) is not ours
+    assert not [e for e in errors if "deploykit" in e.lower() or "dk-" in e], errors
+
+
+def test_rollback_from_the_console_moves_production_and_the_page_follows_the_server(
+    page: Page, server: LiveServer
+):
+    expect(page.locator(".dk-open")).to_have_count(2, timeout=120_000)
+    overview = page.locator(".dk-overview")
+    expect(overview).to_contain_text("v3")
+    expect(overview).to_contain_text("not deployed")
+
+    page.locator(".dk-open", has_text="iris").click()
+    heading = page.locator(".dk-model-heading")
+    expect(heading).to_contain_text("production: version 3", timeout=30_000)
+    expect(page.locator(".dk-chart-latency .main-svg").first).to_be_visible(timeout=30_000)
+
+    page.locator(".dk-rollback").click()
+    page.locator(".dk-reason input").fill("v3 misroutes setosa")
+    page.locator(".dk-confirm").click()
+    expect(heading).to_contain_text("production: version 2", timeout=10_000)
+    expect(page.locator(".dk-feedback")).to_contain_text("production rolled back: 3 → 2")
+
+    with Client(server.url, token=server.token) as client:
+        assert client.model("iris").production == 2
+        event = client.events("iris", limit=1)[0]
+        assert (event.action, event.from_version, event.to_version) == ("rollback", 3, 2)
+        assert event.reason == "v3 misroutes setosa"
+
+        # moved by someone else: the open page shows it within a few seconds, no reload
+        client.deploy("iris", 3, reason="back to the tree")
+        expect(heading).to_contain_text("production: version 3", timeout=20_000)
+        expect(page.locator(".dk-events")).to_contain_text("back to the tree")
