@@ -74,6 +74,18 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    """Jupyter's entry point; jupyter_server is imported now, not with ``import deploykit``."""
+    from deploykit.serverext import DeployKitLab
+
+    return [{"module": "deploykit.serverext", "app": DeployKitLab}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """For ``jupyter labextension develop``; wheels ship the extension as shared data."""
+    return [{"src": "labextension", "dest": "deploykit-labextension"}]
+
+
 def load_ipython_extension(shell: Any) -> None:
     """``%load_ext deploykit``: the ``%deploy`` magic (IPython is imported only now)."""
     from deploykit.magics import load_ipython_extension as load

@@ -224,7 +224,26 @@ def _value_problem(spec: ColumnSpec, cells: np.ndarray, bad: np.ndarray) -> str:
         got += f" and {len(rows_of) - len(shown)} more values"
     message = f"column {spec.name!r}: expected {expected}, got {got}"
     if spec.family in ("float", "int") and any(_numeric_text(cells[i]) for i in bad[:_LISTED]):
-        message += " (send numbers as JSON numbers, not strings)"
+        message += NUMBERS_AS_TEXT
+    return message
+
+
+NUMBERS_AS_TEXT = " (numbers sent as strings)"
+_SHOWN_PROBLEMS = 5
+
+
+def mismatch_message(problems: Sequence[str]) -> str:
+    """One message for all problems: the first few in full, the rest counted, hints once."""
+    shown = [p.replace(NUMBERS_AS_TEXT, "") for p in problems[:_SHOWN_PROBLEMS]]
+    message = "The input does not match the model's signature: " + "; ".join(shown)
+    if len(problems) > len(shown):
+        message += f"; and {len(problems) - len(shown)} more problem(s)"
+    message += "."
+    if any(NUMBERS_AS_TEXT in p for p in problems):
+        message += (
+            " Numbers arrived as strings: send JSON numbers, not strings "
+            "(in pandas, convert with X.astype(float))."
+        )
     return message
 
 

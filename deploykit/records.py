@@ -96,13 +96,14 @@ class ModelVersion(_Record):
     estimator: str
     description: str = ""
     notebook: str | None = None
-    signature: dict[str, Any] | None = None
+    # The bulky nested records stay out of repr(): a version prints in one readable line.
+    signature: dict[str, Any] | None = dataclasses.field(default=None, repr=False)
     metrics: dict[str, float] = dataclasses.field(default_factory=dict)
-    evaluation: dict[str, Any] | None = None
-    gate: dict[str, Any] | None = None
-    params: dict[str, Any] = dataclasses.field(default_factory=dict)
-    data_fingerprint: dict[str, Any] | None = None
-    environment: dict[str, str] = dataclasses.field(default_factory=dict)
+    evaluation: dict[str, Any] | None = dataclasses.field(default=None, repr=False)
+    gate: dict[str, Any] | None = dataclasses.field(default=None, repr=False)
+    params: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+    data_fingerprint: dict[str, Any] | None = dataclasses.field(default=None, repr=False)
+    environment: dict[str, str] = dataclasses.field(default_factory=dict, repr=False)
     aliases: tuple[str, ...] = ()
 
     _datetime_fields = ("created_at",)

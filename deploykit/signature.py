@@ -27,6 +27,7 @@ from deploykit._coerce import (
     convert_column,
     family_of,
     listing,
+    mismatch_message,
     numeric_rows,
     quoted,
     scalar,
@@ -208,10 +209,7 @@ class Signature:
                     values = pd.Series(values, index=index, dtype=object, copy=False)
                 converted[spec.name] = values
         if problems:
-            raise SignatureError(
-                "The input does not match the model's signature: " + "; ".join(problems) + ".",
-                problems=problems,
-            )
+            raise SignatureError(mismatch_message(problems), problems=problems)
         if self.kind == "array":
             return np.column_stack([np.asarray(v) for v in converted.values()])
         return pd.DataFrame(converted, index=index, copy=False)  # dict is in training order
@@ -220,10 +218,7 @@ class Signature:
         """Check column names only (cheap); raise :class:`SignatureError` on mismatch."""
         problems = column_problems(self, columns, allow_extra)
         if problems:
-            raise SignatureError(
-                "The input does not match the model's signature: " + "; ".join(problems) + ".",
-                problems=problems,
-            )
+            raise SignatureError(mismatch_message(problems), problems=problems)
 
     def unseen_categories(self, data: pd.DataFrame) -> dict[str, int]:
         """Per column, how many non-null values of validated ``data`` were never seen
@@ -287,7 +282,7 @@ def _training_frame(X: Any) -> tuple[pd.DataFrame, str]:
     if isinstance(X, pd.DataFrame):
         labels = list(X.columns)
         if not labels:
-            raise InvalidInputError("Signature.infer needs training data with columns; X has none.")
+            raise InvalidInputError("The training data X has no columns; pass the features.")
         if not X.columns.is_unique:
             dupes = sorted({str(c) for c in X.columns[X.columns.duplicated()]})
             raise InvalidInputError(
@@ -302,15 +297,19 @@ def _training_frame(X: Any) -> tuple[pd.DataFrame, str]:
             )
         X = X.to_numpy()  # unnamed columns: scikit-learn treats the frame as an array
     if isinstance(X, pd.Series) or getattr(X, "ndim", 2) != 2:
+        fix = (
+            "pass the feature table, e.g. X_train, or X_train[['age']] for one column"
+            if isinstance(X, pd.Series)
+            else "pass a DataFrame, or reshape a single feature with X.reshape(-1, 1)"
+        )
         raise InvalidInputError(
-            "Signature.infer needs 2-D training data (rows x columns). Got "
-            f"{type(X).__name__} of shape {getattr(X, 'shape', '?')}; pass a DataFrame, or "
-            "reshape a single feature with X.reshape(-1, 1)."
+            "The training data X must be 2-D (rows x columns). Got a "
+            f"{type(X).__name__} of shape {getattr(X, 'shape', '?')}: was it the target y? {fix}."
         )
     array = np.asarray(X)
     if array.ndim != 2:
         raise InvalidInputError(
-            f"Signature.infer needs 2-D training data (rows x columns). Got an array of "
+            f"The training data X must be 2-D (rows x columns). Got an array of "
             f"shape {array.shape}; pass a DataFrame or a 2-D numpy array."
         )
     return pd.DataFrame(array, columns=[f"f{i}" for i in range(array.shape[1])]), "array"

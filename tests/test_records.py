@@ -40,3 +40,24 @@ def test_model_info_exposes_production_alias():
     )
     assert info.production == 1
     assert ModelInfo.from_dict({**info.to_dict(), "unknown_field": 1}) == info
+
+
+def test_a_version_prints_without_its_bulky_nested_records():
+    version = ModelVersion(
+        model="churn",
+        version=1,
+        digest="sha256:" + "0" * 64,
+        format="joblib",
+        size=10,
+        created_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        author="ana",
+        estimator="sklearn.linear_model.LogisticRegression",
+        signature={"inputs": [{"name": f"c{i}"} for i in range(300)]},
+        evaluation={"metrics": {"x": 1.0}},
+        environment={"python": "3.11"},
+        metrics={"roc_auc": 0.9},
+    )
+    text = repr(version)
+    assert "roc_auc" in text
+    assert "c299" not in text
+    assert len(text) < 400

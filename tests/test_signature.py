@@ -218,10 +218,29 @@ def test_wrong_type_names_column_expected_value_and_row(signature):
 
 def test_numbers_sent_as_strings_are_refused_with_a_hint(signature):
     (message,) = problems(signature, [row(income="1.5")])
-    assert message == (
-        "column 'income': expected float64, got '1.5' (row 0) "
-        "(send numbers as JSON numbers, not strings)"
+    assert (
+        message == "column 'income': expected float64, got '1.5' (row 0) (numbers sent as strings)"
     )
+    with pytest.raises(SignatureError) as info:
+        signature.validate([row(income="1.5")])
+    assert str(info.value).endswith(
+        "Numbers arrived as strings: send JSON numbers, not strings "
+        "(in pandas, convert with X.astype(float))."
+    )
+
+
+def test_many_problems_make_one_short_message_with_the_hint_once():
+    columns = [f"c{i}" for i in range(30)]
+    signature = Signature.infer(pd.DataFrame(np.zeros((3, 30)), columns=columns))
+    with pytest.raises(SignatureError) as info:
+        signature.validate(pd.DataFrame(np.zeros((3, 30)), columns=columns).astype(str))
+    assert len(info.value.problems) == 30  # every problem is kept for callers that list them
+    message = str(info.value)
+    assert "column 'c4'" in message
+    assert "column 'c5'" not in message
+    assert "and 25 more problem(s)." in message
+    assert message.count("Numbers arrived as strings") == 1
+    assert len(message) < 600
 
 
 @pytest.mark.parametrize(

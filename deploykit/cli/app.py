@@ -1,4 +1,4 @@
-"""Typer application: ``deploykit push|versions|deploy|rollback|events|models``.
+"""Typer application: ``deploykit push|versions|deploy|rollback|events|models|score|export``.
 
 Every command talks to the registry named by the ``DEPLOYKIT_*`` settings.
 A deploykit error prints one line on stderr and exits with status 1; a usage
@@ -8,7 +8,10 @@ error exits with 2 (typer's convention). ``--json`` prints records for scripts.
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -170,13 +173,29 @@ def events(
 
 
 @app.command()
-def demo() -> None:
-    """Seed the registry with a demo model that has a few versions and some history."""
-    from deploykit.demo import seed_demo
+def demo(
+    traffic: Annotated[
+        bool,
+        typer.Option(
+            help="Play ~30 s of live traffic that drifts, fires an alert and auto-rolls back."
+        ),
+    ] = True,
+) -> None:
+    """A demo model with versions, serving history, drift, an alert and an auto-rollback."""
+    from deploykit.demo import DEMO_MODEL, run_demo, seed_demo
 
-    with _registry() as reg:
-        info = seed_demo(reg)
-        render.versions_table(info.name, reg.versions(info.name))
+    settings = Settings.from_env()
+    if traffic:
+        run_demo(settings, echo=typer.echo)
+    else:
+        from deploykit.registry import Registry
+
+        with Registry(settings) as reg:
+            seed_demo(reg)
+    from deploykit.registry import Registry
+
+    with Registry(settings) as reg:
+        render.versions_table(DEMO_MODEL, reg.versions(DEMO_MODEL))
 
 
 HostOption = Annotated[str, typer.Option("--host", help="Interface to listen on.")]
@@ -211,8 +230,12 @@ def up(
     host: HostOption = "127.0.0.1",
     port: PortOption = 8765,
     workers: WorkersOption = 1,
+    console_port: Annotated[
+        int, typer.Option("--console-port", min=1, max=65535, help="Where the console listens.")
+    ] = 8766,
+    console: Annotated[bool, typer.Option(help="Serve the Voila console too.")] = True,
 ) -> None:
-    """Start deploykit on the configured (by default embedded) registry, with a demo model."""
+    """Start the server and the console on the configured registry, with a demo model."""
     from deploykit import server
     from deploykit.demo import seed_demo
     from deploykit.registry import Registry
@@ -222,17 +245,96 @@ def up(
         info = seed_demo(reg)
     token = server.prepare(settings)
     config = _server_config(host, port, workers)
-    render.console.print(
+    handle = None
+    if console:
+        from deploykit.console import serve as serve_console
+
+        handle = serve_console(
+            settings,
+            port=console_port,
+            server_url=config.url,
+            token=token,
+            host=host,
+            log_path=settings.home / "console.log",
+        )
+    banner = (
         f"registry     {settings.database_url}\n"
         f"artifacts    {settings.artifacts_url}\n"
         f"demo model   {info.name} (production = version {info.production})\n"
         f"server       {config.url}   (API docs: {config.url}/openapi.json)\n"
-        f"admin token  {token}   (also in {settings.home / 'token'}, mode 0600)\n"
+        + (
+            f"console      {handle.url}   (log: {settings.home / 'console.log'})\n"
+            if handle
+            else ""
+        )
+        + f"admin token  {token}   (also in {settings.home / 'token'}, mode 0600)\n"
         f'try          curl -s -H "Authorization: Bearer $(cat {settings.home / "token"})" '
         f"{config.url}/v1/models\n"
         "Ctrl+C stops."
     )
-    server.run(settings, config)
+    # The banner waits until both answer, so what it suggests works when it appears.
+    threading.Thread(
+        target=_announce_when_ready, args=(config.url, handle, banner), daemon=True
+    ).start()
+    try:
+        server.run(settings, config)
+    finally:
+        if handle is not None:
+            handle.stop()
+
+
+def _announce_when_ready(url: str, handle: Any, banner: str) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    if handle is not None:
+        try:
+            handle.wait_ready(timeout=max(1.0, deadline - time.monotonic()))
+        except DeployKitError as exc:
+            render.console.print(f"the console did not start: {exc}")
+    render.console.print(banner)
+
+
+@app.command("console")
+def console_command(
+    host: HostOption = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", min=1, max=65535)] = 8766,
+    server_url: Annotated[
+        str | None,
+        typer.Option(
+            "--server", help="The deploykit server (default: DEPLOYKIT_SERVER_URL, then :8765)."
+        ),
+    ] = None,
+    preheat: Annotated[
+        bool, typer.Option(help="Run the console notebook before the first visit.")
+    ] = True,
+) -> None:
+    """Serve the team console (Voila) for a deploykit server until interrupted."""
+    from deploykit.console import serve as serve_console
+
+    settings = Settings.from_env()
+    log = settings.ensure_home() / "console.log"
+    handle = serve_console(
+        settings, port=port, server_url=server_url, host=host, preheat=preheat, log_path=log
+    )
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops it as Ctrl+C does
+    try:
+        handle.wait_ready()
+        target = (server_url or settings.server_url or "http://127.0.0.1:8765").rstrip("/")
+        render.console.print(
+            f"deploykit console on {handle.url} for {target} (log: {log}); Ctrl+C stops"
+        )
+        handle.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        handle.stop()
 
 
 token_app = typer.Typer(help="Access tokens for the server (viewer, deployer, admin).")
@@ -248,6 +350,53 @@ def token_create(
     from deploykit import server
 
     typer.echo(server.create_token(Settings.from_env(), role=role, name=name))
+
+
+@app.command()
+def score(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    source: Annotated[str, typer.Argument(help="Input Parquet file (path or s3:// URL).")],
+    destination: Annotated[str, typer.Argument(help="Output Parquet file.")],
+    version: Annotated[str | None, typer.Option("--version", "-v", help="Version.")] = None,
+    alias: Annotated[str | None, typer.Option("--alias", "-a", help="Or an alias.")] = None,
+    chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=1)] = 65_536,
+    proba: Annotated[bool, typer.Option("--proba", help="Add proba_<class> columns.")] = False,
+    keep: Annotated[
+        str | None, typer.Option("--keep", help="Input columns to copy (a,b); default all.")
+    ] = None,
+    engine: Annotated[
+        str, typer.Option("--engine", help="chunked, or dask (writes a folder of parts).")
+    ] = "chunked",
+    as_json: JsonOption = False,
+) -> None:
+    """Score a Parquet file in chunks (bounded memory) with the production version."""
+    from deploykit.cli.team import pick_ref, score_command
+
+    with _registry() as reg:
+        score_command(
+            reg, name, source, destination, ref=pick_ref(version, alias),
+            chunk_rows=chunk_rows, proba=proba, keep=keep, engine=engine, as_json=as_json,
+        )  # fmt: skip
+
+
+@app.command()
+def export(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    docker: Annotated[Path, typer.Option("--docker", help="Folder for the build context.")],
+    version: Annotated[str | None, typer.Option("--version", "-v", help="Version.")] = None,
+    alias: Annotated[str | None, typer.Option("--alias", "-a", help="Or an alias.")] = None,
+    image: Annotated[str | None, typer.Option("--image", help="Image name in k8s/.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the folder's content.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Write a Docker build context and Kubernetes manifests serving one version."""
+    from deploykit.cli.team import export_command, pick_ref
+
+    with _registry() as reg:
+        export_command(
+            reg, name, ref=pick_ref(version, alias), directory=docker,
+            image=image, force=force, as_json=as_json,
+        )  # fmt: skip
 
 
 def _current(reg: Any, name: str, alias: str) -> int | None:

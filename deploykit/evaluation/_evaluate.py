@@ -13,7 +13,7 @@ from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.model_selection import check_cv, cross_validate
 from sklearn.utils import _safe_indexing
 
-from deploykit.errors import EvaluationError, GateError, NotFoundError
+from deploykit.errors import EvaluationError, GateError, ModelNotFoundError, NotFoundError
 from deploykit.evaluation._gate import NO_PRODUCTION, Gate
 from deploykit.evaluation._metrics import TASK_METRICS, Scores, py_scalar, score_outputs
 from deploykit.evaluation._report import EvaluationReport
@@ -126,7 +126,8 @@ def _production(
         version = int(record.version)
         live = against.load(name, "production")
     except NotFoundError as exc:  # no such model, or nothing deployed yet: a first deploy
-        return None, None, f"{NO_PRODUCTION}: {one_line(exc)}"
+        why = "has not been pushed" if isinstance(exc, ModelNotFoundError) else "is not deployed"
+        return None, None, f"{NO_PRODUCTION} yet: model {name!r} {why}"
     except Exception as exc:  # unpickling runs the artifact's code; any failure is a finding
         return None, None, f"the production model could not be loaded: {_describe(exc)}"
     try:

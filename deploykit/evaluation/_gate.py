@@ -145,13 +145,16 @@ class GateResult:
 
     def summary(self) -> str:
         """One line: ``gate passed (3/3)`` or ``gate failed: roc_auc 0.87 < 0.9``."""
-        n = len(self.checks)
         if self.passed:
-            line = f"gate passed ({n}/{n})"
-            unchecked = sorted({c.note for c in self.checks if c.note and c.threshold is None})
-            if unchecked:
-                line += f"; not checked: {'; '.join(unchecked)}"
-            return line
+            skipped = [c for c in self.checks if c.note and c.threshold is None]
+            checked = len(self.checks) - len(skipped)
+            if not skipped:
+                return f"gate passed ({checked}/{checked})"
+            # say plainly when a clause was waived (e.g. no production yet), never "1/1"
+            reasons = "; ".join(sorted({c.note for c in skipped if c.note}))
+            return (
+                f"gate passed ({checked}/{checked} checked, {len(skipped)} not checked: {reasons})"
+            )
         return "gate failed: " + "; ".join(_explain(c) for c in self.checks if not c.passed)
 
     def to_dict(self) -> dict[str, Any]:

@@ -92,6 +92,27 @@ class EvaluationReport:
             for metric, value in self.metrics.items()
         ]
 
+    def __str__(self) -> str:
+        """The metrics as a small text table: what ``print(report)`` shows."""
+        head = f"Evaluation ({self.task}, {self.n_samples} rows)"
+        if self.production_version is not None and self.production is not None:
+            head += f" against production version {self.production_version}"
+        lines = [head, f"{'metric':<20}{'value':>10}{'baseline':>10}{'production':>12}"]
+        for row in self.table():
+            cells = [row["value"], row["baseline"], row["production"]]
+            shown = ["-" if v is None else f"{v:.4f}" for v in cells]
+            lines.append(f"{row['metric']:<20}{shown[0]:>10}{shown[1]:>10}{shown[2]:>12}")
+        notes = [*([self.production_note] if self.production_note else []), *self.notes]
+        lines += [f"note: {n}" for n in notes]
+        if self.gate is not None:
+            lines.append(self.gate.summary())
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        # IPython's plain-text display protocol (duck-typed, nothing imported): the table,
+        # not a dump of every dict. %load_ext deploykit adds an HTML rendering as well.
+        printer.text(str(self))
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: plain floats, ints, strings and lists only."""
         data = {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}

@@ -187,16 +187,19 @@ class DeployMagics(Magics):
         return DeployPanel(self.namespace, session=self.session, name=args.name)
 
     def _console(self, args: Any) -> ConsoleLink:
+        from deploykit.console.serve import console_url  # starts nothing, imports no widgets
+
+        url = console_url(self.session.url)
         if self.session.url is None:
             return ConsoleLink(
-                f"{DEFAULT_SERVER_URL}/console",
+                url,
                 "The console comes with the server: start both with `deploykit up` in a "
                 "terminal, then open this link.",
             )
         return ConsoleLink(
-            f"{self.session.url}/console",
-            "Served beside the API by `deploykit up`; if the page does not open, the server "
-            "was started without it.",
+            url,
+            "Served beside the server by `deploykit up` or `deploykit console`; if it lives "
+            "elsewhere, set DEPLOYKIT_CONSOLE_URL.",
         )
 
     # -- helpers ---------------------------------------------------------------------------

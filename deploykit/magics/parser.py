@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
-import shlex
 from typing import NoReturn
 
 from IPython.core.error import UsageError
@@ -213,7 +212,7 @@ def _build(name: str) -> _Parser:
 def parse(line: str) -> Command:
     """Parse the text after ``%deploy``; an empty line or ``-h`` means help."""
     try:
-        words = shlex.split(line)
+        words = split_words(line)
     except ValueError as exc:  # "No closing quotation"
         raise UsageError(f"%deploy: cannot split the line into words: {exc}.") from None
     if not words or words[0] in ("-h", "--help"):
@@ -227,4 +226,58 @@ def parse(line: str) -> Command:
         )
     if "-h" in rest or "--help" in rest:
         return Command("help", argparse.Namespace(topic=name))
-    return Command(name, _build(name).parse_args(rest))
+    args = _build(name).parse_args(rest)
+    if name == "help" and args.topic is not None and args.topic not in SUBCOMMANDS:
+        close = difflib.get_close_matches(args.topic, SUBCOMMANDS, n=1, cutoff=0.5)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise UsageError(f"No %deploy subcommand '{args.topic}'{hint}. Run %deploy help.")
+    return Command(name, args)
+
+
+_OPENING, _CLOSING = "([{", ")]}"
+
+
+def split_words(line: str) -> list[str]:
+    """Split like a shell, except that Python expressions stay whole.
+
+    ``X_test.iloc[:, :5]`` or ``df.drop(columns=["a b"])`` is one word: whitespace and
+    quotes inside brackets belong to the expression (kept verbatim, for ``eval``), while
+    quotes outside brackets group words and are removed, as in ``--reason "too slow"``.
+    """
+    words: list[str] = []
+    word: list[str] = []
+    started = False  # a word has begun (so "" yields an empty word)
+    depth = 0
+    quote: str | None = None
+    for char in line:
+        if quote is not None:
+            if char == quote:
+                quote = None
+                if depth:
+                    word.append(char)
+            else:
+                word.append(char)
+        elif char in "'\"":
+            quote, started = char, True
+            if depth:
+                word.append(char)
+        elif char in _OPENING:
+            depth, started = depth + 1, True
+            word.append(char)
+        elif char in _CLOSING and depth:
+            depth -= 1
+            word.append(char)
+        elif char.isspace() and not depth:
+            if started:
+                words.append("".join(word))
+                word, started = [], False
+        else:
+            word.append(char)
+            started = True
+    if quote is not None:
+        raise ValueError("No closing quotation")
+    if depth:
+        raise ValueError(f"unbalanced brackets in {line.strip()!r}")
+    if started:
+        words.append("".join(word))
+    return words

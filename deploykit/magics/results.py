@@ -191,7 +191,7 @@ class HelpText(_Shown):
     def _subcommands(self) -> list[Any]:
         from deploykit.magics.parser import SUBCOMMANDS
 
-        if self.topic is None:
+        if self.topic is None or self.topic not in SUBCOMMANDS:
             return list(SUBCOMMANDS.values())
         return [SUBCOMMANDS[self.topic]]
 

@@ -148,11 +148,14 @@ def _stop(proc: subprocess.Popen[bytes]) -> str:
 
 @pytest.mark.slow
 def test_up_serves_the_demo_and_prints_a_working_token(tmp_path):
-    port = free_port()
+    port, console_port = free_port(), free_port()
     env = {**os.environ, "DEPLOYKIT_HOME": str(tmp_path / "home"), "DEPLOYKIT_FSYNC": "0"}
     env.pop("DEPLOYKIT_SERVER_URL", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "deploykit", "up", "--port", str(port)],
+        [
+            *(sys.executable, "-m", "deploykit", "up"),
+            *("--port", str(port), "--console-port", str(console_port)),
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -175,10 +178,22 @@ def test_up_serves_the_demo_and_prints_a_working_token(tmp_path):
         )
         assert listed.returncode == 0, listed.stderr
         assert [e["action"] for e in json.loads(listed.stdout)][:2] == ["deploy", "rollback"]
+        console = f"http://127.0.0.1:{console_port}/console/"
+        assert proc.stdout is not None
+        banner = b""
+        for line in proc.stdout:  # up to the banner's last line; the pipe stays open for _stop
+            banner += line
+            if b"Ctrl+C stops." in line:
+                break
+        # the banner comes once both answer: the console it names is serving
+        assert httpx.get(console, timeout=30).status_code == 200
     finally:
-        out = _stop(proc)
+        rest = _stop(proc)
+    out = banner.decode()
     assert f"server       {url}" in out
+    assert f"console      {console}" in out
     assert token in out
+    assert "[Voila]" not in out + rest  # Voila's chatter goes to its log, not the terminal
 
 
 @pytest.mark.slow

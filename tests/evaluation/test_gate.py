@@ -138,8 +138,8 @@ def test_a_first_deploy_passes_clauses_relative_to_production():
     assert result.passed
     assert result.checks[0].note == "no production version to compare with"
     assert result.checks[0].threshold is None
-    assert (
-        result.summary() == "gate passed (2/2); not checked: no production version to compare with"
+    assert result.summary() == (
+        "gate passed (1/1 checked, 1 not checked: no production version to compare with)"
     )
 
 

@@ -76,3 +76,19 @@ def test_to_dict_is_plain_json_even_from_numpy_values():
     assert restored.labels == [0, 1]
     assert restored.notes == ("roc_auc omitted: ...",)
     assert restored.gate is None
+
+
+def test_print_shows_a_table_not_a_dump():
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+
+    from deploykit.evaluation import evaluate
+
+    X, y = load_breast_cancer(return_X_y=True)
+    model = LogisticRegression(max_iter=5000).fit(X, y)
+    text = str(evaluate(model, X, y, gate="accuracy>=0.5"))
+    lines = text.splitlines()
+    assert lines[0] == "Evaluation (binary, 569 rows)"
+    assert lines[1].split() == ["metric", "value", "baseline", "production"]
+    assert any(line.startswith("accuracy ") for line in lines)
+    assert lines[-1] == "gate passed (1/1)"

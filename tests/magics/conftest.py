@@ -15,6 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from traitlets.config import Config
 
 from deploykit.magics import load_ipython_extension, session_of, unload_ipython_extension
 from deploykit.magics.session import Session
@@ -38,7 +39,11 @@ def shell(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InteractiveShell
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("IPYTHONDIR", str(tmp_path_factory.mktemp("ipython")))
         InteractiveShell.clear_instance()
-        ip = InteractiveShell.instance()
+        # History in memory: IPython's atexit hook would otherwise write to a history
+        # database in a temporary folder gone by then ("attempt to write a readonly database").
+        config = Config()
+        config.HistoryManager.hist_file = ":memory:"
+        ip = InteractiveShell.instance(config=config)
         ip.history_manager.enabled = False
         yield ip
         InteractiveShell.clear_instance()

@@ -1,7 +1,7 @@
 import pytest
 from IPython.core.error import UsageError
 
-from deploykit.magics.parser import SUBCOMMANDS, parse
+from deploykit.magics.parser import SUBCOMMANDS, parse, split_words
 
 
 def test_push_line_with_a_quoted_gate():
@@ -67,3 +67,48 @@ def test_every_subcommand_of_the_issue_is_there_with_an_example():
     for spec in SUBCOMMANDS.values():
         assert spec.example.startswith(f"%deploy {spec.name}")
         assert spec.usage.startswith(spec.name)
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ("push model --name churn", ["push", "model", "--name", "churn"]),
+        (
+            'rollback churn --reason "recall dropped"',
+            ["rollback", "churn", "--reason", "recall dropped"],
+        ),
+        (
+            "evaluate model X_test.iloc[:, :5] y_test",
+            ["evaluate", "model", "X_test.iloc[:, :5]", "y_test"],
+        ),
+        (
+            "predict churn X_test.to_numpy()[:3, :5]",
+            ["predict", "churn", "X_test.to_numpy()[:3, :5]"],
+        ),
+        (
+            'predict churn X_test.drop(columns=["mean radius"])[:3]',
+            ["predict", "churn", 'X_test.drop(columns=["mean radius"])[:3]'],
+        ),
+        (
+            "push m --gate 'roc_auc>=0.9; f1>=production'",
+            ["push", "m", "--gate", "roc_auc>=0.9; f1>=production"],
+        ),
+        ("push m --description ''", ["push", "m", "--description", ""]),
+        ("  versions   churn  ", ["versions", "churn"]),
+    ],
+)
+def test_expressions_stay_whole_and_quotes_group_words(line, words):
+    assert split_words(line) == words
+
+
+@pytest.mark.parametrize("line", ['push m --reason "open', "predict m X[(1, 2]"])
+def test_unbalanced_lines_are_refused(line):
+    with pytest.raises(ValueError, match=r"closing quotation|unbalanced"):
+        split_words(line)
+
+
+def test_help_on_an_unknown_subcommand_is_one_line_with_a_suggestion():
+    with pytest.raises(
+        UsageError, match=r"No %deploy subcommand 'pussh' \(did you mean 'push'\?\)"
+    ):
+        parse("help pussh")
