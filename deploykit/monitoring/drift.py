@@ -21,6 +21,7 @@ Measured (``bench/drift_quality``): no-drift windows flagged ≤ 1% at every siz
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -35,7 +36,7 @@ from deploykit.monitoring import stats
 from deploykit.monitoring.columns import Current, RawColumn, raw_column
 from deploykit.monitoring.methods import DriftMethod, Pair
 from deploykit.monitoring.options import DriftOptions, Setting
-from deploykit.monitoring.profile import FeatureProfile, ReferenceProfile
+from deploykit.monitoring.profile import OTHER, FeatureProfile, ReferenceProfile
 from deploykit.monitoring.results import DriftReport, FeatureDrift
 
 __all__ = ["Prepared", "check_drift", "judge", "prepare"]
@@ -300,6 +301,8 @@ def _measure(pair: Pair, setting: Setting, opts: DriftOptions) -> _Measured:
         "unseen_values": examples,
     }
     common: dict[str, Any] = {"missing": missing, "missing_threshold": opts.missing_threshold}
+    if pair.comparable:
+        fields.update(_histogram(pair))
     if isinstance(setting, DriftMethod):
         spec = setting.spec
         if pair.kind not in spec.kinds:
@@ -323,6 +326,23 @@ def _measure(pair: Pair, setting: Setting, opts: DriftOptions) -> _Measured:
     method, effect, p_value, test = _auto(pair)
     fields.update(method=method, score=effect, p_value=p_value, test=test)
     return _Measured(fields, True, None, **common)
+
+
+def _histogram(pair: Pair) -> dict[str, Any]:
+    """Bin labels and counts on both sides: what a chart of the two distributions needs."""
+    reference, current = pair.counts
+    if pair.kind == "numeric":
+        inner = [f"{e:.4g}" for e in pair.reference.bin_edges[1:-1]]
+        labels = [f"< {inner[0]}"] if inner else ["all"]
+        labels += [f"{a} – {b}" for a, b in itertools.pairwise(inner)]
+        labels += [f"≥ {inner[-1]}"] if inner else []
+    else:
+        labels = ["other" if k == OTHER else k for k in pair.categories]
+    return {
+        "bins": tuple(labels),
+        "reference_counts": tuple(int(n) for n in reference),
+        "current_counts": tuple(int(n) for n in current),
+    }
 
 
 def _why_not(pair: Pair) -> str:

@@ -91,6 +91,11 @@ class Pair:
         return keys, cur, unseen
 
     @property
+    def categories(self) -> list[str]:
+        """The category keys :attr:`counts` follows, the pooled rest (``OTHER``) last."""
+        return self._categories[0]
+
+    @property
     def unseen(self) -> tuple[int, tuple[str, ...]]:
         """Current values of categories the reference never named, and the commonest few."""
         if self.kind != "categorical":

@@ -77,19 +77,26 @@ class FeatureDrift:
     alpha: float | None = None
     test: str | None = None
     note: str | None = None
+    # The histogram behind the verdict, for charts: the reference's bins (or categories) and
+    # how many reference and current values fell in each.
+    bins: tuple[str, ...] = ()
+    reference_counts: tuple[int, ...] = ()
+    current_counts: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         for key in ("score", "p_value", "alpha", "missing_share"):
             d[key] = _num(d[key])
-        d["unseen_values"] = list(self.unseen_values)
+        for key in ("unseen_values", "bins", "reference_counts", "current_counts"):
+            d[key] = list(d[key])
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> FeatureDrift:
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in d.items() if k in known}
-        values["unseen_values"] = tuple(values.get("unseen_values") or ())
+        for key in ("unseen_values", "bins", "reference_counts", "current_counts"):
+            values[key] = tuple(values.get(key) or ())
         return cls(**values)
 
 

@@ -168,3 +168,24 @@ def test_prediction_drift_uses_the_model_profile() -> None:
     assert report.prediction is not None
     assert report.prediction.kind == "categorical"
     assert report.drifted_features == ("f0",)
+
+
+def test_each_verdict_carries_the_histogram_behind_it():
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({"x": rng.normal(size=5000), "c": rng.choice(["a", "b"], 5000)})
+    profile = ReferenceProfile.from_data(reference)
+    current = pd.DataFrame({"x": rng.normal(1.0, size=2000), "c": rng.choice(["a", "z"], 2000)})
+    report = check_drift(profile, current)
+    x = next(f for f in report.features if f.feature == "x")
+    assert len(x.bins) == len(x.reference_counts) == len(x.current_counts) == 10
+    assert x.bins[0].startswith("< ")
+    assert x.bins[-1].startswith("≥ ")
+    assert sum(x.reference_counts) == 5000
+    assert sum(x.current_counts) == 2000
+    assert x.current_counts[-1] > x.reference_counts[-1] * 2000 / 5000  # shifted up
+    c = next(f for f in report.features if f.feature == "c")
+    assert c.bins == ("a", "b", "other")
+    assert c.current_counts[2] == c.unseen  # 'z' pooled as other
+    again = type(c).from_dict(c.to_dict())
+    assert again.bins == c.bins
+    assert again.current_counts == c.current_counts
