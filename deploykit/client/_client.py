@@ -24,6 +24,7 @@ from deploykit.client._payload import encode_predict_body
 from deploykit.client.results import Prediction
 from deploykit.errors import (
     ArtifactIntegrityError,
+    ConfigurationError,
     DeployKitError,
     DeployKitWarning,
     SignatureError,
@@ -73,7 +74,7 @@ class Client:
         settings: Settings | None = None,
     ) -> None:
         self.settings = settings or Settings.from_env()
-        self.url = (url or self.settings.server_url or DEFAULT_URL).rstrip("/")
+        self.url = _server_url(url or self.settings.server_url or DEFAULT_URL)
         self.token = token or self.settings.token or _local_token(self.settings.home)
         headers = {"user-agent": "deploykit-client"}
         if self.token:
@@ -90,9 +91,14 @@ class Client:
                 f"({type(exc).__name__}). Retry, or raise the client's timeout."
             ) from None
         except httpx.TransportError as exc:
+            where = (
+                "check DEPLOYKIT_SERVER_URL"
+                if self.settings.server_url
+                else "or set DEPLOYKIT_SERVER_URL to its address"
+            )
             raise StorageError(
                 f"Cannot reach the deploykit server at {self.url} ({exc}). Start one with "
-                "`deploykit serve`, or set DEPLOYKIT_SERVER_URL to its address."
+                f"`deploykit serve`, {where}."
             ) from None
         if response.status_code >= 400:
             raise _error_from(response)
@@ -547,3 +553,14 @@ def _error_from(response: httpx.Response) -> DeployKitError:
     exc.status_code = response.status_code  # type: ignore[attr-defined]
     exc.request_id = error.get("request_id")  # type: ignore[attr-defined]
     return exc
+
+
+def _server_url(url: str) -> str:
+    """The server's base URL, checked now rather than at the first request."""
+    url = url.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise ConfigurationError(
+            f"The deploykit server URL must start with http:// or https://. Got {url!r}; "
+            f"did you mean 'http://{url}'?"
+        )
+    return url.removesuffix("/v1")  # the client adds /v1 itself

@@ -61,7 +61,7 @@ def parse_body(body: Any) -> Parsed:
     if not isinstance(body, dict):
         raise _bad(
             "The request body must be a JSON object with one of the keys "
-            f"{', '.join(FORMATS)}. Got a JSON {type(body).__name__} instead."
+            f"{', '.join(FORMATS)}. Got {json_type(body)} instead."
         )
     found = [k for k in FORMATS if k in body]
     if len(found) != 1:
@@ -102,7 +102,7 @@ def parse_body(body: Any) -> Parsed:
             )
         return Parsed("columns", value, None, fmt)
     if not isinstance(value, list):
-        raise _bad(f"'{fmt}' must be a list of rows. Got a JSON {type(value).__name__} instead.")
+        raise _bad(f"'{fmt}' must be a list of rows. Got {json_type(value)} instead.")
     return _rows_or_records(value, fmt, None)
 
 
@@ -251,3 +251,13 @@ def to_model_input(parsed: Parsed, spec: InputSpec | None, *, want_array: bool) 
     if want_array and isinstance(validated, pd.DataFrame):
         validated = validated.to_numpy()
     return validated, len(validated)
+
+
+def json_type(value: Any) -> str:
+    """What a JSON client sent, in JSON's words (null, not NoneType)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    names: dict[type, str] = {dict: "an object", list: "an array", str: "a string"}
+    return names.get(type(value), "a number")

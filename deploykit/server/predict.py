@@ -76,8 +76,10 @@ class PredictEndpoint:
         loaded: LoadedModel | None = None
         rows = 0
         try:
-            if state.config.predict_requires_token:
-                await state.authorize(headers.get(b"authorization"), "viewer")
+            authorization = headers.get(b"authorization")
+            # Open predict still refuses a token it does not know: a typo must not pass silently.
+            if state.config.predict_requires_token or authorization:
+                await state.authorize(authorization, "viewer")
             loaded = await self._resolve(name, params.get("version"))
             content_type = headers.get(b"content-type")
             check_json_type(content_type.decode("latin-1") if content_type else None)

@@ -28,6 +28,7 @@ from deploykit.errors import (
 )
 from deploykit.records import utcnow
 from deploykit.server.auth import check_role
+from deploykit.server.payloads import json_type
 from deploykit.server.responses import (
     BadRequestError,
     PayloadTooLargeError,
@@ -61,7 +62,7 @@ class Call:
         body = await read_json(self.request, self.state.config.max_body_bytes)
         if not isinstance(body, dict):
             raise InvalidInputError(
-                f"The request body must be a JSON object. Got a JSON {type(body).__name__}."
+                f"The request body must be a JSON object. Got {json_type(body)}."
             )
         return body
 
@@ -113,6 +114,16 @@ def _thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Awaitable[Any]
     return asyncio.to_thread(fn, *args, **kwargs)
 
 
+_KIND_NAMES = {
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    bool: "true or false",
+    dict: "an object",
+    list: "a list",
+}
+
+
 def _field(body: dict[str, Any], key: str, kinds: tuple[type, ...], default: Any = ...) -> Any:
     if key not in body or body[key] is None:
         if default is ...:
@@ -120,9 +131,9 @@ def _field(body: dict[str, Any], key: str, kinds: tuple[type, ...], default: Any
         return default
     value = body[key]
     if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
-        names = " or ".join(k.__name__ for k in kinds)
+        names = " or ".join(_KIND_NAMES.get(k, k.__name__) for k in kinds)
         raise InvalidInputError(
-            f"The field {key!r} must be a {names}. Got {type(value).__name__} {value!r} instead."
+            f"The field {key!r} must be {names}. Got {json_type(value)} {value!r} instead."
         )
     return value
 

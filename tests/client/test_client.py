@@ -20,6 +20,7 @@ from deploykit.errors import (
     ArtifactError,
     ArtifactIntegrityError,
     AuthenticationError,
+    ConfigurationError,
     ModelNotFoundError,
     NothingToRollBackError,
     SignatureError,
@@ -166,3 +167,17 @@ def test_a_deploy_that_cannot_load_keeps_the_old_version_serving(
     assert isinstance(caught.value, ArtifactIntegrityError)
     assert client.model("fragile").production == 1
     assert client.predict("fragile", X.iloc[:1]).version == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [("http://127.0.0.1:8765/", "http://127.0.0.1:8765"), ("http://h:1/v1", "http://h:1")],
+)
+def test_the_server_url_is_normalised(url: str, expected: str) -> None:
+    with deploykit.Client(url, token="t") as client:
+        assert client.url == expected
+
+
+def test_a_url_without_scheme_fails_when_the_client_is_made() -> None:
+    with pytest.raises(ConfigurationError, match=r"did you mean 'http://127\.0\.0\.1:8765'"):
+        deploykit.Client("127.0.0.1:8765", token="t")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.server.conftest import Served
+from tests.server.conftest import COLUMNS, Served
 
 
 def _error(response: httpx.Response, status: int, kind: str) -> str:
@@ -158,3 +158,22 @@ def test_invalid_names_and_refs_in_admin_routes_are_4xx(served: Served) -> None:
     assert response.status_code in (404, 422)
     response = httpx.post(f"{served.url}/v1/models/lr/deploy", json=[1], headers=h)
     assert response.status_code == 422
+
+
+def test_open_predict_still_refuses_an_unknown_token(served: Served) -> None:
+    body = {"dataframe_records": [dict.fromkeys(COLUMNS, 1.0)]}
+    assert served.post("/v1/models/lr/predict", body).status_code == 200
+    denied = served.post("/v1/models/lr/predict", body, headers={"authorization": "Bearer dk_typo"})
+    assert denied.status_code == 401
+    assert "unknown or revoked" in denied.json()["error"]["message"]
+
+
+def test_wrong_field_types_are_named_in_json_words(served: Served) -> None:
+    r = served.post("/v1/models/lr/rollback", {"to": "two"}, headers=served.headers())
+    assert r.status_code == 422
+    assert r.json()["error"]["message"] == (
+        "The field 'to' must be an integer. Got a string 'two' instead."
+    )
+    r = served.post("/v1/models/lr/predict", None)
+    assert r.status_code in (400, 422)
+    assert "NoneType" not in r.text
