@@ -148,9 +148,13 @@ class Telemetry:
             try:
                 with self._engine.begin() as conn:
                     _add_increments(conn, pending, self._width)
-            except Exception:  # a lost flush must never take the server down
+            except Exception:  # a failed flush must never take the server down
                 self.flush_failures += 1
-                log.exception("telemetry flush failed; %d buckets dropped", len(pending))
+                # The transaction rolled back whole: keep the counts for the next flush.
+                with self._lock:
+                    for key, counts in pending.items():
+                        self._pending.setdefault(key, Counts()).add(counts)
+                log.exception("telemetry flush failed; %d buckets kept for later", len(pending))
 
 
 def _add_increments(
