@@ -242,10 +242,10 @@ class Client:
         """Push an already-serialized model file (its own bytes are uploaded)."""
         from deploykit.registry.drafts import prepare_draft
         from deploykit.registry.names import check_model_name
-        from deploykit.serialization import detect_format, load
+        from deploykit.serialization import detect_format, load, model_file
 
         check_model_name(name)
-        path = Path(path)
+        path = model_file(path)  # the same one-line error as the embedded registry
         format = format or detect_format(path)
         model = load(path, format=format, trusted=self.settings.skops_trusted)
         draft = prepare_draft(

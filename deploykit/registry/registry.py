@@ -158,15 +158,10 @@ class Registry:
         The file is loaded once to check it holds an estimator and to read its
         signature; ``format`` is detected from the file when not given.
         """
-        from deploykit.serialization import detect_format, load
+        from deploykit.serialization import detect_format, load, model_file
 
         check_model_name(name)
-        path = Path(path)
-        if not path.is_file():
-            raise InvalidInputError(
-                f"The model file '{path}' does not exist or is not a file. "
-                "Pass the path of a file written by joblib.dump, skops or pickle."
-            )
+        path = model_file(path)
         format = format or detect_format(path)
         # Store first and check the stored copy: what is checked is what gets served,
         # even if the file changes meanwhile. A refused file leaves an orphan object only.

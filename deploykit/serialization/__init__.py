@@ -16,7 +16,14 @@ from __future__ import annotations
 
 from deploykit.serialization._environment import capture_environment, check_environment
 from deploykit.serialization._estimator import check_estimator
-from deploykit.serialization._formats import FORMATS, detect_format, dump, load, untrusted_types
+from deploykit.serialization._formats import (
+    FORMATS,
+    detect_format,
+    dump,
+    load,
+    model_file,
+    untrusted_types,
+)
 
 __all__ = [
     "FORMATS",
@@ -26,5 +33,6 @@ __all__ = [
     "detect_format",
     "dump",
     "load",
+    "model_file",
     "untrusted_types",
 ]

@@ -120,6 +120,17 @@ def _untrusted_error(
     )
 
 
+def model_file(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a Path, if it names an existing file; a one-line error otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(
+            f"The model file '{path}' does not exist or is not a file. "
+            "Pass the path of a file written by joblib.dump, skops or pickle."
+        )
+    return path
+
+
 def detect_format(path: str | os.PathLike[str]) -> str:
     """``"joblib"`` or ``"skops"``, from the file suffix or else its first bytes."""
     path = Path(path)
