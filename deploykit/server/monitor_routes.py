@@ -71,7 +71,7 @@ async def model_metrics(call: Call) -> Any:
         state.registry.engine,
         call.name,
         since=int(span.since.timestamp()),
-        until=int(span.until.timestamp()),
+        until=span.until.timestamp(),  # summary() rounds it up, keeping the current bucket
         step_seconds=span.step,
         version=version,
     )

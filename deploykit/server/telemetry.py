@@ -297,7 +297,7 @@ def summary(
     version: int | None = None,
     now: float | None = None,
     since: int | None = None,
-    until: int | None = None,
+    until: float | None = None,
 ) -> dict[str, Any]:
     """Totals per version and a time series for ``model`` over [since, until).
 
@@ -305,11 +305,13 @@ def summary(
     Buckets are counted whole, by their start time.
     """
     now = time.time() if now is None else now
-    end = int(until) if until is not None else int(now)
+    # rounded up: buckets are kept while they start before ``end`` (start < end)
+    end = math.ceil(until if until is not None else now)
     start = int(since) if since is not None else int(end - window_seconds)
     span = max(end - start, 1)
     with engine.connect() as conn:
-        data = _read(conn, model=model, since=start, until=until, version=version)
+        upper = end if until is not None else None
+        data = _read(conn, model=model, since=start, until=upper, version=version)
     step = step_seconds or max(10, span // 60)
     per_version: dict[int, Counts] = {}
     series: dict[tuple[int, int], Counts] = {}

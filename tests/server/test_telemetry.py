@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from deploykit.registry import Registry
@@ -44,3 +45,15 @@ def test_percentiles_interpolate_within_a_bucket() -> None:
     p50 = percentile(hist, 0.5)
     assert p50 is not None
     assert 0.05 * 1.5**9 < p50 <= 0.05 * 1.5**10
+
+
+def test_a_query_early_in_a_bucket_still_counts_that_bucket(tmp_path: Path) -> None:
+    # Regression: "until" truncated to whole seconds dropped the bucket that had just begun,
+    # so a request followed at once by a metrics query was sometimes counted as 0.
+    with Registry(settings_for(tmp_path)) as reg:
+        telemetry = Telemetry(reg.engine, bucket_seconds=10)
+        telemetry.record("m", 1, 200, 0.002, rows=1)
+        telemetry.flush()
+        bucket_start = int(time.time() // 10) * 10
+        figures = summary(reg.engine, "m", since=bucket_start - 60, until=bucket_start + 0.5)
+        assert figures["total"]["requests"] == 1
