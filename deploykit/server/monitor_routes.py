@@ -70,7 +70,7 @@ async def model_metrics(call: Call) -> Any:
         summary,
         state.registry.engine,
         call.name,
-        since=int(span.since.timestamp()),
+        since=span.since.timestamp(),
         until=span.until.timestamp(),  # summary() rounds it up, keeping the current bucket
         step_seconds=span.step,
         version=version,

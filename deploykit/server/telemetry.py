@@ -296,7 +296,7 @@ def summary(
     step_seconds: int | None = None,
     version: int | None = None,
     now: float | None = None,
-    since: int | None = None,
+    since: float | None = None,
     until: float | None = None,
 ) -> dict[str, Any]:
     """Totals per version and a time series for ``model`` over [since, until).
@@ -305,10 +305,12 @@ def summary(
     Buckets are counted whole, by their start time.
     """
     now = time.time() if now is None else now
-    # rounded up: buckets are kept while they start before ``end`` (start < end)
-    end = math.ceil(until if until is not None else now)
-    start = int(since) if since is not None else int(end - window_seconds)
-    span = max(end - start, 1)
+    last = until if until is not None else now
+    first = since if since is not None else last - window_seconds
+    span = max(round(last - first), 1)  # the period asked for, from the exact times
+    # Buckets are kept while they start in [start, end): ``end`` rounded up, or a query in
+    # the first second of a bucket would drop that bucket.
+    start, end = int(first), math.ceil(last)
     with engine.connect() as conn:
         upper = end if until is not None else None
         data = _read(conn, model=model, since=start, until=upper, version=version)
