@@ -72,6 +72,9 @@ def run(settings: Settings | None = None, config: ServerConfig | None = None) ->
     config = config or ServerConfig.from_env()
     _configure_logging(config.log_level)
     prepare(settings)  # migrations and the local token, once, before any worker starts
+    from deploykit.server.memory import own_process_heap
+
+    own_process_heap()  # worker processes are spawned fresh: app_from_env says it again
     common: dict[str, Any] = {
         "host": config.host,
         "port": config.port,

@@ -171,6 +171,10 @@ def app_from_env() -> Starlette:
     """Factory for uvicorn worker processes: settings and config come as JSON in the env."""
     import json
 
+    from deploykit.server.memory import own_process_heap
+
+    own_process_heap()
+
     raw = os.environ.get("DEPLOYKIT_SERVER_SPEC")
     if not raw:
         return create_app(Settings.from_env(), config=ServerConfig.from_env())

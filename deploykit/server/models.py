@@ -38,6 +38,7 @@ from deploykit.errors import (
 from deploykit.records import ModelVersion, utcnow
 from deploykit.server.batching import MicroBatcher
 from deploykit.server.config import ServerConfig
+from deploykit.server.memory import settle_heap
 from deploykit.server.payloads import InputSpec, Parsed, to_model_input
 
 __all__ = ["LoadedModel", "ModelHost", "load_version"]
@@ -279,6 +280,7 @@ class ModelHost:
                 loaded = load_version(self.registry, record, self.config)
                 self._cache[(name, version)] = loaded
                 self._trim()
+                settle_heap()  # out of the request path: see deploykit.server.memory
             if route:
                 self._swap(name, loaded)
             return loaded
