@@ -20,8 +20,6 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
 __all__ = ["PREFIX", "log_files", "read_log"]
 
@@ -92,6 +90,10 @@ def read_log(
     )
     if not paths:
         return pa.table({"timestamp": pa.array([], type=TIMESTAMP)})
+    # Imported here: pyarrow.dataset costs every server worker ~7 MB of resident memory,
+    # and most workers never read a log back.
+    import pyarrow.dataset as ds
+
     where = _filter(since, until, version)
     try:
         dataset = ds.dataset(paths, format="parquet", filesystem=fs)
@@ -106,6 +108,8 @@ def read_log(
 
 
 def _filter(since: datetime | None, until: datetime | None, version: int | None) -> Any:
+    import pyarrow.dataset as ds
+
     clauses = []
     if since is not None:
         clauses.append(ds.field("timestamp") >= pa.scalar(since, type=TIMESTAMP))
@@ -126,6 +130,9 @@ def _wanted(schema: pa.Schema, columns: Sequence[str] | None) -> list[str]:
 
 def _file_by_file(fs: Any, paths: list[str], columns: Sequence[str] | None, where: Any) -> pa.Table:
     """Slow path: types clash between files; clashing columns become text."""
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
     tables = []
     for path in paths:
         with fs.open(path, "rb") as f:
