@@ -57,6 +57,7 @@ class ServerState:
             registry.engine,
             bucket_seconds=config.telemetry_bucket_seconds,
             flush_seconds=config.telemetry_flush_seconds,
+            retention_seconds=config.telemetry_retention_days * 86400,
         )
         self.predlog = PredictionLog(
             registry.settings.artifacts_url,

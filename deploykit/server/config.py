@@ -53,6 +53,9 @@ class ServerConfig:
     telemetry_bucket_seconds: int = 10
     #: seconds between telemetry flushes to the registry database
     telemetry_flush_seconds: float = 2.0
+    #: days telemetry keeps its time buckets; older ones are folded into all-time totals
+    #: (``/metrics`` counters never go down). 0 keeps every bucket
+    telemetry_retention_days: float = 30.0
     #: seconds between evaluations of the alert rules (0 turns this worker's evaluator off)
     alert_interval_seconds: float = 30.0
     #: uvicorn log level
@@ -86,6 +89,7 @@ class ServerConfig:
             "an int >= 1",
         )
         need(self.telemetry_flush_seconds > 0, "telemetry_flush_seconds", "a float > 0")
+        need(self.telemetry_retention_days >= 0, "telemetry_retention_days", "a float >= 0")
         need(self.alert_interval_seconds >= 0, "alert_interval_seconds", "a float >= 0")
 
     @property

@@ -9,6 +9,8 @@ host works on all, and telemetry rows are *increments* that replicas add up.
 - ``telemetry_counts`` / ``telemetry_latency`` are keyed by model, version and the
   start of a time bucket (epoch seconds); a flush adds to the row with an upsert,
   so N workers writing the same bucket sum up instead of overwriting each other.
+  Buckets older than the retention are folded into bucket 0, one all-time row per
+  model and version, so ``/metrics`` counters never go down.
 - ``feedback`` holds true labels posted for a request id, for accuracy drift.
 """
 
@@ -53,6 +55,7 @@ telemetry_counts = sa.Table(
     sa.Column("errors_5xx", sa.BigInteger, nullable=False),
     sa.Column("rows", sa.BigInteger, nullable=False),
     sa.Column("latency_sum_ms", sa.Float, nullable=False),
+    sa.Index(None, "bucket"),  # retention finds old buckets without a full scan (0004)
 )
 
 telemetry_latency = sa.Table(
@@ -63,6 +66,7 @@ telemetry_latency = sa.Table(
     sa.Column("bucket", sa.BigInteger, primary_key=True),
     sa.Column("le_index", sa.Integer, primary_key=True),  # index into LATENCY_EDGES_MS
     sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Index(None, "bucket"),
 )
 
 feedback = sa.Table(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import logging
 import math
+import random
 import threading
 import time
 from collections.abc import Iterable
@@ -24,9 +25,11 @@ import sqlalchemy as sa
 from deploykit.server.tables import telemetry_counts, telemetry_latency
 
 __all__ = [
+    "ARCHIVE_BUCKET",
     "LATENCY_EDGES_MS",
     "Counts",
     "Telemetry",
+    "compact",
     "percentile",
     "prometheus_text",
     "summary",
@@ -38,6 +41,8 @@ log = logging.getLogger("deploykit.server")
 # percentile read from them is within ~25% of the truth; the last bucket is +Inf.
 LATENCY_EDGES_MS: tuple[float, ...] = tuple(round(0.05 * 1.5**i, 4) for i in range(35))
 _NBUCKETS = len(LATENCY_EDGES_MS) + 1
+# Bucket start of the all-time row that buckets past the retention are folded into.
+ARCHIVE_BUCKET = 0
 
 
 @dataclass
@@ -88,10 +93,18 @@ class Telemetry:
         *,
         bucket_seconds: int = 10,
         flush_seconds: float = 2.0,
+        retention_seconds: float = 30 * 86400,
+        compact_every_seconds: float = 3600.0,
     ) -> None:
         self._engine = engine
         self._width = bucket_seconds
         self._flush_seconds = flush_seconds
+        self._retention = retention_seconds
+        self._compact_every = compact_every_seconds
+        # Replicas start together; spread their compactions over the first period.
+        self._next_compaction = time.monotonic() + random.uniform(
+            0, min(60.0, compact_every_seconds)
+        )
         self._pending: dict[tuple[str, int, int], Counts] = {}
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
@@ -135,6 +148,20 @@ class Telemetry:
     def _loop(self) -> None:
         while not self._stop.wait(self._flush_seconds):
             self.flush()
+            if self._retention > 0 and time.monotonic() >= self._next_compaction:
+                self._next_compaction = time.monotonic() + self._compact_every
+                self.compact()
+
+    def compact(self, now: float | None = None) -> int:
+        """Fold buckets older than the retention into the all-time rows; rows folded."""
+        if self._engine is None or self._retention <= 0:
+            return 0
+        before = int((time.time() if now is None else now) - self._retention)
+        try:
+            return compact(self._engine, before=before)
+        except Exception:  # retention is housekeeping: the next round tries again
+            log.exception("telemetry compaction failed; retrying in %.0f s", self._compact_every)
+            return 0
 
     def flush(self) -> None:
         """Add what was counted since the last flush to the database rows."""
@@ -155,6 +182,72 @@ class Telemetry:
                     for key, counts in pending.items():
                         self._pending.setdefault(key, Counts()).add(counts)
                 log.exception("telemetry flush failed; %d buckets kept for later", len(pending))
+
+
+def compact(engine: sa.Engine, *, before: int) -> int:
+    """Fold every bucket starting before ``before`` (epoch s) into its all-time row.
+
+    Sums and deletes in one serialized write transaction, so replicas compacting at
+    once cannot count a bucket twice; all-time totals (``/metrics``) are unchanged.
+    Returns how many bucket rows were folded.
+    """
+    from deploykit.registry.database import run_in_transaction
+
+    def fold(conn: sa.Connection) -> int:
+        old = {
+            t.name: sa.and_(t.c.bucket > ARCHIVE_BUCKET, t.c.bucket < before)
+            for t in (telemetry_counts, telemetry_latency)
+        }
+        c = telemetry_counts
+        added = ("requests", "errors_4xx", "errors_5xx", "rows", "latency_sum_ms")
+        sums = conn.execute(
+            sa.select(
+                c.c.model,
+                c.c.version,
+                sa.func.count().label("n"),
+                *(sa.func.sum(c.c[name]).label(name) for name in added),
+            )
+            .where(old[c.name])
+            .group_by(c.c.model, c.c.version)
+        ).all()
+        if not sums:
+            return 0
+        count_rows = [
+            {
+                "model": r.model,
+                "version": r.version,
+                "bucket": ARCHIVE_BUCKET,
+                "width": 0,
+                **{name: getattr(r, name) for name in added},
+            }
+            for r in sums
+        ]
+        lt = telemetry_latency
+        latency_rows = [
+            {
+                "model": r.model,
+                "version": r.version,
+                "bucket": ARCHIVE_BUCKET,
+                "le_index": r.le_index,
+                "count": r.hits,
+            }
+            for r in conn.execute(
+                sa.select(
+                    lt.c.model, lt.c.version, lt.c.le_index, sa.func.sum(lt.c.count).label("hits")
+                )
+                .where(old[lt.name])
+                .group_by(lt.c.model, lt.c.version, lt.c.le_index)
+            )
+        ]
+        _upsert_add(conn, c, count_rows, keys=("model", "version", "bucket"), add=added)
+        _upsert_add(
+            conn, lt, latency_rows, keys=("model", "version", "bucket", "le_index"), add=("count",)
+        )
+        conn.execute(lt.delete().where(old[lt.name]))
+        conn.execute(c.delete().where(old[c.name]))
+        return int(sum(r.n for r in sums))
+
+    return run_in_transaction(engine, fold)
 
 
 def _add_increments(
@@ -274,13 +367,41 @@ def _read(
     return out
 
 
+def _all_time(conn: sa.Connection) -> dict[tuple[str, int], Counts]:
+    """Totals per (model, version) over every bucket, summed by the database."""
+    c = telemetry_counts
+    added = ("requests", "errors_4xx", "errors_5xx", "rows", "latency_sum_ms")
+    out: dict[tuple[str, int], Counts] = {}
+    query = sa.select(
+        c.c.model, c.c.version, *(sa.func.sum(c.c[name]).label(name) for name in added)
+    ).group_by(c.c.model, c.c.version)
+    for r in conn.execute(query):
+        out[(r.model, r.version)] = Counts(
+            requests=int(r.requests),
+            errors_4xx=int(r.errors_4xx),
+            errors_5xx=int(r.errors_5xx),
+            rows=int(r.rows),
+            latency_sum_ms=float(r.latency_sum_ms),
+        )
+    lt = telemetry_latency
+    query = sa.select(
+        lt.c.model, lt.c.version, lt.c.le_index, sa.func.sum(lt.c.count).label("hits")
+    ).group_by(lt.c.model, lt.c.version, lt.c.le_index)
+    for r in conn.execute(query):
+        counts = out.get((r.model, r.version))
+        if counts is not None and 0 <= r.le_index < _NBUCKETS:
+            counts.hist[r.le_index] += int(r.hits)
+    return out
+
+
 def _figures(c: Counts, seconds: float | None) -> dict[str, Any]:
     return {
         "requests": c.requests,
         "errors_4xx": c.errors_4xx,
         "errors_5xx": c.errors_5xx,
         "rows": c.rows,
-        "throughput_rps": round(c.requests / seconds, 3) if seconds else None,
+        # significant digits, not decimals: one request an hour is 0.000278/s, not 0
+        "throughput_rps": float(f"{c.requests / seconds:.4g}") if seconds else None,
         "latency_mean_ms": round(c.latency_sum_ms / c.requests, 4) if c.requests else None,
         "latency_p50_ms": percentile(c.hist, 0.50),
         "latency_p95_ms": percentile(c.hist, 0.95),
@@ -349,10 +470,7 @@ def prometheus_text(engine: sa.Engine, served: Iterable[tuple[str, str, int]] = 
     whichever worker a scrape reaches. ``served`` lists (model, alias, version).
     """
     with engine.connect() as conn:
-        data = _read(conn, model=None, since=None, until=None)
-    totals: dict[tuple[str, int], Counts] = {}
-    for (model, ver, _), c in data.items():
-        totals.setdefault((model, ver), Counts()).add(c)
+        totals = _all_time(conn)
     lines = [
         "# HELP deploykit_requests_total Predict requests answered, by model, version and class.",
         "# TYPE deploykit_requests_total counter",

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from deploykit.registry import Registry
-from deploykit.server.telemetry import Telemetry, percentile, prometheus_text, summary
+from deploykit.server.tables import telemetry_counts
+from deploykit.server.telemetry import (
+    ARCHIVE_BUCKET,
+    Telemetry,
+    compact,
+    percentile,
+    prometheus_text,
+    summary,
+)
 from tests.server.conftest import settings_for
 
 
@@ -57,3 +68,101 @@ def test_a_query_early_in_a_bucket_still_counts_that_bucket(tmp_path: Path) -> N
         bucket_start = int(time.time() // 10) * 10
         figures = summary(reg.engine, "m", since=bucket_start - 60, until=bucket_start + 0.5)
         assert figures["total"]["requests"] == 1
+
+
+DAY = 86400
+
+
+def _record_at(monkeypatch, telemetry: Telemetry, at: float, *args, **kwargs) -> None:
+    monkeypatch.setattr("deploykit.server.telemetry.time.time", lambda: at)
+    telemetry.record(*args, **kwargs)
+    monkeypatch.undo()
+
+
+def _bucket_rows(reg: Registry) -> list[int]:
+    with reg.engine.connect() as conn:
+        return sorted(conn.execute(sa.select(telemetry_counts.c.bucket)).scalars())
+
+
+def test_old_buckets_fold_into_all_time_totals_that_metrics_keep(
+    tmp_path: Path, monkeypatch
+) -> None:
+    now = time.time()
+    with Registry(settings_for(tmp_path)) as reg:
+        telemetry = Telemetry(reg.engine, bucket_seconds=10, retention_seconds=30 * DAY)
+        for _ in range(100):
+            _record_at(monkeypatch, telemetry, now - 40 * DAY, "m", 1, 200, 0.002, rows=1)
+        for _ in range(5):
+            _record_at(monkeypatch, telemetry, now - 35 * DAY, "m", 1, 503, 0.300, rows=1)
+        _record_at(monkeypatch, telemetry, now - 40 * DAY, "m", 2, 200, 0.001, rows=2)
+        for _ in range(7):
+            telemetry.record("m", 1, 200, 0.004, rows=1)
+        telemetry.flush()
+        before = prometheus_text(reg.engine)
+        assert 'deploykit_requests_total{model="m",version="1",code="2xx"} 107' in before
+
+        assert telemetry.compact(now=now) == 3  # v1 at -40 and -35 days, v2 at -40 days
+
+        assert prometheus_text(reg.engine) == before  # counters never go down
+        buckets = _bucket_rows(reg)
+        assert buckets.count(ARCHIVE_BUCKET) == 2  # one all-time row per version
+        assert [b for b in buckets if b != ARCHIVE_BUCKET] == [int(now // 10) * 10]
+        recent = summary(reg.engine, "m", window_seconds=3600)
+        assert recent["total"]["requests"] == 7  # windows never see the all-time rows
+        assert telemetry.compact(now=now) == 0
+
+        # A bucket flushed late (counts kept through failed flushes) folds in next time.
+        _record_at(monkeypatch, telemetry, now - 31 * DAY, "m", 1, 200, 0.002, rows=1)
+        telemetry.flush()
+        assert telemetry.compact(now=now) == 1
+        assert 'version="1",code="2xx"} 108' in prometheus_text(reg.engine)
+
+
+def test_replicas_compacting_at_once_count_every_bucket_once(tmp_path: Path, monkeypatch) -> None:
+    now = time.time()
+    with Registry(settings_for(tmp_path)) as reg:
+        telemetry = Telemetry(reg.engine, bucket_seconds=10)
+        for day in range(31, 61):
+            _record_at(monkeypatch, telemetry, now - day * DAY, "m", 1, 200, 0.002, rows=1)
+        telemetry.flush()
+        before = prometheus_text(reg.engine)
+        folded: list[int] = []
+        threads = [
+            threading.Thread(
+                target=lambda: folded.append(compact(reg.engine, before=int(now - 30 * DAY)))
+            )
+            for _ in range(4)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(folded) == [0, 0, 0, 30]
+        assert prometheus_text(reg.engine) == before
+
+
+def test_retention_zero_keeps_every_bucket(tmp_path: Path, monkeypatch) -> None:
+    now = time.time()
+    with Registry(settings_for(tmp_path)) as reg:
+        telemetry = Telemetry(reg.engine, retention_seconds=0)
+        _record_at(monkeypatch, telemetry, now - 400 * DAY, "m", 1, 200, 0.002, rows=1)
+        telemetry.flush()
+        assert telemetry.compact(now=now) == 0
+        assert ARCHIVE_BUCKET not in _bucket_rows(reg)
+
+
+def test_migrated_schema_matches_the_server_tables(tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from deploykit.server.tables import metadata
+
+    def ours(obj, name, type_, reflected, compare_to):
+        table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
+        return table is None or table in metadata.tables
+
+    with Registry(settings_for(tmp_path)) as reg, reg.engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_object": ours}
+        )
+        assert compare_metadata(context, metadata) == []
