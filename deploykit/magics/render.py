@@ -341,13 +341,23 @@ def _status_lines(s: ModelStatus) -> list[tuple[str, str]]:
         p95 = t.get("latency_p95_ms")
         lines += [
             ("requests", f"{t.get('requests', 0):,} in the last {s.window}"),
-            ("requests/s", "-" if rps is None else f"{rps:.3g} (average)"),
+            ("requests/s", "-" if rps is None else _rate(rps)),
             ("p95 latency", "-" if p95 is None else f"{p95:.2f} ms"),
             ("error rate", _percent(s.error_rate) + _error_split(t)),
         ]
     if s.drift is not None:
         lines.append(("drift", s.drift))
     return lines
+
+
+def _rate(rps: float) -> str:
+    """An average rate that stays readable when traffic is sparse (one request an hour)."""
+    if rps == 0 or rps >= 0.1:
+        return f"{rps:.3g} (average)"
+    per_minute = rps * 60
+    if per_minute >= 0.1:
+        return f"{rps:.2g} (average: {per_minute:.2g} a minute)"
+    return f"{rps:.2g} (average: {rps * 3600:.2g} an hour)"
 
 
 def _error_split(totals: Mapping[str, Any]) -> str:

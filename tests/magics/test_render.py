@@ -156,6 +156,17 @@ def test_status_with_serving_figures_flags_a_high_error_rate():
     assert re.search(render.BAD + r"[^>]*>3\.00%", html)
 
 
+def test_sparse_traffic_reads_as_a_rate_per_minute_or_hour_not_zero():
+    def line(rps: float) -> str:
+        serving = {"requests": 1, "throughput_rps": rps, "latency_p95_ms": 1.0}
+        text = render.status_text([ModelStatus("churn", 2, serving=serving, window="1 h")])
+        return next(x for x in text.splitlines() if "requests/s" in x)
+
+    assert line(1 / 3600).endswith("0.00028 (average: 1 an hour)")
+    assert line(0.05).endswith("0.05 (average: 3 a minute)")
+    assert line(0.0).endswith("0 (average)")
+
+
 def test_target_console_prediction_help():
     assert "embedded registry" in render.target_text(Target(None, "sqlite:///x.db"))
     server = render.target_text(Target("http://h:8765", "http://h:8765", "$DK_TOKEN"))
