@@ -1,6 +1,6 @@
 """Serving benchmark: deploykit vs ``mlflow models serve`` vs a bare Starlette "hello".
 
-    python bench/serve/run.py [--duration 10] [--rounds 1] [--skip-mlflow]
+    python bench/serve/run.py [--duration 10] [--skip-mlflow]
 
 Trains LogisticRegression and RandomForestClassifier(100, random_state=0) on
 make_classification(20000, 20, random_state=0) as a DataFrame, serves them with
@@ -172,6 +172,31 @@ def in_process_ms(rows_data: list[list[float]]) -> dict[str, dict[str, float]]:
     return out
 
 
+def deploykit_home(home: Path, models: tuple[str, ...], trained: Path) -> dict[str, str]:
+    """A registry at ``home`` with ``models`` (of lr, rf) in production; its environment.
+
+    ``trained`` holds (X, lr, rf) from TRAIN, pickled once: the forest takes a while to fit.
+    """
+    env = {"DEPLOYKIT_HOME": str(home), "DEPLOYKIT_ACTOR": "bench"}
+    pushes = "".join(f"    reg.push({m}, {m!r}, X=X, deploy=True)\n" for m in models)
+    script = (
+        f"import joblib\nX, lr, rf = joblib.load({str(trained)!r})\n"
+        "from deploykit.registry import Registry\nwith Registry() as reg:\n" + pushes
+    )
+    subprocess.run([sys.executable, "-c", script], env={**os.environ, **env}, check=True)
+    return env
+
+
+def deploykit_server(port: int, log_rate: float = 1.0) -> list[str]:
+    """``deploykit serve`` with one worker, logging ``log_rate`` of the predictions."""
+    return [
+        sys.executable,
+        "-c",
+        "from deploykit.server import run, ServerConfig;"
+        f"run(None, ServerConfig(port={port}, workers=1, log_sample_rate={log_rate}))",
+    ]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--duration", type=float, default=10)
@@ -189,37 +214,30 @@ def main() -> int:
     results: dict[str, dict[str, dict[str, float]]] = {}
     memory: dict[str, float] = {}
 
-    # deploykit, logging on, one worker
-    home = work / "dk"
-    env = {"DEPLOYKIT_HOME": str(home), "DEPLOYKIT_ACTOR": "bench"}
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            TRAIN
-            + """
-from deploykit.registry import Registry
-with Registry() as reg:
-    reg.push(lr, "lr", X=X, deploy=True)
-    reg.push(rf, "rf", X=X, deploy=True)
-""",
-        ],
-        env={**os.environ, **env},
-        check=True,
-    )
-    dk = start(
-        [
-            sys.executable,
-            "-c",
-            "from deploykit.server import run, ServerConfig;"
-            "run(None, ServerConfig(port=18765, workers=1, log_sample_rate=1.0))",
-        ],
-        env,
-    )
+    trained = work / "trained.joblib"
+    dump = f"import joblib\njoblib.dump((X, lr, rf), {str(trained)!r})\n"
+    subprocess.run([sys.executable, "-c", TRAIN + dump], check=True)
+    # deploykit, logging on, one worker serving both models
+    dk_env = deploykit_home(work / "dk", ("lr", "rf"), trained)
+    # and, for memory, one worker per model, as MLflow runs them
+    for name in ("lr", "rf"):
+        single = start(
+            deploykit_server(18770), deploykit_home(work / f"dk-{name}", (name,), trained)
+        )
+        try:
+            wait_up("http://127.0.0.1:18770/healthz")
+            time.sleep(2)
+            memory[f"deploykit {name.upper()} alone"] = rss_mb(single.pid)
+        finally:
+            stop(single)
+    dk = start(deploykit_server(18765), dk_env)
     procs = [dk]
     hello = start([sys.executable, "-c", HELLO, "18766"])
     procs.append(hello)
+    # the same registry, logging off: what logging costs
+    procs.append(start(deploykit_server(18771, log_rate=0.0), dk_env))
     try:
+        wait_up("http://127.0.0.1:18771/healthz")
         wait_up("http://127.0.0.1:18765/healthz")
         wait_up("http://127.0.0.1:18766/")
         time.sleep(2)
@@ -229,6 +247,7 @@ with Registry() as reg:
             "hello": "http://127.0.0.1:18766/hello",
             "deploykit LR": "http://127.0.0.1:18765/v1/models/lr/predict",
             "deploykit RF": "http://127.0.0.1:18765/v1/models/rf/predict",
+            "deploykit LR, logging off": "http://127.0.0.1:18771/v1/models/lr/predict",
         }
         if not args.skip_mlflow:
             py = MLFLOW_VENV / "bin" / "python"
