@@ -35,14 +35,16 @@ def own_process_heap() -> None:
     _owns_heap = True
 
 
-def settle_heap() -> None:
-    """Collect garbage once, freeze the survivors, give free pages back to the OS.
+def settle_heap(*, reclaim_frozen: bool = False) -> None:
+    """Collect garbage, freeze the survivors, give free pages back to the OS.
 
-    Unfreezing first lets a version dropped since the last call be collected even if
-    it holds reference cycles; the full collection this costs runs once per load.
+    A collection skips what is frozen, so it is cheap. ``reclaim_frozen`` unfreezes
+    first, so a version dropped from memory is collected even if it holds reference
+    cycles: a full collection (~50 ms of held GIL), worth it only after an eviction.
     """
     if _owns_heap:
-        gc.unfreeze()
+        if reclaim_frozen:
+            gc.unfreeze()
         gc.collect()
         gc.freeze()
     release_free_memory()

@@ -279,8 +279,9 @@ class ModelHost:
                 record = self.registry.version(name, version)
                 loaded = load_version(self.registry, record, self.config)
                 self._cache[(name, version)] = loaded
-                self._trim()
-                settle_heap()  # out of the request path: see deploykit.server.memory
+                evicted = self._trim()
+                # keep the new objects out of the request path: see deploykit.server.memory
+                settle_heap(reclaim_frozen=evicted)
             if route:
                 self._swap(name, loaded)
             return loaded
@@ -300,11 +301,14 @@ class ModelHost:
             time.monotonic(),
         )
 
-    def _trim(self) -> None:
+    def _trim(self) -> bool:
+        """Drop the oldest versions no alias serves beyond the few kept; True if any."""
         keep = {(m.name, m.version) for m in self.routes.values()}
         extra = [k for k in self._cache if k not in keep]
-        for key in extra[: max(0, len(extra) - _CACHE_EXTRA)]:
+        dropped = extra[: max(0, len(extra) - _CACHE_EXTRA)]
+        for key in dropped:
             self._cache.pop(key, None)
+        return bool(dropped)
 
     def refresh(self) -> None:
         """Serve, for every model, the version its alias points at now."""

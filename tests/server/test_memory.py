@@ -21,9 +21,10 @@ ref = weakref.ref(old)
 memory.settle_heap()                 # first load: the model is frozen with the rest
 frozen = gc.get_freeze_count()
 del old                              # a deploy replaces it: only the cycle keeps it alive
-gc.collect()                         # ordinary collections skip the frozen generation...
+gc.collect()                         # ordinary collections skip the frozen generation,
+memory.settle_heap()                 # and so does a load that evicted nothing...
 kept_by_freeze = ref() is not None
-memory.settle_heap()                 # ...the next load's settle collects it
+memory.settle_heap(reclaim_frozen=True)  # ...a load that evicted a version collects it
 print(json.dumps({"frozen": frozen, "kept_by_freeze": kept_by_freeze,
                   "collected": ref() is None, "trim": memory.release_free_memory()}))
 """
