@@ -116,6 +116,11 @@ class PredictEndpoint:
                     data,
                     np.asarray(predictions),
                     tuple(columns) if columns else None,
+                    *(
+                        ()
+                        if probabilities is None or loaded.classes is None
+                        else (np.asarray(probabilities), tuple(loaded.classes))
+                    ),
                 )
         except Exception as exc:
             if isinstance(exc, DeployKitError):

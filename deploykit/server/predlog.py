@@ -54,6 +54,8 @@ class _Record:
     columns: tuple[str, ...] | None
     data: Any  # ndarray or DataFrame, as predicted
     predictions: np.ndarray
+    probabilities: np.ndarray | None = None  # when the caller asked for them
+    classes: tuple[Any, ...] | None = None
 
 
 def _filesystem(
@@ -113,15 +115,31 @@ class PredictionLog:
         data: Any,
         predictions: np.ndarray,
         columns: tuple[str, ...] | None = None,
+        probabilities: np.ndarray | None = None,
+        classes: tuple[Any, ...] | None = None,
     ) -> None:
-        """Queue one request's rows (sampled); O(1), never blocks on I/O."""
+        """Queue one request's rows (sampled); O(1), never blocks on I/O.
+
+        ``probabilities`` (rows x classes, in the order of ``classes``) are logged as
+        ``probability.<class>`` columns; rows predicted without them hold nulls there.
+        """
         if self.rate < 1.0 and random.random() >= self.rate:
             return
         rows = len(predictions)
         if self._pending_rows + rows > _MAX_PENDING_ROWS:
             self.dropped += rows
             return
-        record = _Record(request_id, time.time(), model, version, columns, data, predictions)
+        record = _Record(
+            request_id,
+            time.time(),
+            model,
+            version,
+            columns,
+            data,
+            predictions,
+            probabilities,
+            classes,
+        )
         with self._lock:
             self._pending.append(record)
             self._pending_rows += rows
@@ -197,6 +215,7 @@ def _table(version: int, records: list[_Record]) -> pa.Table:
         "version": pa.array(np.full(n, version, dtype=np.int64)),
         "prediction": _arrow(predictions),
     }
+    columns.update(_probability_columns(records, counts, n))
     first = records[0].data
     if isinstance(first, pd.DataFrame):
         frame = pd.concat([r.data for r in records], ignore_index=True, copy=False)
@@ -210,6 +229,25 @@ def _table(version: int, records: list[_Record]) -> pa.Table:
         for i, name in enumerate(names):
             columns[f"input.{name}"] = _arrow(matrix[:, i])
     return pa.table(columns)
+
+
+def _probability_columns(records: list[_Record], counts: np.ndarray, n: int) -> dict[str, pa.Array]:
+    """``probability.<class>`` columns, null for the rows predicted without them."""
+    with_proba = [r for r in records if r.probabilities is not None and r.classes]
+    if not with_proba:
+        return {}
+    classes = with_proba[0].classes or ()
+    matrix = np.full((n, len(classes)), np.nan)
+    filled = np.zeros(n, dtype=bool)
+    ends = np.cumsum(counts)
+    for record, end, rows in zip(records, ends, counts, strict=True):
+        if record.probabilities is not None and record.classes == classes:
+            matrix[end - rows : end] = record.probabilities
+            filled[end - rows : end] = True
+    return {
+        f"probability.{label}": pa.array(matrix[:, i], mask=~filled)
+        for i, label in enumerate(classes)
+    }
 
 
 def _arrow(values: Any) -> pa.Array:

@@ -104,11 +104,12 @@ def test_concurrent_requests_to_a_batched_model_each_get_their_own_rows(served: 
 def test_predictions_are_logged_to_parquet(served: Served) -> None:
     body = {"inputs": served.X.iloc[:4].values.tolist()}
     request_id = served.post("/v1/models/lr/predict", body).json()["request_id"]
+    with_proba = served.post("/v1/models/lr/predict?proba=true", body).json()["request_id"]
     deadline = time.monotonic() + 10
     logged = pd.DataFrame()
     while time.monotonic() < deadline:
         logged = read_predictions(served.settings.artifacts_url, "lr")
-        if len(logged) and (logged["request_id"] == request_id).sum() == 4:
+        if len(logged) and logged["request_id"].isin([request_id, with_proba]).sum() == 8:
             break
         time.sleep(0.2)
     mine = logged[logged["request_id"] == request_id]
@@ -116,6 +117,14 @@ def test_predictions_are_logged_to_parquet(served: Served) -> None:
     assert mine["input.age"].tolist() == served.X["age"].iloc[:4].tolist()
     assert mine["prediction"].tolist() == served.models["lr"].predict(served.X.iloc[:4]).tolist()
     assert set(mine["version"]) == {1}
+    # Probabilities are logged when they were asked for (one column per class).
+    model = served.models["lr"]
+    asked = logged[logged["request_id"] == with_proba]
+    for i, label in enumerate(model.classes_):
+        column = f"probability.{label}"
+        expected = model.predict_proba(served.X.iloc[:4])[:, i]
+        np.testing.assert_allclose(asked[column].to_numpy(), expected)
+        assert mine[column].isna().all()  # rows that did not ask for them hold nulls
 
 
 def test_metrics_count_requests_and_errors_per_version(served: Served) -> None:
