@@ -23,6 +23,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 __all__ = [
+    "NAMING_CONVENTION",
     "alias_moves",
     "aliases",
     "events",
@@ -32,14 +33,16 @@ __all__ = [
     "versions",
 ]
 
-metadata = sa.MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
+#: Constraint and index names of every deploykit table (registry, server, monitoring):
+#: the migrations create them under these names.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 # Generic JSON: JSON text on SQLite, JSON on PostgreSQL. NULL stays SQL NULL.
 _JSON = sa.JSON(none_as_null=True)

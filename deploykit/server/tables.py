@@ -18,16 +18,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from deploykit.registry.tables import NAMING_CONVENTION
+
 __all__ = ["feedback", "metadata", "telemetry_counts", "telemetry_latency", "tokens"]
 
-metadata = sa.MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 _TIME = sa.DateTime(timezone=True)
 
