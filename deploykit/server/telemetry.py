@@ -11,6 +11,7 @@ across replicas.
 from __future__ import annotations
 
 import bisect
+import functools
 import logging
 import math
 import random
@@ -184,70 +185,84 @@ class Telemetry:
                 log.exception("telemetry flush failed; %d buckets kept for later", len(pending))
 
 
-def compact(engine: sa.Engine, *, before: int) -> int:
+def compact(engine: sa.Engine, *, before: int, chunk_seconds: int = 86400) -> int:
     """Fold every bucket starting before ``before`` (epoch s) into its all-time row.
 
-    Sums and deletes in one serialized write transaction, so replicas compacting at
-    once cannot count a bucket twice; all-time totals (``/metrics``) are unchanged.
-    Returns how many bucket rows were folded.
+    A day of buckets at a time, each summed and deleted in one serialized write
+    transaction: replicas compacting at once cannot count a bucket twice, a backlog of
+    months never holds the registry's write lock for long, and all-time totals
+    (``/metrics``) are unchanged. Returns how many bucket rows were folded.
     """
     from deploykit.registry.database import run_in_transaction
 
-    def fold(conn: sa.Connection) -> int:
-        old = {
-            t.name: sa.and_(t.c.bucket > ARCHIVE_BUCKET, t.c.bucket < before)
-            for t in (telemetry_counts, telemetry_latency)
-        }
-        c = telemetry_counts
-        added = ("requests", "errors_4xx", "errors_5xx", "rows", "latency_sum_ms")
-        sums = conn.execute(
-            sa.select(
-                c.c.model,
-                c.c.version,
-                sa.func.count().label("n"),
-                *(sa.func.sum(c.c[name]).label(name) for name in added),
-            )
-            .where(old[c.name])
-            .group_by(c.c.model, c.c.version)
-        ).all()
-        if not sums:
-            return 0
-        count_rows = [
-            {
-                "model": r.model,
-                "version": r.version,
-                "bucket": ARCHIVE_BUCKET,
-                "width": 0,
-                **{name: getattr(r, name) for name in added},
-            }
-            for r in sums
-        ]
-        lt = telemetry_latency
-        latency_rows = [
-            {
-                "model": r.model,
-                "version": r.version,
-                "bucket": ARCHIVE_BUCKET,
-                "le_index": r.le_index,
-                "count": r.hits,
-            }
-            for r in conn.execute(
-                sa.select(
-                    lt.c.model, lt.c.version, lt.c.le_index, sa.func.sum(lt.c.count).label("hits")
-                )
-                .where(old[lt.name])
-                .group_by(lt.c.model, lt.c.version, lt.c.le_index)
-            )
-        ]
-        _upsert_add(conn, c, count_rows, keys=("model", "version", "bucket"), add=added)
-        _upsert_add(
-            conn, lt, latency_rows, keys=("model", "version", "bucket", "le_index"), add=("count",)
-        )
-        conn.execute(lt.delete().where(old[lt.name]))
-        conn.execute(c.delete().where(old[c.name]))
-        return int(sum(r.n for r in sums))
+    c = telemetry_counts
+    with engine.connect() as conn:
+        oldest = conn.execute(
+            sa.select(sa.func.min(c.c.bucket)).where(c.c.bucket > ARCHIVE_BUCKET)
+        ).scalar()
+    folded = 0
+    start = oldest
+    while start is not None and start < before:
+        end = min(start + chunk_seconds, before)
+        folded += run_in_transaction(engine, functools.partial(_fold, start=start, end=end))
+        start = end
+    return folded
 
-    return run_in_transaction(engine, fold)
+
+def _fold(conn: sa.Connection, *, start: int, end: int) -> int:
+    """Add the buckets in [start, end) to the all-time rows and delete them."""
+    old = {
+        t.name: sa.and_(t.c.bucket > ARCHIVE_BUCKET, t.c.bucket >= start, t.c.bucket < end)
+        for t in (telemetry_counts, telemetry_latency)
+    }
+    c = telemetry_counts
+    added = ("requests", "errors_4xx", "errors_5xx", "rows", "latency_sum_ms")
+    sums = conn.execute(
+        sa.select(
+            c.c.model,
+            c.c.version,
+            sa.func.count().label("n"),
+            *(sa.func.sum(c.c[name]).label(name) for name in added),
+        )
+        .where(old[c.name])
+        .group_by(c.c.model, c.c.version)
+    ).all()
+    if not sums:
+        return 0
+    count_rows = [
+        {
+            "model": r.model,
+            "version": r.version,
+            "bucket": ARCHIVE_BUCKET,
+            "width": 0,
+            **{name: getattr(r, name) for name in added},
+        }
+        for r in sums
+    ]
+    lt = telemetry_latency
+    latency_rows = [
+        {
+            "model": r.model,
+            "version": r.version,
+            "bucket": ARCHIVE_BUCKET,
+            "le_index": r.le_index,
+            "count": r.hits,
+        }
+        for r in conn.execute(
+            sa.select(
+                lt.c.model, lt.c.version, lt.c.le_index, sa.func.sum(lt.c.count).label("hits")
+            )
+            .where(old[lt.name])
+            .group_by(lt.c.model, lt.c.version, lt.c.le_index)
+        )
+    ]
+    _upsert_add(conn, c, count_rows, keys=("model", "version", "bucket"), add=added)
+    _upsert_add(
+        conn, lt, latency_rows, keys=("model", "version", "bucket", "le_index"), add=("count",)
+    )
+    conn.execute(lt.delete().where(old[lt.name]))
+    conn.execute(c.delete().where(old[c.name]))
+    return int(sum(r.n for r in sums))
 
 
 def _add_increments(

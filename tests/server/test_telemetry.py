@@ -137,7 +137,7 @@ def test_replicas_compacting_at_once_count_every_bucket_once(tmp_path: Path, mon
             t.start()
         for t in threads:
             t.join()
-        assert sorted(folded) == [0, 0, 0, 30]
+        assert sum(folded) == 30  # a day at a time, whoever gets there first
         assert prometheus_text(reg.engine) == before
 
 
