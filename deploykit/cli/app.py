@@ -52,7 +52,7 @@ def _registry() -> Any:
 
 def _print_json(value: Any) -> None:
     if isinstance(value, list):
-        value = [v.to_dict() for v in value]
+        value = [v.to_dict() if hasattr(v, "to_dict") else v for v in value]
     elif hasattr(value, "to_dict"):
         value = value.to_dict()
     typer.echo(json.dumps(value, indent=2, default=str))
@@ -341,15 +341,76 @@ token_app = typer.Typer(help="Access tokens for the server (viewer, deployer, ad
 app.add_typer(token_app, name="token")
 
 
+class _LocalTokens:
+    """Tokens in the embedded registry's database, shaped like the Client's token calls."""
+
+    def __init__(self, settings: Settings) -> None:
+        from deploykit.registry import Registry
+        from deploykit.server.auth import TokenStore
+
+        self._settings = settings
+        self._registry = Registry(settings)
+        self._store = TokenStore(self._registry.engine)
+
+    def create_token(self, role: str, *, name: str = "") -> str:
+        return self._store.create(role, name=name, created_by=self._settings.actor)[0]
+
+    def tokens(self) -> list[dict[str, Any]]:
+        return [t.to_dict() for t in self._store.list()]
+
+    def revoke_token(self, token_id: int) -> dict[str, Any]:
+        return self._store.revoke(token_id).to_dict()
+
+    def __enter__(self) -> _LocalTokens:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._registry.close()
+
+
+def _tokens() -> Any:
+    """Token calls on the server (DEPLOYKIT_SERVER_URL, an admin token) or the local database."""
+    settings = Settings.from_env()
+    if settings.server_url:
+        from deploykit.client import Client
+
+        return Client(settings=settings)
+    return _LocalTokens(settings)
+
+
 @token_app.command("create")
 def token_create(
     role: Annotated[str, typer.Option("--role", help="viewer, deployer or admin.")],
     name: Annotated[str, typer.Option("--name", help="Who or what holds it.")] = "",
 ) -> None:
     """Create a token; its secret is printed once and stored only hashed."""
-    from deploykit import server
+    with _tokens() as store:
+        typer.echo(store.create_token(role, name=name))
 
-    typer.echo(server.create_token(Settings.from_env(), role=role, name=name))
+
+@token_app.command("list")
+def token_list(as_json: JsonOption = False) -> None:
+    """List tokens (never their secrets): id, name, role, who created them, revoked or not."""
+    with _tokens() as store:
+        found = store.tokens()
+    if as_json:
+        _print_json(found)
+    else:
+        render.tokens_table(found)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[int, typer.Argument(help="The token's id (deploykit token list).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Revoke a token: servers refuse it within a few seconds (they cache checks briefly)."""
+    with _tokens() as store:
+        info = store.revoke_token(token_id)
+    if as_json:
+        _print_json(info)
+    else:
+        render.console.print(f"revoked token {info['id']} ({info['name']}, {info['role']})")
 
 
 @app.command()

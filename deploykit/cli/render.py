@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -17,6 +19,11 @@ console = Console(highlight=False, soft_wrap=True)
 
 
 def _when(value: object) -> str:
+    if isinstance(value, str):  # ISO text, as the server's JSON carries times
+        try:
+            return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M")
+        except ValueError:
+            return value
     return value.strftime("%Y-%m-%d %H:%M") if hasattr(value, "strftime") else str(value)
 
 
@@ -68,6 +75,19 @@ def events_table(events: Sequence[Event]) -> None:
     for e in events:
         move = f"{e.from_version or '-'} → {e.to_version}" if e.to_version is not None else "-"
         table.add_row(_when(e.at), e.actor, e.action, e.model, e.alias or "-", move, e.reason or "")
+    console.print(table)
+
+
+def tokens_table(tokens: Sequence[Mapping[str, Any]]) -> None:
+    if not tokens:
+        console.print("No tokens yet: deploykit token create --role deployer")
+        return
+    table = Table("id", "name", "role", "created", "by", "revoked")
+    for t in tokens:
+        revoked = _when(t["revoked_at"]) if t.get("revoked_at") else "-"
+        table.add_row(
+            str(t["id"]), t["name"], t["role"], _when(t["created_at"]), t["created_by"], revoked
+        )
     console.print(table)
 
 

@@ -155,7 +155,10 @@ class TokenStore:
             )
             row = conn.execute(sa.select(tokens).where(tokens.c.id == token_id)).first()
         if row is None:
-            raise NotFoundError(f"No token with id {token_id}; list them with GET /v1/tokens.")
+            raise NotFoundError(
+                f"No token with id {token_id}. List tokens with 'deploykit token list' "
+                "or GET /v1/tokens."
+            )
         with self._lock:
             self._cache.clear()
         return _info(row)

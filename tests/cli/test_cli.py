@@ -196,6 +196,30 @@ def test_up_serves_the_demo_and_prints_a_working_token(tmp_path):
     assert "[Voila]" not in out + rest  # Voila's chatter goes to its log, not the terminal
 
 
+def test_tokens_are_created_listed_and_revoked_without_showing_secrets(home, capsys):
+    code, out, _ = run(capsys, "token", "create", "--role", "viewer", "--name", "alice")
+    assert code == 0
+    secret = out.strip()
+    assert secret.startswith("dk_")
+    code, out, _ = run(capsys, "token", "list", "--json")
+    listed = json.loads(out)
+    assert [(t["name"], t["role"], t["created_by"]) for t in listed] == [
+        ("alice", "viewer", "ci-bot")
+    ]
+    assert secret not in out
+    code, out, _ = run(capsys, "token", "revoke", str(listed[0]["id"]))
+    assert (code, out.strip()) == (0, f"revoked token {listed[0]['id']} (alice, viewer)")
+    code, out, _ = run(capsys, "token", "list")
+    assert "alice" in out
+    assert secret not in out
+    code, _, err = run(capsys, "token", "revoke", "99")
+    assert code == 1
+    assert "No token with id 99. List tokens with 'deploykit token list'" in err
+    code, _, err = run(capsys, "token", "create", "--role", "boss")
+    assert code == 1
+    assert "must be one of 'viewer', 'deployer', 'admin'. Got 'boss' instead." in err
+
+
 @pytest.mark.slow
 def test_serve_and_token_create(tmp_path, files):
     env = {**os.environ, "DEPLOYKIT_HOME": str(tmp_path / "home"), "DEPLOYKIT_FSYNC": "0"}
@@ -237,5 +261,23 @@ def test_serve_and_token_create(tmp_path, files):
             f"{url}/v1/models/m/rollback", headers={"authorization": "Bearer nonsense"}, json={}
         )
         assert viewer_denied.status_code == 401
+        # An admin revokes the deployer token through the server; it stops working at once
+        # on the worker that revoked it (the others within their few-second cache).
+        admin = {**remote, "DEPLOYKIT_TOKEN": (tmp_path / "home" / "token").read_text().strip()}
+        listed = subprocess.run(
+            [sys.executable, "-m", "deploykit", "token", "list", "--json"],
+            env=admin, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert listed.returncode == 0, listed.stderr
+        deployer_id = next(t["id"] for t in json.loads(listed.stdout) if t["role"] == "deployer")
+        revoked = subprocess.run(
+            [sys.executable, "-m", "deploykit", "token", "revoke", str(deployer_id)],
+            env=admin, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert revoked.returncode == 0, revoked.stderr
+        refused = httpx.post(
+            f"{url}/v1/models/m/rollback", headers={"authorization": f"Bearer {secret}"}, json={}
+        )
+        assert refused.status_code == 401
     finally:
         _stop(proc)
