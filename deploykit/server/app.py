@@ -35,7 +35,7 @@ from deploykit.server.config import ServerConfig
 from deploykit.server.models import ModelHost, quiet_feature_name_warning
 from deploykit.server.predict import PredictEndpoint
 from deploykit.server.predlog import PredictionLog
-from deploykit.server.responses import error_response, json_response
+from deploykit.server.responses import error_response, json_response, new_request_id
 from deploykit.server.telemetry import Telemetry
 from deploykit.settings import Settings
 
@@ -128,7 +128,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     else:
         error = InvalidInputError(str(exc.detail))
         error.status = exc.status_code  # type: ignore[attr-defined]
-    return error_response(error)
+    response = error_response(error, new_request_id())
+    for key, value in (exc.headers or {}).items():  # a 405 says what is allowed (Allow)
+        response.headers[key] = value
+    return response
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -40,6 +40,7 @@ __all__ = ["PredictEndpoint"]
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
 
 
 def _headers(scope: dict[str, Any]) -> dict[bytes, bytes]:
@@ -55,7 +56,14 @@ def _wants_proba(query: bytes) -> bool:
     for part in query.decode("latin-1").split("&"):
         key, _, value = part.partition("=")
         if key == "proba":
-            return value.lower() in _TRUE
+            if value.lower() in _TRUE:
+                return True
+            if value.lower() in _FALSE:
+                return False
+            raise InvalidInputError(
+                "The query parameter 'proba' must be true or false (or 1/0). "
+                f"Got {value!r} instead."
+            )
     return False
 
 

@@ -174,7 +174,10 @@ def parse_json(body: bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise BadRequestError(f"The request body is not valid JSON: {exc}.") from None
+        start = body[:40].decode("utf-8", "replace") + ("..." if len(body) > 40 else "")
+        raise BadRequestError(
+            f"The request body is not valid JSON ({exc}). Got {start!r} instead."
+        ) from None
 
 
 async def read_json(request: Request, limit: int) -> Any:

@@ -36,12 +36,14 @@ from deploykit.server.responses import (
     check_length,
     error_response,
     json_response,
+    new_request_id,
     read_json,
 )
 from deploykit.server.tables import feedback
 
 if TYPE_CHECKING:
     from deploykit.server.app import ServerState
+    from deploykit.server.models import LoadedModel
 
 __all__ = ["routes"]
 
@@ -95,7 +97,7 @@ def _endpoint(state: ServerState, role: str | None, handler: Handler) -> Callabl
         except ClientDisconnect:
             return error_response(BadRequestError("The client disconnected mid-request."))
         except Exception as exc:  # DeployKitError -> its status; anything else -> 500, logged
-            return error_response(exc)
+            return error_response(exc, new_request_id())  # an id to quote in a bug report
         if isinstance(result, Response):
             return result
         return json_response(_plain(result))
@@ -293,6 +295,10 @@ async def post_feedback(call: Call) -> Any:
         raise InvalidInputError("The feedback list is empty; send at least one label.")
     state = call.state
     await _thread(state.registry.model, call.name)
+    served = state.host.routes.get(call.name)
+    if served is not None:  # labels a model could never predict would skew its accuracy
+        for i, row in enumerate(rows):
+            _check_label(row["label"], served, i)
 
     def insert() -> None:
         with state.registry.engine.begin() as conn:
@@ -300,6 +306,29 @@ async def post_feedback(call: Call) -> Any:
 
     await _thread(insert)
     return {"model": call.name, "recorded": len(rows)}
+
+
+def _check_label(label: Any, served: LoadedModel, index: int) -> None:
+    """A label (or one per row) the model could have predicted: a class, or a number."""
+    from sklearn.base import is_regressor
+
+    classes, ref = served.classes, served.record.ref
+    numeric = classes is None and is_regressor(served.estimator)
+    values = label if isinstance(label, list) else [label]
+    for value in values:
+        if classes is not None:
+            if value is None or isinstance(value, (dict, list)) or value not in classes:
+                shown = ", ".join(repr(c) for c in classes[:10])
+                more = f" and {len(classes) - 10} more" if len(classes) > 10 else ""
+                raise InvalidInputError(
+                    f"Feedback item {index}: the label must be one of the classes of {ref} "
+                    f"({shown}{more}). Got {json_type(value)} {value!r} instead."
+                )
+        elif numeric and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise InvalidInputError(
+                f"Feedback item {index}: {ref} predicts numbers, so the label must be a "
+                f"number. Got {json_type(value)} {value!r} instead."
+            )
 
 
 async def prometheus(call: Call) -> Any:

@@ -11,7 +11,7 @@ def _error(response: httpx.Response, status: int, kind: str) -> str:
     assert response.status_code == status, response.text
     error = response.json()["error"]
     assert error["type"] == kind
-    assert error.get("request_id") or status in (404, 405)
+    assert error["request_id"] == response.headers["x-request-id"]  # to quote in a bug report
     return error["message"]
 
 
@@ -144,7 +144,45 @@ def test_an_unknown_version_is_404(served: Served) -> None:
 
 def test_unknown_routes_and_methods_answer_json(served: Served) -> None:
     _error(httpx.get(f"{served.url}/v2/nothing"), 404, "NotFoundError")
-    _error(httpx.get(f"{served.url}/v1/models/lr/predict"), 405, "InvalidInputError")
+    wrong_method = httpx.get(f"{served.url}/v1/models/lr/predict")
+    _error(wrong_method, 405, "InvalidInputError")
+    assert wrong_method.headers["allow"] == "POST"
+    assert wrong_method.json()["error"]["request_id"] == wrong_method.headers["x-request-id"]
+
+
+def test_proba_must_say_true_or_false(served: Served) -> None:
+    body = {"inputs": [[0.0] * 5]}
+    message = _error(
+        served.post("/v1/models/lr/predict?proba=maybe", body), 422, "InvalidInputError"
+    )
+    assert message == (
+        "The query parameter 'proba' must be true or false (or 1/0). Got 'maybe' instead."
+    )
+    assert "probabilities" not in served.post("/v1/models/lr/predict?proba=0", body).json()
+
+
+def test_invalid_json_shows_what_came(served: Served) -> None:
+    response = httpx.post(f"{served.url}/v1/models/lr/predict", content=b"not json{")
+    assert "Got 'not json{' instead." in _error(response, 400, "InvalidInputError")
+
+
+def test_feedback_labels_must_be_classes_the_model_could_predict(served: Served) -> None:
+    rid = served.post("/v1/models/lr/predict", {"inputs": [[0.0] * 5]}).json()["request_id"]
+    message = _error(
+        served.post("/v1/models/lr/feedback", {"request_id": rid, "label": "banana"}),
+        422,
+        "InvalidInputError",
+    )
+    assert message == (
+        "Feedback item 0: the label must be one of the classes of lr:1 (0, 1). "
+        "Got a string 'banana' instead."
+    )
+    per_row = {"request_id": rid, "label": [1, 7]}
+    assert "Got a number 7 instead" in _error(
+        served.post("/v1/models/lr/feedback", per_row), 422, "InvalidInputError"
+    )
+    accepted = served.post("/v1/models/lr/feedback", {"request_id": rid, "label": 1})
+    assert accepted.json() == {"model": "lr", "recorded": 1}
 
 
 def test_invalid_names_and_refs_in_admin_routes_are_4xx(served: Served) -> None:
