@@ -72,7 +72,7 @@ class ModelSummary:
     requests: int = 0
     requests_per_s: float | None = None
     latency_p95_ms: float | None = None
-    error_rate: float | None = None  # 4xx and 5xx over requests
+    error_rate: float | None = None  # 5xx over requests, as the error_rate alert rule
     drifted_share: float | None = None
     status: str = "unknown"  # serving, idle, errors, alert, rolled back, not deployed, unknown
     status_note: str = ""
@@ -149,8 +149,8 @@ def summarize(
         # The live version's own figures: a rollback's old version must not colour the badge.
         figures = per_version.get(str(live)) or (metrics.get("total") or {} if live is None else {})
     requests = int(figures.get("requests") or 0)
-    errors = int(figures.get("errors_4xx") or 0) + int(figures.get("errors_5xx") or 0)
-    status, note = _status(live, requests, int(figures.get("errors_5xx") or 0), problem, alert)
+    errors = int(figures.get("errors_5xx") or 0)  # failures; refused inputs (4xx) are not
+    status, note = _status(live, requests, errors, problem, alert)
     return ModelSummary(
         name=info.name,
         live_version=live,

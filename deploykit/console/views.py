@@ -325,7 +325,8 @@ def _heading_html(page: ModelPage) -> str:
     live = page.live_version
     t = page.totals
     requests = int(t.get("requests") or 0)
-    errors = int(t.get("errors_4xx") or 0) + int(t.get("errors_5xx") or 0)
+    errors = int(t.get("errors_5xx") or 0)
+    refused = int(t.get("errors_4xx") or 0)
     period = next((k for k, v in PERIODS.items() if v == page.window_seconds), None)
     period = period or f"{page.window_seconds} s"
     live_html = (
@@ -337,6 +338,7 @@ def _heading_html(page: ModelPage) -> str:
     figures = (
         f"{requests:,} requests, {rate(t.get('throughput_rps'))}, "
         f"p95 {millis(t.get('latency_p95_ms'))}, errors {share(error_rate)}"
+        + (f" ({refused:,} bad inputs refused)" if refused else "")
     )
     status, note = page_status(page)
     return (

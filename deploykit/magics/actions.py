@@ -18,7 +18,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from deploykit.errors import DeployKitWarning
+from deploykit.errors import DeployKitError, DeployKitWarning
 from deploykit.magics import render
 from deploykit.magics.results import ModelStatus
 from deploykit.magics.session import Session
@@ -162,14 +162,38 @@ def model_status(session: Session, name: str, *, window_seconds: int = 3600) -> 
     if not callable(metrics):
         return ModelStatus(name, info.production, last, note=NEED_SERVER)
     summary = metrics(name, window=window_seconds)
+    window = _window(summary.get("window_seconds") or window_seconds)
     return ModelStatus(
         name,
         info.production,
         last,
         serving=dict(summary.get("total") or {}),
         series=tuple(summary.get("series") or ()),
-        window=_window(summary.get("window_seconds") or window_seconds),
+        window=window,
+        drift=_drift_line(backend, name, window_seconds, window) if info.production else None,
     )
+
+
+def _drift_line(backend: Any, name: str, window_seconds: int, window: str) -> str | None:
+    """One line on production's drift over the window, from the server's prediction logs."""
+    drift = getattr(backend, "drift", None)
+    if not callable(drift):
+        return None
+    try:
+        report = drift(name, since=time.time() - window_seconds, step=window_seconds).overall
+    except DeployKitError as exc:
+        return f"not available: {exc}"
+    if report.rows == 0:
+        return f"no logged predictions in the last {window}"
+    judged = [f for f in report.features if f.drifted is not None]
+    if not judged:
+        return f"not judged: {'; '.join(report.notes) or 'no reference profile'}"
+    drifted = report.drifted_features
+    rows = f"{report.rows:,} rows"
+    if not drifted:
+        return f"none of {len(judged)} features drifted ({rows})"
+    shown = ", ".join(drifted[:5]) + (f" and {len(drifted) - 5} more" if len(drifted) > 5 else "")
+    return f"{len(drifted)} of {len(judged)} features drifted: {shown} ({rows})"
 
 
 def _window(seconds: int) -> str:

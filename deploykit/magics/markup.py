@@ -14,6 +14,7 @@ __all__ = [
     "BAD",
     "GOOD",
     "MUTED",
+    "WARN",
     "badge",
     "block",
     "color",
@@ -28,6 +29,7 @@ __all__ = [
 
 GOOD = "#1a7f37"  # green: better, passed, live
 BAD = "#cf222e"  # red: worse, failed
+WARN = "#9a6700"  # amber: worth a look (many refused inputs)
 MUTED = "#6e7781"
 
 _TABLE = 'style="border-collapse:collapse;font-size:0.92em;margin:4px 0"'

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from deploykit.magics.markup import BAD, GOOD, MUTED, number, signed, size, when
+from deploykit.magics.markup import BAD, GOOD, MUTED, WARN, number, signed, size, when
 from deploykit.magics.markup import badge as _badge
 from deploykit.magics.markup import block as _div
 from deploykit.magics.markup import color as _color
@@ -343,7 +343,8 @@ def _status_lines(s: ModelStatus) -> list[tuple[str, str]]:
             ("requests", f"{t.get('requests', 0):,} in the last {s.window}"),
             ("requests/s", "-" if rps is None else _rate(rps)),
             ("p95 latency", "-" if p95 is None else f"{p95:.2f} ms"),
-            ("error rate", _percent(s.error_rate) + _error_split(t)),
+            ("error rate", _percent(s.error_rate) + " (5xx)"),
+            ("bad input", _percent(s.client_error_rate) + " (4xx, refused)"),
         ]
     if s.drift is not None:
         lines.append(("drift", s.drift))
@@ -358,12 +359,6 @@ def _rate(rps: float) -> str:
     if per_minute >= 0.1:
         return f"{rps:.2g} (average: {per_minute:.2g} a minute)"
     return f"{rps:.2g} (average: {rps * 3600:.2g} an hour)"
-
-
-def _error_split(totals: Mapping[str, Any]) -> str:
-    if not (totals.get("errors_4xx") or totals.get("errors_5xx")):
-        return ""
-    return f" (4xx: {totals.get('errors_4xx', 0)}, 5xx: {totals.get('errors_5xx', 0)})"
 
 
 def _percent(value: float | None) -> str:
@@ -393,6 +388,8 @@ def status_html(statuses: Sequence[ModelStatus]) -> str:
                 cell = _color(cell, GOOD, bold=True)
             elif key == "error rate" and s.error_rate is not None and s.error_rate > 0.01:
                 cell = _color(cell, BAD, bold=True)
+            elif key == "bad input" and (s.client_error_rate or 0) > 0.05:
+                cell = _color(cell, WARN, bold=True)
             rows.append([_e(key), cell])
         note = f"<div>{_color(_e(s.note), MUTED)}</div>" if s.note else ""
         blocks.append(f"<b>{_e(s.model)}</b>" + _html_table(None, rows) + note)

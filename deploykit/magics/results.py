@@ -133,11 +133,18 @@ class ModelStatus(_Shown):
 
     @property
     def error_rate(self) -> float | None:
-        """Share of requests answered with an error (4xx or 5xx); None without traffic."""
+        """Share of requests the server failed (5xx), as alert rules count it; None idle."""
+        return self._share("errors_5xx")
+
+    @property
+    def client_error_rate(self) -> float | None:
+        """Share of requests refused as bad input (4xx); None without traffic."""
+        return self._share("errors_4xx")
+
+    def _share(self, key: str) -> float | None:
         if not self.serving or not self.serving.get("requests"):
             return None
-        errors = self.serving.get("errors_4xx", 0) + self.serving.get("errors_5xx", 0)
-        return float(errors / self.serving["requests"])
+        return float(self.serving.get(key, 0) / self.serving["requests"])
 
     def _html(self) -> str:
         return render.status_html([self])

@@ -245,7 +245,7 @@ class Deployments:
                 problem = str(exc)
         status, detail = badge(info.production, serving, alert, window)
         requests = (serving or {}).get("requests")
-        failed = (serving or {}).get("errors_4xx", 0) + (serving or {}).get("errors_5xx", 0)
+        failed = (serving or {}).get("errors_5xx", 0)  # as the error_rate alert rule counts
         return {
             "name": info.name,
             "description": info.description,

@@ -151,9 +151,10 @@ def test_status_with_serving_figures_flags_a_high_error_rate():
     text = render.status_text([status])
     assert "requests/s   3.5 (average)" in text
     assert "p95 latency  4.25 ms" in text
-    assert "error rate   3.00% (4xx: 1, 5xx: 5)" in text
+    assert "error rate   2.50% (5xx)" in text  # as alert rules count it: server failures
+    assert "bad input    0.50% (4xx, refused)" in text
     html = render.status_html([status])
-    assert re.search(render.BAD + r"[^>]*>3\.00%", html)
+    assert re.search(render.BAD + r"[^>]*>2\.50%", html)
 
 
 def test_sparse_traffic_reads_as_a_rate_per_minute_or_hour_not_zero():

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow  # one server process for the module
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     home = tmp_path_factory.mktemp("server-home")
     settings = Settings.from_env({"DEPLOYKIT_HOME": str(home), "DEPLOYKIT_FSYNC": "0"})
-    config = ServerConfig(telemetry_flush_seconds=0.2, log_sample_rate=0.0)
+    config = ServerConfig(telemetry_flush_seconds=0.2, log_flush_seconds=0.2)
     with LiveServer(settings, config) as live:
         yield live
 
@@ -48,10 +48,13 @@ def test_push_deploy_predict_and_status_through_the_server(remote, deploy, serve
     assert len(prediction.probabilities) == 3
     assert prediction.request_id
 
-    # The server flushes telemetry every 0.2 s; wait for the one predict to be counted.
+    # The server flushes telemetry and its log every 0.2 s; wait for the predict in both.
     deadline = time.monotonic() + 10
-    while session.backend.metrics(name)["total"]["requests"] < 1:
-        assert time.monotonic() < deadline, "the predict never reached the telemetry"
+    while (
+        session.backend.metrics(name)["total"]["requests"] < 1
+        or session.backend.drift(name).overall.rows < 3
+    ):
+        assert time.monotonic() < deadline, "the predict never reached telemetry and log"
         time.sleep(0.1)
     status = deploy(f"status {name}")
     assert status.live_version == 1
@@ -59,6 +62,9 @@ def test_push_deploy_predict_and_status_through_the_server(remote, deploy, serve
     assert status.serving["requests"] == 1
     assert "requests     1 in the last hour" in status._text()
     assert "p95 latency" in status._text()
+    # 3 rows like the training data: judged, nothing drifted (30 features of breast cancer)
+    assert status.drift == "none of 30 features drifted (3 rows)"
+    assert "drift        none of 30 features drifted (3 rows)" in status._text()
 
     view = StatusView(name, session=session)
     assert view.error is None
