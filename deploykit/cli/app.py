@@ -7,6 +7,7 @@ error exits with 2 (typer's convention). ``--json`` prints records for scripts.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import sys
@@ -211,7 +212,21 @@ def _server_config(host: str, port: int, workers: int) -> Any:
     return ServerConfig.from_env(host=host, port=port, workers=workers)
 
 
-@app.command()
+def _server_options_epilog() -> str:
+    from deploykit.server.config import ServerConfig
+
+    names = ", ".join(
+        f.name
+        for f in dataclasses.fields(ServerConfig)
+        if f.name not in ("host", "port", "workers")
+    )
+    return (
+        "Other options come from DEPLOYKIT_SERVE_<OPTION> environment variables "
+        f"(e.g. DEPLOYKIT_SERVE_MAX_BODY_BYTES=33554432): {names}."
+    )
+
+
+@app.command(epilog=_server_options_epilog())
 def serve(
     host: HostOption = "127.0.0.1",
     port: PortOption = 8765,
@@ -225,7 +240,7 @@ def serve(
     server.run(Settings.from_env(), config)
 
 
-@app.command()
+@app.command(epilog=_server_options_epilog())
 def up(
     host: HostOption = "127.0.0.1",
     port: PortOption = 8765,

@@ -213,7 +213,7 @@ class TokenStore:
         if not allows(role, needed):
             raise PermissionDeniedError(
                 f"This call needs the '{needed}' role; the token sent ({name!r}) has the "
-                f"'{role}' role. Ask an admin for a '{needed}' token."
+                f"'{role}' role. Ask an admin for a token with the '{needed}' role."
             )
         return role, name
 

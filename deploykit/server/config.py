@@ -65,8 +65,8 @@ class ServerConfig:
         def need(ok: bool, field: str, expected: str) -> None:
             if not ok:
                 raise ConfigurationError(
-                    f"The '{field}' server option must be {expected}. "
-                    f"Got {getattr(self, field)!r} instead."
+                    f"The '{field}' server option ({_ENV_PREFIX}{field.upper()}) must be "
+                    f"{expected}. Got {getattr(self, field)!r} instead."
                 )
 
         need(isinstance(self.port, int) and 0 <= self.port <= 65535, "port", "an int in [0, 65535]")
@@ -146,6 +146,9 @@ def _parse(name: str, raw: str, kind: type) -> Any:
         return kind(raw)
     except ValueError:
         raise ConfigurationError(
-            f"The setting {_ENV_PREFIX}{name.upper()} must be a {kind.__name__}. "
+            f"The setting {_ENV_PREFIX}{name.upper()} must be {_KIND_NAMES[kind]}. "
             f"Got {raw!r} instead."
         ) from None
+
+
+_KIND_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "text"}

@@ -513,7 +513,7 @@ def prometheus_text(engine: sa.Engine, served: Iterable[tuple[str, str, int]] = 
         cumulative = 0
         for edge, n in zip(LATENCY_EDGES_MS, c.hist[:-1], strict=True):
             cumulative += n
-            le = _fmt(edge / 1000.0)
+            le = _fmt(round(edge / 1000.0, 9))  # 0.0002531, not 0.00025309999999999997
             lines.append(
                 f'deploykit_request_duration_seconds_bucket{{{labels},le="{le}"}} {cumulative}'
             )
