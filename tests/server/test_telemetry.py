@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -47,6 +48,9 @@ def test_two_replicas_flushing_the_same_bucket_add_up(tmp_path: Path) -> None:
         assert 'deploykit_requests_total{model="m",version="1",code="5xx"} 10' in text
         assert 'deploykit_request_duration_seconds_count{model="m",version="1"} 101' in text
         assert 'deploykit_served_version{model="m",alias="production"} 2' in text
+        edges = re.findall(r'le="([^"]+)"', text)
+        assert 'le="0.0002531"' in text  # 0.2531 ms, without float noise
+        assert max(len(e) for e in edges) <= 12, edges
 
 
 def test_percentiles_interpolate_within_a_bucket() -> None:
