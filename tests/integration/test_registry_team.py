@@ -303,7 +303,10 @@ def test_a_watcher_whose_connection_drops_polls_then_listens_again(
             time.sleep(0.3)
             watcher.wait(0.05)  # reconnects
             assert watcher.listening
-            threading.Timer(0.1, reg.deploy, args=("churn", 2)).start()
+            timer = threading.Timer(0.1, reg.deploy, args=("churn", 2))
+            timer.start()
             assert watcher.wait(10) is True
+            # The deploy may still hold a pooled connection: the engine is disposed after it.
+            timer.join()
         finally:
             watcher.close()
