@@ -88,3 +88,36 @@ def test_a_timeline_cuts_the_period_into_windows(tmp_path: Path) -> None:
     data = timeline.to_dict()
     assert data["step_seconds"] == 3600
     assert len(data["windows"]) == 3
+
+
+def test_a_busy_log_flushes_early_and_drops_beyond_its_memory_bound(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # Bounds in input cells (rows x columns): lowered here so a few requests reach them.
+    monkeypatch.setattr("deploykit.server.predlog._FLUSH_CELLS", 400)
+    monkeypatch.setattr("deploykit.server.predlog._MAX_PENDING_CELLS", 1000)
+    log = PredictionLog(str(tmp_path), flush_seconds=60)  # never on time within this test
+    X = np.ones((10, 20))  # 200 cells a request
+    for i in range(5):
+        log.add(f"r{i}", "churn", 1, X, np.zeros(10, dtype=int), tuple(f"f{j}" for j in range(20)))
+    log.add("r5", "churn", 1, X, np.zeros(10, dtype=int))  # 1,200 cells: over the bound
+    assert log.dropped == 10
+    log.start()
+    try:
+        deadline = time.monotonic() + 10
+        while log.written_rows < 50:  # the early flush, long before 60 s
+            assert time.monotonic() < deadline, "no early flush"
+            time.sleep(0.05)
+    finally:
+        log.stop()
+    table = read_log(str(tmp_path), "churn")
+    assert sorted(set(table.column("request_id").to_pylist())) == [f"r{i}" for i in range(5)]
+    # measured values are stored plainly, ids and labels with dictionaries
+    path = next((tmp_path / "predictions" / "churn").rglob("*.parquet"))
+    columns = pq.ParquetFile(path).metadata.row_group(0)
+    encodings = {
+        columns.column(i).path_in_schema: columns.column(i).encodings
+        for i in range(columns.num_columns)
+    }
+    assert "RLE_DICTIONARY" in encodings["request_id"]
+    assert "RLE_DICTIONARY" not in encodings["input.f0"]
