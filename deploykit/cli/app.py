@@ -84,26 +84,89 @@ def push(
         str | None, typer.Option("--format", help="joblib or skops; guessed from the suffix.")
     ] = None,
     description: Annotated[str, typer.Option("--description", "-m")] = "",
-    deploy: Annotated[bool, typer.Option("--deploy", help="Move 'production' to it.")] = False,
+    eval_data: Annotated[
+        Path | None,
+        typer.Option(
+            "--eval", help="Labelled held-out data (Parquet/CSV) to evaluate on; needs --target."
+        ),
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option("--target", "-y", help="The label column of the --eval file.")
+    ] = None,
+    gate: Annotated[
+        str | None,
+        typer.Option("--gate", help="e.g. 'roc_auc>=0.8; recall>=production-0.01'; needs --eval."),
+    ] = None,
+    deploy: Annotated[
+        bool, typer.Option("--deploy", help="Move 'production' to it (if the gate passes).")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Push a model file as a new immutable version."""
-    from deploykit.cli.data import read_table
+    """Push a model file as a new immutable version; with --eval, evaluated and gated.
 
+    A failed gate still stores the version (for the record) but leaves production where it
+    is and exits with status 1, so a CI job stops there.
+    """
+    import warnings
+
+    from deploykit.cli.data import read_table
+    from deploykit.errors import DeployKitWarning, InvalidInputError
+
+    if gate is not None and eval_data is None:
+        raise InvalidInputError(
+            "--gate needs labelled data to be checked on: add --eval FILE --target COLUMN."
+        )
+    if (eval_data is None) != (target is None):
+        raise InvalidInputError("--eval and --target go together: the file and its label column.")
     X = read_table(data) if data is not None else None
     with _registry() as reg:
-        version = reg.push_file(
-            model_file,
-            name,
-            X=X,
-            format=model_format,
-            description=description,
-            deploy=deploy,
-        )
+        report = None
+        if eval_data is not None and target is not None:
+            report = _evaluate_file(reg, model_file, model_format, name, eval_data, target)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeployKitWarning)  # said below, in one line
+            version = reg.push_file(
+                model_file,
+                name,
+                X=X,
+                format=model_format,
+                description=description,
+                evaluation=report,
+                gate=gate,
+                deploy=deploy,
+            )
     if as_json:
         _print_json(version)
     else:
+        if report is not None:
+            render.evaluated(report, gate)
         render.pushed(version)
+    if version.gate_passed is False:
+        raise typer.Exit(1)
+
+
+def _evaluate_file(
+    reg: Any, model_file: Path, model_format: str | None, name: str, path: Path, target: str
+) -> Any:
+    """Evaluate the model in ``model_file`` on the labelled file, beside production."""
+    from deploykit.cli.data import read_table
+    from deploykit.errors import InvalidInputError
+    from deploykit.evaluation import evaluate
+    from deploykit.serialization import detect_format, load
+    from deploykit.serialization import model_file as existing_file
+
+    frame = read_table(path)
+    if target not in frame.columns:
+        raise InvalidInputError(
+            f"--target {target!r} is not a column of '{path}'. Its columns: "
+            f"{', '.join(map(str, frame.columns[:20]))}."
+        )
+    existing = existing_file(model_file)
+    fmt = model_format or detect_format(existing)
+    model = load(existing, format=fmt, trusted=Settings.from_env().skops_trusted)
+    known = {m.name for m in reg.models()}
+    against = reg if name in known else None  # a first version has no production to beat
+    return evaluate(model, frame.drop(columns=[target]), frame[target], against=against, name=name)
 
 
 @app.command()

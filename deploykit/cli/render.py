@@ -95,10 +95,43 @@ def pushed(version: ModelVersion) -> None:
     digest = version.digest[:19]
     line = f"Pushed {version.ref} ({version.format}, {version.size:,} bytes, {digest}…)"
     if version.gate is not None:
-        line += f"; gate {'passed' if version.gate_passed else 'failed'}"
+        verdict = f"gate {'passed' if version.gate_passed else 'failed'}"
+        line += f"; {version.gate.get('summary') or verdict}"
     if "production" in version.aliases:
         line += "; now in production"
+    elif version.gate_passed is False:
+        line += "; not deployed, production is unchanged"
     console.print(line)
+
+
+def evaluated(report: Any, gate: str | None = None) -> None:
+    """The evaluation behind a push: the key metrics (and the gate's) beside the baseline
+    and production."""
+    against = (
+        f"production v{report.production_version}"
+        if report.production_version is not None
+        else "production"
+    )
+    table = Table("metric", "value", "baseline", against, "Δ vs production")
+    for row in report.table():
+        if row["metric"] not in KEY_METRICS and row["metric"] not in (gate or ""):
+            continue
+
+        def num(value: Any) -> str:
+            return "-" if value is None else f"{value:.4f}"
+
+        delta = row.get("delta")
+        table.add_row(
+            row["metric"],
+            num(row["value"]),
+            num(row.get("baseline")),
+            num(row.get("production")),
+            "-" if delta is None else f"{delta:+.4f}",
+        )
+    console.print(f"Evaluated on {report.n_samples:,} rows ({report.task})")
+    console.print(table)
+    if report.production_note:
+        console.print(report.production_note)
 
 
 def moved(verb: str, alias: Alias, before: int | None) -> None:

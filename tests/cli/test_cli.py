@@ -44,6 +44,8 @@ def files(tmp_path: Path) -> dict[str, Path]:
         joblib.dump(model, paths["strong" if c == 1.0 else "weak"])
     paths["data"] = tmp_path / "train.parquet"
     frame.to_parquet(paths["data"])
+    paths["labelled"] = tmp_path / "test.parquet"
+    frame.assign(churned=y).to_parquet(paths["labelled"])
     paths["notes"] = tmp_path / "notes.txt"
     paths["notes"].write_text("not a model")
     return paths
@@ -194,6 +196,47 @@ def test_up_serves_the_demo_and_prints_a_working_token(tmp_path):
     assert f"console      {console}" in out
     assert token in out
     assert "[Voila]" not in out + rest  # Voila's chatter goes to its log, not the terminal
+
+
+def test_push_with_a_gate_deploys_only_what_passes_and_fails_the_job_otherwise(home, files, capsys):
+    labelled = ["--eval", str(files["labelled"]), "--target", "churned"]
+    code, out, _ = run(capsys, "push", str(files["strong"]), "--name", "churn", *labelled,
+                       "--gate", "roc_auc>=0.8", "--deploy")  # fmt: skip
+    assert code == 0
+    assert "Evaluated on 200 rows (binary)" in out
+    assert re.search(r"roc_auc\W+0\.9\d+\W+0\.5000", out)  # beside the dummy baseline
+    assert "gate passed (1/1); now in production" in out
+
+    # a weaker model against production: stored for the record, not deployed, exit 1
+    code, out, _ = run(capsys, "push", str(files["weak"]), "--name", "churn", *labelled,
+                       "--gate", "roc_auc>=production+0.01", "--deploy")  # fmt: skip
+    assert code == 1
+    assert "Pushed churn:2" in out
+    assert "gate failed: roc_auc" in out
+    assert "not deployed, production is unchanged" in out
+    code, out, _ = run(capsys, "versions", "churn", "--json")
+    assert [v["aliases"] for v in json.loads(out)] == [["production"], []]
+
+
+def test_push_gate_mistakes_are_one_line_errors(home, files, capsys):
+    code, _, err = run(capsys, "push", str(files["strong"]), "-n", "churn", "--gate", "f1>0.5")
+    assert (code, err.strip()) == (
+        1,
+        "error: --gate needs labelled data to be checked on: add --eval FILE --target COLUMN.",
+    )
+    code, _, err = run(capsys, "push", str(files["strong"]), "-n", "churn",
+                       "--eval", str(files["labelled"]), "--target", "label")  # fmt: skip
+    assert code == 1
+    assert "--target 'label' is not a column of" in err
+    assert "a, b, c, d, churned" in err
+    code, _, err = run(capsys, "push", str(files["strong"]), "-n", "churn",
+                       "--eval", str(files["labelled"]))  # fmt: skip
+    assert "--eval and --target go together" in err
+    code, _, err = run(capsys, "versions", "churn")  # nothing was pushed by a mistake
+    assert (code, err.strip()) == (
+        1,
+        "error: No model named 'churn'; the registry has no models yet",
+    )
 
 
 def test_tokens_are_created_listed_and_revoked_without_showing_secrets(home, capsys):
