@@ -44,6 +44,8 @@ LATENCY_EDGES_MS: tuple[float, ...] = tuple(round(0.05 * 1.5**i, 4) for i in ran
 _NBUCKETS = len(LATENCY_EDGES_MS) + 1
 # Bucket start of the all-time row that buckets past the retention are folded into.
 ARCHIVE_BUCKET = 0
+# The columns of telemetry_counts that replicas add up.
+_SUMMED = ("requests", "errors_4xx", "errors_5xx", "rows", "latency_sum_ms")
 
 
 @dataclass
@@ -185,6 +187,31 @@ class Telemetry:
                 log.exception("telemetry flush failed; %d buckets kept for later", len(pending))
 
 
+def _count_sums(*where: Any) -> sa.Select[Any]:
+    """telemetry_counts summed per (model, version), with ``n`` the buckets summed."""
+    c = telemetry_counts
+    return (
+        sa.select(
+            c.c.model,
+            c.c.version,
+            sa.func.count().label("n"),
+            *(sa.func.sum(c.c[name]).label(name) for name in _SUMMED),
+        )
+        .where(*where)
+        .group_by(c.c.model, c.c.version)
+    )
+
+
+def _latency_sums(*where: Any) -> sa.Select[Any]:
+    """telemetry_latency summed per (model, version, le_index), as ``hits``."""
+    lt = telemetry_latency
+    return (
+        sa.select(lt.c.model, lt.c.version, lt.c.le_index, sa.func.sum(lt.c.count).label("hits"))
+        .where(*where)
+        .group_by(lt.c.model, lt.c.version, lt.c.le_index)
+    )
+
+
 def compact(engine: sa.Engine, *, before: int, chunk_seconds: int = 86400) -> int:
     """Fold every bucket starting before ``before`` (epoch s) into its all-time row.
 
@@ -215,18 +242,7 @@ def _fold(conn: sa.Connection, *, start: int, end: int) -> int:
         t.name: sa.and_(t.c.bucket > ARCHIVE_BUCKET, t.c.bucket >= start, t.c.bucket < end)
         for t in (telemetry_counts, telemetry_latency)
     }
-    c = telemetry_counts
-    added = ("requests", "errors_4xx", "errors_5xx", "rows", "latency_sum_ms")
-    sums = conn.execute(
-        sa.select(
-            c.c.model,
-            c.c.version,
-            sa.func.count().label("n"),
-            *(sa.func.sum(c.c[name]).label(name) for name in added),
-        )
-        .where(old[c.name])
-        .group_by(c.c.model, c.c.version)
-    ).all()
+    sums = conn.execute(_count_sums(old["telemetry_counts"])).all()
     if not sums:
         return 0
     count_rows = [
@@ -235,11 +251,10 @@ def _fold(conn: sa.Connection, *, start: int, end: int) -> int:
             "version": r.version,
             "bucket": ARCHIVE_BUCKET,
             "width": 0,
-            **{name: getattr(r, name) for name in added},
+            **{name: getattr(r, name) for name in _SUMMED},
         }
         for r in sums
     ]
-    lt = telemetry_latency
     latency_rows = [
         {
             "model": r.model,
@@ -248,15 +263,10 @@ def _fold(conn: sa.Connection, *, start: int, end: int) -> int:
             "le_index": r.le_index,
             "count": r.hits,
         }
-        for r in conn.execute(
-            sa.select(
-                lt.c.model, lt.c.version, lt.c.le_index, sa.func.sum(lt.c.count).label("hits")
-            )
-            .where(old[lt.name])
-            .group_by(lt.c.model, lt.c.version, lt.c.le_index)
-        )
+        for r in conn.execute(_latency_sums(old["telemetry_latency"]))
     ]
-    _upsert_add(conn, c, count_rows, keys=("model", "version", "bucket"), add=added)
+    c, lt = telemetry_counts, telemetry_latency
+    _upsert_add(conn, c, count_rows, keys=("model", "version", "bucket"), add=_SUMMED)
     _upsert_add(
         conn, lt, latency_rows, keys=("model", "version", "bucket", "le_index"), add=("count",)
     )
@@ -300,7 +310,7 @@ def _add_increments(
         telemetry_counts,
         count_rows,
         keys=("model", "version", "bucket"),
-        add=("requests", "errors_4xx", "errors_5xx", "rows", "latency_sum_ms"),
+        add=_SUMMED,
     )
     _upsert_add(
         conn,
@@ -384,13 +394,8 @@ def _read(
 
 def _all_time(conn: sa.Connection) -> dict[tuple[str, int], Counts]:
     """Totals per (model, version) over every bucket, summed by the database."""
-    c = telemetry_counts
-    added = ("requests", "errors_4xx", "errors_5xx", "rows", "latency_sum_ms")
     out: dict[tuple[str, int], Counts] = {}
-    query = sa.select(
-        c.c.model, c.c.version, *(sa.func.sum(c.c[name]).label(name) for name in added)
-    ).group_by(c.c.model, c.c.version)
-    for r in conn.execute(query):
+    for r in conn.execute(_count_sums()):
         out[(r.model, r.version)] = Counts(
             requests=int(r.requests),
             errors_4xx=int(r.errors_4xx),
@@ -398,11 +403,7 @@ def _all_time(conn: sa.Connection) -> dict[tuple[str, int], Counts]:
             rows=int(r.rows),
             latency_sum_ms=float(r.latency_sum_ms),
         )
-    lt = telemetry_latency
-    query = sa.select(
-        lt.c.model, lt.c.version, lt.c.le_index, sa.func.sum(lt.c.count).label("hits")
-    ).group_by(lt.c.model, lt.c.version, lt.c.le_index)
-    for r in conn.execute(query):
+    for r in conn.execute(_latency_sums()):
         counts = out.get((r.model, r.version))
         if counts is not None and 0 <= r.le_index < _NBUCKETS:
             counts.hist[r.le_index] += int(r.hits)
