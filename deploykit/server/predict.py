@@ -117,6 +117,7 @@ class PredictEndpoint:
             status = 200
             if state.predlog.enabled:
                 columns = loaded.spec.columns if loaded.spec is not None else None
+                classes = loaded.classes if probabilities is not None else None
                 state.predlog.add(
                     request_id,
                     name,
@@ -124,11 +125,8 @@ class PredictEndpoint:
                     data,
                     np.asarray(predictions),
                     tuple(columns) if columns else None,
-                    *(
-                        ()
-                        if probabilities is None or loaded.classes is None
-                        else (np.asarray(probabilities), tuple(loaded.classes))
-                    ),
+                    probabilities=None if classes is None else np.asarray(probabilities),
+                    classes=None if classes is None else tuple(classes),
                 )
         except Exception as exc:
             if isinstance(exc, DeployKitError):
