@@ -164,9 +164,8 @@ def _evaluate_file(
     existing = existing_file(model_file)
     fmt = model_format or detect_format(existing)
     model = load(existing, format=fmt, trusted=Settings.from_env().skops_trusted)
-    known = {m.name for m in reg.models()}
-    against = reg if name in known else None  # a first version has no production to beat
-    return evaluate(model, frame.drop(columns=[target]), frame[target], against=against, name=name)
+    # a first version has no production: evaluate says so in the report's production_note
+    return evaluate(model, frame.drop(columns=[target]), frame[target], against=reg, name=name)
 
 
 @app.command()

@@ -104,6 +104,10 @@ def pushed(version: ModelVersion) -> None:
     console.print(line)
 
 
+def _num(value: Any, spec: str = ".4f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
 def evaluated(report: Any, gate: str | None = None) -> None:
     """The evaluation behind a push: the key metrics (and the gate's) beside the baseline
     and production."""
@@ -116,17 +120,12 @@ def evaluated(report: Any, gate: str | None = None) -> None:
     for row in report.table():
         if row["metric"] not in KEY_METRICS and row["metric"] not in (gate or ""):
             continue
-
-        def num(value: Any) -> str:
-            return "-" if value is None else f"{value:.4f}"
-
-        delta = row.get("delta")
         table.add_row(
             row["metric"],
-            num(row["value"]),
-            num(row.get("baseline")),
-            num(row.get("production")),
-            "-" if delta is None else f"{delta:+.4f}",
+            _num(row["value"]),
+            _num(row.get("baseline")),
+            _num(row.get("production")),
+            _num(row.get("delta"), "+.4f"),
         )
     console.print(f"Evaluated on {report.n_samples:,} rows ({report.task})")
     console.print(table)
