@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from deploykit.registry import Registry
 
-__all__ = ["ServerConfig", "create_app", "create_token", "prepare", "run"]
+__all__ = ["ServerConfig", "create_app", "prepare", "run"]
 
 
 def create_app(
@@ -51,17 +51,6 @@ def prepare(settings: Settings | None = None) -> str:
     settings = settings or Settings.from_env()
     with Registry(settings) as registry:
         return ensure_local_token(TokenStore(registry.engine), settings.home, actor=settings.actor)
-
-
-def create_token(settings: Settings | None = None, *, role: str, name: str = "") -> str:
-    """A new token of ``role`` (viewer, deployer or admin); the secret is returned once."""
-    from deploykit.registry import Registry
-    from deploykit.server.auth import TokenStore
-
-    settings = settings or Settings.from_env()
-    with Registry(settings) as registry:
-        secret, _ = TokenStore(registry.engine).create(role, name=name, created_by=settings.actor)
-    return secret
 
 
 def run(settings: Settings | None = None, config: ServerConfig | None = None) -> None:
