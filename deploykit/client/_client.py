@@ -343,7 +343,8 @@ class Client:
         """Predictions of the ``production`` version (or ``version``) for ``data``.
 
         ``data`` is a DataFrame, a 2-D array or list of rows, a list of records or a
-        dict of columns.
+        dict of columns. ``request_id`` is sent as ``X-Request-ID`` for tracing; the
+        answer's ``request_id`` is the server's own, the one :meth:`feedback` takes.
         """
         path = f"/v1/models/{_seg(name)}"
         if version is not None:
@@ -465,8 +466,16 @@ class Client:
         data = self._json("DELETE", f"/v1/models/{_seg(name)}/alerts/{_seg(rule)}")
         return AlertRule.from_dict(data)
 
-    def feedback(self, name: str, request_id: str, label: Any) -> dict[str, Any]:
-        """Record the true ``label`` of the prediction answered under ``request_id``."""
+    def feedback(self, name: str, request_id: str | Prediction, label: Any) -> dict[str, Any]:
+        """Record the true ``label`` of a prediction (one label, or one per row).
+
+        ``request_id`` is the ``request_id`` of the :class:`Prediction` (or the
+        Prediction itself): the server signs it for ``name`` and takes labels for no
+        other id. The server needs a token of its feedback role (``deployer`` by
+        default) for labels; only labels sent with one count for alert rules.
+        """
+        if isinstance(request_id, Prediction):
+            request_id = request_id.request_id
         body = {"request_id": request_id, "label": label}
         return self._json("POST", f"/v1/models/{_seg(name)}/feedback", json=body)
 

@@ -6,8 +6,9 @@
 
 The version judged is the one ``production`` points at (the latest if no alias),
 its reference profile is the one recorded at push, its traffic is read from the
-prediction logs, and its labels from the feedback table. ``GET
-/v1/models/{name}/drift`` and ``Client.drift`` answer the same.
+prediction logs, and its labels from the feedback table (all of them here; alert
+rules count only the labels a token vouched for). ``GET /v1/models/{name}/drift``
+and ``Client.drift`` answer the same.
 """
 
 from __future__ import annotations
@@ -59,10 +60,21 @@ def _profile(registry: Registry, record: ModelVersion) -> ReferenceProfile:
     return profile
 
 
-def labels(registry: Registry, name: str, since: datetime | None = None) -> dict[str, Any]:
-    """Feedback labels of ``name`` by request id (the latest wins), given since ``since``."""
+def labels(
+    registry: Registry,
+    name: str,
+    since: datetime | None = None,
+    *,
+    authenticated_only: bool = False,
+) -> dict[str, Any]:
+    """Feedback labels of ``name`` by request id (the latest wins), given since ``since``.
+
+    ``authenticated_only`` keeps the labels a token vouched for: what alert rules act on.
+    """
     f = feedback_view.c
     query = sa.select(f.request_id, f.label).where(f.model == name).order_by(f.id)
+    if authenticated_only:
+        query = query.where(f.authenticated.is_(True))
     if since is not None:
         # Feedback comes after its prediction. UTC: SQLite compares the stored text.
         query = query.where(f.at >= since.astimezone(timezone.utc))
@@ -119,8 +131,12 @@ def timeline_for(
     options: DriftOptions,
     *,
     with_accuracy: bool = True,
+    authenticated_only: bool = False,
 ) -> DriftTimeline:
-    """The drift timeline (and accuracy) of one version over ``span``."""
+    """The drift timeline (and accuracy) of one version over ``span``.
+
+    ``authenticated_only`` scores accuracy on the labels a token vouched for only.
+    """
     columns = ["timestamp", "request_id", "prediction"]
     columns += [name for f in profile.features for name in (f.name, f"input.{f.name}")]
     columns += [f"input.{f.name[1:]}" for f in profile.features if f.name[1:].isdigit()]
@@ -141,7 +157,11 @@ def timeline_for(
     task = _task(profile, record)
     if task is None:
         return timeline
-    found = labels(registry, record.model, span.since) if table.num_rows else {}
+    found = (
+        labels(registry, record.model, span.since, authenticated_only=authenticated_only)
+        if table.num_rows
+        else {}
+    )
     metric = "accuracy" if task == "classification" else "mae"
     result: Accuracy = accuracy(
         table,

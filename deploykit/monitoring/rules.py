@@ -13,6 +13,10 @@ drift_share          share of features drifted (see DriftOptions)     (0, 1]    
 accuracy_drop        push-time accuracy minus live (MAE: live minus)  > 0          labels
 ==================== ================================================ ============ ============
 
+``accuracy_drop`` counts only labels sent with a token of the server's feedback role
+(``authenticated``); anonymous labels, accepted only when the server allows them,
+show in the drift view but never fire a rule.
+
 A rule breaches when its figure is *above* the threshold and rests on at least
 ``min_count`` requests, rows or labels (so three requests cannot page anyone). A
 breach writes an ``alert`` event naming the rule and the figures; with

@@ -8,8 +8,10 @@ moved the lease forward itself) and ``last_fired_at`` a claim (only the replica 
 moved it acts on a breach). Both are epoch seconds, compared as plain numbers on
 every backend.
 
-``feedback`` is the server's table of true labels (migration ``0002``), read here
-for accuracy; only the columns read are named.
+``feedback`` is the server's table of true labels (migrations ``0002`` and ``0005``,
+declared in ``deploykit/server/tables.py``), read here for accuracy; only the
+columns read are named. ``authenticated`` says a token vouched for the label:
+alert rules count only those.
 """
 
 from __future__ import annotations
@@ -62,4 +64,5 @@ feedback_view = sa.table(
     sa.column("request_id", sa.String),
     sa.column("label", sa.JSON),
     sa.column("at", _TIME),
+    sa.column("authenticated", sa.Boolean),
 )

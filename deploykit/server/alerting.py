@@ -77,7 +77,10 @@ def measure(
             report.rows,
             {"drifted_features": list(report.drifted_features)},
         )
-    accuracy = timeline_for(registry, record, profile, span, options).accuracy
+    # Rules act (events, webhooks, rollbacks): only labels a token vouched for count.
+    accuracy = timeline_for(
+        registry, record, profile, span, options, authenticated_only=True
+    ).accuracy
     if accuracy is None:
         return None, 0, {}
     details = {

@@ -35,6 +35,7 @@ from deploykit.server.config import ServerConfig
 from deploykit.server.models import ModelHost, quiet_feature_name_warning
 from deploykit.server.predict import PredictEndpoint
 from deploykit.server.predlog import PredictionLog
+from deploykit.server.request_ids import RequestIds
 from deploykit.server.responses import error_response, json_response, new_request_id
 from deploykit.server.telemetry import Telemetry
 from deploykit.settings import Settings
@@ -52,6 +53,7 @@ class ServerState:
         self.config = config
         self.owns_registry = owns_registry
         self.tokens = TokenStore(registry.engine)
+        self.request_ids = RequestIds(registry.engine)  # signs the ids feedback may label
         self.host = ModelHost(registry, config)
         self.telemetry = Telemetry(
             registry.engine,
@@ -97,6 +99,7 @@ class ServerState:
         await asyncio.to_thread(
             ensure_local_token, self.tokens, self.registry.settings.home, actor="deploykit serve"
         )
+        await asyncio.to_thread(self.request_ids.load)
         await asyncio.to_thread(self.host.poll)
         self.telemetry.start()
         self.predlog.start()

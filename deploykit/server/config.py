@@ -19,6 +19,7 @@ from deploykit.errors import ConfigurationError
 __all__ = ["ServerConfig"]
 
 _ENV_PREFIX = "DEPLOYKIT_SERVE_"
+_ROLES = ("viewer", "deployer", "admin")  # deploykit.server.auth.ROLES, without its imports
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,8 +46,14 @@ class ServerConfig:
     log_sample_rate: float = 1.0
     #: seconds between prediction-log flushes (and a flush at shutdown)
     log_flush_seconds: float = 5.0
-    #: predict and feedback need a token (any role) when true
+    #: predict needs a token (any role) when true
     predict_requires_token: bool = False
+    #: feedback needs a token of ``feedback_role`` when true; false accepts anonymous labels
+    #: too (a single-user machine), which the drift view shows but alert rules never act on
+    feedback_requires_token: bool = True
+    #: the least role whose labels are trusted; labels can roll production back through an
+    #: ``accuracy_drop`` rule, so by default the role that may move production
+    feedback_role: str = "deployer"
     #: seconds between checks of the registry for moved aliases
     poll_interval: float = 0.25
     #: width of a telemetry time bucket, seconds
@@ -91,6 +98,11 @@ class ServerConfig:
         need(self.telemetry_flush_seconds > 0, "telemetry_flush_seconds", "a float > 0")
         need(self.telemetry_retention_days >= 0, "telemetry_retention_days", "a float >= 0")
         need(self.alert_interval_seconds >= 0, "alert_interval_seconds", "a float >= 0")
+        need(
+            self.feedback_role in _ROLES,
+            "feedback_role",
+            f"one of {', '.join(map(repr, _ROLES))}",
+        )
 
     @property
     def url(self) -> str:

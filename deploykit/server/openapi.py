@@ -74,7 +74,8 @@ def _predict(config: ServerConfig, versioned: bool) -> dict[str, Any]:
             "name": "X-Request-ID",
             "in": "header",
             "required": False,
-            "description": "Your id for this request (echoed, logged); one is made if absent",
+            "description": "Your id for this request, echoed in this header for tracing; "
+            "feedback labels the signed request_id of the answer instead",
             "schema": {"type": "string"},
         }
     )
@@ -168,7 +169,10 @@ _SCHEMAS: dict[str, Any] = {
             "classes": {"type": "array"},
             "model": {"type": "string"},
             "version": {"type": "integer"},
-            "request_id": {"type": "string"},
+            "request_id": {
+                "type": "string",
+                "description": "Signed by the server for this model: the id feedback labels",
+            },
         },
     },
     "ModelInfo": {
@@ -380,7 +384,9 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
             "/v1/models/{name}/feedback": {
                 "post": {
                     **_post(
-                        "Record true labels by request id",
+                        "Record true labels by the request_id of predict answers "
+                        f"(needs the {config.feedback_role!r} role; alert rules count only "
+                        "labels sent with a token)",
                         {
                             "type": "object",
                             "properties": {
@@ -391,7 +397,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                         },
                         {"type": "object"},
                     ),
-                    **({} if config.predict_requires_token else {"security": []}),
+                    **({} if config.feedback_requires_token else {"security": [{}, *_AUTH]}),
                 }
             },
             **monitoring.paths(),

@@ -80,7 +80,10 @@ class PredictEndpoint:
         name: str = params["name"]
         headers = _headers(scope)
         given_id = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = given_id if _REQUEST_ID.fullmatch(given_id) else new_request_id()
+        # The caller's id is echoed for tracing; the answer's request_id is one this server
+        # signs for this model, the only kind feedback may label (see request_ids.py).
+        trace_id = given_id if _REQUEST_ID.fullmatch(given_id) else None
+        request_id = ""
         loaded: LoadedModel | None = None
         rows = 0
         try:
@@ -104,6 +107,7 @@ class PredictEndpoint:
                 )
             data, rows = loaded.to_input(parsed)
             predictions, probabilities = await loaded.batcher.predict(data, rows, proba)
+            request_id = state.request_ids.issue(name)
             answer: dict[str, Any] = {
                 "predictions": predictions,
                 "model": name,
@@ -129,6 +133,7 @@ class PredictEndpoint:
                     classes=None if classes is None else tuple(classes),
                 )
         except Exception as exc:
+            request_id = trace_id or new_request_id()
             if isinstance(exc, DeployKitError):
                 status = status_of(exc)
                 payload = dumps(error_body(exc, request_id))
@@ -144,7 +149,7 @@ class PredictEndpoint:
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(payload)).encode()),
-                    (b"x-request-id", request_id.encode()),
+                    (b"x-request-id", (trace_id or request_id).encode()),
                     *(
                         [(b"x-model-version", str(loaded.version).encode())]
                         if loaded is not None

@@ -267,7 +267,23 @@ async def rollback(call: Call) -> Any:
 
 # ---------------------------------------------------------------------- monitoring
 async def post_feedback(call: Call) -> Any:
+    """True labels for predictions this server answered for this model.
+
+    Labels can roll production back (an ``accuracy_drop`` rule), so they need a token
+    of ``feedback_role`` unless the server was told otherwise (``feedback_requires_token``
+    false: anonymous labels are kept, unauthenticated, and no rule acts on them). A
+    token sent is always checked. Each request id must be one this server signed for
+    this model: a caller cannot label someone else's request or one it named itself.
+    """
+    state = call.state
+    config = state.config
+    header = call.request.headers.get("authorization")
+    actor, authenticated = "anonymous", False
+    if config.feedback_requires_token or header:
+        _, actor = await state.authorize(header, config.feedback_role)
+        authenticated = True
     body = await call.json()
+    await _thread(state.registry.model, call.name)  # an unknown model is a 404, not a bad id
     items = body.get("feedback", [body]) if isinstance(body.get("feedback"), list) else [body]
     rows = []
     now = utcnow()
@@ -282,19 +298,20 @@ async def post_feedback(call: Call) -> Any:
             raise InvalidInputError(
                 f"A request id is 1 to 128 characters. Got {len(request_id)} characters."
             )
+        if not state.request_ids.verify(call.name, request_id):
+            raise InvalidInputError(_unsigned(call.name, i, request_id))
         rows.append(
             {
                 "model": call.name,
                 "request_id": request_id,
                 "label": item["label"],
                 "at": now,
-                "actor": call.actor,
+                "actor": actor,
+                "authenticated": authenticated,
             }
         )
     if not rows:
         raise InvalidInputError("The feedback list is empty; send at least one label.")
-    state = call.state
-    await _thread(state.registry.model, call.name)
     served = state.host.routes.get(call.name)
     if served is not None:  # labels a model could never predict would skew its accuracy
         for i, row in enumerate(rows):
@@ -305,7 +322,22 @@ async def post_feedback(call: Call) -> Any:
             conn.execute(feedback.insert(), rows)
 
     await _thread(insert)
-    return {"model": call.name, "recorded": len(rows)}
+    return {"model": call.name, "recorded": len(rows), "authenticated": authenticated}
+
+
+def _unsigned(model: str, index: int, request_id: str) -> str:
+    from deploykit.server.request_ids import looks_signed
+
+    why = (
+        f"was issued for another model or by another deploykit registry, not for {model!r}"
+        if looks_signed(request_id)
+        else "is not one this server issued (an X-Request-ID you send is echoed for "
+        "tracing, but only the server's id can carry labels)"
+    )
+    return (
+        f"Feedback item {index}: the field 'request_id' must be the 'request_id' of a predict "
+        f"answer of model {model!r} from this server; {request_id!r} {why}."
+    )
 
 
 def _check_label(label: Any, served: LoadedModel, index: int) -> None:
@@ -468,8 +500,6 @@ def routes(state: ServerState) -> list[Route]:
     """Every route but predict; predict is mounted by the app (hot path)."""
     from deploykit.server import monitor_routes as watch
 
-    open_role = "viewer" if state.config.predict_requires_token else None
-
     def r(path: str, handler: Handler, role: str | None, method: str = "GET") -> Route:
         return Route(path, _endpoint(state, role, handler), methods=[method])
 
@@ -493,7 +523,7 @@ def routes(state: ServerState) -> list[Route]:
         r("/v1/models/{name}/alerts", watch.list_alerts, "viewer"),
         r("/v1/models/{name}/alerts", watch.set_alert, "deployer", "POST"),
         r("/v1/models/{name}/alerts/{rule}", watch.delete_alert, "deployer", "DELETE"),
-        r("/v1/models/{name}/feedback", post_feedback, open_role, "POST"),
+        r("/v1/models/{name}/feedback", post_feedback, None, "POST"),  # checks its own token
         r("/v1/events", events, "viewer"),
         r("/v1/events/last", last_event, "viewer"),
         r("/v1/artifacts", upload, "deployer", "POST"),

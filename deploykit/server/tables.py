@@ -1,4 +1,4 @@
-"""The server's tables in the registry database: tokens, telemetry, feedback.
+"""The server's tables in the registry database: tokens, telemetry, feedback, secrets.
 
 Migration ``0002`` (``deploykit/registry/migrations/versions/0002_server.py``)
 creates them; this module is what the server queries against. They live in the
@@ -11,7 +11,12 @@ host works on all, and telemetry rows are *increments* that replicas add up.
   so N workers writing the same bucket sum up instead of overwriting each other.
   Buckets older than the retention are folded into bucket 0, one all-time row per
   model and version, so ``/metrics`` counters never go down.
-- ``feedback`` holds true labels posted for a request id, for accuracy drift.
+- ``feedback`` holds true labels posted for a request id, for accuracy drift, with
+  who sent them (the token's name, or ``anonymous``) and whether a token vouched for
+  them (``authenticated``; only those count for alert rules). Migration ``0005``
+  added ``authenticated``.
+- ``server_secrets`` holds keys every replica must share, such as the one that signs
+  request ids (:mod:`deploykit.server.request_ids`); migration ``0005``.
 """
 
 from __future__ import annotations
@@ -20,7 +25,14 @@ import sqlalchemy as sa
 
 from deploykit.registry.tables import NAMING_CONVENTION
 
-__all__ = ["feedback", "metadata", "telemetry_counts", "telemetry_latency", "tokens"]
+__all__ = [
+    "feedback",
+    "metadata",
+    "server_secrets",
+    "telemetry_counts",
+    "telemetry_latency",
+    "tokens",
+]
 
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -73,5 +85,14 @@ feedback = sa.Table(
     sa.Column("label", sa.JSON(none_as_null=True), nullable=True),
     sa.Column("at", _TIME, nullable=False),
     sa.Column("actor", sa.String(256), nullable=False),
+    sa.Column("authenticated", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index(None, "model", "request_id"),
+)
+
+server_secrets = sa.Table(
+    "server_secrets",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(256), nullable=False),  # hex
+    sa.Column("created_at", _TIME, nullable=False),
 )

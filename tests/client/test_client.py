@@ -85,7 +85,9 @@ def test_push_over_http_then_predict(client: deploykit.Client, data) -> None:
         X.iloc[:5].to_dict(orient="list"),
     ):
         assert client.predict("churn", data_form).predictions == result.predictions
-    assert client.feedback("churn", result.request_id, 1) == {"model": "churn", "recorded": 1}
+    recorded = {"model": "churn", "recorded": 1, "authenticated": True}  # the local admin token
+    assert client.feedback("churn", result.request_id, 1) == recorded
+    assert client.feedback("churn", result, [1, 0, 1, 1, 0]) == recorded  # or the Prediction
 
 
 def test_reads_return_the_registry_records(client: deploykit.Client, data) -> None:

@@ -168,8 +168,9 @@ def test_invalid_json_shows_what_came(served: Served) -> None:
 
 def test_feedback_labels_must_be_classes_the_model_could_predict(served: Served) -> None:
     rid = served.post("/v1/models/lr/predict", {"inputs": [[0.0] * 5]}).json()["request_id"]
+    h = served.headers()
     message = _error(
-        served.post("/v1/models/lr/feedback", {"request_id": rid, "label": "banana"}),
+        served.post("/v1/models/lr/feedback", {"request_id": rid, "label": "banana"}, headers=h),
         422,
         "InvalidInputError",
     )
@@ -179,10 +180,10 @@ def test_feedback_labels_must_be_classes_the_model_could_predict(served: Served)
     )
     per_row = {"request_id": rid, "label": [1, 7]}
     assert "Got a number 7 instead" in _error(
-        served.post("/v1/models/lr/feedback", per_row), 422, "InvalidInputError"
+        served.post("/v1/models/lr/feedback", per_row, headers=h), 422, "InvalidInputError"
     )
-    accepted = served.post("/v1/models/lr/feedback", {"request_id": rid, "label": 1})
-    assert accepted.json() == {"model": "lr", "recorded": 1}
+    accepted = served.post("/v1/models/lr/feedback", {"request_id": rid, "label": 1}, headers=h)
+    assert accepted.json() == {"model": "lr", "recorded": 1, "authenticated": True}
 
 
 def test_invalid_names_and_refs_in_admin_routes_are_4xx(served: Served) -> None:

@@ -65,7 +65,7 @@ def test_pipeline_with_a_string_column_predicts_on_a_dataframe(served: Served) -
     assert answer["classes"] == [0, 1]
 
 
-def test_probabilities_on_request_and_request_id_echoed(served: Served) -> None:
+def test_probabilities_on_request_and_the_callers_request_id_echoed(served: Served) -> None:
     frame = served.X.iloc[:3]
     response = served.post(
         "/v1/models/lr/predict?proba=true",
@@ -73,7 +73,8 @@ def test_probabilities_on_request_and_request_id_echoed(served: Served) -> None:
         headers={"x-request-id": "my-req-1"},
     )
     answer = response.json()
-    assert answer["request_id"] == "my-req-1"
+    assert response.headers["x-request-id"] == "my-req-1"  # echoed for tracing
+    assert answer["request_id"] != "my-req-1"  # the server's signed id, the one feedback takes
     np.testing.assert_allclose(answer["probabilities"], served.models["lr"].predict_proba(frame))
     assert "probabilities" not in served.post("/v1/models/lr/predict", {"inputs": [[0] * 5]}).json()
 

@@ -1,0 +1,97 @@
+"""Request ids the server signs, so feedback can only label predictions it answered.
+
+The ``request_id`` of a predict answer reads ``<nonce>.<mac>``: 16 random hex
+digits, then the first 32 hex digits of HMAC-SHA256(key, "<model>\\n<nonce>").
+Feedback names that id; the server recomputes the mac for the model in the URL
+and refuses any other id. So a caller can label neither a request id it chose
+itself (``X-Request-ID`` is echoed for tracing, never signed), nor an id it made
+up, nor one another model answered: labels land only on predictions this
+deployment made for this model.
+
+The key is 32 random bytes kept in the registry database (table
+``server_secrets``, migration 0005), made by whichever replica starts first: every
+replica on every host that shares the registry signs and checks alike, and a
+restart keeps old ids valid. Whoever can read the registry database can forge
+ids, but could write feedback rows directly anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+
+import sqlalchemy as sa
+
+from deploykit.errors import StorageError
+from deploykit.records import utcnow
+from deploykit.server.tables import server_secrets
+
+__all__ = ["RequestIds", "looks_signed"]
+
+SECRET_NAME = "request_ids"
+_NONCE_HEX = 16
+_MAC_HEX = 32  # 128 bits
+_SHAPE = re.compile(rf"[0-9a-f]{{{_NONCE_HEX}}}\.[0-9a-f]{{{_MAC_HEX}}}")
+
+
+def looks_signed(request_id: str) -> bool:
+    """Whether ``request_id`` has the shape of a signed id (whatever model or key signed it)."""
+    return _SHAPE.fullmatch(request_id) is not None
+
+
+class RequestIds:
+    """Issues and checks signed request ids with the key shared through ``engine``."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+        self._key: bytes | None = None
+        self._lock = threading.Lock()
+
+    def load(self) -> None:
+        """Read the shared key (making it if no replica has yet); a database round trip."""
+        with self._lock:
+            if self._key is None:
+                self._key = _shared_key(self._engine)
+
+    def issue(self, model: str) -> str:
+        """A fresh id for one prediction of ``model``."""
+        nonce = secrets.token_hex(_NONCE_HEX // 2)
+        return f"{nonce}.{self._mac(model, nonce)}"
+
+    def verify(self, model: str, request_id: str) -> bool:
+        """Whether ``request_id`` was issued by this deployment for ``model``."""
+        if not looks_signed(request_id):
+            return False
+        nonce, _, mac = request_id.partition(".")
+        return hmac.compare_digest(mac, self._mac(model, nonce))
+
+    def _mac(self, model: str, nonce: str) -> str:
+        if self._key is None:
+            self.load()
+        assert self._key is not None
+        message = f"{model}\n{nonce}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:_MAC_HEX]
+
+
+def _shared_key(engine: sa.Engine) -> bytes:
+    """The key in ``server_secrets``; the first replica to start inserts it, the rest read it."""
+    column = server_secrets.c
+    query = sa.select(column.value).where(column.name == SECRET_NAME)
+    for _ in range(3):
+        with engine.connect() as connection:
+            value = connection.execute(query).scalar()
+        if value is not None:
+            return bytes.fromhex(value)
+        try:
+            with engine.begin() as connection:
+                connection.execute(
+                    server_secrets.insert().values(
+                        name=SECRET_NAME, value=secrets.token_hex(32), created_at=utcnow()
+                    )
+                )
+        except sa.exc.IntegrityError:  # another replica made it first: read theirs
+            pass
+    raise StorageError("The server could not read or store its request-id key in the registry.")
