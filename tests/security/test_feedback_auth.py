@@ -55,6 +55,7 @@ class Deployment:
     admin: Client
     registry: Registry
     X: pd.DataFrame
+    http: httpx.Client  # no credentials of its own, as a stranger on the network
 
     def token(self, role: str, name: str) -> str:
         return self.admin.create_token(role, name=name)
@@ -63,7 +64,7 @@ class Deployment:
         """(request id of the answer, prediction) of ``n`` one-row predicts, sent with no token."""
         out = []
         for i in range(n):
-            response = httpx.post(
+            response = self.http.post(
                 f"{self.url}/v1/models/{model}/predict",
                 json={"inputs": self.X.iloc[2000 + i : 2001 + i].to_numpy().tolist()},
                 headers=headers,
@@ -79,7 +80,7 @@ class Deployment:
         """One POST per label, as the attacker did."""
         headers = {"authorization": authorization} if authorization else {}
         return [
-            httpx.post(
+            self.http.post(
                 f"{self.url}/v1/models/{model}/feedback",
                 json={"request_id": request_id, "label": label},
                 headers=headers,
@@ -99,14 +100,18 @@ class Deployment:
         )
 
     def evaluated_after(self, model: str, moment: float) -> bool:
-        """Whether the evaluator took the rule's lease a full round after ``moment``."""
+        """Whether the evaluator has judged the rule, on everything sent, after ``moment``.
+
+        Rounds come every 0.3 s; one that starts 1 s after ``moment`` sees every
+        prediction log flushed (0.2 s). Waiting for a round 2.5 s after leaves the
+        earlier rounds time to finish acting.
+        """
         rule = self.admin.alerts(model)[0]
         with self.registry.engine.connect() as connection:
             lease = connection.execute(
                 sa.text("SELECT next_check_at FROM alert_rules WHERE id = :id"), {"id": rule.id}
             ).scalar()
-        # next_check_at = the check's time + the interval; 1 s covers the log flush (0.2 s)
-        return lease is not None and lease - ALERT_INTERVAL > moment + 1.0
+        return lease is not None and lease - ALERT_INTERVAL > moment + 2.5  # lease = start + 0.3
 
     def feedback_rows(self, model: str) -> list[Any]:
         with self.registry.engine.connect() as connection:
@@ -136,9 +141,8 @@ def _deployment(home: Path, config: ServerConfig) -> Iterator[Deployment]:
     )
     with LiveServer(settings, config) as server:
         assert server.token is not None
-        admin = Client(server.url, token=server.token)
-        yield Deployment(server.url, admin, registry, frame)
-        admin.close()
+        with Client(server.url, token=server.token) as admin, httpx.Client(timeout=30) as http:
+            yield Deployment(server.url, admin, registry, frame, http)
     registry.close()
 
 
@@ -208,7 +212,7 @@ def test_anonymous_and_forged_labels_are_refused_and_production_stays(team: Depl
     )
     # ... and a batch is all or nothing: one bad id refuses the lot.
     batch = [{"request_id": rid, "label": y} for rid, y in wrong[:39] + foreign[:1]]
-    response = httpx.post(
+    response = team.http.post(
         f"{team.url}/v1/models/churn/feedback",
         json={"feedback": batch},
         headers={"authorization": labeller},
@@ -221,12 +225,8 @@ def test_anonymous_and_forged_labels_are_refused_and_production_stays(team: Depl
     assert team.feedback_rows("churn") == []
     assert team.admin.events("churn", action="alert") == []
     assert team.admin.model("churn").production == 2
-    assert (
-        httpx.post(f"{team.url}/v1/models/churn/predict", json={"inputs": [[0.0] * 5]}).json()[
-            "version"
-        ]
-        == 2
-    )
+    answer = team.http.post(f"{team.url}/v1/models/churn/predict", json={"inputs": [[0.0] * 5]})
+    assert answer.json()["version"] == 2  # and version 2 still answers
 
 
 def test_labels_from_a_deployer_on_the_servers_ids_still_roll_back(team: Deployment) -> None:
