@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from deploykit.registry.drafts import draft_schema
 from deploykit.server.config import ServerConfig
 from deploykit.server.payloads import FORMATS
 
@@ -30,7 +31,8 @@ _ERROR_TEXT = {
     404: "No such model, version, alias, token or artifact",
     405: "Method not allowed",
     409: "Conflicts with the registry's state (nothing to roll back to, ...)",
-    413: "Body over the size limit",
+    413: "Body over the size limit, or more rows, columns or values than the server takes "
+    "(server options max_body_bytes, max_rows, max_columns, max_cells)",
     415: "Content-Type not accepted",
     422: "Well-formed but invalid input (names the field, expected and received)",
     500: "The artifact cannot be loaded or verified",
@@ -42,13 +44,30 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(c): _json(_ref("Error"), _ERROR_TEXT[c]) for c in codes}
 
 
+# Path parameters state what the server takes: a value outside them is a 404 or a 422,
+# never a 500 (schemathesis checks both sides against this document).
+_NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"  # deploykit.registry.names
+_NUMBER_PATTERN = "^[0-9]{1,18}$"  # fits a 64-bit integer column
+_DIGEST_PATTERN = "^sha256:[0-9a-f]{64}$"
 _NAME = {
     "name": "name",
     "in": "path",
     "required": True,
-    "description": "Model name: letters, digits, '.', '_' or '-'",
-    "schema": {"type": "string"},
+    "description": "Model name: a letter or digit, then letters, digits, '.', '_' or '-'",
+    "schema": {"type": "string", "pattern": _NAME_PATTERN},
 }
+
+
+def _path(name: str, pattern: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", "pattern": pattern},
+    }
+
+
 _AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
 _READ = (401, 403, 404, 422, 503)
 _WRITE = (400, 401, 403, 404, 409, 413, 415, 422, 500, 503)
@@ -57,9 +76,7 @@ _WRITE = (400, 401, 403, 404, 409, 413, 415, 422, 500, 503)
 def _predict(config: ServerConfig, versioned: bool) -> dict[str, Any]:
     params: list[dict[str, Any]] = [_NAME]
     if versioned:
-        params.append(
-            {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
-        )
+        params.append(_path("version", _NUMBER_PATTERN, "A version number"))
     params.append(
         {
             "name": "proba",
@@ -75,7 +92,7 @@ def _predict(config: ServerConfig, versioned: bool) -> dict[str, Any]:
             "in": "header",
             "required": False,
             "description": "Your id for this request (echoed, logged); one is made if absent",
-            "schema": {"type": "string"},
+            "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
         }
     )
     op: dict[str, Any] = {
@@ -182,6 +199,31 @@ _SCHEMAS: dict[str, Any] = {
             "description": {"type": "string"},
         },
     },
+    "PushResult": {
+        "allOf": [
+            {"$ref": "#/components/schemas/ModelVersion"},
+            {
+                "type": "object",
+                "required": ["deployed", "warnings"],
+                "properties": {
+                    "deployed": {
+                        "type": "boolean",
+                        "description": "Whether production now points at this version",
+                    },
+                    "deploy_error": {
+                        "type": ["object", "null"],
+                        "description": "Why a requested deploy did not happen (the version "
+                        "is registered all the same): the error's type and message",
+                        "properties": {
+                            "type": {"type": "string"},
+                            "message": {"type": "string"},
+                        },
+                    },
+                    "warnings": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        ]
+    },
     "ModelVersion": {
         "type": "object",
         "required": ["model", "version", "digest", "format", "size", "created_at"],
@@ -250,16 +292,18 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
     arr = {"type": "array"}
     versions_path = _get("List the versions of a model", {**arr, "items": _ref("ModelVersion")})
     versions_path["post"] = _post(
-        "Register a version whose artifact was uploaded to /v1/artifacts",
+        "Register a version whose artifact was uploaded to /v1/artifacts; with deploy, "
+        "then move production to it once it loads here. A deploy that cannot happen leaves "
+        "the version registered and answers 200 with deployed false and deploy_error",
         {
             "type": "object",
             "required": ["draft"],
             "properties": {
-                "draft": {"type": "object", "description": "deploykit VersionDraft.to_dict()"},
-                "deploy": {"type": "boolean"},
+                "draft": _ref("VersionDraft"),
+                "deploy": {"type": "boolean", "description": "Also deploy it to production"},
             },
         },
-        _ref("ModelVersion"),
+        _ref("PushResult"),
     )
     tokens = {
         "get": {
@@ -291,11 +335,11 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
             "responses": {"201": _json(_ref("Token"), "Created"), **_errors(*_WRITE)},
         },
     }
-    query = lambda name, kind="integer": {  # noqa: E731
+    query = lambda name, kind="integer", **limits: {  # noqa: E731
         "name": name,
         "in": "query",
         "required": False,
-        "schema": {"type": kind},
+        "schema": {"type": kind, **limits},
     }
     return {
         "openapi": "3.1.0",
@@ -336,7 +380,11 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                 _ref("ModelVersion"),
                 params=[
                     _NAME,
-                    {"name": "ref", "in": "path", "required": True, "schema": {"type": "string"}},
+                    _path(
+                        "ref",
+                        f"^([0-9]{{1,18}}|{_NAME_PATTERN[1:-1]})$",
+                        "A version number, 'latest' or an alias name",
+                    ),
                 ],
             ),
             "/v1/models/{name}/aliases": _get(
@@ -400,7 +448,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                 {**arr, "items": _ref("Event")},
                 params=[
                     query("model", "string"),
-                    query("limit"),
+                    query("limit", minimum=1, maximum=10_000),
                     query("since", "string"),
                     query("action", "string"),
                 ],
@@ -415,7 +463,9 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                             "name": "X-Content-Digest",
                             "in": "header",
                             "required": False,
-                            "schema": {"type": "string"},
+                            "description": "The bytes' SHA-256; a body that hashes to "
+                            "anything else is refused (422) and not stored",
+                            "schema": {"type": "string", "pattern": _DIGEST_PATTERN},
                         }
                     ],
                     "requestBody": {
@@ -432,14 +482,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                 "get": {
                     "summary": "Download artifact bytes",
                     "security": _AUTH,
-                    "parameters": [
-                        {
-                            "name": "digest",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string"},
-                        }
-                    ],
+                    "parameters": [_path("digest", _DIGEST_PATTERN, "The artifact's digest")],
                     "responses": {
                         "200": {
                             "description": "The bytes",
@@ -454,14 +497,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                 "delete": {
                     "summary": "Revoke a token (admin)",
                     "security": _AUTH,
-                    "parameters": [
-                        {
-                            "name": "token_id",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string"},
-                        }
-                    ],
+                    "parameters": [_path("token_id", _NUMBER_PATTERN, "The token's id")],
                     "responses": {"200": _json(_ref("Token"), "Revoked"), **_errors(*_READ)},
                 }
             },
@@ -473,7 +509,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
             },
         },
         "components": {
-            "schemas": {**_SCHEMAS, **monitoring.SCHEMAS},
+            "schemas": {**_SCHEMAS, "VersionDraft": draft_schema(), **monitoring.SCHEMAS},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
