@@ -86,6 +86,8 @@ def check(schema: Mapping[str, Any], value: Any, where: str) -> None:
     if kinds is not None:
         kinds = [kinds] if isinstance(kinds, str) else list(kinds)
         if not any(_is(value, k) for k in kinds):
+            if "enum" in schema:  # the choices say more than their type
+                raise _fail(where, f"one of {', '.join(map(repr, schema['enum']))}", value)
             raise _fail(where, " or ".join(_NAMES[k] for k in kinds), value)
     if "enum" in schema and value not in schema["enum"]:
         choices = ", ".join(repr(c) for c in schema["enum"])

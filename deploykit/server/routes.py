@@ -431,6 +431,8 @@ async def upload(call: Call) -> Any:
 async def download(call: Call) -> Any:
     digest = call.request.path_params["digest"]
     store = call.state.registry.artifacts
+    if not await _thread(store.exists, digest):  # a digest nobody uploaded: the caller's miss
+        raise NotFoundError(f"No artifact {digest} in the store.")
     size = await _thread(store.size, digest)
     handle = await _thread(store.open, digest)
 
