@@ -52,6 +52,13 @@ __all__ = ["routes"]
 _CHUNK = 1 << 20
 
 
+class UploadMismatchError(ArtifactIntegrityError):
+    """An upload whose bytes hash to something else than its X-Content-Digest: the
+    request's fault, so a 422 (``type`` ArtifactIntegrityError on the wire)."""
+
+    status = 422
+
+
 @dataclass(frozen=True)
 class Call:
     request: Request
@@ -424,7 +431,7 @@ async def upload(call: Call) -> Any:
     try:
         stored = await _thread(store.put_stream, chunks(), expected_digest=expected)
     except ArtifactIntegrityError as exc:  # the bytes sent are not those the client named
-        raise InvalidInputError(f"X-Content-Digest does not match the body: {exc}") from None
+        raise UploadMismatchError(f"X-Content-Digest does not match the body: {exc}") from None
     return json_response(stored.to_dict(), status=201)
 
 

@@ -149,6 +149,7 @@ def test_an_upload_that_does_not_match_its_digest_gets_a_422(server: Server) -> 
     claimed = "sha256:" + hashlib.sha256(b"other bytes").hexdigest()
     response = server.upload(b"these bytes", claimed)
     assert response.status_code == 422, response.text
+    assert response.json()["error"]["type"] == "ArtifactIntegrityError"
     assert "X-Content-Digest does not match" in response.json()["error"]["message"]
     assert_private(response, server)
     actual = "sha256:" + hashlib.sha256(b"these bytes").hexdigest()
