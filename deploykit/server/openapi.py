@@ -284,6 +284,55 @@ _SCHEMAS: dict[str, Any] = {
 }
 
 
+# How one answer feeds the next request (OpenAPI links): for clients that generate code,
+# and for schemathesis' stateful runs, which chain operations along them.
+_OPERATION_IDS = {
+    ("/v1/models", "get"): "listModels",
+    ("/v1/models/{name}", "get"): "getModel",
+    ("/v1/models/{name}/versions", "get"): "listVersions",
+    ("/v1/models/{name}/versions", "post"): "pushVersion",
+    ("/v1/models/{name}/versions/{ref}", "get"): "getVersion",
+    ("/v1/models/{name}/aliases", "get"): "getAliases",
+    ("/v1/models/{name}/alerts", "post"): "setAlert",
+    ("/v1/models/{name}/alerts/{rule}", "delete"): "deleteAlert",
+    ("/v1/events", "get"): "listEvents",
+    ("/v1/artifacts", "post"): "uploadArtifact",
+    ("/v1/artifacts/{digest}", "get"): "getArtifact",
+    ("/v1/tokens", "post"): "createToken",
+    ("/v1/tokens/{token_id}", "delete"): "revokeToken",
+}
+_NAME_OF_FIRST = "$response.body#/0/name"
+_SAME_NAME = "$request.path.name"
+_LINKS: dict[tuple[str, str, str], dict[str, dict[str, str]]] = {
+    ("/v1/models", "get", "200"): {
+        "getModel": {"name": _NAME_OF_FIRST},
+        "listVersions": {"name": _NAME_OF_FIRST},
+        "getAliases": {"name": _NAME_OF_FIRST},
+    },
+    ("/v1/models/{name}", "get", "200"): {"listEvents": {"model": "$response.body#/name"}},
+    ("/v1/models/{name}/versions", "post", "200"): {
+        "getVersion": {"name": _SAME_NAME, "ref": "$response.body#/version"},
+    },
+    ("/v1/models/{name}/alerts", "post", "200"): {
+        "deleteAlert": {"name": _SAME_NAME, "rule": "$response.body#/name"},
+    },
+    ("/v1/artifacts", "post", "201"): {"getArtifact": {"digest": "$response.body#/digest"}},
+    ("/v1/tokens", "post", "201"): {"revokeToken": {"token_id": "$response.body#/id"}},
+}
+
+
+def _linked(paths: dict[str, Any]) -> dict[str, Any]:
+    for (path, method), operation_id in _OPERATION_IDS.items():
+        paths[path][method].setdefault("operationId", operation_id)
+    for (path, method, status), targets in _LINKS.items():
+        response = paths[path][method]["responses"][status]
+        response["links"] = {
+            target: {"operationId": target, "parameters": parameters}
+            for target, parameters in targets.items()
+        }
+    return paths
+
+
 def openapi_document(config: ServerConfig) -> dict[str, Any]:
     """The API contract of a server running with ``config``."""
     from deploykit import __version__
@@ -348,166 +397,168 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
             "version": __version__,
             "description": "Predict with, and manage, the models of a deploykit registry.",
         },
-        "paths": {
-            "/healthz": {
-                "get": {
-                    "summary": "Liveness, and what this worker serves",
-                    "responses": {"200": _json({"type": "object"}, "OK")},
-                }
-            },
-            "/metrics": {
-                "get": {
-                    "summary": "Prometheus exposition of the fleet's predict telemetry",
-                    "responses": {
-                        "200": {
-                            "description": "Prometheus text format 0.0.4",
-                            "content": {"text/plain": {"schema": {"type": "string"}}},
+        "paths": _linked(
+            {
+                "/healthz": {
+                    "get": {
+                        "summary": "Liveness, and what this worker serves",
+                        "responses": {"200": _json({"type": "object"}, "OK")},
+                    }
+                },
+                "/metrics": {
+                    "get": {
+                        "summary": "Prometheus exposition of the fleet's predict telemetry",
+                        "responses": {
+                            "200": {
+                                "description": "Prometheus text format 0.0.4",
+                                "content": {"text/plain": {"schema": {"type": "string"}}},
+                            },
+                            **_errors(503),
                         },
-                        **_errors(503),
-                    },
-                }
-            },
-            "/v1/whoami": _get(
-                "The role and name of the token sent",
-                {"type": "object"},
-                params=[],
-            ),
-            "/v1/models": _get("List models", {**arr, "items": _ref("ModelInfo")}, params=[]),
-            "/v1/models/{name}": _get("One model and its aliases", _ref("ModelInfo")),
-            "/v1/models/{name}/versions": versions_path,
-            "/v1/models/{name}/versions/{ref}": _get(
-                "One version: a number, 'latest' or an alias",
-                _ref("ModelVersion"),
-                params=[
-                    _NAME,
-                    _path(
-                        "ref",
-                        f"^([0-9]{{1,18}}|{_NAME_PATTERN[1:-1]})$",
-                        "A version number, 'latest' or an alias name",
-                    ),
-                ],
-            ),
-            "/v1/models/{name}/aliases": _get(
-                "Where each alias points", {**arr, "items": _ref("Alias")}
-            ),
-            "/v1/models/{name}/deploy": {
-                "post": _post(
-                    "Move an alias (production by default) to a version, once it loads here",
-                    {
-                        "type": "object",
-                        "required": ["version"],
-                        "properties": {
-                            "version": {"type": ["integer", "string"]},
-                            "alias": {"type": "string"},
-                            "reason": {"type": "string"},
+                    }
+                },
+                "/v1/whoami": _get(
+                    "The role and name of the token sent",
+                    {"type": "object"},
+                    params=[],
+                ),
+                "/v1/models": _get("List models", {**arr, "items": _ref("ModelInfo")}, params=[]),
+                "/v1/models/{name}": _get("One model and its aliases", _ref("ModelInfo")),
+                "/v1/models/{name}/versions": versions_path,
+                "/v1/models/{name}/versions/{ref}": _get(
+                    "One version: a number, 'latest' or an alias",
+                    _ref("ModelVersion"),
+                    params=[
+                        _NAME,
+                        _path(
+                            "ref",
+                            f"^([0-9]{{1,18}}|{_NAME_PATTERN[1:-1]})$",
+                            "A version number, 'latest' or an alias name",
+                        ),
+                    ],
+                ),
+                "/v1/models/{name}/aliases": _get(
+                    "Where each alias points", {**arr, "items": _ref("Alias")}
+                ),
+                "/v1/models/{name}/deploy": {
+                    "post": _post(
+                        "Move an alias (production by default) to a version, once it loads here",
+                        {
+                            "type": "object",
+                            "required": ["version"],
+                            "properties": {
+                                "version": {"type": ["integer", "string"]},
+                                "alias": {"type": "string"},
+                                "reason": {"type": "string"},
+                            },
                         },
-                    },
-                    _ref("Alias"),
-                )
-            },
-            "/v1/models/{name}/rollback": {
-                "post": _post(
-                    "Move an alias back to its previous version, or to 'to'",
-                    {
-                        "type": "object",
-                        "properties": {
-                            "to": {"type": "integer"},
-                            "alias": {"type": "string"},
-                            "reason": {"type": "string"},
-                            "if_current": {"type": "integer"},
-                            "action": {"type": "string", "enum": ["rollback", "auto-rollback"]},
-                        },
-                    },
-                    _ref("Alias"),
-                )
-            },
-            "/v1/models/{name}/predict": {"post": _predict(config, versioned=False)},
-            "/v1/models/{name}/versions/{version}/predict": {
-                "post": _predict(config, versioned=True)
-            },
-            "/v1/models/{name}/feedback": {
-                "post": {
-                    **_post(
-                        "Record true labels by request id",
+                        _ref("Alias"),
+                    )
+                },
+                "/v1/models/{name}/rollback": {
+                    "post": _post(
+                        "Move an alias back to its previous version, or to 'to'",
                         {
                             "type": "object",
                             "properties": {
-                                "request_id": {"type": "string"},
-                                "label": {},
-                                "feedback": {"type": "array", "items": {"type": "object"}},
+                                "to": {"type": "integer"},
+                                "alias": {"type": "string"},
+                                "reason": {"type": "string"},
+                                "if_current": {"type": "integer"},
+                                "action": {"type": "string", "enum": ["rollback", "auto-rollback"]},
                             },
                         },
-                        {"type": "object"},
-                    ),
-                    **({} if config.predict_requires_token else {"security": []}),
-                }
-            },
-            **monitoring.paths(),
-            "/v1/events": _get(
-                "The audit log, newest first",
-                {**arr, "items": _ref("Event")},
-                params=[
-                    query("model", "string"),
-                    query("limit", minimum=1, maximum=10_000),
-                    query("since", "string"),
-                    query("action", "string"),
-                ],
-            ),
-            "/v1/events/last": _get("Id of the newest event", {"type": "object"}, params=[]),
-            "/v1/artifacts": {
-                "post": {
-                    "summary": "Upload artifact bytes (streamed; digest checked on arrival)",
-                    "security": _AUTH,
-                    "parameters": [
-                        {
-                            "name": "X-Content-Digest",
-                            "in": "header",
-                            "required": False,
-                            "description": "The bytes' SHA-256; a body that hashes to "
-                            "anything else is refused (422) and not stored",
-                            "schema": {"type": "string", "pattern": _DIGEST_PATTERN},
-                        }
+                        _ref("Alias"),
+                    )
+                },
+                "/v1/models/{name}/predict": {"post": _predict(config, versioned=False)},
+                "/v1/models/{name}/versions/{version}/predict": {
+                    "post": _predict(config, versioned=True)
+                },
+                "/v1/models/{name}/feedback": {
+                    "post": {
+                        **_post(
+                            "Record true labels by request id",
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "request_id": {"type": "string"},
+                                    "label": {},
+                                    "feedback": {"type": "array", "items": {"type": "object"}},
+                                },
+                            },
+                            {"type": "object"},
+                        ),
+                        **({} if config.predict_requires_token else {"security": []}),
+                    }
+                },
+                **monitoring.paths(),
+                "/v1/events": _get(
+                    "The audit log, newest first",
+                    {**arr, "items": _ref("Event")},
+                    params=[
+                        query("model", "string"),
+                        query("limit", minimum=1, maximum=10_000),
+                        query("since", "string"),
+                        query("action", "string"),
                     ],
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/octet-stream": {"schema": {}}},
-                    },
-                    "responses": {
-                        "201": _json({"type": "object"}, "Stored"),
-                        **_errors(*_WRITE),
-                    },
-                }
-            },
-            "/v1/artifacts/{digest}": {
-                "get": {
-                    "summary": "Download artifact bytes",
-                    "security": _AUTH,
-                    "parameters": [_path("digest", _DIGEST_PATTERN, "The artifact's digest")],
-                    "responses": {
-                        "200": {
-                            "description": "The bytes",
+                ),
+                "/v1/events/last": _get("Id of the newest event", {"type": "object"}, params=[]),
+                "/v1/artifacts": {
+                    "post": {
+                        "summary": "Upload artifact bytes (streamed; digest checked on arrival)",
+                        "security": _AUTH,
+                        "parameters": [
+                            {
+                                "name": "X-Content-Digest",
+                                "in": "header",
+                                "required": False,
+                                "description": "The bytes' SHA-256; a body that hashes to "
+                                "anything else is refused (422) and not stored",
+                                "schema": {"type": "string", "pattern": _DIGEST_PATTERN},
+                            }
+                        ],
+                        "requestBody": {
+                            "required": True,
                             "content": {"application/octet-stream": {"schema": {}}},
                         },
-                        **_errors(*_READ, 500),
-                    },
-                }
-            },
-            "/v1/tokens": tokens,
-            "/v1/tokens/{token_id}": {
-                "delete": {
-                    "summary": "Revoke a token (admin)",
-                    "security": _AUTH,
-                    "parameters": [_path("token_id", _NUMBER_PATTERN, "The token's id")],
-                    "responses": {"200": _json(_ref("Token"), "Revoked"), **_errors(*_READ)},
-                }
-            },
-            "/openapi.json": {
-                "get": {
-                    "summary": "This document",
-                    "responses": {"200": _json({"type": "object"}, "OK")},
-                }
-            },
-        },
+                        "responses": {
+                            "201": _json({"type": "object"}, "Stored"),
+                            **_errors(*_WRITE),
+                        },
+                    }
+                },
+                "/v1/artifacts/{digest}": {
+                    "get": {
+                        "summary": "Download artifact bytes",
+                        "security": _AUTH,
+                        "parameters": [_path("digest", _DIGEST_PATTERN, "The artifact's digest")],
+                        "responses": {
+                            "200": {
+                                "description": "The bytes",
+                                "content": {"application/octet-stream": {"schema": {}}},
+                            },
+                            **_errors(*_READ, 500),
+                        },
+                    }
+                },
+                "/v1/tokens": tokens,
+                "/v1/tokens/{token_id}": {
+                    "delete": {
+                        "summary": "Revoke a token (admin)",
+                        "security": _AUTH,
+                        "parameters": [_path("token_id", _NUMBER_PATTERN, "The token's id")],
+                        "responses": {"200": _json(_ref("Token"), "Revoked"), **_errors(*_READ)},
+                    }
+                },
+                "/openapi.json": {
+                    "get": {
+                        "summary": "This document",
+                        "responses": {"200": _json({"type": "object"}, "OK")},
+                    }
+                },
+            }
+        ),
         "components": {
             "schemas": {**_SCHEMAS, "VersionDraft": draft_schema(), **monitoring.SCHEMAS},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

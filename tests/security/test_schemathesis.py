@@ -106,7 +106,7 @@ def _report(fuzz: Fuzzed, what: str, started: float, failures: list[str]) -> str
     return (
         f"{what}: {sum(fuzz.calls.values())} requests over {len(fuzz.calls)} operations in "
         f"{time.monotonic() - started:.0f} s; statuses {dict(sorted(fuzz.statuses.items()))}; "
-        f"{len(failures)} failing"
+        f"{len(failures)} failing; operations: {sorted(fuzz.calls)}"
     )
 
 
@@ -121,7 +121,7 @@ def test_every_operation_alone(fuzzed: Fuzzed, capsys: pytest.CaptureFixture[str
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=15,
+            max_examples=20,
             deadline=None,
             derandomize=True,
             database=None,
@@ -168,7 +168,7 @@ def test_stateful_scenarios(fuzzed: Fuzzed, capsys: pytest.CaptureFixture[str]) 
     try:
         Scenarios.run(
             settings=settings(
-                max_examples=40,
+                max_examples=80,
                 stateful_step_count=8,
                 deadline=None,
                 derandomize=True,
