@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from deploykit.registry.drafts import draft_schema
+from deploykit.registry.events import ACTIONS
 from deploykit.server.config import ServerConfig
 from deploykit.server.payloads import FORMATS
 
@@ -49,6 +50,33 @@ def _errors(*codes: int) -> dict[str, Any]:
 _NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"  # deploykit.registry.names
 _NUMBER_PATTERN = "^[0-9]{1,18}$"  # fits a 64-bit integer column
 _DIGEST_PATTERN = "^sha256:[0-9a-f]{64}$"
+# A version number >= 1, or an alias name (never all digits; 'latest' among them).
+_REF = {
+    "type": "string",
+    "maxLength": 128,
+    "pattern": "^([1-9][0-9]{0,17}|[A-Za-z][A-Za-z0-9._-]*|[0-9]+[A-Za-z._-][A-Za-z0-9._-]*)$",
+}
+_NUMBER = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+_DEPLOY_VERSION = {"oneOf": [_NUMBER, _REF]}
+# Optional body fields: null means "not given" (the handler's default), as for absent ones.
+_VERSION_NUMBER = {**_NUMBER, "type": ["integer", "null"]}
+_ALIAS = {  # a name that does not read as a version number
+    "type": ["string", "null"],
+    "pattern": "^([A-Za-z][A-Za-z0-9._-]*|[0-9]+[A-Za-z._-][A-Za-z0-9._-]*)$",
+    "maxLength": 128,
+}
+_OPTIONAL_TEXT = {"type": ["string", "null"], "maxLength": 10_000}
+_ACTION = {"type": ["string", "null"], "enum": ["rollback", "auto-rollback", None]}
+_FEEDBACK_ID = {"type": "string", "minLength": 1, "maxLength": 128}
+_FEEDBACK_ITEMS = {
+    "type": "array",
+    "minItems": 1,
+    "items": {
+        "type": "object",
+        "required": ["request_id", "label"],
+        "properties": {"request_id": _FEEDBACK_ID, "label": {}},
+    },
+}
 _NAME = {
     "name": "name",
     "in": "path",
@@ -76,7 +104,7 @@ _WRITE = (400, 401, 403, 404, 409, 413, 415, 422, 500, 503)
 def _predict(config: ServerConfig, versioned: bool) -> dict[str, Any]:
     params: list[dict[str, Any]] = [_NAME]
     if versioned:
-        params.append(_path("version", _NUMBER_PATTERN, "A version number"))
+        params.append(_path("version", "^[1-9][0-9]{0,17}$", "A version number"))
     params.append(
         {
             "name": "proba",
@@ -165,13 +193,15 @@ _SCHEMAS: dict[str, Any] = {
                 "required": ["data"],
                 "properties": {
                     "columns": {"type": "array", "items": {"type": "string"}},
-                    "data": {"type": "array", "items": {"type": "array"}},
+                    "data": {"type": "array", "minItems": 1, "items": {"type": "array"}},
                     "index": {"type": "array"},
                 },
             },
-            "dataframe_records": {"type": "array", "items": {"type": "object"}},
-            "instances": {"type": "array"},
-            "inputs": {"oneOf": [{"type": "array"}, {"type": "object"}]},
+            "dataframe_records": {"type": "array", "minItems": 1, "items": {"type": "object"}},
+            "instances": {"type": "array", "minItems": 1},
+            "inputs": {
+                "oneOf": [{"type": "array", "minItems": 1}, {"type": "object", "minProperties": 1}]
+            },
             "params": {"type": "object"},
         },
         "oneOf": [{"required": [f]} for f in FORMATS],
@@ -349,7 +379,10 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
             "required": ["draft"],
             "properties": {
                 "draft": _ref("VersionDraft"),
-                "deploy": {"type": "boolean", "description": "Also deploy it to production"},
+                "deploy": {
+                    "type": ["boolean", "null"],
+                    "description": "Also deploy it to production",
+                },
             },
         },
         _ref("PushResult"),
@@ -375,7 +408,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                             "required": ["role"],
                             "properties": {
                                 "role": {"type": "string", "enum": ["viewer", "deployer", "admin"]},
-                                "name": {"type": "string"},
+                                "name": {"type": ["string", "null"], "maxLength": 200},
                             },
                         }
                     }
@@ -430,11 +463,13 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                     _ref("ModelVersion"),
                     params=[
                         _NAME,
-                        _path(
-                            "ref",
-                            f"^([0-9]{{1,18}}|{_NAME_PATTERN[1:-1]})$",
-                            "A version number, 'latest' or an alias name",
-                        ),
+                        {
+                            "name": "ref",
+                            "in": "path",
+                            "required": True,
+                            "description": "A version number, 'latest' or an alias name",
+                            "schema": _REF,
+                        },
                     ],
                 ),
                 "/v1/models/{name}/aliases": _get(
@@ -447,9 +482,9 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                             "type": "object",
                             "required": ["version"],
                             "properties": {
-                                "version": {"type": ["integer", "string"]},
-                                "alias": {"type": "string"},
-                                "reason": {"type": "string"},
+                                "version": _DEPLOY_VERSION,
+                                "alias": _ALIAS,
+                                "reason": _OPTIONAL_TEXT,
                             },
                         },
                         _ref("Alias"),
@@ -461,11 +496,11 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                         {
                             "type": "object",
                             "properties": {
-                                "to": {"type": "integer"},
-                                "alias": {"type": "string"},
-                                "reason": {"type": "string"},
-                                "if_current": {"type": "integer"},
-                                "action": {"type": "string", "enum": ["rollback", "auto-rollback"]},
+                                "to": _VERSION_NUMBER,
+                                "alias": _ALIAS,
+                                "reason": _OPTIONAL_TEXT,
+                                "if_current": _VERSION_NUMBER,
+                                "action": _ACTION,
                             },
                         },
                         _ref("Alias"),
@@ -482,10 +517,14 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                             {
                                 "type": "object",
                                 "properties": {
-                                    "request_id": {"type": "string"},
+                                    "request_id": _FEEDBACK_ID,
                                     "label": {},
-                                    "feedback": {"type": "array", "items": {"type": "object"}},
+                                    "feedback": _FEEDBACK_ITEMS,
                                 },
+                                "anyOf": [
+                                    {"required": ["request_id", "label"]},
+                                    {"required": ["feedback"]},
+                                ],
                             },
                             {"type": "object"},
                         ),
@@ -497,10 +536,10 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                     "The audit log, newest first",
                     {**arr, "items": _ref("Event")},
                     params=[
-                        query("model", "string"),
+                        query("model", "string", pattern=_NAME_PATTERN),
                         query("limit", minimum=1, maximum=10_000),
                         query("since", "string"),
-                        query("action", "string"),
+                        query("action", "string", enum=list(ACTIONS)),
                     ],
                 ),
                 "/v1/events/last": _get("Id of the newest event", {"type": "object"}, params=[]),

@@ -117,15 +117,21 @@ SCHEMAS: dict[str, Any] = {
     },
     "DriftOptions": {
         "type": "object",
+        "description": "null (or leaving a field out) keeps its default; other keys are refused",
+        "additionalProperties": False,
         "properties": {
-            "alpha": {"type": "number", "exclusiveMinimum": 0, "maximum": 0.5},
-            "numeric_threshold": {"type": "number", "exclusiveMinimum": 0},
-            "categorical_threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
-            "missing_threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+            "alpha": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 0.5},
+            "numeric_threshold": {"type": ["number", "null"], "exclusiveMinimum": 0},
+            "categorical_threshold": {
+                "type": ["number", "null"],
+                "exclusiveMinimum": 0,
+                "maximum": 1,
+            },
+            "missing_threshold": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 1},
             "numeric": {"description": "'auto', a method name, or {method, threshold}"},
             "categorical": {"description": "'auto', a method name, or {method, threshold}"},
             "features": {
-                "type": "object",
+                "type": ["object", "null"],
                 "description": "Per feature: 'auto', a method name, a threshold, or "
                 "{method, threshold}",
             },

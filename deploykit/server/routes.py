@@ -464,6 +464,10 @@ async def create_token(call: Call) -> Any:
     body = await call.json()
     role = check_role(_field(body, "role", (str,)))
     name = _field(body, "name", (str,), "")
+    if len(name) > 200:
+        raise InvalidInputError(
+            f"The field 'name' must be at most 200 characters. Got {len(name):,} characters."
+        )
     secret, info = await _thread(call.state.tokens.create, role, name=name, created_by=call.actor)
     return json_response({**info.to_dict(), "token": secret}, status=201)
 
