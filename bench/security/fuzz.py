@@ -76,7 +76,7 @@ def main() -> None:
                 "$",
                 " ".join(c if "Bearer" not in c else "Authorization: Bearer …" for c in command),
             )
-            code = subprocess.call(command)
+            code = subprocess.call(command, cwd=home)  # its .schemathesis cache goes there
             errors = [line for line in server.logs().splitlines() if "ERROR" in line]
             print(f"server log: {len(errors)} ERROR line(s)")
             for line in errors[:20]:

@@ -192,7 +192,7 @@ def _prepare(body: bytes, loaded: LoadedModel, limits: Limits) -> tuple[Any, int
 def _too_many_values(limits: Limits) -> Exception:
     return over_limit(
         "values",
-        f"more than {limits.commas:,}",
+        f"more than {limits.cells:,}",
         limits.cells,
         "max_cells",
         "Send fewer rows per request.",
