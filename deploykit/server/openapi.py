@@ -65,7 +65,7 @@ _ALIAS = {  # a name that does not read as a version number
     "pattern": "^([A-Za-z][A-Za-z0-9._-]*|[0-9]+[A-Za-z._-][A-Za-z0-9._-]*)$",
     "maxLength": 128,
 }
-_OPTIONAL_TEXT = {"type": ["string", "null"], "maxLength": 10_000}
+_OPTIONAL_TEXT = {"type": ["string", "null"]}
 _ACTION = {"type": ["string", "null"], "enum": ["rollback", "auto-rollback", None]}
 _FEEDBACK_ID = {"type": "string", "minLength": 1, "maxLength": 128}
 _FEEDBACK_ITEMS = {

@@ -141,6 +141,8 @@ def _field(body: dict[str, Any], key: str, kinds: tuple[type, ...], default: Any
             raise InvalidInputError(f"The request body needs the field {key!r}.")
         return default
     value = body[key]
+    if int in kinds and isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON has one number type: 3.0 is the integer 3
     if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
         names = " or ".join(_KIND_NAMES.get(k, k.__name__) for k in kinds)
         raise InvalidInputError(
