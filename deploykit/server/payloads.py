@@ -18,6 +18,7 @@ problem (column, expected, received).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import chain
@@ -72,13 +73,17 @@ class Limits:
     @classmethod
     def of(cls, config: Any, width: int | None = None) -> Limits:
         """The limits for a model whose signature has ``width`` columns (None: unknown)."""
-        columns = max(config.max_columns, 2 * width) if width else config.max_columns
-        return cls(config.max_rows, columns, config.max_cells)
+        return _limits(config.max_rows, config.max_columns, config.max_cells, width)
 
     @property
     def commas(self) -> int:
         """Most commas a body within the limits has: one per value, name or row, about."""
         return self.cells + self.columns + self.rows
+
+
+@functools.lru_cache(maxsize=256)  # the predict hot path asks for the same few, every request
+def _limits(rows: int, columns: int, cells: int, width: int | None) -> Limits:
+    return Limits(rows, max(columns, 2 * width) if width else columns, cells)
 
 
 def over_limit(
@@ -102,11 +107,6 @@ def check_limits(parsed: Parsed, limits: Limits, columns: list[str] | None = Non
     request does not grow with what it holds. ``columns``: the signature's, for the hint.
     """
     data = parsed.data
-    hint = (
-        f"The model takes {len(columns):,} columns ({_listing(columns)})."
-        if columns
-        else "Send only the columns the model was trained on."
-    )
     if parsed.shape == "columns":
         rows, widest = parsed.nrows, len(data)
         cells = rows * widest
@@ -116,13 +116,13 @@ def check_limits(parsed: Parsed, limits: Limits, columns: list[str] | None = Non
             raise over_limit("rows", rows, limits.rows, "max_rows", _FEWER_ROWS)
         names = len(parsed.columns) if parsed.columns is not None else 0
         if names > limits.columns:
-            raise over_limit("columns", names, limits.columns, "max_columns", hint)
+            raise over_limit("columns", names, limits.columns, "max_columns", _hint(columns))
         widest, cells = _widths(data)
         widest, cells = max(widest, names), cells + names
     if rows > limits.rows:
         raise over_limit("rows", rows, limits.rows, "max_rows", _FEWER_ROWS)
     if widest > limits.columns:
-        raise over_limit("columns", widest, limits.columns, "max_columns", hint)
+        raise over_limit("columns", widest, limits.columns, "max_columns", _hint(columns))
     if cells > limits.cells:
         raise over_limit("values", cells, limits.cells, "max_cells", _FEWER_ROWS)
 
@@ -136,6 +136,12 @@ def _widths(data: list[Any]) -> tuple[int, int]:
     except TypeError:  # rows mixed with plain values: refused later, counted all the same
         widths = [len(r) if isinstance(r, (list, dict)) else 1 for r in data]
     return max(widths), sum(widths)
+
+
+def _hint(columns: list[str] | None) -> str:
+    if not columns:
+        return "Send only the columns the model was trained on."
+    return f"The model takes {len(columns):,} columns ({_listing(columns)})."
 
 
 def _listing(names: list[str]) -> str:
