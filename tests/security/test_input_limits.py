@@ -177,24 +177,37 @@ def test_ragged_instances_without_a_signature_get_a_422(server: Server) -> None:
     assert ok.status_code == 200, ok.text
 
 
+def _fastest(work: Any) -> tuple[float, Any]:
+    """(best of three wall times, the result): the least disturbed by other processes."""
+    best, result = float("inf"), None
+    for _ in range(3):
+        started = time.perf_counter()
+        result = work()
+        best = min(best, time.perf_counter() - started)
+    return best, result
+
+
 def test_column_problems_are_linear_and_bounded() -> None:
+    from collections import Counter
+
     from deploykit._coerce import column_problems
 
     signature = Signature.infer(pd.DataFrame({c: [0.0] for c in COLUMNS}))
-    names = [f"f{i % 20}" for i in range(1_000_000)]  # a million names, 20 distinct
-    started = time.perf_counter()
-    problems = column_problems(signature, names, allow_extra=False)
-    assert time.perf_counter() - started < 1.0  # was quadratic: hours for a million
-    assert len(problems) <= 8
-    assert sum(map(len, problems)) < 2_000
-    assert problems[0].startswith("missing columns: 'age'")
-    assert problems[-1].startswith("duplicate columns: 'f0', 'f1'")
-    distinct = [f"c{i}" for i in range(1_000_000)]
-    started = time.perf_counter()
-    problems = column_problems(signature, distinct, allow_extra=False)
-    assert time.perf_counter() - started < 2.0  # was a difflib call per name
-    assert "and 999,995 more unexpected columns" in problems[-1]
-    assert sum(map(len, problems)) < 2_000
+    # Measured against one Counter pass over the same names, so a busy machine slows both
+    # alike: the old code was quadratic (duplicates) and called difflib once per name.
+    repeated = [f"f{i % 20}" for i in range(1_000_000)]  # a million names, 20 distinct
+    distinct = [f"c{i}" for i in range(1_000_000)]  # a million distinct unknown names
+    for names in (repeated, distinct):
+        one_pass, _ = _fastest(lambda n=names: Counter(n))
+        took, problems = _fastest(lambda n=names: column_problems(signature, n, False))
+        assert took < 6 * one_pass, f"{took:.3f} s vs {one_pass:.3f} s for one Counter pass"
+        assert len(problems) <= 8
+        assert sum(map(len, problems)) < 2_000
+        assert problems[0].startswith("missing columns: 'age'")
+        if names is repeated:
+            assert problems[-1].startswith("duplicate columns: 'f0', 'f1'")
+        else:
+            assert "and 999,995 more unexpected columns" in problems[-1]
 
 
 def test_other_clients_keep_being_served_during_an_attack(server: Server) -> None:
