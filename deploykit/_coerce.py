@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import warnings
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from itertools import chain, repeat
 from operator import itemgetter
@@ -267,25 +268,42 @@ Split = tuple[dict[str, Any], Any, list[str]]  # column -> values, index, proble
 
 
 def column_problems(sig: Signature, names: Sequence[Any], allow_extra: bool) -> list[str]:
-    """Missing, unexpected (with a did-you-mean) and duplicate column names."""
-    given, known = set(names), set(sig.columns)
+    """Missing, unexpected (with a did-you-mean) and duplicate column names.
+
+    Linear in ``len(names)`` and bounded in output, whatever a caller sends: one pass
+    counts the names, at most :data:`_LISTED` unexpected names get a problem (and a
+    difflib suggestion) of their own, the rest are counted.
+    """
+    counts = Counter(names)
+    known = sig._names
     problems = []
-    missing = [c for c in sig.columns if c not in given]
+    missing = [c for c in sig.columns if c not in counts]
     if missing:
         problems.append(f"missing column{'s' if len(missing) > 1 else ''}: {quoted(missing)}")
-    for name in () if allow_extra else names:
-        if name not in known:
-            close = difflib.get_close_matches(str(name), missing, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            problems.append(f"unexpected column {name!r}{hint}")
-    if len(given) < len(names):
-        dupes = sorted({str(n) for n in names if list(names).count(n) > 1})
+    unexpected = [] if allow_extra else [n for n in counts if n not in known]
+    for name in unexpected[:_LISTED]:
+        close = difflib.get_close_matches(str(name), missing[:_SUGGEST_FROM], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        problems.append(f"unexpected column {name!r}{hint}")
+    if len(unexpected) > _LISTED:
+        rest = unexpected[_LISTED:]
+        problems.append(
+            f"and {len(rest):,} more unexpected column{'s' if len(rest) > 1 else ''}: "
+            f"{quoted(rest)}"
+        )
+    if len(counts) < len(names):
+        dupes = sorted(str(n) for n, k in counts.items() if k > 1)
         problems.append(f"duplicate column{'s' if len(dupes) > 1 else ''}: {quoted(dupes)}")
     return problems
 
 
-def quoted(names: Sequence[Any]) -> str:
-    return ", ".join(repr(n) for n in names)
+_SUGGEST_FROM = 1000  # missing names difflib compares one unexpected name with, at most
+
+
+def quoted(names: Sequence[Any], limit: int = 10) -> str:
+    """``'a', 'b'``; past ``limit`` names, ``'a', 'b', … and 49,997 more``."""
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown if len(names) <= limit else f"{shown} … and {len(names) - limit:,} more"
 
 
 def listing(names: Sequence[str]) -> str:
@@ -315,7 +333,7 @@ def split_input(sig: Signature, data: Any, allow_extra: bool) -> Split:
         if not any(isinstance(v, (list, tuple, np.ndarray, pd.Series)) for v in data.values()):
             return _records(sig, [data], allow_extra)  # a dict of scalars is one record
         problems = column_problems(sig, list(data.keys()), allow_extra)
-        lengths = {k: len(v) for k, v in data.items() if k in set(sig.columns)}
+        lengths = {k: len(v) for k, v in data.items() if k in sig._names}
         if len(set(lengths.values())) > 1:
             return {}, None, [*problems, f"columns have different lengths: {lengths}"]
         if not any(lengths.values()):

@@ -8,13 +8,74 @@ registry calls it too. Either way the registry then assigns the number.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Mapping
 from typing import Any
 
+from deploykit._schema import json_type
 from deploykit.errors import GateError, InvalidInputError
 
-__all__ = ["VersionDraft", "json_safe", "prepare_draft"]
+__all__ = ["VersionDraft", "draft_schema", "json_safe", "prepare_draft"]
+
+_MAX_TEXT = 100_000  # characters in a free-text field (description, estimator, ...)
+
+
+@functools.cache
+def draft_schema() -> dict[str, Any]:
+    """The JSON Schema of :meth:`VersionDraft.to_dict`: published in ``/openapi.json``
+    and enforced by :meth:`VersionDraft.check`, so both say the same."""
+    from deploykit.serialization import FORMATS
+
+    def nullable(kind: str, description: str) -> dict[str, Any]:
+        return {"type": [kind, "null"], "description": description}
+
+    return {
+        "type": "object",
+        "description": "A version before it has a number: deploykit VersionDraft.to_dict(). "
+        "Unknown fields are ignored (newer clients).",
+        "required": ["estimator", "format"],
+        "properties": {
+            "digest": {
+                "type": "string",
+                "pattern": "^(sha256:[0-9a-f]{64})?$",
+                "x-pattern-text": "'sha256:' followed by 64 lowercase hex digits",
+                "description": "Of an artifact uploaded to /v1/artifacts (empty before)",
+            },
+            "format": {"type": "string", "enum": list(FORMATS)},
+            "size": {"type": "integer", "minimum": 0, "description": "The artifact's bytes"},
+            "estimator": {"type": "string", "minLength": 1, "maxLength": 1000},
+            "description": {"type": "string", "maxLength": _MAX_TEXT},
+            "notebook": {"type": ["string", "null"], "maxLength": 4096},
+            "author": {"type": ["string", "null"], "maxLength": 200},
+            "signature": nullable("object", "deploykit Signature.to_dict()"),
+            "metrics": {
+                "type": "object",
+                "additionalProperties": {"type": ["number", "null"]},
+                "description": "Metric name -> value (null: not finite)",
+            },
+            "evaluation": nullable("object", "deploykit EvaluationReport.to_dict()"),
+            "gate": {
+                "type": ["object", "null"],
+                "description": "deploykit GateResult.to_dict()",
+                "required": ["passed"],
+                "properties": {
+                    "passed": {"type": "boolean"},
+                    "checks": {"type": "array", "items": {"type": "object"}},
+                    "expression": {"type": "string"},
+                    "summary": {"type": "string"},
+                },
+            },
+            "params": {"type": "object", "description": "The estimator's get_params()"},
+            "data_fingerprint": nullable("object", "deploykit DataFingerprint.to_dict()"),
+            "environment": {
+                "type": "object",
+                "additionalProperties": {"type": "string", "maxLength": 1000},
+                "description": "Package -> version at push time",
+            },
+            "profile": nullable("object", "deploykit ReferenceProfile.to_dict()"),
+        },
+    }
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -51,19 +112,94 @@ class VersionDraft:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> VersionDraft:
-        """A draft from :meth:`to_dict` output; unknown keys are ignored (newer clients)."""
+        """A draft from :meth:`to_dict` output (an HTTP body, say), every field checked
+        against :func:`draft_schema`; unknown keys are ignored (newer clients)."""
         if not isinstance(data, Mapping):
             raise InvalidInputError(
-                f"A version draft must be a JSON object. Got {type(data).__name__} instead."
+                f"A version draft must be a JSON object. Got {json_type(data)} instead."
             )
         known = {f.name for f in dataclasses.fields(cls)}
-        missing = sorted({"format", "estimator"} - set(data))
-        if missing:
-            raise InvalidInputError(
-                f"A version draft needs the field(s) {', '.join(map(repr, missing))}. "
-                "Build drafts with deploykit.registry.prepare_draft()."
-            )
-        return cls(**{k: v for k, v in data.items() if k in known})
+        fields = {k: v for k, v in data.items() if k in known}
+        _check_fields(fields)
+        return cls(**fields)
+
+    def check(self) -> VersionDraft:
+        """This draft, if every field is what the registry can store and read back;
+        else :class:`InvalidInputError` naming the field, what was expected and what came."""
+        _check_fields(self.to_dict())
+        return self
+
+
+def _check_fields(fields: dict[str, Any]) -> None:
+    from deploykit._schema import check
+
+    check(draft_schema(), fields, "draft")
+    for name, read in _READERS.items():
+        value = fields.get(name)
+        if value is not None:
+            try:
+                read(value)
+            except Exception as exc:  # whatever the reader trips on, it is the draft's fault
+                what = _READ_AS[name]
+                raise InvalidInputError(
+                    f"The field 'draft.{name}' is not {what} deploykit can read "
+                    f"({type(exc).__name__}: {str(exc)[:200]}). Build drafts with "
+                    "deploykit.registry.prepare_draft()."
+                ) from None
+
+
+def _read_signature(value: dict[str, Any]) -> None:
+    from deploykit.signature import Signature
+
+    signature = Signature.from_dict(value)
+    if signature.kind not in ("dataframe", "array"):
+        raise ValueError(f"kind must be 'dataframe' or 'array', got {signature.kind!r}")
+    if len(set(signature.columns)) != len(signature.columns):
+        raise ValueError("column names repeat")
+    if not all(isinstance(c, str) for c in signature.columns):
+        raise ValueError("column names must be strings")
+
+
+def _read_profile(value: dict[str, Any]) -> None:
+    from deploykit.monitoring import ReferenceProfile
+
+    profile = ReferenceProfile.from_dict(value)
+    if profile.rows < 0:
+        raise ValueError(f"rows must be >= 0, got {profile.rows}")
+
+
+def _read_evaluation(value: dict[str, Any]) -> None:
+    from deploykit.evaluation import EvaluationReport
+
+    EvaluationReport.from_dict(value)
+
+
+def _read_gate(value: dict[str, Any]) -> None:
+    from deploykit.evaluation import GateResult
+
+    GateResult.from_dict(value)
+
+
+def _read_fingerprint(value: dict[str, Any]) -> None:
+    from deploykit.monitoring.profile import DataFingerprint
+
+    DataFingerprint.from_dict(value)
+
+
+_READERS = {
+    "signature": _read_signature,
+    "profile": _read_profile,
+    "evaluation": _read_evaluation,
+    "gate": _read_gate,
+    "data_fingerprint": _read_fingerprint,
+}
+_READ_AS = {
+    "signature": "a signature",
+    "profile": "a reference profile",
+    "evaluation": "an evaluation report",
+    "gate": "a gate result",
+    "data_fingerprint": "a data fingerprint",
+}
 
 
 def prepare_draft(

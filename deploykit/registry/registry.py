@@ -18,8 +18,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from deploykit.errors import (
-    ArtifactError,
-    ArtifactIntegrityError,
     DeployKitWarning,
     InvalidInputError,
 )
@@ -199,15 +197,17 @@ class Registry:
                 f"The draft's digest must look like 'sha256:<64 hex digits>'. Got {digest!r} "
                 "instead; store the artifact first and use the digest the store returns."
             )
-        if not self.artifacts.exists(digest):
-            raise ArtifactError(
-                f"No artifact {digest} in the store {self.settings.artifacts_url!r}: "
-                "upload it before registering a version that uses it."
+        draft.check()  # every field, before anything is read or written
+        if not self.artifacts.exists(digest):  # the caller's draft names bytes never stored
+            raise InvalidInputError(
+                f"The draft's digest {digest} names no artifact in the store: upload the "
+                "artifact (POST /v1/artifacts, or ArtifactStore.put) before registering a "
+                "version that uses it."
             )
         self.artifacts.verify(digest)
         size = self.artifacts.size(digest)
-        if draft.size != size:
-            raise ArtifactIntegrityError(
+        if draft.size != size:  # the draft is wrong, not the stored bytes
+            raise InvalidInputError(
                 f"The draft says artifact {digest} is {draft.size} bytes; the store holds "
                 f"{size} bytes. Rebuild the draft from the uploaded file."
             )

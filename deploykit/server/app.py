@@ -36,7 +36,12 @@ from deploykit.server.models import ModelHost, quiet_feature_name_warning
 from deploykit.server.predict import PredictEndpoint
 from deploykit.server.predlog import PredictionLog
 from deploykit.server.request_ids import RequestIds
-from deploykit.server.responses import error_response, json_response, new_request_id
+from deploykit.server.responses import (
+    error_response,
+    json_response,
+    keep_private,
+    new_request_id,
+)
 from deploykit.server.telemetry import Telemetry
 from deploykit.settings import Settings
 
@@ -51,6 +56,10 @@ class ServerState:
     def __init__(self, registry: Registry, config: ServerConfig, *, owns_registry: bool) -> None:
         self.registry = registry
         self.config = config
+        settings = registry.settings
+        keep_private(settings.database_url, "<database>")
+        keep_private(settings.artifacts_url, "<artifact store>")
+        keep_private(settings.home, "<deploykit home>")
         self.owns_registry = owns_registry
         self.tokens = TokenStore(registry.engine)
         self.request_ids = RequestIds(registry.engine)  # signs the ids feedback may label

@@ -31,6 +31,16 @@ class ServerConfig:
     workers: int = 1
     #: largest JSON body (predict, deploy, ...) accepted; larger ones get 413
     max_body_bytes: int = 16 * 1024 * 1024
+    #: most rows in one predict request; more get 413 before any DataFrame is built
+    max_rows: int = 100_000
+    #: most column names (or record keys) in one predict request; a model whose signature
+    #: is wider takes twice its width. More get 413 before anything is checked one by one
+    max_columns: int = 1_000
+    #: most values (rows x columns, column names included) in one predict request. It is
+    #: counted roughly from the raw body while it arrives, so a request over it costs the
+    #: worker no JSON decoding; decoding what it admits holds the worker's event loop for
+    #: ~0.1-0.6 us a value, so lower it if your clients send small requests
+    max_cells: int = 500_000
     #: largest artifact upload accepted (streamed to the store, never held in memory)
     max_upload_bytes: int = 8 * 1024**3
     #: rows merged into one predict call at most
@@ -79,6 +89,9 @@ class ServerConfig:
         need(isinstance(self.port, int) and 0 <= self.port <= 65535, "port", "an int in [0, 65535]")
         need(isinstance(self.workers, int) and self.workers >= 1, "workers", "an int >= 1")
         need(self.max_body_bytes >= 1024, "max_body_bytes", "at least 1024")
+        for field in ("max_rows", "max_columns", "max_cells"):
+            value = getattr(self, field)
+            need(isinstance(value, int) and value >= 1, field, "an int >= 1")
         need(self.max_upload_bytes >= 1024, "max_upload_bytes", "at least 1024")
         need(
             isinstance(self.batch_max_size, int) and self.batch_max_size >= 1,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from deploykit.registry.drafts import draft_schema
+from deploykit.registry.events import ACTIONS
 from deploykit.server.config import ServerConfig
 from deploykit.server.payloads import FORMATS
 
@@ -30,7 +32,8 @@ _ERROR_TEXT = {
     404: "No such model, version, alias, token or artifact",
     405: "Method not allowed",
     409: "Conflicts with the registry's state (nothing to roll back to, ...)",
-    413: "Body over the size limit",
+    413: "Body over the size limit, or more rows, columns or values than the server takes "
+    "(server options max_body_bytes, max_rows, max_columns, max_cells)",
     415: "Content-Type not accepted",
     422: "Well-formed but invalid input (names the field, expected and received)",
     500: "The artifact cannot be loaded or verified",
@@ -42,13 +45,57 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(c): _json(_ref("Error"), _ERROR_TEXT[c]) for c in codes}
 
 
+# Path parameters state what the server takes: a value outside them is a 404 or a 422,
+# never a 500 (schemathesis checks both sides against this document).
+_NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"  # deploykit.registry.names
+_NUMBER_PATTERN = "^[0-9]{1,18}$"  # fits a 64-bit integer column
+_DIGEST_PATTERN = "^sha256:[0-9a-f]{64}$"
+# A version number >= 1, or an alias name (never all digits; 'latest' among them).
+_REF = {
+    "type": "string",
+    "maxLength": 128,
+    "pattern": "^([1-9][0-9]{0,17}|[A-Za-z][A-Za-z0-9._-]*|[0-9]+[A-Za-z._-][A-Za-z0-9._-]*)$",
+}
+_NUMBER = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+_DEPLOY_VERSION = {"oneOf": [_NUMBER, _REF]}
+# Optional body fields: null means "not given" (the handler's default), as for absent ones.
+_VERSION_NUMBER = {**_NUMBER, "type": ["integer", "null"]}
+_ALIAS = {  # a name that does not read as a version number
+    "type": ["string", "null"],
+    "pattern": "^([A-Za-z][A-Za-z0-9._-]*|[0-9]+[A-Za-z._-][A-Za-z0-9._-]*)$",
+    "maxLength": 128,
+}
+_OPTIONAL_TEXT = {"type": ["string", "null"]}
+_ACTION = {"type": ["string", "null"], "enum": ["rollback", "auto-rollback", None]}
+_FEEDBACK_ID = {"type": "string", "minLength": 1, "maxLength": 128}
+_FEEDBACK_ITEMS = {
+    "type": "array",
+    "minItems": 1,
+    "items": {
+        "type": "object",
+        "required": ["request_id", "label"],
+        "properties": {"request_id": _FEEDBACK_ID, "label": {}},
+    },
+}
 _NAME = {
     "name": "name",
     "in": "path",
     "required": True,
-    "description": "Model name: letters, digits, '.', '_' or '-'",
-    "schema": {"type": "string"},
+    "description": "Model name: a letter or digit, then letters, digits, '.', '_' or '-'",
+    "schema": {"type": "string", "pattern": _NAME_PATTERN},
 }
+
+
+def _path(name: str, pattern: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", "pattern": pattern},
+    }
+
+
 _AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
 _READ = (401, 403, 404, 422, 503)
 _WRITE = (400, 401, 403, 404, 409, 413, 415, 422, 500, 503)
@@ -57,9 +104,7 @@ _WRITE = (400, 401, 403, 404, 409, 413, 415, 422, 500, 503)
 def _predict(config: ServerConfig, versioned: bool) -> dict[str, Any]:
     params: list[dict[str, Any]] = [_NAME]
     if versioned:
-        params.append(
-            {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
-        )
+        params.append(_path("version", "^[1-9][0-9]{0,17}$", "A version number"))
     params.append(
         {
             "name": "proba",
@@ -76,7 +121,7 @@ def _predict(config: ServerConfig, versioned: bool) -> dict[str, Any]:
             "required": False,
             "description": "Your id for this request, echoed in this header for tracing; "
             "feedback labels the signed request_id of the answer instead",
-            "schema": {"type": "string"},
+            "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
         }
     )
     op: dict[str, Any] = {
@@ -149,13 +194,15 @@ _SCHEMAS: dict[str, Any] = {
                 "required": ["data"],
                 "properties": {
                     "columns": {"type": "array", "items": {"type": "string"}},
-                    "data": {"type": "array", "items": {"type": "array"}},
+                    "data": {"type": "array", "minItems": 1, "items": {"type": "array"}},
                     "index": {"type": "array"},
                 },
             },
-            "dataframe_records": {"type": "array", "items": {"type": "object"}},
-            "instances": {"type": "array"},
-            "inputs": {"oneOf": [{"type": "array"}, {"type": "object"}]},
+            "dataframe_records": {"type": "array", "minItems": 1, "items": {"type": "object"}},
+            "instances": {"type": "array", "minItems": 1},
+            "inputs": {
+                "oneOf": [{"type": "array", "minItems": 1}, {"type": "object", "minProperties": 1}]
+            },
             "params": {"type": "object"},
         },
         "oneOf": [{"required": [f]} for f in FORMATS],
@@ -185,6 +232,31 @@ _SCHEMAS: dict[str, Any] = {
             "aliases": {"type": "object", "additionalProperties": {"type": "integer"}},
             "description": {"type": "string"},
         },
+    },
+    "PushResult": {
+        "allOf": [
+            {"$ref": "#/components/schemas/ModelVersion"},
+            {
+                "type": "object",
+                "required": ["deployed", "warnings"],
+                "properties": {
+                    "deployed": {
+                        "type": "boolean",
+                        "description": "Whether production now points at this version",
+                    },
+                    "deploy_error": {
+                        "type": ["object", "null"],
+                        "description": "Why a requested deploy did not happen (the version "
+                        "is registered all the same): the error's type and message",
+                        "properties": {
+                            "type": {"type": "string"},
+                            "message": {"type": "string"},
+                        },
+                    },
+                    "warnings": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        ]
     },
     "ModelVersion": {
         "type": "object",
@@ -246,6 +318,55 @@ _SCHEMAS: dict[str, Any] = {
 }
 
 
+# How one answer feeds the next request (OpenAPI links): for clients that generate code,
+# and for schemathesis' stateful runs, which chain operations along them.
+_OPERATION_IDS = {
+    ("/v1/models", "get"): "listModels",
+    ("/v1/models/{name}", "get"): "getModel",
+    ("/v1/models/{name}/versions", "get"): "listVersions",
+    ("/v1/models/{name}/versions", "post"): "pushVersion",
+    ("/v1/models/{name}/versions/{ref}", "get"): "getVersion",
+    ("/v1/models/{name}/aliases", "get"): "getAliases",
+    ("/v1/models/{name}/alerts", "post"): "setAlert",
+    ("/v1/models/{name}/alerts/{rule}", "delete"): "deleteAlert",
+    ("/v1/events", "get"): "listEvents",
+    ("/v1/artifacts", "post"): "uploadArtifact",
+    ("/v1/artifacts/{digest}", "get"): "getArtifact",
+    ("/v1/tokens", "post"): "createToken",
+    ("/v1/tokens/{token_id}", "delete"): "revokeToken",
+}
+_NAME_OF_FIRST = "$response.body#/0/name"
+_SAME_NAME = "$request.path.name"
+_LINKS: dict[tuple[str, str, str], dict[str, dict[str, str]]] = {
+    ("/v1/models", "get", "200"): {
+        "getModel": {"name": _NAME_OF_FIRST},
+        "listVersions": {"name": _NAME_OF_FIRST},
+        "getAliases": {"name": _NAME_OF_FIRST},
+    },
+    ("/v1/models/{name}", "get", "200"): {"listEvents": {"model": "$response.body#/name"}},
+    ("/v1/models/{name}/versions", "post", "200"): {
+        "getVersion": {"name": _SAME_NAME, "ref": "$response.body#/version"},
+    },
+    ("/v1/models/{name}/alerts", "post", "200"): {
+        "deleteAlert": {"name": _SAME_NAME, "rule": "$response.body#/name"},
+    },
+    ("/v1/artifacts", "post", "201"): {"getArtifact": {"digest": "$response.body#/digest"}},
+    ("/v1/tokens", "post", "201"): {"revokeToken": {"token_id": "$response.body#/id"}},
+}
+
+
+def _linked(paths: dict[str, Any]) -> dict[str, Any]:
+    for (path, method), operation_id in _OPERATION_IDS.items():
+        paths[path][method].setdefault("operationId", operation_id)
+    for (path, method, status), targets in _LINKS.items():
+        response = paths[path][method]["responses"][status]
+        response["links"] = {
+            target: {"operationId": target, "parameters": parameters}
+            for target, parameters in targets.items()
+        }
+    return paths
+
+
 def openapi_document(config: ServerConfig) -> dict[str, Any]:
     """The API contract of a server running with ``config``."""
     from deploykit import __version__
@@ -254,16 +375,21 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
     arr = {"type": "array"}
     versions_path = _get("List the versions of a model", {**arr, "items": _ref("ModelVersion")})
     versions_path["post"] = _post(
-        "Register a version whose artifact was uploaded to /v1/artifacts",
+        "Register a version whose artifact was uploaded to /v1/artifacts; with deploy, "
+        "then move production to it once it loads here. A deploy that cannot happen leaves "
+        "the version registered and answers 200 with deployed false and deploy_error",
         {
             "type": "object",
             "required": ["draft"],
             "properties": {
-                "draft": {"type": "object", "description": "deploykit VersionDraft.to_dict()"},
-                "deploy": {"type": "boolean"},
+                "draft": _ref("VersionDraft"),
+                "deploy": {
+                    "type": ["boolean", "null"],
+                    "description": "Also deploy it to production",
+                },
             },
         },
-        _ref("ModelVersion"),
+        _ref("PushResult"),
     )
     tokens = {
         "get": {
@@ -286,7 +412,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                             "required": ["role"],
                             "properties": {
                                 "role": {"type": "string", "enum": ["viewer", "deployer", "admin"]},
-                                "name": {"type": "string"},
+                                "name": {"type": ["string", "null"], "maxLength": 200},
                             },
                         }
                     }
@@ -295,11 +421,11 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
             "responses": {"201": _json(_ref("Token"), "Created"), **_errors(*_WRITE)},
         },
     }
-    query = lambda name, kind="integer": {  # noqa: E731
+    query = lambda name, kind="integer", **limits: {  # noqa: E731
         "name": name,
         "in": "query",
         "required": False,
-        "schema": {"type": kind},
+        "schema": {"type": kind, **limits},
     }
     return {
         "openapi": "3.1.0",
@@ -308,178 +434,178 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
             "version": __version__,
             "description": "Predict with, and manage, the models of a deploykit registry.",
         },
-        "paths": {
-            "/healthz": {
-                "get": {
-                    "summary": "Liveness, and what this worker serves",
-                    "responses": {"200": _json({"type": "object"}, "OK")},
-                }
-            },
-            "/metrics": {
-                "get": {
-                    "summary": "Prometheus exposition of the fleet's predict telemetry",
-                    "responses": {
-                        "200": {
-                            "description": "Prometheus text format 0.0.4",
-                            "content": {"text/plain": {"schema": {"type": "string"}}},
+        "paths": _linked(
+            {
+                "/healthz": {
+                    "get": {
+                        "summary": "Liveness, and what this worker serves",
+                        "responses": {"200": _json({"type": "object"}, "OK")},
+                    }
+                },
+                "/metrics": {
+                    "get": {
+                        "summary": "Prometheus exposition of the fleet's predict telemetry",
+                        "responses": {
+                            "200": {
+                                "description": "Prometheus text format 0.0.4",
+                                "content": {"text/plain": {"schema": {"type": "string"}}},
+                            },
+                            **_errors(503),
                         },
-                        **_errors(503),
-                    },
-                }
-            },
-            "/v1/whoami": _get(
-                "The role and name of the token sent",
-                {"type": "object"},
-                params=[],
-            ),
-            "/v1/models": _get("List models", {**arr, "items": _ref("ModelInfo")}, params=[]),
-            "/v1/models/{name}": _get("One model and its aliases", _ref("ModelInfo")),
-            "/v1/models/{name}/versions": versions_path,
-            "/v1/models/{name}/versions/{ref}": _get(
-                "One version: a number, 'latest' or an alias",
-                _ref("ModelVersion"),
-                params=[
-                    _NAME,
-                    {"name": "ref", "in": "path", "required": True, "schema": {"type": "string"}},
-                ],
-            ),
-            "/v1/models/{name}/aliases": _get(
-                "Where each alias points", {**arr, "items": _ref("Alias")}
-            ),
-            "/v1/models/{name}/deploy": {
-                "post": _post(
-                    "Move an alias (production by default) to a version, once it loads here",
-                    {
-                        "type": "object",
-                        "required": ["version"],
-                        "properties": {
-                            "version": {"type": ["integer", "string"]},
-                            "alias": {"type": "string"},
-                            "reason": {"type": "string"},
+                    }
+                },
+                "/v1/whoami": _get(
+                    "The role and name of the token sent",
+                    {"type": "object"},
+                    params=[],
+                ),
+                "/v1/models": _get("List models", {**arr, "items": _ref("ModelInfo")}, params=[]),
+                "/v1/models/{name}": _get("One model and its aliases", _ref("ModelInfo")),
+                "/v1/models/{name}/versions": versions_path,
+                "/v1/models/{name}/versions/{ref}": _get(
+                    "One version: a number, 'latest' or an alias",
+                    _ref("ModelVersion"),
+                    params=[
+                        _NAME,
+                        {
+                            "name": "ref",
+                            "in": "path",
+                            "required": True,
+                            "description": "A version number, 'latest' or an alias name",
+                            "schema": _REF,
                         },
-                    },
-                    _ref("Alias"),
-                )
-            },
-            "/v1/models/{name}/rollback": {
-                "post": _post(
-                    "Move an alias back to its previous version, or to 'to'",
-                    {
-                        "type": "object",
-                        "properties": {
-                            "to": {"type": "integer"},
-                            "alias": {"type": "string"},
-                            "reason": {"type": "string"},
-                            "if_current": {"type": "integer"},
-                            "action": {"type": "string", "enum": ["rollback", "auto-rollback"]},
+                    ],
+                ),
+                "/v1/models/{name}/aliases": _get(
+                    "Where each alias points", {**arr, "items": _ref("Alias")}
+                ),
+                "/v1/models/{name}/deploy": {
+                    "post": _post(
+                        "Move an alias (production by default) to a version, once it loads here",
+                        {
+                            "type": "object",
+                            "required": ["version"],
+                            "properties": {
+                                "version": _DEPLOY_VERSION,
+                                "alias": _ALIAS,
+                                "reason": _OPTIONAL_TEXT,
+                            },
                         },
-                    },
-                    _ref("Alias"),
-                )
-            },
-            "/v1/models/{name}/predict": {"post": _predict(config, versioned=False)},
-            "/v1/models/{name}/versions/{version}/predict": {
-                "post": _predict(config, versioned=True)
-            },
-            "/v1/models/{name}/feedback": {
-                "post": {
-                    **_post(
-                        "Record true labels by the request_id of predict answers "
-                        f"(needs the {config.feedback_role!r} role; alert rules count only "
-                        "labels sent with a token)",
+                        _ref("Alias"),
+                    )
+                },
+                "/v1/models/{name}/rollback": {
+                    "post": _post(
+                        "Move an alias back to its previous version, or to 'to'",
                         {
                             "type": "object",
                             "properties": {
-                                "request_id": {"type": "string"},
-                                "label": {},
-                                "feedback": {"type": "array", "items": {"type": "object"}},
+                                "to": _VERSION_NUMBER,
+                                "alias": _ALIAS,
+                                "reason": _OPTIONAL_TEXT,
+                                "if_current": _VERSION_NUMBER,
+                                "action": _ACTION,
                             },
                         },
-                        {"type": "object"},
-                    ),
-                    **({} if config.feedback_requires_token else {"security": [{}, *_AUTH]}),
-                }
-            },
-            **monitoring.paths(),
-            "/v1/events": _get(
-                "The audit log, newest first",
-                {**arr, "items": _ref("Event")},
-                params=[
-                    query("model", "string"),
-                    query("limit"),
-                    query("since", "string"),
-                    query("action", "string"),
-                ],
-            ),
-            "/v1/events/last": _get("Id of the newest event", {"type": "object"}, params=[]),
-            "/v1/artifacts": {
-                "post": {
-                    "summary": "Upload artifact bytes (streamed; digest checked on arrival)",
-                    "security": _AUTH,
-                    "parameters": [
-                        {
-                            "name": "X-Content-Digest",
-                            "in": "header",
-                            "required": False,
-                            "schema": {"type": "string"},
-                        }
+                        _ref("Alias"),
+                    )
+                },
+                "/v1/models/{name}/predict": {"post": _predict(config, versioned=False)},
+                "/v1/models/{name}/versions/{version}/predict": {
+                    "post": _predict(config, versioned=True)
+                },
+                "/v1/models/{name}/feedback": {
+                    "post": {
+                        **_post(
+                            "Record true labels by the request_id of predict answers "
+                            f"(needs the {config.feedback_role!r} role; alert rules count only "
+                            "labels sent with a token)",
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "request_id": _FEEDBACK_ID,
+                                    "label": {},
+                                    "feedback": _FEEDBACK_ITEMS,
+                                },
+                                "anyOf": [
+                                    {"required": ["request_id", "label"]},
+                                    {"required": ["feedback"]},
+                                ],
+                            },
+                            {"type": "object"},
+                        ),
+                        **({} if config.feedback_requires_token else {"security": [{}, *_AUTH]}),
+                    }
+                },
+                **monitoring.paths(),
+                "/v1/events": _get(
+                    "The audit log, newest first",
+                    {**arr, "items": _ref("Event")},
+                    params=[
+                        query("model", "string", pattern=_NAME_PATTERN),
+                        query("limit", minimum=1, maximum=10_000),
+                        query("since", "string"),
+                        query("action", "string", enum=list(ACTIONS)),
                     ],
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/octet-stream": {"schema": {}}},
-                    },
-                    "responses": {
-                        "201": _json({"type": "object"}, "Stored"),
-                        **_errors(*_WRITE),
-                    },
-                }
-            },
-            "/v1/artifacts/{digest}": {
-                "get": {
-                    "summary": "Download artifact bytes",
-                    "security": _AUTH,
-                    "parameters": [
-                        {
-                            "name": "digest",
-                            "in": "path",
+                ),
+                "/v1/events/last": _get("Id of the newest event", {"type": "object"}, params=[]),
+                "/v1/artifacts": {
+                    "post": {
+                        "summary": "Upload artifact bytes (streamed; digest checked on arrival)",
+                        "security": _AUTH,
+                        "parameters": [
+                            {
+                                "name": "X-Content-Digest",
+                                "in": "header",
+                                "required": False,
+                                "description": "The bytes' SHA-256; a body that hashes to "
+                                "anything else is refused (422) and not stored",
+                                "schema": {"type": "string", "pattern": _DIGEST_PATTERN},
+                            }
+                        ],
+                        "requestBody": {
                             "required": True,
-                            "schema": {"type": "string"},
-                        }
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "The bytes",
                             "content": {"application/octet-stream": {"schema": {}}},
                         },
-                        **_errors(*_READ, 500),
-                    },
-                }
-            },
-            "/v1/tokens": tokens,
-            "/v1/tokens/{token_id}": {
-                "delete": {
-                    "summary": "Revoke a token (admin)",
-                    "security": _AUTH,
-                    "parameters": [
-                        {
-                            "name": "token_id",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string"},
-                        }
-                    ],
-                    "responses": {"200": _json(_ref("Token"), "Revoked"), **_errors(*_READ)},
-                }
-            },
-            "/openapi.json": {
-                "get": {
-                    "summary": "This document",
-                    "responses": {"200": _json({"type": "object"}, "OK")},
-                }
-            },
-        },
+                        "responses": {
+                            "201": _json({"type": "object"}, "Stored"),
+                            **_errors(*_WRITE),
+                        },
+                    }
+                },
+                "/v1/artifacts/{digest}": {
+                    "get": {
+                        "summary": "Download artifact bytes",
+                        "security": _AUTH,
+                        "parameters": [_path("digest", _DIGEST_PATTERN, "The artifact's digest")],
+                        "responses": {
+                            "200": {
+                                "description": "The bytes",
+                                "content": {"application/octet-stream": {"schema": {}}},
+                            },
+                            **_errors(*_READ, 500),
+                        },
+                    }
+                },
+                "/v1/tokens": tokens,
+                "/v1/tokens/{token_id}": {
+                    "delete": {
+                        "summary": "Revoke a token (admin)",
+                        "security": _AUTH,
+                        "parameters": [_path("token_id", _NUMBER_PATTERN, "The token's id")],
+                        "responses": {"200": _json(_ref("Token"), "Revoked"), **_errors(*_READ)},
+                    }
+                },
+                "/openapi.json": {
+                    "get": {
+                        "summary": "This document",
+                        "responses": {"200": _json({"type": "object"}, "OK")},
+                    }
+                },
+            }
+        ),
         "components": {
-            "schemas": {**_SCHEMAS, **monitoring.SCHEMAS},
+            "schemas": {**_SCHEMAS, "VersionDraft": draft_schema(), **monitoring.SCHEMAS},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from deploykit.server.monitor_routes import _MAX_SECONDS
 from deploykit.server.openapi import _AUTH, _NAME, _READ, _WRITE, _errors, _json, _post, _ref
 
 __all__ = ["SCHEMAS", "paths"]
@@ -15,13 +16,19 @@ _TIME_HELP = "ISO 8601 time (naive means UTC) or epoch seconds"
 
 
 def _query(name: str, kind: str, description: str) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": kind}
+    if kind == "integer":  # what Call.query_int takes; outside it is a 422
+        schema.update(minimum=1, maximum=_HIGH.get(name, 10**9))
     return {
         "name": name,
         "in": "query",
         "required": False,
         "description": description,
-        "schema": {"type": kind},
+        "schema": schema,
     }
+
+
+_HIGH = {"step": _MAX_SECONDS, "window": _MAX_SECONDS}
 
 
 _PERIOD = [
@@ -110,15 +117,21 @@ SCHEMAS: dict[str, Any] = {
     },
     "DriftOptions": {
         "type": "object",
+        "description": "null (or leaving a field out) keeps its default; other keys are refused",
+        "additionalProperties": False,
         "properties": {
-            "alpha": {"type": "number", "exclusiveMinimum": 0, "maximum": 0.5},
-            "numeric_threshold": {"type": "number", "exclusiveMinimum": 0},
-            "categorical_threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
-            "missing_threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+            "alpha": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 0.5},
+            "numeric_threshold": {"type": ["number", "null"], "exclusiveMinimum": 0},
+            "categorical_threshold": {
+                "type": ["number", "null"],
+                "exclusiveMinimum": 0,
+                "maximum": 1,
+            },
+            "missing_threshold": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 1},
             "numeric": {"description": "'auto', a method name, or {method, threshold}"},
             "categorical": {"description": "'auto', a method name, or {method, threshold}"},
             "features": {
-                "type": "object",
+                "type": ["object", "null"],
                 "description": "Per feature: 'auto', a method name, a threshold, or "
                 "{method, threshold}",
             },

@@ -18,6 +18,7 @@ problem (column, expected, received).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import chain
@@ -28,8 +29,17 @@ import numpy as np
 import pandas as pd
 
 from deploykit.errors import InvalidInputError, SignatureError
+from deploykit.server.responses import PayloadTooLargeError
 
-__all__ = ["FORMATS", "InputSpec", "Parsed", "parse_body", "to_model_input"]
+__all__ = [
+    "FORMATS",
+    "InputSpec",
+    "Limits",
+    "Parsed",
+    "check_limits",
+    "parse_body",
+    "to_model_input",
+]
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 _EXAMPLE = '{"dataframe_split": {"columns": ["a", "b"], "data": [[1.0, 2.0]]}}'
@@ -50,6 +60,93 @@ class Parsed:
             first: Any = next(iter(self.data.values()), [])
             return len(first) if isinstance(first, list) else 1
         return len(self.data)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much one predict request may hold (server options max_rows/columns/cells)."""
+
+    rows: int
+    columns: int
+    cells: int
+
+    @classmethod
+    def of(cls, config: Any, width: int | None = None) -> Limits:
+        """The limits for a model whose signature has ``width`` columns (None: unknown)."""
+        return _limits(config.max_rows, config.max_columns, config.max_cells, width)
+
+    @property
+    def commas(self) -> int:
+        """Most commas a body within the limits has: one per value, name or row, about."""
+        return self.cells + self.columns + self.rows
+
+
+@functools.lru_cache(maxsize=256)  # the predict hot path asks for the same few, every request
+def _limits(rows: int, columns: int, cells: int, width: int | None) -> Limits:
+    return Limits(rows, max(columns, 2 * width) if width else columns, cells)
+
+
+def over_limit(
+    what: str, got: int | str, limit: int, option: str, hint: str
+) -> PayloadTooLargeError:
+    """A 413 naming the limit, the server option that sets it, and what to do instead."""
+    got = f"{got:,}" if isinstance(got, int) else got
+    return PayloadTooLargeError(
+        f"The request holds {got} {what}; this server takes at most {limit:,} per request "
+        f"(server option {option}, DEPLOYKIT_SERVE_{option.upper()}). {hint}"
+    )
+
+
+_FEWER_ROWS = "Send fewer rows per request."
+
+
+def check_limits(parsed: Parsed, limits: Limits, columns: list[str] | None = None) -> None:
+    """413 if ``parsed`` holds more rows, columns or values than ``limits``; O(rows).
+
+    Run before anything is built or checked column by column, so the cost of a refused
+    request does not grow with what it holds. ``columns``: the signature's, for the hint.
+    """
+    data = parsed.data
+    if parsed.shape == "columns":
+        rows, widest = parsed.nrows, len(data)
+        cells = rows * widest
+    else:
+        rows = len(data)
+        if rows > limits.rows:  # before walking the rows
+            raise over_limit("rows", rows, limits.rows, "max_rows", _FEWER_ROWS)
+        names = len(parsed.columns) if parsed.columns is not None else 0
+        if names > limits.columns:
+            raise over_limit("columns", names, limits.columns, "max_columns", _hint(columns))
+        widest, cells = _widths(data)
+        widest, cells = max(widest, names), cells + names
+    if rows > limits.rows:
+        raise over_limit("rows", rows, limits.rows, "max_rows", _FEWER_ROWS)
+    if widest > limits.columns:
+        raise over_limit("columns", widest, limits.columns, "max_columns", _hint(columns))
+    if cells > limits.cells:
+        raise over_limit("values", cells, limits.cells, "max_cells", _FEWER_ROWS)
+
+
+def _widths(data: list[Any]) -> tuple[int, int]:
+    """(widest row, values) of a list of rows (lists), records (dicts) or plain values."""
+    if not data or not isinstance(data[0], (list, dict)):
+        return 1, len(data)
+    try:
+        widths = list(map(len, data))
+    except TypeError:  # rows mixed with plain values: refused later, counted all the same
+        widths = [len(r) if isinstance(r, (list, dict)) else 1 for r in data]
+    return max(widths), sum(widths)
+
+
+def _hint(columns: list[str] | None) -> str:
+    if not columns:
+        return "Send only the columns the model was trained on."
+    return f"The model takes {len(columns):,} columns ({_listing(columns)})."
+
+
+def _listing(names: list[str]) -> str:
+    shown = ", ".join(names[:6])
+    return shown if len(names) <= 6 else f"{shown}, …"
 
 
 def _bad(message: str) -> InvalidInputError:
@@ -205,6 +302,8 @@ class InputSpec:
     def validate(self, parsed: Parsed) -> Any:
         """The signature's thorough check, naming every problem."""
         if parsed.shape == "rows" and parsed.columns is not None:
+            if len(parsed.columns) > len(self.columns):  # names only: no frame for a bad request
+                self.signature.validate_columns(parsed.columns)
             return self.signature.validate(_as_frame(parsed))
         return self.signature.validate(parsed.data)
 
@@ -235,7 +334,18 @@ def to_model_input(parsed: Parsed, spec: InputSpec | None, *, want_array: bool) 
         raise InvalidInputError("The request holds no rows; send at least one.")
     if spec is None:
         if parsed.shape == "rows" and parsed.columns is None:
-            data = np.asarray(parsed.data)
+            widths = sorted({len(r) if isinstance(r, list) else 1 for r in parsed.data})
+            if len(widths) > 1:
+                raise InvalidInputError(
+                    f"Every row of '{parsed.format}' must have the same number of values. "
+                    f"Got rows of {', '.join(map(str, widths[:10]))} values instead."
+                )
+            try:
+                data = np.asarray(parsed.data)
+            except ValueError as exc:  # nested lists of uneven depth and the like
+                raise InvalidInputError(
+                    f"'{parsed.format}' must be a list of rows of plain values: {exc}"
+                ) from None
             return data, len(data)
         frame = (
             _as_frame(parsed) if parsed.shape == "rows" else pd.DataFrame(parsed.data)

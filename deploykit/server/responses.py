@@ -11,7 +11,10 @@ raises again on its side.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import re
 import secrets
 from typing import Any
 
@@ -85,12 +88,36 @@ def _fallback(value: Any) -> Any:
     return str(value)
 
 
+# -- what a remote caller may not read -------------------------------------------------
+# Messages written for a local user name the database URL, the home folder or an
+# artifact's path. Over HTTP they are replaced by stand-ins (the server's log keeps
+# the original): where the registry lives is not the caller's business.
+_PRIVATE: dict[str, str] = {}
+_STORE_URL = re.compile(r"\b[a-zA-Z][\w+.-]*://(?<!https://)(?<!http://)[^\s'\"),;<>]+")
+_PATH = re.compile(r"(?<![\w.:/~-])(?:[A-Za-z]:)?/(?!v1/)[\w.@+-]+(?:/[\w.@+*-]*)+")
+
+
+def keep_private(text: str | os.PathLike[str] | None, stand_in: str) -> None:
+    """Never show ``text`` (a URL, a folder) in an error a remote caller receives."""
+    text = str(text or "").strip()
+    if len(text) > 1:
+        _PRIVATE[text] = stand_in
+
+
+def public(message: str) -> str:
+    """``message`` without this server's database URL, folders, store URLs or paths."""
+    message = _STORE_URL.sub("<store URL>", message)
+    for text in sorted(_PRIVATE, key=len, reverse=True):
+        message = message.replace(text, _PRIVATE[text])
+    return _PATH.sub("<path>", message)
+
+
 def error_body(exc: BaseException, request_id: str | None = None) -> dict[str, Any]:
     if isinstance(exc, DeployKitError):
-        error: dict[str, Any] = {"type": wire_type(exc), "message": str(exc)}
+        error: dict[str, Any] = {"type": wire_type(exc), "message": public(str(exc))}
         problems = getattr(exc, "problems", None)
         if problems:
-            error["problems"] = list(problems)
+            error["problems"] = [public(str(p)) for p in problems]
     else:
         error = {
             "type": "DeployKitError",
@@ -109,6 +136,8 @@ def error_response(exc: BaseException, request_id: str | None = None) -> Respons
         status = 500
     else:
         status = status_of(exc)
+        if status >= 500:  # the server's fault: its log keeps what the caller does not see
+            log.warning("request %s: %s: %s", request_id, type(exc).__name__, exc)
     headers = {"x-request-id": request_id} if request_id else None
     return Response(
         dumps(error_body(exc, request_id)),
@@ -191,4 +220,10 @@ async def read_json(request: Request, limit: int) -> Any:
         if size > limit:
             raise too_large(limit)
         chunks.append(chunk)
-    return parse_json(b"".join(chunks))
+    body = b"".join(chunks)
+    if size > _INLINE_BYTES:  # decoding a large body must not hold up other requests
+        return await asyncio.to_thread(parse_json, body)
+    return parse_json(body)
+
+
+_INLINE_BYTES = 64 * 1024

@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from deploykit.errors import (
     ArtifactError,
+    ArtifactIntegrityError,
     DeployKitError,
     InvalidInputError,
     NotFoundError,
@@ -34,6 +35,7 @@ from deploykit.server.responses import (
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
     check_length,
+    error_body,
     error_response,
     json_response,
     new_request_id,
@@ -48,6 +50,13 @@ if TYPE_CHECKING:
 __all__ = ["routes"]
 
 _CHUNK = 1 << 20
+
+
+class UploadMismatchError(ArtifactIntegrityError):
+    """An upload whose bytes hash to something else than its X-Content-Digest: the
+    request's fault, so a 422 (``type`` ArtifactIntegrityError on the wire)."""
+
+    status = 422
 
 
 @dataclass(frozen=True)
@@ -132,6 +141,8 @@ def _field(body: dict[str, Any], key: str, kinds: tuple[type, ...], default: Any
             raise InvalidInputError(f"The request body needs the field {key!r}.")
         return default
     value = body[key]
+    if int in kinds and isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON has one number type: 3.0 is the integer 3
     if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
         names = " or ".join(_KIND_NAMES.get(k, k.__name__) for k in kinds)
         raise InvalidInputError(
@@ -163,6 +174,13 @@ async def get_aliases(call: Call) -> Any:
 
 
 async def push_version(call: Call) -> Any:
+    """Register a version; with ``deploy``, then move production to it if it loads here.
+
+    The version exists once registered, whatever the deploy does next: a deploy that
+    cannot happen (gate failed, artifact does not load) answers 200 all the same, with
+    ``deployed: false``, the reason in ``deploy_error`` and a warning that says
+    "pushed as version N, not deployed".
+    """
     from deploykit.registry import VersionDraft
 
     body = await call.json()
@@ -171,17 +189,25 @@ async def push_version(call: Call) -> Any:
     reg = call.state.registry_as(call.actor)
     version = await _thread(reg.register, call.name, draft, deploy=False)
     warnings: list[str] = []
+    error: dict[str, Any] | None = None
     if deploy:
         if draft.gate_passed is False:
             summary = (draft.gate or {}).get("summary") or "gate failed"
-            warnings.append(
-                f"{version.ref} was pushed but not deployed ({summary}). Production is "
-                f"unchanged; deploy it anyway with deploy({call.name!r}, {version.version})."
-            )
+            error = {"type": "GateError", "message": str(summary)}
         else:
-            await _deploy(call, version.version, call.state.config.alias, None)
+            try:
+                await _deploy(call, version.version, call.state.config.alias, None)
+            except DeployKitError as exc:
+                error = error_body(exc)["error"]
             version = await _thread(reg.version, call.name, version.version)
-    return {**version.to_dict(), "warnings": warnings}
+        if error is not None:
+            warnings.append(
+                f"{call.name}: pushed as version {version.version}, not deployed: "
+                f"{error['message']} Production is unchanged; deploy it anyway with "
+                f"deploy({call.name!r}, {version.version})."
+            )
+    deployed = call.state.config.alias in version.aliases
+    return {**version.to_dict(), "deployed": deployed, "deploy_error": error, "warnings": warnings}
 
 
 async def _deploy(call: Call, version: int, alias: str, reason: str | None) -> Any:
@@ -436,13 +462,18 @@ async def upload(call: Call) -> Any:
                 yield chunk
 
     store = state.registry.artifacts
-    stored = await _thread(store.put_stream, chunks(), expected_digest=expected)
+    try:
+        stored = await _thread(store.put_stream, chunks(), expected_digest=expected)
+    except ArtifactIntegrityError as exc:  # the bytes sent are not those the client named
+        raise UploadMismatchError(f"X-Content-Digest does not match the body: {exc}") from None
     return json_response(stored.to_dict(), status=201)
 
 
 async def download(call: Call) -> Any:
     digest = call.request.path_params["digest"]
     store = call.state.registry.artifacts
+    if not await _thread(store.exists, digest):  # a digest nobody uploaded: the caller's miss
+        raise NotFoundError(f"No artifact {digest} in the store.")
     size = await _thread(store.size, digest)
     handle = await _thread(store.open, digest)
 
@@ -467,6 +498,10 @@ async def create_token(call: Call) -> Any:
     body = await call.json()
     role = check_role(_field(body, "role", (str,)))
     name = _field(body, "name", (str,), "")
+    if len(name) > 200:
+        raise InvalidInputError(
+            f"The field 'name' must be at most 200 characters. Got {len(name):,} characters."
+        )
     secret, info = await _thread(call.state.tokens.create, role, name=name, created_by=call.actor)
     return json_response({**info.to_dict(), "token": secret}, status=201)
 
@@ -475,6 +510,8 @@ async def revoke_token(call: Call) -> Any:
     raw = call.request.path_params["token_id"]
     if not (raw.isascii() and raw.isdigit()):
         raise NotFoundError(f"No token with id {raw!r}; token ids are numbers.")
+    if len(raw) > 18:  # past a 64-bit integer: no such row, and the database cannot bind it
+        raise NotFoundError(f"No token with id {raw[:24]}{'…' if len(raw) > 24 else ''}.")
     return await _thread(call.state.tokens.revoke, int(raw))
 
 
@@ -500,35 +537,53 @@ def routes(state: ServerState) -> list[Route]:
     """Every route but predict; predict is mounted by the app (hot path)."""
     from deploykit.server import monitor_routes as watch
 
-    def r(path: str, handler: Handler, role: str | None, method: str = "GET") -> Route:
-        return Route(path, _endpoint(state, role, handler), methods=[method])
-
-    return [
-        r("/healthz", healthz, None),
-        r("/metrics", prometheus, None),
-        r("/openapi.json", openapi, None),
-        r("/v1/whoami", whoami, None),
-        r("/v1/models", list_models, "viewer"),
-        r("/v1/models/{name}", get_model, "viewer"),
-        r("/v1/models/{name}/versions", list_versions, "viewer"),
-        r("/v1/models/{name}/versions", push_version, "deployer", "POST"),
-        r("/v1/models/{name}/versions/{ref}", get_version, "viewer"),
-        r("/v1/models/{name}/aliases", get_aliases, "viewer"),
-        r("/v1/models/{name}/deploy", deploy, "deployer", "POST"),
-        r("/v1/models/{name}/rollback", rollback, "deployer", "POST"),
-        r("/v1/models/{name}/metrics", watch.model_metrics, "viewer"),
-        r("/v1/models/{name}/drift", watch.model_drift, "viewer"),
-        r("/v1/models/{name}/drift/options", watch.get_drift_options, "viewer"),
-        r("/v1/models/{name}/drift/options", watch.put_drift_options, "deployer", "PUT"),
-        r("/v1/models/{name}/alerts", watch.list_alerts, "viewer"),
-        r("/v1/models/{name}/alerts", watch.set_alert, "deployer", "POST"),
-        r("/v1/models/{name}/alerts/{rule}", watch.delete_alert, "deployer", "DELETE"),
-        r("/v1/models/{name}/feedback", post_feedback, None, "POST"),  # checks its own token
-        r("/v1/events", events, "viewer"),
-        r("/v1/events/last", last_event, "viewer"),
-        r("/v1/artifacts", upload, "deployer", "POST"),
-        r("/v1/artifacts/{digest}", download, "viewer"),
-        r("/v1/tokens", list_tokens, "admin"),
-        r("/v1/tokens", create_token, "admin", "POST"),
-        r("/v1/tokens/{token_id}", revoke_token, "admin", "DELETE"),
+    table: list[tuple[str, Handler, str | None, str]] = [
+        ("/healthz", healthz, None, "GET"),
+        ("/metrics", prometheus, None, "GET"),
+        ("/openapi.json", openapi, None, "GET"),
+        ("/v1/whoami", whoami, None, "GET"),
+        ("/v1/models", list_models, "viewer", "GET"),
+        ("/v1/models/{name}", get_model, "viewer", "GET"),
+        ("/v1/models/{name}/versions", list_versions, "viewer", "GET"),
+        ("/v1/models/{name}/versions", push_version, "deployer", "POST"),
+        ("/v1/models/{name}/versions/{ref}", get_version, "viewer", "GET"),
+        ("/v1/models/{name}/aliases", get_aliases, "viewer", "GET"),
+        ("/v1/models/{name}/deploy", deploy, "deployer", "POST"),
+        ("/v1/models/{name}/rollback", rollback, "deployer", "POST"),
+        ("/v1/models/{name}/metrics", watch.model_metrics, "viewer", "GET"),
+        ("/v1/models/{name}/drift", watch.model_drift, "viewer", "GET"),
+        ("/v1/models/{name}/drift/options", watch.get_drift_options, "viewer", "GET"),
+        ("/v1/models/{name}/drift/options", watch.put_drift_options, "deployer", "PUT"),
+        ("/v1/models/{name}/alerts", watch.list_alerts, "viewer", "GET"),
+        ("/v1/models/{name}/alerts", watch.set_alert, "deployer", "POST"),
+        ("/v1/models/{name}/alerts/{rule}", watch.delete_alert, "deployer", "DELETE"),
+        ("/v1/models/{name}/feedback", post_feedback, None, "POST"),  # checks its own token
+        ("/v1/events", events, "viewer", "GET"),
+        ("/v1/events/last", last_event, "viewer", "GET"),
+        ("/v1/artifacts", upload, "deployer", "POST"),
+        ("/v1/artifacts/{digest}", download, "viewer", "GET"),
+        ("/v1/tokens", list_tokens, "admin", "GET"),
+        ("/v1/tokens", create_token, "admin", "POST"),
+        ("/v1/tokens/{token_id}", revoke_token, "admin", "DELETE"),
     ]
+    # One Route per path, whatever its methods: Starlette answers a wrong method with the
+    # Allow header of the first route whose path matches, which would omit the others.
+    by_path: dict[str, dict[str, Callable[..., Any]]] = {}
+    for path, handler, role, method in table:
+        by_path.setdefault(path, {})[method] = _endpoint(state, role, handler)
+    return [
+        Route(path, _by_method(methods), methods=list(methods)) for path, methods in by_path.items()
+    ]
+
+
+def _by_method(handlers: dict[str, Callable[..., Any]]) -> Callable[..., Any]:
+    if len(handlers) == 1:
+        return next(iter(handlers.values()))
+    get = handlers.get("GET")
+
+    async def dispatch(request: Request) -> Response:
+        handler = handlers.get(request.method) or (get if request.method == "HEAD" else None)
+        assert handler is not None  # the Route let only these methods through
+        return await handler(request)
+
+    return dispatch
