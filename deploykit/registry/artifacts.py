@@ -263,14 +263,14 @@ class ArtifactStore:
 
     def verify(self, digest: str) -> None:
         """Rehash the stored bytes; raise ArtifactIntegrityError if they changed."""
-        key = _key(digest)
+        _key(digest)
         if self._fs is None:
             self.local_path(digest)
             return
         with self.open(digest) as stream:
             found = _sha256_stream(stream)
         if found != digest:
-            raise _integrity_error(digest, found, self._remote(key))
+            raise _integrity_error(digest, found)
 
     def local_path(self, digest: str) -> Path:
         """A local file holding the bytes of ``digest``, verified just now.
@@ -286,7 +286,7 @@ class ArtifactStore:
             except FileNotFoundError:
                 raise self._missing(digest) from None
             if found != digest:
-                raise _integrity_error(digest, found, path)
+                raise _integrity_error(digest, found)
             return path
         if path.is_file():
             if _sha256_file(path) == digest:
@@ -306,7 +306,7 @@ class ArtifactStore:
                 shutil.copyfileobj(source, stream, _CHUNK)
             found, _ = stream.finish(fsync=False)  # a lost cache copy is downloaded again
             if found != digest:
-                raise _integrity_error(digest, found, self._remote(key))
+                raise _integrity_error(digest, found)
             path.parent.mkdir(parents=True, exist_ok=True)
             os.replace(part, path)
         except StorageError:
@@ -321,11 +321,11 @@ class ArtifactStore:
         return f"{self._remote_root}/{key}"
 
     def _missing(self, digest: str) -> ArtifactError:
-        where = self._local if self._fs is None else self.url
+        # No path or URL: this message reaches HTTP callers.
         return ArtifactError(
-            f"Artifact {digest} is missing from the artifact store '{where}'. Its bytes "
-            "were deleted or never uploaded; restore the store from a backup or push "
-            "the model again."
+            f"Artifact {digest} is missing from the artifact store (DEPLOYKIT_ARTIFACTS_URL). "
+            "Its bytes were deleted or never uploaded; restore the store from a backup or "
+            "push the model again."
         )
 
 
@@ -550,9 +550,10 @@ def _remove_stale_parts(folder: Path) -> None:
                 part.unlink()
 
 
-def _integrity_error(expected: str, found: str, where: Path | str) -> ArtifactIntegrityError:
+def _integrity_error(expected: str, found: str) -> ArtifactIntegrityError:
+    # No path: this message reaches HTTP callers. The digest names the object well enough.
     return ArtifactIntegrityError(
-        f"Artifact {expected} failed its integrity check: the bytes at '{where}' hash to "
+        f"Artifact {expected} failed its integrity check: the stored bytes hash to "
         f"{found}. They were modified or corrupted after the push, so nothing was loaded. "
         "Restore the file from a backup, or push the model again and deploy the new version."
     )

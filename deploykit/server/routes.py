@@ -24,6 +24,7 @@ from deploykit.errors import (
     ArtifactError,
     DeployKitError,
     InvalidInputError,
+    ModelNotFoundError,
     NotFoundError,
 )
 from deploykit.records import utcnow
@@ -96,6 +97,12 @@ def _endpoint(state: ServerState, role: str | None, handler: Handler) -> Callabl
             result = await handler(Call(request, state, actor))
         except ClientDisconnect:
             return error_response(BadRequestError("The client disconnected mid-request."))
+        except ModelNotFoundError as exc:
+            error = exc
+            if role is None and not await _holds_token(state, request):
+                # An open route: the caller may be anyone, so no list of the other models.
+                error = ModelNotFoundError(f"No model named {request.path_params.get('name')!r}.")
+            return error_response(error, new_request_id())
         except Exception as exc:  # DeployKitError -> its status; anything else -> 500, logged
             return error_response(exc, new_request_id())  # an id to quote in a bug report
         if isinstance(result, Response):
@@ -103,6 +110,14 @@ def _endpoint(state: ServerState, role: str | None, handler: Handler) -> Callabl
         return json_response(_plain(result))
 
     return run
+
+
+async def _holds_token(state: ServerState, request: Request) -> bool:
+    try:
+        await state.authorize(request.headers.get("authorization"), "viewer")
+    except DeployKitError:
+        return False
+    return True
 
 
 def _plain(value: Any) -> Any:
@@ -258,7 +273,8 @@ async def rollback(call: Call) -> Any:
                     alias=alias,
                     reason=f"automatic: rollback target version {moved.version} cannot load",
                 )
-            raise ArtifactError(
+            kind = type(exc) if isinstance(exc, ArtifactError) else ArtifactError
+            raise kind(
                 f"{call.name}:{moved.version} cannot be served, so {alias!r} stays on "
                 f"version {before}: {detail}"
             ) from None
