@@ -119,6 +119,7 @@ def push(
     if (eval_data is None) != (target is None):
         raise InvalidInputError("--eval and --target go together: the file and its label column.")
     X = read_table(data) if data is not None else None
+    _pickle_note(model_file, model_format)
     with _registry() as reg:
         report = None
         if eval_data is not None and target is not None:
@@ -143,6 +144,23 @@ def push(
         render.pushed(version)
     if version.gate_passed is False:
         raise typer.Exit(1)
+
+
+def _pickle_note(model_file: Path, model_format: str | None) -> None:
+    """One line on stderr when the file pushed is a pickle (the registry's warning, worded
+    for the command line); the registry's own PickleWarning then stays quiet."""
+    from deploykit.serialization import detect_format, pickle_note
+
+    if not model_file.is_file():
+        return  # push_file says so, in its own words
+    fmt = model_format or detect_format(model_file)
+    note = pickle_note(
+        fmt,
+        what=f"Pushing '{model_file.name}' ({fmt})",
+        fix="Save the model with skops.io.dump and push the .skops file",
+    )
+    if note:
+        typer.secho(f"note: {note}", fg=typer.colors.YELLOW, err=True)
 
 
 def _evaluate_file(

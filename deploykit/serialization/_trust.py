@@ -22,16 +22,23 @@ CODE_FORMATS = frozenset({"joblib"})
 _lock = threading.Lock()
 _said = False
 
-PICKLE_NOTE = (
-    "format='joblib' stores a pickle: loading it runs any code the file holds, on every "
-    "server and notebook that loads this version. Push with format='skops' for a file that "
-    "loads without running code; servers set to DEPLOYKIT_SERVE_FORMATS=skops refuse "
-    "pickles. (Said once per session.)"
+_NOTE = (
+    "{what} stores a pickle: loading it runs any code the file holds, on every server and "
+    "notebook that loads this version. {fix} for a file that loads without running code; "
+    "servers set to DEPLOYKIT_SERVE_FORMATS=skops refuse pickles. (Said once per session.)"
 )
 
 
-def pickle_note(format: str | None) -> str | None:
-    """The note for a push in ``format``, the first time in this process; None after."""
+def pickle_note(
+    format: str | None,
+    *,
+    what: str = "format='joblib'",
+    fix: str = "Push with format='skops'",
+) -> str | None:
+    """The note for a push in ``format``, the first time in this process; None after.
+
+    ``what`` and ``fix`` word it for where it is shown (Python, CLI flags, magics).
+    """
     global _said
     if format not in CODE_FORMATS:
         return None
@@ -39,7 +46,7 @@ def pickle_note(format: str | None) -> str | None:
         if _said:
             return None
         _said = True
-    return PICKLE_NOTE
+    return _NOTE.format(what=what, fix=fix)
 
 
 def warn_if_pickle(format: str | None, *, stacklevel: int = 3) -> None:

@@ -106,10 +106,11 @@ class ServerConfig:
             formats = tuple(formats)
         unknown = [f for f in formats if f not in FORMATS] if isinstance(formats, tuple) else []
         if not isinstance(formats, tuple) or not formats or unknown:
+            got = ",".join(map(str, formats)) if isinstance(formats, tuple) else formats
             raise ConfigurationError(
                 f"The 'formats' server option ({_ENV_PREFIX}FORMATS) must be a comma-separated "
                 f"list of artifact formats among {', '.join(FORMATS)}, such as 'skops'. "
-                f"Got {self.formats!r} instead."
+                f"Got {got!r} instead."
             )
         object.__setattr__(self, "formats", tuple(dict.fromkeys(formats)))
 
