@@ -97,6 +97,7 @@ def _settings_dict(settings: Settings) -> dict[str, Any]:
     data = dataclasses.asdict(settings)
     data["home"] = str(settings.home)
     data["skops_trusted"] = list(settings.skops_trusted)
+    data["webhook_allow_networks"] = list(settings.webhook_allow_networks)
     return data
 
 
@@ -106,4 +107,5 @@ def _settings_from_dict(data: dict[str, Any]) -> Settings:
     values = dict(data)
     values["home"] = Path(values["home"])
     values["skops_trusted"] = tuple(values.get("skops_trusted") or ())
+    values["webhook_allow_networks"] = tuple(values.get("webhook_allow_networks") or ())
     return Settings(**values)
