@@ -125,8 +125,11 @@ class Settings:
 
     def ensure_home(self) -> Path:
         """Create the home folder if needed; fail with a clear message if it is unusable."""
+        from deploykit._files import FOLDER_MODE, private_folder, tighten
+
         try:
-            self.home.mkdir(parents=True, exist_ok=True)
+            private_folder(self.home)  # 0700: nothing in it is for other accounts
+            tighten(self.home, FOLDER_MODE)
             probe = self.home / f".write-probe-{os.getpid()}"
             probe.write_bytes(b"")
             probe.unlink()

@@ -335,6 +335,7 @@ def up(
     from deploykit.demo import seed_demo
     from deploykit.registry import Registry
 
+    _private_process()
     settings = Settings.from_env()
     with Registry(settings) as reg:
         info = seed_demo(reg)
@@ -378,6 +379,14 @@ def up(
             handle.stop()
 
 
+def _private_process() -> None:
+    """A long-running command writes only deploykit's own files (logs, data): 0600."""
+    import os
+
+    if os.name != "nt":
+        os.umask(0o077)
+
+
 def _announce_when_ready(url: str, handle: Any, banner: str) -> None:
     import httpx
 
@@ -413,6 +422,7 @@ def console_command(
     """Serve the team console (Voila) for a deploykit server until interrupted."""
     from deploykit.console import serve as serve_console
 
+    _private_process()
     settings = Settings.from_env()
     log = settings.ensure_home() / "console.log"
     handle = serve_console(

@@ -37,6 +37,7 @@ from typing import Any, BinaryIO, cast
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
+from deploykit._files import FILE_MODE, FOLDER_MODE, private_folder
 from deploykit.errors import (
     ArtifactError,
     ArtifactIntegrityError,
@@ -104,8 +105,8 @@ class ArtifactStore:
         self._local = root
         self._tmp = root / "tmp"
         try:
-            (root / "sha256").mkdir(parents=True, exist_ok=True)
-            self._tmp.mkdir(exist_ok=True)
+            private_folder(root / "sha256")
+            private_folder(self._tmp)
             probe = self._tmp / f".probe-{uuid.uuid4().hex}"
             probe.touch()
             probe.unlink()
@@ -169,7 +170,7 @@ class ArtifactStore:
     ) -> StoredArtifact:
         part = self._tmp / f"{uuid.uuid4().hex}.part"
         try:
-            raw = open(part, "xb", buffering=0)  # noqa: SIM115  (owned by the stream below)
+            raw = _create_part(part)
         except OSError as exc:
             raise _storage_error("create a temporary file in", self._tmp, exc) from None
         stream = _HashingStream(raw, part)
@@ -208,7 +209,8 @@ class ArtifactStore:
         existed = final.is_file()  # a concurrent push of the same bytes won the race
         try:
             created = not final.parent.is_dir()
-            final.parent.mkdir(exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                final.parent.mkdir(mode=FOLDER_MODE)
             os.replace(part, final)
             if self.fsync:  # make the rename itself durable
                 _fsync_dir(final.parent)
@@ -230,7 +232,7 @@ class ArtifactStore:
         # The bytes are verified: keep them as the cached copy and spare a download.
         cached = self._local / key
         with contextlib.suppress(OSError):
-            cached.parent.mkdir(parents=True, exist_ok=True)
+            private_folder(cached.parent)
             os.replace(part, cached)
         return StoredArtifact(digest, size, existed=existed)
 
@@ -297,7 +299,7 @@ class ArtifactStore:
     def _download(self, digest: str, key: str, path: Path) -> Path:
         part = self._tmp / f"{uuid.uuid4().hex}.part"
         try:
-            raw = open(part, "xb", buffering=0)  # noqa: SIM115  (owned by the stream below)
+            raw = _create_part(part)
         except OSError as exc:
             raise _storage_error("create a temporary file in", self._tmp, exc) from None
         stream = _HashingStream(raw, part)
@@ -307,7 +309,7 @@ class ArtifactStore:
             found, _ = stream.finish(fsync=False)  # a lost cache copy is downloaded again
             if found != digest:
                 raise _integrity_error(digest, found)
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_folder(path.parent)
             os.replace(part, path)
         except StorageError:
             raise
@@ -457,6 +459,12 @@ class _HashingStream(io.RawIOBase):
                 view = view[self._raw.write(view) :]
         except OSError as exc:
             raise _storage_error("write the temporary file", self._path, exc) from None
+
+
+def _create_part(part: Path) -> io.FileIO:
+    """A new ``.part`` file, 0600 from the start: it becomes the stored object by rename."""
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), FILE_MODE)
+    return io.FileIO(fd, "wb", closefd=True)
 
 
 def _local_root(url: str) -> Path | None:

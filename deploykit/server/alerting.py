@@ -223,7 +223,9 @@ def _post(url: str, payload: dict[str, Any], allow: Sequence[str] = ()) -> None:
     ip = f"[{target.ip}]" if ":" in target.ip else target.ip
     pinned = urlunsplit((parts.scheme, f"{ip}:{target.port}", parts.path or "/", parts.query, ""))
     host = parts.netloc.rsplit("@", 1)[-1]  # as written, without any user:password@
-    auth = (unquote(parts.username), unquote(parts.password or "")) if parts.username else None
+    auth: Any = None
+    if parts.username:
+        auth = (unquote(parts.username), unquote(parts.password or ""))
     # TLS still checks the certificate against the name in the URL (sni_hostname).
     extensions = {"sni_hostname": target.host} if parts.scheme == "https" else {}
     try:
