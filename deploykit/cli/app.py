@@ -1,4 +1,4 @@
-"""Typer application: ``deploykit push|versions|deploy|rollback|events|models|score|export``.
+"""Typer application: ``deploykit push|versions|deploy|rollback|events|models|score|export|gc``.
 
 Every command talks to the registry named by the ``DEPLOYKIT_*`` settings.
 A deploykit error prints one line on stderr and exits with status 1; a usage
@@ -277,6 +277,61 @@ def demo(
 
     with Registry(settings) as reg:
         render.versions_table(DEMO_MODEL, reg.versions(DEMO_MODEL))
+
+
+@app.command()
+def gc(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be removed; remove nothing.")
+    ] = False,
+    older_than: Annotated[
+        str,
+        typer.Option(
+            "--older-than",
+            help="Keep anything younger (a push in progress): 3600, 90m, 1h, 2d.",
+        ),
+    ] = "1h",
+    force: Annotated[
+        bool, typer.Option("--force", help="Even if the database references none of the blobs.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Remove artifact blobs no version references and dead .part files left by crashes.
+
+    Works on DEPLOYKIT_DATABASE_URL and DEPLOYKIT_ARTIFACTS_URL directly (a local folder
+    or S3), never through a server.
+    """
+    from deploykit.cli.gc import gc_report
+    from deploykit.registry import Registry
+
+    seconds = _duration(older_than, "--older-than")
+    with Registry(Settings.from_env()) as reg:
+        report = reg.gc(older_than=seconds, dry_run=dry_run, force=force)
+    if as_json:
+        _print_json(report)
+    else:
+        gc_report(report)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(text: str, flag: str) -> float:
+    from deploykit.errors import InvalidInputError
+
+    raw = text.strip().lower()
+    unit = _UNITS.get(raw[-1:]) if raw else None
+    number = raw[:-1] if unit else raw
+    try:
+        value = float(number) * (unit or 1)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise InvalidInputError(
+            f"{flag} must be a duration such as 3600 (seconds), 90m, 1h or 2d. "
+            f"Got {text!r} instead."
+        )
+    return value
 
 
 HostOption = Annotated[str, typer.Option("--host", help="Interface to listen on.")]

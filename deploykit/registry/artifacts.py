@@ -46,7 +46,7 @@ from deploykit.errors import (
     StorageError,
 )
 
-__all__ = ["ArtifactStore", "StoredArtifact"]
+__all__ = ["ArtifactStore", "StoredArtifact", "StoredObject"]
 
 _CHUNK = 1 << 20  # small writes are coalesced to this; reads use it as buffer size
 _DIRECT = 64 << 10  # bytes objects this large are written and hashed without a copy
@@ -72,6 +72,18 @@ class StoredArtifact:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StoredArtifact:
         return cls(digest=data["digest"], size=int(data["size"]), existed=bool(data["existed"]))
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredObject:
+    """An object found in a store, for ``deploykit gc``: what, how big, last written when.
+
+    ``modified`` is seconds since the epoch; None when the store does not say.
+    """
+
+    digest: str
+    size: int
+    modified: float | None
 
 
 class ArtifactStore:
@@ -186,7 +198,10 @@ class ArtifactStore:
             if self._fs is None and self._intact(digest):
                 # Same bytes pushed again and the stored object is sound: drop the fresh
                 # copy unflushed, so the dedupe path costs a hash, not an fsync. A damaged
-                # object falls through and is replaced: pushing again repairs it.
+                # object falls through and is replaced: pushing again repairs it. Touched,
+                # so `deploykit gc` sees it as new until the version referencing it commits.
+                with contextlib.suppress(OSError):
+                    os.utime(self._local / _key(digest))
                 return StoredArtifact(digest, size, existed=True)
             if self.fsync and self.is_local:
                 _fsync_file(part)
@@ -318,6 +333,73 @@ class ArtifactStore:
         finally:
             stream.discard()
         return path
+
+    # -- collecting garbage (deploykit gc) -----------------------------------------------
+
+    def objects(self) -> list[StoredObject]:
+        """Every object of the store (for a remote store: the remote objects, listed)."""
+        if self._fs is None:
+            return _local_objects(self._local)
+        found = []
+        try:
+            listing = self._fs.find(f"{self._remote_root}/sha256", detail=True)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise _storage_error("list the objects of", self.url, exc) from None
+        for path, info in listing.items():
+            digest = _digest_of(path)
+            if digest is not None and info.get("type", "file") == "file":
+                found.append(StoredObject(digest, int(info.get("size") or 0), _modified(info)))
+        return found
+
+    def cached_objects(self) -> list[StoredObject]:
+        """The verified local copies a remote store keeps in ``cache_dir`` (none if local)."""
+        return [] if self._fs is None else _local_objects(self._local)
+
+    def parts(self) -> list[tuple[Path, int, float]]:
+        """(path, size, last written) of every ``.part`` file: writes in progress, or dead."""
+        found = []
+        for part in self._tmp.glob("*.part"):
+            with contextlib.suppress(OSError):
+                info = part.stat()
+                found.append((part, info.st_size, info.st_mtime))
+        return found
+
+    def remove(self, digest: str, *, unless_newer_than: float) -> bool:
+        """Delete the object of ``digest`` unless it was written after ``unless_newer_than``.
+
+        The time is read again just before deleting: a push that has just stored (or
+        re-stored) the same bytes keeps them. False if nothing was deleted.
+        """
+        key = _key(digest)
+        try:
+            if self._fs is None:
+                path = self._local / key
+                if path.stat().st_mtime > unless_newer_than:
+                    return False
+                path.unlink()
+                return True
+            remote = self._remote(key)
+            modified = _modified(self._fs.info(remote))
+            if modified is None or modified > unless_newer_than:
+                return False
+            self._fs.rm_file(remote)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise _storage_error("delete the artifact", key, exc) from None
+        return True
+
+    def remove_cached(self, digest: str) -> bool:
+        """Delete the local cached copy of ``digest`` (remote stores); False if none."""
+        if self._fs is None:
+            return False
+        try:
+            (self._local / _key(digest)).unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
     def _remote(self, key: str) -> str:
         return f"{self._remote_root}/{key}"
@@ -547,6 +629,40 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _digest_of(path: str | Path) -> str | None:
+    """The digest an object's path stands for (``.../sha256/ab/cdef...``); None otherwise."""
+    parts = str(path).replace("\\", "/").rstrip("/").split("/")
+    if len(parts) < 3 or parts[-3] != "sha256":
+        return None
+    digest = f"sha256:{parts[-2]}{parts[-1]}"
+    return digest if _DIGEST.fullmatch(digest) else None
+
+
+def _local_objects(root: Path) -> list[StoredObject]:
+    found = []
+    for path in (root / "sha256").glob("*/*"):
+        digest = _digest_of(path)
+        if digest is None:
+            continue
+        with contextlib.suppress(OSError):
+            info = path.stat()
+            found.append(StoredObject(digest, info.st_size, info.st_mtime))
+    return found
+
+
+def _modified(info: Mapping[str, Any]) -> float | None:
+    """Last-modified time of an fsspec listing entry (s3fs: LastModified), epoch seconds."""
+    for key in ("LastModified", "mtime", "last_modified", "created"):
+        value = info.get(key)
+        if value is None:
+            continue
+        if hasattr(value, "timestamp"):
+            return float(value.timestamp())
+        with contextlib.suppress(TypeError, ValueError):
+            return float(value)
+    return None
 
 
 def _remove_stale_parts(folder: Path) -> None:

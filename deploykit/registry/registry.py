@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
     from deploykit.monitoring import ReferenceProfile
     from deploykit.registry.artifacts import ArtifactStore
+    from deploykit.registry.gc import GcReport
     from deploykit.registry.watch import AliasWatcher
 
 __all__ = ["Registry"]
@@ -493,6 +494,18 @@ class Registry:
         from deploykit.monitoring import ReferenceProfile
 
         return ReferenceProfile.from_dict(data)
+
+    def gc(
+        self, *, older_than: float = 3600.0, dry_run: bool = False, force: bool = False
+    ) -> GcReport:
+        """Remove artifact blobs no version references and dead ``.part`` files.
+
+        Only those older than ``older_than`` seconds: a push in progress has stored its
+        blob but not yet committed its version. See :mod:`deploykit.registry.gc`.
+        """
+        from deploykit.registry.gc import collect_garbage
+
+        return collect_garbage(self, older_than=older_than, dry_run=dry_run, force=force)
 
     def as_actor(self, actor: str) -> Registry:
         """This registry acting for ``actor`` in the audit log, sharing its connections.
