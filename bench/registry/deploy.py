@@ -2,6 +2,8 @@
 
     python bench/registry/deploy.py              # ~100 MB, 7 rounds
     python bench/registry/deploy.py --mb 20 --rounds 3
+    python bench/registry/deploy.py --s3 s3://bucket/prefix   # the store on S3 (AWS_* env,
+                                                              # DEPLOYKIT_S3_ENDPOINT_URL)
 
 Times ``Registry.deploy`` (which rehashes the target's stored bytes before moving the
 alias), the bare alias move it wraps (``MetadataStore.deploy``, no check), and a
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import statistics
 import tempfile
 import time
@@ -54,15 +57,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mb", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--s3", help="an s3:// URL for the artifact store (default: local)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings.from_env({"DEPLOYKIT_HOME": tmp, "DEPLOYKIT_FSYNC": "0"})
+        env = {"DEPLOYKIT_HOME": tmp, "DEPLOYKIT_FSYNC": "0"}
+        if args.s3:
+            env["DEPLOYKIT_ARTIFACTS_URL"] = args.s3
+            env["DEPLOYKIT_S3_ENDPOINT_URL"] = os.environ.get("DEPLOYKIT_S3_ENDPOINT_URL", "")
+        settings = Settings.from_env(env)
         with Registry(settings) as reg, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             for seed in (1, 2):
                 reg.push(make_model(args.mb, seed), "big")
             size = reg.version("big", 1).size
-            path = reg.artifact_path("big", 1)
+            path = reg.artifact_path("big", 1)  # remote stores: the verified cached copy
             timings: dict[str, list[float]] = {"verified": [], "bare": [], "sha256": []}
             actor = settings.actor
             for i in range(args.rounds):
