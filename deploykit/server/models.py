@@ -55,6 +55,13 @@ log = logging.getLogger("deploykit.server")
 _FEATURE_NAMES_WARNING = "X does not have valid feature names"
 _CACHE_EXTRA = 4  # versions kept loaded beyond those the aliases point at
 _ALIASED_TTL = 1.0  # seconds a model's aliased versions are remembered (versioned predict)
+# How long a production that failed to load is answered from the failure before loading it
+# again (None: never, the setting will not change in this process). Other failures (a
+# database or S3 hiccup) are retried on the next request.
+_RETRY_AFTER: dict[str, float | None] = {
+    "FormatNotAllowedError": None,
+    "ArtifactIntegrityError": 30.0,  # a rehash of a big model per request is a DoS
+}
 
 
 def quiet_feature_name_warning() -> None:
@@ -271,6 +278,7 @@ class ModelHost:
         self._stopping = threading.Event()
         self._follower: threading.Thread | None = None
         self._aliased: dict[str, tuple[float, frozenset[int]]] = {}
+        self._failed_at: dict[str, float] = {}  # name -> monotonic time of its last failure
         self.swaps = 0
 
     # -------------------------------------------------------------- lookups
@@ -306,19 +314,22 @@ class ModelHost:
             )
         failure = self.failures.get(name)
         if failure and failure.get("version") == version:
-            # Known not to load (a refused format, damaged bytes...): say so without
-            # loading, let alone rehashing, the artifact again on every request.
-            raise error_class(failure.get("type", "ArtifactError"))(
-                f"{name}:{version} cannot be served here: {failure['error']}"
-            )
-        reason = ""
+            retry_after = _RETRY_AFTER.get(failure.get("type", ""), 0.0)
+            if retry_after is None or time.monotonic() - self._failed_at[name] < retry_after:
+                # Known not to load (a refused format, damaged bytes): say so without
+                # loading, let alone rehashing, the artifact on every request.
+                raise error_class(failure["type"])(
+                    f"{name}:{version} cannot be served here: {failure['error']}"
+                )
         # The alias was just moved here and the follower has not caught up: load now.
         try:
             return self.prepare(name, version, route=True)
-        except DeployKitError:
-            raise
+        except DeployKitError as exc:
+            self._failed(name, version, exc)
+            raise type(exc)(f"{name}:{version} cannot be served here: {exc}") from None
         except Exception as exc:  # pragma: no cover - prepare wraps load errors already
-            raise ArtifactError(f"{name}:{version} cannot be served{reason}: {exc}") from None
+            self._failed(name, version, exc)
+            raise ArtifactError(f"{name}:{version} cannot be served here: {exc}") from None
 
     def version(self, name: str, version: int) -> LoadedModel:
         """A specific version (loaded on first use, kept in a small cache)."""
@@ -418,23 +429,27 @@ class ModelHost:
                 try:
                     self.prepare(name, version, route=True)
                 except Exception as exc:
-                    message = str(exc) if isinstance(exc, DeployKitError) else repr(exc)
-                    self.failures[name] = {
-                        "version": version,
-                        "type": type(exc).__name__
-                        if isinstance(exc, DeployKitError)
-                        else ("ArtifactError"),
-                        "error": message,
-                        "at": utcnow().isoformat(),
-                        "serving": current.version if current else None,
-                    }
-                    log.error(
-                        "cannot serve %s:%d, %s keeps serving: %s",
-                        name,
-                        version,
-                        f"version {current.version}" if current else "nothing",
-                        message,
-                    )
+                    self._failed(name, version, exc)
+
+    def _failed(self, name: str, version: int, exc: BaseException) -> None:
+        """Record (for /healthz and later requests) why ``name:version`` cannot load here."""
+        current = self.routes.get(name)
+        message = str(exc) if isinstance(exc, DeployKitError) else repr(exc)
+        self.failures[name] = {
+            "version": version,
+            "type": type(exc).__name__ if isinstance(exc, DeployKitError) else "ArtifactError",
+            "error": message,
+            "at": utcnow().isoformat(),
+            "serving": current.version if current else None,
+        }
+        self._failed_at[name] = time.monotonic()
+        log.error(
+            "cannot serve %s:%d, %s keeps serving: %s",
+            name,
+            version,
+            f"version {current.version}" if current else "nothing",
+            message,
+        )
 
     def poll(self) -> bool:
         """Follow the aliases if they point elsewhere than at the last poll; True if so."""
