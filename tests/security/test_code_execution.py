@@ -242,3 +242,40 @@ def test_the_cli_says_it_in_one_line(
     assert len(notes) == 1, err
     assert "'model.joblib' (joblib) stores a pickle" in notes[0]
     assert "skops" in notes[0]
+
+
+def test_deploy_push_says_it_once_in_its_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    fresh_note: None,
+) -> None:  # fmt: skip
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    from deploykit.magics import load_ipython_extension, unload_ipython_extension
+
+    for key in list(os.environ):
+        if key.startswith("DEPLOYKIT_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("DEPLOYKIT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    existing = InteractiveShell.initialized()
+    ip = InteractiveShell.instance() if existing else InteractiveShell.instance(config=config)
+    load_ipython_extension(ip)
+    try:
+        X = pd.DataFrame(np.eye(4)[:, :3], columns=COLUMNS)
+        ip.user_ns["model"] = LogisticRegression().fit(X, [0, 1, 0, 1])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PickleWarning)  # a note in the summary, no warning
+            summaries = []
+            for _ in range(2):
+                capsys.readouterr()
+                assert ip.run_cell("%deploy push model --name churn").success
+                summaries.append(capsys.readouterr().out.splitlines()[1])
+    finally:
+        unload_ipython_extension(ip)
+        ip.user_ns.pop("model", None)
+    assert "Note: --format joblib (the default) stores a pickle" in summaries[0]
+    assert "Push with --format skops" in summaries[0]
+    assert "Note:" not in summaries[1]
