@@ -186,7 +186,14 @@ async def push_version(call: Call) -> Any:
     reg = call.state.registry_as(call.actor)
     version = await _thread(reg.register, call.name, draft, deploy=False)
     warnings: list[str] = []
-    if deploy:
+    formats = call.state.config.formats
+    if version.format not in formats:  # stored (another server may load it), never loaded here
+        warnings.append(
+            f"{version.ref} is stored as {version.format!r}, a format this server does not "
+            f"load (DEPLOYKIT_SERVE_FORMATS={','.join(formats)}), so it cannot be deployed "
+            "here" + (" and was not." if deploy else ".")
+        )
+    elif deploy:
         if draft.gate_passed is False:
             summary = (draft.gate or {}).get("summary") or "gate failed"
             warnings.append(

@@ -279,3 +279,16 @@ def test_deploy_push_says_it_once_in_its_summary(
     assert "Note: --format joblib (the default) stores a pickle" in summaries[0]
     assert "Push with --format skops" in summaries[0]
     assert "Note:" not in summaries[1]
+
+
+def test_a_pickle_pushed_to_a_skops_only_server_is_stored_not_deployed(setup: Setup) -> None:
+    from deploykit.client import Client
+    from deploykit.errors import DeployKitWarning
+
+    model = LogisticRegression().fit(setup.X, (setup.X["age"] > 0).astype(int))
+    with Client(setup.server.url, token=setup.server.token) as client:
+        with pytest.warns(DeployKitWarning, match=r"does not load \(DEPLOYKIT_SERVE_FORMATS=skops"):
+            version = client.push(model, "churn", X=setup.X, format="joblib", deploy=True)
+        assert version.format == "joblib"
+        assert "production" not in version.aliases
+    assert setup.production() == 1
