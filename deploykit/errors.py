@@ -21,6 +21,7 @@ Every class also inherits the builtin a Python user would reach for, so
     ├── ArtifactError                                                                  500
     │   ├── ArtifactIntegrityError            stored bytes do not match their digest
     │   └── UntrustedArtifactError            skops file holds types not trusted here
+    │       └── FormatNotAllowedError         the server does not load this format      409
     └── StorageError(OSError)                 the metadata or artifact store failed    503
 
 Messages name the thing, what was expected, what came, and the fix. The HTTP
@@ -42,6 +43,7 @@ __all__ = [
     "DeployKitWarning",
     "EnvironmentMismatchWarning",
     "EvaluationError",
+    "FormatNotAllowedError",
     "GateError",
     "InvalidInputError",
     "ModelNotFoundError",
@@ -49,6 +51,7 @@ __all__ = [
     "NotFoundError",
     "NothingToRollBackError",
     "PermissionDeniedError",
+    "PickleWarning",
     "SignatureError",
     "StorageError",
     "UntrustedArtifactError",
@@ -138,6 +141,11 @@ class UntrustedArtifactError(ArtifactError):
     pass
 
 
+class FormatNotAllowedError(UntrustedArtifactError):
+    """A server asked to load a version whose format its settings refuse (a 409, not a 500:
+    the artifact is sound, this server's policy says no)."""
+
+
 class StorageError(DeployKitError, OSError):
     pass
 
@@ -150,8 +158,13 @@ class EnvironmentMismatchWarning(DeployKitWarning):
     """A model is loaded under library versions other than those it was pushed with."""
 
 
+class PickleWarning(DeployKitWarning):
+    """A model is pushed as a pickle: whoever loads it runs the code it holds (once a session)."""
+
+
 # Most specific first: http_status walks the MRO, so a subclass inherits its parent's status.
 _HTTP_STATUS: dict[type[DeployKitError], int] = {
+    FormatNotAllowedError: 409,
     NotFoundError: 404,
     InvalidInputError: 422,
     ConflictError: 409,

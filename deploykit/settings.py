@@ -14,6 +14,9 @@ variable                          default
 ``DEPLOYKIT_FSYNC``               ``1``: flush artifacts to disk before a push commits
 ``DEPLOYKIT_S3_ENDPOINT_URL``     unset: AWS itself; else an S3-compatible server
                                   (``http://127.0.0.1:7480`` for a Ceph RGW, MinIO...)
+``DEPLOYKIT_WEBHOOK_ALLOW_NETWORKS`` unset: alert webhooks reach public addresses only;
+                                  else also these networks, comma separated
+                                  (``10.20.0.0/16,127.0.0.1/32``)
 ================================  ====================================================
 
 Credentials for ``s3://`` stores come from the usual AWS chain, never from deploykit's
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import getpass
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -64,6 +68,7 @@ class Settings:
     skops_trusted: tuple[str, ...] = ()
     fsync: bool = True
     s3_endpoint_url: str | None = None
+    webhook_allow_networks: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -88,6 +93,9 @@ class Settings:
             skops_trusted=trusted,
             fsync=_parse_bool("FSYNC", get("FSYNC"), default=True),
             s3_endpoint_url=get("S3_ENDPOINT_URL"),
+            webhook_allow_networks=_parse_networks(
+                "WEBHOOK_ALLOW_NETWORKS", get("WEBHOOK_ALLOW_NETWORKS")
+            ),
         )
 
     def storage_options(self, url: str | None = None) -> dict[str, Any]:
@@ -117,8 +125,11 @@ class Settings:
 
     def ensure_home(self) -> Path:
         """Create the home folder if needed; fail with a clear message if it is unusable."""
+        from deploykit._files import FOLDER_MODE, private_folder, tighten
+
         try:
-            self.home.mkdir(parents=True, exist_ok=True)
+            private_folder(self.home)  # 0700: nothing in it is for other accounts
+            tighten(self.home, FOLDER_MODE)
             probe = self.home / f".write-probe-{os.getpid()}"
             probe.write_bytes(b"")
             probe.unlink()
@@ -128,6 +139,21 @@ class Settings:
                 f"({exc.strerror or exc}). Set {_PREFIX}HOME to a folder you can write to."
             ) from None
         return self.home
+
+
+def _parse_networks(key: str, value: str | None) -> tuple[str, ...]:
+    networks = []
+    for item in (value or "").split(","):
+        if not item.strip():
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(item.strip(), strict=False)))
+        except ValueError:
+            raise ConfigurationError(
+                f"The setting {_PREFIX}{key} must be a comma-separated list of networks "
+                f"such as 10.20.0.0/16,127.0.0.1/32. Got {item.strip()!r} in it instead."
+            ) from None
+    return tuple(networks)
 
 
 def _parse_bool(key: str, value: str | None, *, default: bool) -> bool:

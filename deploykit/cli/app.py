@@ -1,4 +1,4 @@
-"""Typer application: ``deploykit push|versions|deploy|rollback|events|models|score|export``.
+"""Typer application: ``deploykit push|versions|deploy|rollback|events|models|score|export|gc``.
 
 Every command talks to the registry named by the ``DEPLOYKIT_*`` settings.
 A deploykit error prints one line on stderr and exits with status 1; a usage
@@ -119,6 +119,7 @@ def push(
     if (eval_data is None) != (target is None):
         raise InvalidInputError("--eval and --target go together: the file and its label column.")
     X = read_table(data) if data is not None else None
+    _pickle_note(model_file, model_format)
     with _registry() as reg:
         report = None
         if eval_data is not None and target is not None:
@@ -143,6 +144,23 @@ def push(
         render.pushed(version)
     if version.gate_passed is False:
         raise typer.Exit(1)
+
+
+def _pickle_note(model_file: Path, model_format: str | None) -> None:
+    """One line on stderr when the file pushed is a pickle (the registry's warning, worded
+    for the command line); the registry's own PickleWarning then stays quiet."""
+    from deploykit.serialization import detect_format, pickle_note
+
+    if not model_file.is_file():
+        return  # push_file says so, in its own words
+    fmt = model_format or detect_format(model_file)
+    note = pickle_note(
+        fmt,
+        what=f"Pushing '{model_file.name}' ({fmt})",
+        fix="Save the model with skops.io.dump and push the .skops file",
+    )
+    if note:
+        typer.secho(f"note: {note}", fg=typer.colors.YELLOW, err=True)
 
 
 def _evaluate_file(
@@ -261,6 +279,61 @@ def demo(
         render.versions_table(DEMO_MODEL, reg.versions(DEMO_MODEL))
 
 
+@app.command()
+def gc(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be removed; remove nothing.")
+    ] = False,
+    older_than: Annotated[
+        str,
+        typer.Option(
+            "--older-than",
+            help="Keep anything younger (a push in progress): 3600, 90m, 1h, 2d.",
+        ),
+    ] = "1h",
+    force: Annotated[
+        bool, typer.Option("--force", help="Even if the database references none of the blobs.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Remove artifact blobs no version references and dead .part files left by crashes.
+
+    Works on DEPLOYKIT_DATABASE_URL and DEPLOYKIT_ARTIFACTS_URL directly (a local folder
+    or S3), never through a server.
+    """
+    from deploykit.cli.gc import gc_report
+    from deploykit.registry import Registry
+
+    seconds = _duration(older_than, "--older-than")
+    with Registry(Settings.from_env()) as reg:
+        report = reg.gc(older_than=seconds, dry_run=dry_run, force=force)
+    if as_json:
+        _print_json(report)
+    else:
+        gc_report(report)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(text: str, flag: str) -> float:
+    from deploykit.errors import InvalidInputError
+
+    raw = text.strip().lower()
+    unit = _UNITS.get(raw[-1:]) if raw else None
+    number = raw[:-1] if unit else raw
+    try:
+        value = float(number) * (unit or 1)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise InvalidInputError(
+            f"{flag} must be a duration such as 3600 (seconds), 90m, 1h or 2d. "
+            f"Got {text!r} instead."
+        )
+    return value
+
+
 HostOption = Annotated[str, typer.Option("--host", help="Interface to listen on.")]
 PortOption = Annotated[int, typer.Option("--port", "-p", min=1, max=65535)]
 WorkersOption = Annotated[
@@ -317,6 +390,7 @@ def up(
     from deploykit.demo import seed_demo
     from deploykit.registry import Registry
 
+    _private_process()
     settings = Settings.from_env()
     with Registry(settings) as reg:
         info = seed_demo(reg)
@@ -360,6 +434,14 @@ def up(
             handle.stop()
 
 
+def _private_process() -> None:
+    """A long-running command writes only deploykit's own files (logs, data): 0600."""
+    import os
+
+    if os.name != "nt":
+        os.umask(0o077)
+
+
 def _announce_when_ready(url: str, handle: Any, banner: str) -> None:
     import httpx
 
@@ -395,6 +477,7 @@ def console_command(
     """Serve the team console (Voila) for a deploykit server until interrupted."""
     from deploykit.console import serve as serve_console
 
+    _private_process()
     settings = Settings.from_env()
     log = settings.ensure_home() / "console.log"
     handle = serve_console(

@@ -203,9 +203,10 @@ class Client:
         """
         from deploykit.registry.drafts import prepare_draft
         from deploykit.registry.names import check_model_name
-        from deploykit.serialization import dump
+        from deploykit.serialization import dump, warn_if_pickle
 
         check_model_name(name)
+        warn_if_pickle(format)
         draft = prepare_draft(
             model,
             X=X,
@@ -242,11 +243,12 @@ class Client:
         """Push an already-serialized model file (its own bytes are uploaded)."""
         from deploykit.registry.drafts import prepare_draft
         from deploykit.registry.names import check_model_name
-        from deploykit.serialization import detect_format, load, model_file
+        from deploykit.serialization import detect_format, load, model_file, warn_if_pickle
 
         check_model_name(name)
         path = model_file(path)  # the same one-line error as the embedded registry
         format = format or detect_format(path)
+        warn_if_pickle(format)
         model = load(path, format=format, trusted=self.settings.skops_trusted)
         draft = prepare_draft(
             model,

@@ -117,6 +117,12 @@ def push_model(
     }
     if progress is not None and "progress" in inspect.signature(backend.push).parameters:
         kwargs["progress"] = progress
+    from deploykit.serialization import pickle_note
+
+    # Taken here (once a session), so the backend's own PickleWarning stays quiet.
+    pickled = pickle_note(
+        format, what="--format joblib (the default)", fix="Push with --format skops"
+    )
     started = time.perf_counter()
     with warnings.catch_warnings():
         # The registry warns when a failed gate blocks the deploy; the summary says it.
@@ -127,6 +133,8 @@ def push_model(
     summary, ok = _summary(session, version, deploy=deploy, seconds=time.perf_counter() - started)
     if note:
         summary += f" ({note})"
+    if pickled:
+        summary += f". Note: {pickled}"
     return version, summary, ok
 
 

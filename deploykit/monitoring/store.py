@@ -105,6 +105,10 @@ def set_alert(
         cooldown_seconds=cooldown_seconds,
         enabled=enabled,
     )
+    if draft.webhook is not None:  # a private or link-local target: refused here, 422
+        from deploykit.monitoring.webhooks import check_webhook_url
+
+        check_webhook_url(draft.webhook, registry.settings.webhook_allow_networks)
     values = {f: getattr(draft, f) for f in _FIELDS}
     actor = registry.settings.actor
 

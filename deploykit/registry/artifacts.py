@@ -37,6 +37,7 @@ from typing import Any, BinaryIO, cast
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
+from deploykit._files import FILE_MODE, FOLDER_MODE, private_folder
 from deploykit.errors import (
     ArtifactError,
     ArtifactIntegrityError,
@@ -45,7 +46,7 @@ from deploykit.errors import (
     StorageError,
 )
 
-__all__ = ["ArtifactStore", "StoredArtifact"]
+__all__ = ["ArtifactStore", "StoredArtifact", "StoredObject"]
 
 _CHUNK = 1 << 20  # small writes are coalesced to this; reads use it as buffer size
 _DIRECT = 64 << 10  # bytes objects this large are written and hashed without a copy
@@ -71,6 +72,18 @@ class StoredArtifact:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StoredArtifact:
         return cls(digest=data["digest"], size=int(data["size"]), existed=bool(data["existed"]))
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredObject:
+    """An object found in a store, for ``deploykit gc``: what, how big, last written when.
+
+    ``modified`` is seconds since the epoch; None when the store does not say.
+    """
+
+    digest: str
+    size: int
+    modified: float | None
 
 
 class ArtifactStore:
@@ -104,8 +117,8 @@ class ArtifactStore:
         self._local = root
         self._tmp = root / "tmp"
         try:
-            (root / "sha256").mkdir(parents=True, exist_ok=True)
-            self._tmp.mkdir(exist_ok=True)
+            private_folder(root / "sha256")
+            private_folder(self._tmp)
             probe = self._tmp / f".probe-{uuid.uuid4().hex}"
             probe.touch()
             probe.unlink()
@@ -169,7 +182,7 @@ class ArtifactStore:
     ) -> StoredArtifact:
         part = self._tmp / f"{uuid.uuid4().hex}.part"
         try:
-            raw = open(part, "xb", buffering=0)  # noqa: SIM115  (owned by the stream below)
+            raw = _create_part(part)
         except OSError as exc:
             raise _storage_error("create a temporary file in", self._tmp, exc) from None
         stream = _HashingStream(raw, part)
@@ -185,7 +198,10 @@ class ArtifactStore:
             if self._fs is None and self._intact(digest):
                 # Same bytes pushed again and the stored object is sound: drop the fresh
                 # copy unflushed, so the dedupe path costs a hash, not an fsync. A damaged
-                # object falls through and is replaced: pushing again repairs it.
+                # object falls through and is replaced: pushing again repairs it. Touched,
+                # so `deploykit gc` sees it as new until the version referencing it commits.
+                with contextlib.suppress(OSError):
+                    os.utime(self._local / _key(digest))
                 return StoredArtifact(digest, size, existed=True)
             if self.fsync and self.is_local:
                 _fsync_file(part)
@@ -208,7 +224,8 @@ class ArtifactStore:
         existed = final.is_file()  # a concurrent push of the same bytes won the race
         try:
             created = not final.parent.is_dir()
-            final.parent.mkdir(exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                final.parent.mkdir(mode=FOLDER_MODE)
             os.replace(part, final)
             if self.fsync:  # make the rename itself durable
                 _fsync_dir(final.parent)
@@ -230,7 +247,7 @@ class ArtifactStore:
         # The bytes are verified: keep them as the cached copy and spare a download.
         cached = self._local / key
         with contextlib.suppress(OSError):
-            cached.parent.mkdir(parents=True, exist_ok=True)
+            private_folder(cached.parent)
             os.replace(part, cached)
         return StoredArtifact(digest, size, existed=existed)
 
@@ -263,14 +280,14 @@ class ArtifactStore:
 
     def verify(self, digest: str) -> None:
         """Rehash the stored bytes; raise ArtifactIntegrityError if they changed."""
-        key = _key(digest)
+        _key(digest)
         if self._fs is None:
             self.local_path(digest)
             return
         with self.open(digest) as stream:
             found = _sha256_stream(stream)
         if found != digest:
-            raise _integrity_error(digest, found, self._remote(key))
+            raise _integrity_error(digest, found)
 
     def local_path(self, digest: str) -> Path:
         """A local file holding the bytes of ``digest``, verified just now.
@@ -286,7 +303,7 @@ class ArtifactStore:
             except FileNotFoundError:
                 raise self._missing(digest) from None
             if found != digest:
-                raise _integrity_error(digest, found, path)
+                raise _integrity_error(digest, found)
             return path
         if path.is_file():
             if _sha256_file(path) == digest:
@@ -297,7 +314,7 @@ class ArtifactStore:
     def _download(self, digest: str, key: str, path: Path) -> Path:
         part = self._tmp / f"{uuid.uuid4().hex}.part"
         try:
-            raw = open(part, "xb", buffering=0)  # noqa: SIM115  (owned by the stream below)
+            raw = _create_part(part)
         except OSError as exc:
             raise _storage_error("create a temporary file in", self._tmp, exc) from None
         stream = _HashingStream(raw, part)
@@ -306,8 +323,8 @@ class ArtifactStore:
                 shutil.copyfileobj(source, stream, _CHUNK)
             found, _ = stream.finish(fsync=False)  # a lost cache copy is downloaded again
             if found != digest:
-                raise _integrity_error(digest, found, self._remote(key))
-            path.parent.mkdir(parents=True, exist_ok=True)
+                raise _integrity_error(digest, found)
+            private_folder(path.parent)
             os.replace(part, path)
         except StorageError:
             raise
@@ -317,15 +334,82 @@ class ArtifactStore:
             stream.discard()
         return path
 
+    # -- collecting garbage (deploykit gc) -----------------------------------------------
+
+    def objects(self) -> list[StoredObject]:
+        """Every object of the store (for a remote store: the remote objects, listed)."""
+        if self._fs is None:
+            return _local_objects(self._local)
+        found = []
+        try:
+            listing = self._fs.find(f"{self._remote_root}/sha256", detail=True)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise _storage_error("list the objects of", self.url, exc) from None
+        for path, info in listing.items():
+            digest = _digest_of(path)
+            if digest is not None and info.get("type", "file") == "file":
+                found.append(StoredObject(digest, int(info.get("size") or 0), _modified(info)))
+        return found
+
+    def cached_objects(self) -> list[StoredObject]:
+        """The verified local copies a remote store keeps in ``cache_dir`` (none if local)."""
+        return [] if self._fs is None else _local_objects(self._local)
+
+    def parts(self) -> list[tuple[Path, int, float]]:
+        """(path, size, last written) of every ``.part`` file: writes in progress, or dead."""
+        found = []
+        for part in self._tmp.glob("*.part"):
+            with contextlib.suppress(OSError):
+                info = part.stat()
+                found.append((part, info.st_size, info.st_mtime))
+        return found
+
+    def remove(self, digest: str, *, unless_newer_than: float) -> bool:
+        """Delete the object of ``digest`` unless it was written after ``unless_newer_than``.
+
+        The time is read again just before deleting: a push that has just stored (or
+        re-stored) the same bytes keeps them. False if nothing was deleted.
+        """
+        key = _key(digest)
+        try:
+            if self._fs is None:
+                path = self._local / key
+                if path.stat().st_mtime > unless_newer_than:
+                    return False
+                path.unlink()
+                return True
+            remote = self._remote(key)
+            modified = _modified(self._fs.info(remote))
+            if modified is None or modified > unless_newer_than:
+                return False
+            self._fs.rm_file(remote)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise _storage_error("delete the artifact", key, exc) from None
+        return True
+
+    def remove_cached(self, digest: str) -> bool:
+        """Delete the local cached copy of ``digest`` (remote stores); False if none."""
+        if self._fs is None:
+            return False
+        try:
+            (self._local / _key(digest)).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
     def _remote(self, key: str) -> str:
         return f"{self._remote_root}/{key}"
 
     def _missing(self, digest: str) -> ArtifactError:
-        where = self._local if self._fs is None else self.url
+        # No path or URL: this message reaches HTTP callers.
         return ArtifactError(
-            f"Artifact {digest} is missing from the artifact store '{where}'. Its bytes "
-            "were deleted or never uploaded; restore the store from a backup or push "
-            "the model again."
+            f"Artifact {digest} is missing from the artifact store (DEPLOYKIT_ARTIFACTS_URL). "
+            "Its bytes were deleted or never uploaded; restore the store from a backup or "
+            "push the model again."
         )
 
 
@@ -459,6 +543,12 @@ class _HashingStream(io.RawIOBase):
             raise _storage_error("write the temporary file", self._path, exc) from None
 
 
+def _create_part(part: Path) -> io.FileIO:
+    """A new ``.part`` file, 0600 from the start: it becomes the stored object by rename."""
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), FILE_MODE)
+    return io.FileIO(fd, "wb", closefd=True)
+
+
 def _local_root(url: str) -> Path | None:
     """The folder for a path or ``file://`` URL; None for other URLs."""
     if url.startswith("file://"):
@@ -541,6 +631,40 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _digest_of(path: str | Path) -> str | None:
+    """The digest an object's path stands for (``.../sha256/ab/cdef...``); None otherwise."""
+    parts = str(path).replace("\\", "/").rstrip("/").split("/")
+    if len(parts) < 3 or parts[-3] != "sha256":
+        return None
+    digest = f"sha256:{parts[-2]}{parts[-1]}"
+    return digest if _DIGEST.fullmatch(digest) else None
+
+
+def _local_objects(root: Path) -> list[StoredObject]:
+    found = []
+    for path in (root / "sha256").glob("*/*"):
+        digest = _digest_of(path)
+        if digest is None:
+            continue
+        with contextlib.suppress(OSError):
+            info = path.stat()
+            found.append(StoredObject(digest, info.st_size, info.st_mtime))
+    return found
+
+
+def _modified(info: Mapping[str, Any]) -> float | None:
+    """Last-modified time of an fsspec listing entry (s3fs: LastModified), epoch seconds."""
+    for key in ("LastModified", "mtime", "last_modified", "created"):
+        value = info.get(key)
+        if value is None:
+            continue
+        if hasattr(value, "timestamp"):
+            return float(value.timestamp())
+        with contextlib.suppress(TypeError, ValueError):
+            return float(value)
+    return None
+
+
 def _remove_stale_parts(folder: Path) -> None:
     # A .part file of a live write is touched on every chunk; a day-old one is abandoned.
     cutoff = time.time() - _STALE_AFTER
@@ -550,9 +674,10 @@ def _remove_stale_parts(folder: Path) -> None:
                 part.unlink()
 
 
-def _integrity_error(expected: str, found: str, where: Path | str) -> ArtifactIntegrityError:
+def _integrity_error(expected: str, found: str) -> ArtifactIntegrityError:
+    # No path: this message reaches HTTP callers. The digest names the object well enough.
     return ArtifactIntegrityError(
-        f"Artifact {expected} failed its integrity check: the bytes at '{where}' hash to "
+        f"Artifact {expected} failed its integrity check: the stored bytes hash to "
         f"{found}. They were modified or corrupted after the push, so nothing was loaded. "
         "Restore the file from a backup, or push the model again and deploy the new version."
     )

@@ -12,11 +12,14 @@ now and which move put it there. A move also records the move it is stacked on
 
 ``rollback(to=N)`` pops down to the nearest move of version N if the stack holds
 one, and otherwise pushes N like a deploy. All functions here run inside the
-caller's write transaction and append the matching event.
+caller's write transaction and append the matching event. ``check(version)``, if
+given, runs once the target version is known and before anything is written: it may
+raise to stop the move (the registry uses it to verify the target's artifact).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -51,12 +54,15 @@ def deploy(
     reason: str | None = None,
     action: str = "deploy",
     details: dict[str, Any] | None = None,
+    check: Callable[[int], None] | None = None,
 ) -> Alias:
     """Point ``alias`` at ``version``, pushing the move on the alias's stack."""
     row = current(connection, model_id, alias)
     if row is not None and row.version == version:
         # Already there: moving would stack a frame that rollback pops to no effect.
         return _record(model, row)
+    if check is not None:
+        check(version)
     return _move(
         connection,
         model_id=model_id,
@@ -85,6 +91,7 @@ def rollback(
     reason: str | None = None,
     action: str = "rollback",
     if_current: int | None = None,
+    check: Callable[[int], None] | None = None,
 ) -> Alias:
     """Move ``alias`` back: to the version below on its stack, or to version ``to``."""
     row = current(connection, model_id, alias)
@@ -122,6 +129,8 @@ def rollback(
                 parent = frame.stack_parent_id
                 break
             frame = stack.get(frame.stack_parent_id)
+    if check is not None:
+        check(target)
     return _move(
         connection,
         model_id=model_id,

@@ -9,6 +9,7 @@ profile, its event and any alias move) or not at all.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -246,8 +247,16 @@ class MetadataStore:
         return self.version(name, number)
 
     def deploy(
-        self, name: str, ref: Ref, *, alias: str, actor: str, reason: str | None = None
+        self,
+        name: str,
+        ref: Ref,
+        *,
+        alias: str,
+        actor: str,
+        reason: str | None = None,
+        check: Callable[[int, str], None] | None = None,
     ) -> Alias:
+        """Move ``alias``; ``check(version, digest)`` may veto the target before any write."""
         ref = parse_ref(ref)
 
         def work(connection: sa.Connection) -> Alias:
@@ -264,6 +273,7 @@ class MetadataStore:
                 at=utcnow(),
                 reason=reason,
                 details=details,
+                check=_with_digest(connection, model.id, check),
             )
 
         return run_in_transaction(self.engine, work)
@@ -278,6 +288,7 @@ class MetadataStore:
         reason: str | None,
         action: str,
         if_current: int | None = None,
+        check: Callable[[int, str], None] | None = None,
     ) -> Alias:
         def work(connection: sa.Connection) -> Alias:
             model = self._model_row(connection, name)
@@ -294,6 +305,7 @@ class MetadataStore:
                 reason=reason,
                 action=action,
                 if_current=if_current,
+                check=_with_digest(connection, model.id, check),
             )
 
         return run_in_transaction(self.engine, work)
@@ -349,6 +361,24 @@ class MetadataStore:
             known = connection.execute(sa.select(models.c.name)).scalars().all()
             raise ModelNotFoundError(f"No model named {name!r}{did_you_mean(name, known)}")
         return row
+
+
+def _with_digest(
+    connection: sa.Connection, model_id: int, check: Callable[[int, str], None] | None
+) -> Callable[[int], None] | None:
+    """``check(version, digest)`` as history's ``check(version)``, reading the digest."""
+    if check is None:
+        return None
+
+    def run(number: int) -> None:
+        digest = connection.execute(
+            sa.select(versions.c.digest).where(
+                versions.c.model_id == model_id, versions.c.version == number
+            )
+        ).scalar_one()
+        check(number, str(digest))
+
+    return run
 
 
 def _model_id_creating(connection: sa.Connection, name: str, now: datetime) -> int:

@@ -100,7 +100,7 @@ def _migration_lock(engine: sa.Engine) -> Iterator[sa.Connection]:
     if path is not None:
         from filelock import FileLock, Timeout
 
-        lock = FileLock(f"{path}.migrate.lock", timeout=_LOCK_TIMEOUT_S)
+        lock = FileLock(f"{path}.migrate.lock", timeout=_LOCK_TIMEOUT_S, mode=0o600)
         try:
             with lock, engine.connect() as connection:
                 yield connection

@@ -59,6 +59,24 @@ def ensure_home_if_used(settings: Settings) -> None:
     artifacts = None if "://" in settings.artifacts_url else Path(settings.artifacts_url)
     if any(p is not None and _inside(p, settings.home) for p in (db_file, artifacts)):
         settings.ensure_home()
+        _private_files(settings.home, db_file)
+
+
+def _private_files(home: Path, db_file: Path | None) -> None:
+    """The database (created 0600 before SQLite creates it 0644) and the token: private.
+
+    SQLite gives its -wal and -shm files the database file's mode.
+    """
+    from deploykit._files import create_private, tighten
+
+    if db_file is not None and _inside(db_file, home):
+        try:
+            create_private(db_file)
+        except OSError:
+            return  # the engine reports an unusable database path in its own words
+        for suffix in ("", "-wal", "-shm"):
+            tighten(db_file.with_name(db_file.name + suffix))
+    tighten(home / "token")
 
 
 def _inside(path: Path, folder: Path) -> bool:

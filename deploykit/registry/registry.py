@@ -12,12 +12,16 @@ from __future__ import annotations
 import copy
 import os
 import warnings
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from deploykit.errors import (
+    ArtifactError,
+    ArtifactIntegrityError,
+    ConflictError,
     DeployKitWarning,
     InvalidInputError,
 )
@@ -36,12 +40,23 @@ if TYPE_CHECKING:
 
     from deploykit.monitoring import ReferenceProfile
     from deploykit.registry.artifacts import ArtifactStore
+    from deploykit.registry.gc import GcReport
     from deploykit.registry.watch import AliasWatcher
 
 __all__ = ["Registry"]
 
 _ROLLBACK_ACTIONS = ("rollback", "auto-rollback")
 _DIGEST_PREFIX = "sha256:"
+_MOVE_ATTEMPTS = 5  # an alias that moves under a deploy this often is a conflict
+
+
+class _UnverifiedTargetError(Exception):
+    """Raised inside a move's transaction: its target's artifact is not verified yet."""
+
+    def __init__(self, version: int, digest: str) -> None:
+        super().__init__(version, digest)
+        self.version = version
+        self.digest = digest
 
 
 class Registry:
@@ -119,6 +134,9 @@ class Registry:
         :func:`deploykit.evaluate`; ``gate`` (e.g. ``"recall >= 0.8"``) is checked against it.
         """
         check_model_name(name)
+        from deploykit.serialization import warn_if_pickle
+
+        warn_if_pickle(format)
         draft = prepare_draft(
             model,
             X=X,
@@ -161,6 +179,9 @@ class Registry:
         check_model_name(name)
         path = model_file(path)
         format = format or detect_format(path)
+        from deploykit.serialization import warn_if_pickle
+
+        warn_if_pickle(format)
         # Store first and check the stored copy: what is checked is what gets served,
         # even if the file changes meanwhile. A refused file leaves an orphan object only.
         stored = self.artifacts.put_file(path)
@@ -299,11 +320,21 @@ class Registry:
         alias: str = "production",
         reason: str | None = None,
     ) -> Alias:
-        """Point ``alias`` at ``version`` (a number, ``"latest"`` or another alias)."""
+        """Point ``alias`` at ``version`` (a number, ``"latest"`` or another alias).
+
+        The target's stored artifact is rehashed first: a version whose bytes no longer
+        match their digest never becomes the alias's version (ArtifactIntegrityError).
+        """
         check_model_name(name)
         check_alias_name(alias)
-        return self._meta.deploy(
-            name, version, alias=alias, actor=self.settings.actor, reason=reason
+        target = self._meta.version(name, version)  # VersionNotFoundError, before any hashing
+        return self._verified_move(
+            name,
+            alias,
+            lambda check: self._meta.deploy(
+                name, version, alias=alias, actor=self.settings.actor, reason=reason, check=check
+            ),
+            first=(target.version, target.digest),
         )
 
     def rollback(
@@ -336,15 +367,75 @@ class Registry:
                     f"The {key!r} parameter of rollback must be a version number. "
                     f"Got {value!r} instead."
                 )
-        return self._meta.rollback(
+        first = None
+        if to is not None:
+            target = self._meta.version(name, to)
+            first = (target.version, target.digest)
+        return self._verified_move(
             name,
-            to=to,
-            alias=alias,
-            actor=self.settings.actor,
-            reason=reason,
-            action=action,
-            if_current=if_current,
+            alias,
+            lambda check: self._meta.rollback(
+                name,
+                to=to,
+                alias=alias,
+                actor=self.settings.actor,
+                reason=reason,
+                action=action,
+                if_current=if_current,
+                check=check,
+            ),
+            first=first,
         )
+
+    def _verified_move(
+        self,
+        name: str,
+        alias: str,
+        move: Callable[[Callable[[int, str], None]], Alias],
+        *,
+        first: tuple[int, str] | None,
+    ) -> Alias:
+        """Run ``move`` once the artifact of the version it lands on is verified.
+
+        Hashing happens outside the write transaction (a big model must not hold the
+        database's write lock): the move's transaction checks that its target is one
+        verified already, and otherwise backs out, lets it be verified, and runs again.
+        """
+        verified: set[str] = set()
+        if first is not None:
+            self._verify_target(name, alias, *first)
+            verified.add(first[1])
+
+        def check(version: int, digest: str) -> None:
+            if digest not in verified:
+                raise _UnverifiedTargetError(version, digest)
+
+        for _ in range(_MOVE_ATTEMPTS):
+            try:
+                return move(check)
+            except _UnverifiedTargetError as pending:
+                self._verify_target(name, alias, pending.version, pending.digest)
+                verified.add(pending.digest)
+        raise ConflictError(
+            f"Model {name!r} alias {alias!r} kept moving while this move was checked; "
+            "nothing was moved. Look at reg.events() and try again."
+        )
+
+    def _verify_target(self, name: str, alias: str, version: int, digest: str) -> None:
+        try:
+            self.artifacts.verify(digest)
+        except ArtifactError as exc:
+            current = self._meta.alias_versions(alias).get(name)
+            stays = f"stays on version {current}" if current is not None else "points nowhere"
+            check = (
+                "fails its digest check"
+                if isinstance(exc, ArtifactIntegrityError)
+                else ("cannot be read")
+            )
+            raise type(exc)(
+                f"{name}:{version} cannot become {alias!r}: its stored artifact {check}, so "
+                f"nothing moved and {alias!r} {stays}. {exc}"
+            ) from None
 
     def delete_alias(self, name: str, alias: str, *, reason: str | None = None) -> None:
         """Remove ``alias`` from ``name``; its history stays in the audit log."""
@@ -391,7 +482,9 @@ class Registry:
 
         version = self.version(name, ref)
         path = self.artifacts.local_path(version.digest)
-        model = load(path, format=version.format, trusted=self.settings.skops_trusted)
+        model = load(
+            path, format=version.format, trusted=self.settings.skops_trusted, label=version.ref
+        )
         check_environment(version.environment, model_ref=version.ref)
         return model
 
@@ -403,6 +496,18 @@ class Registry:
         from deploykit.monitoring import ReferenceProfile
 
         return ReferenceProfile.from_dict(data)
+
+    def gc(
+        self, *, older_than: float = 3600.0, dry_run: bool = False, force: bool = False
+    ) -> GcReport:
+        """Remove artifact blobs no version references and dead ``.part`` files.
+
+        Only those older than ``older_than`` seconds: a push in progress has stored its
+        blob but not yet committed its version. See :mod:`deploykit.registry.gc`.
+        """
+        from deploykit.registry.gc import collect_garbage
+
+        return collect_garbage(self, older_than=older_than, dry_run=dry_run, force=force)
 
     def as_actor(self, actor: str) -> Registry:
         """This registry acting for ``actor`` in the audit log, sharing its connections.

@@ -9,7 +9,8 @@
 
 Two formats: ``joblib`` (pickle; fast, loads anything, so only bytes whose
 digest the registry recorded are loaded) and ``skops`` (audited: only types
-trusted by skops or by ``DEPLOYKIT_SKOPS_TRUSTED`` load).
+trusted by skops or by ``DEPLOYKIT_SKOPS_TRUSTED`` load). A pickle push warns once
+per session what it means (``warn_if_pickle``); servers choose the formats they load.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from deploykit.serialization._formats import (
     model_file,
     untrusted_types,
 )
+from deploykit.serialization._trust import CODE_FORMATS, pickle_note, warn_if_pickle
 
 __all__ = [
+    "CODE_FORMATS",
     "FORMATS",
     "capture_environment",
     "check_environment",
@@ -34,5 +37,7 @@ __all__ = [
     "dump",
     "load",
     "model_file",
+    "pickle_note",
     "untrusted_types",
+    "warn_if_pickle",
 ]

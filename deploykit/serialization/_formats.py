@@ -69,15 +69,24 @@ def dump(model: Any, fileobj: BinaryIO, *, format: str = "joblib") -> None:
         ) from None
 
 
-def load(path: str | os.PathLike[str], *, format: str, trusted: Sequence[str] = ()) -> Any:
+def load(
+    path: str | os.PathLike[str],
+    *,
+    format: str,
+    trusted: Sequence[str] = (),
+    label: str | None = None,
+) -> Any:
     """Load a model file written by :func:`dump`.
 
     For skops files, the types trusted are skops' defaults plus ``trusted``
     (``Settings.skops_trusted``); a file holding any other type raises
     :class:`~deploykit.errors.UntrustedArtifactError` naming those types.
+    ``label`` (say ``"churn:3"``) names the file in error messages instead of its
+    path: a registry's artifact paths are nobody's business over HTTP.
     """
     _check_format(format)
     path = Path(path)
+    what = f"The model file of {label}" if label else f"The model file '{path}'"
     if format == "joblib":
         import joblib
 
@@ -85,7 +94,7 @@ def load(path: str | os.PathLike[str], *, format: str, trusted: Sequence[str] = 
             return joblib.load(path)
         except (ModuleNotFoundError, AttributeError) as exc:
             raise ArtifactError(
-                f"The model file '{path}' refers to code this process cannot import ({exc}). "
+                f"{what} refers to code this process cannot import ({exc}). "
                 "Install the package (or define the class) the model was trained with "
                 "in this environment, then load it again."
             ) from None
@@ -95,7 +104,8 @@ def load(path: str | os.PathLike[str], *, format: str, trusted: Sequence[str] = 
     try:
         return skops.io.load(path, trusted=list(trusted))
     except UntrustedTypesFoundException:
-        raise _untrusted_error(path, untrusted_types(path, trusted=trusted), trusted) from None
+        untrusted = untrusted_types(path, trusted=trusted)
+        raise _untrusted_error(what, untrusted, trusted) from None
 
 
 def untrusted_types(path: str | os.PathLike[str], *, trusted: Sequence[str] = ()) -> list[str]:
@@ -109,11 +119,11 @@ def untrusted_types(path: str | os.PathLike[str], *, trusted: Sequence[str] = ()
 
 
 def _untrusted_error(
-    path: Path, untrusted: list[str], trusted: Sequence[str]
+    what: str, untrusted: list[str], trusted: Sequence[str]
 ) -> UntrustedArtifactError:
     setting = ",".join(sorted({*trusted, *untrusted}))
     return UntrustedArtifactError(
-        f"The skops model file '{path}' holds types this process does not trust: "
+        f"{what} (skops) holds types this process does not trust: "
         f"{', '.join(untrusted)}. skops refuses them because a crafted file using them can "
         "run code or crash the process. If you trust whoever pushed this model, allow them "
         f"with DEPLOYKIT_SKOPS_TRUSTED={setting} and load it again."

@@ -55,11 +55,18 @@ def prepare(settings: Settings | None = None) -> str:
 
 def run(settings: Settings | None = None, config: ServerConfig | None = None) -> None:
     """Serve until interrupted: one process, or ``config.workers`` sharing the port."""
-    import uvicorn
+    from deploykit._files import private_umask
 
     settings = settings or Settings.from_env()
     config = config or ServerConfig.from_env()
     _configure_logging(config.log_level)
+    with private_umask():  # prediction logs, artifacts, locks: 0600 (workers inherit it)
+        _run(settings, config)
+
+
+def _run(settings: Settings, config: ServerConfig) -> None:
+    import uvicorn
+
     prepare(settings)  # migrations and the local token, once, before any worker starts
     from deploykit.server.memory import own_process_heap
 
@@ -97,6 +104,7 @@ def _settings_dict(settings: Settings) -> dict[str, Any]:
     data = dataclasses.asdict(settings)
     data["home"] = str(settings.home)
     data["skops_trusted"] = list(settings.skops_trusted)
+    data["webhook_allow_networks"] = list(settings.webhook_allow_networks)
     return data
 
 
@@ -106,4 +114,5 @@ def _settings_from_dict(data: dict[str, Any]) -> Settings:
     values = dict(data)
     values["home"] = Path(values["home"])
     values["skops_trusted"] = tuple(values.get("skops_trusted") or ())
+    values["webhook_allow_networks"] = tuple(values.get("webhook_allow_networks") or ())
     return Settings(**values)

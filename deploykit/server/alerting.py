@@ -11,6 +11,9 @@ writes an ``alert`` event, rolls production back if the rule says so — with
 ``if_current`` set to the version it judged, so it refuses when someone moved
 production meanwhile — and POSTs the breach to the rule's webhook from a short-lived
 thread (2 s timeout, failures logged): nothing here ever waits on the request path.
+The webhook's host is resolved and checked first (:mod:`deploykit.monitoring.webhooks`:
+public addresses, or networks ``DEPLOYKIT_WEBHOOK_ALLOW_NETWORKS`` allows), and the
+POST goes to the address checked, not to a second lookup; redirects are not followed.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from deploykit.errors import ConflictError, DeployKitError
 from deploykit.monitoring.monitor import timeline_for
@@ -178,8 +183,12 @@ class AlertEvaluator:
                 "alert": breach.to_dict(),
                 "rollback": rollback,
             }
+            allow = self.registry.settings.webhook_allow_networks
             threading.Thread(
-                target=_post, args=(rule.webhook, payload), name="deploykit-webhook", daemon=True
+                target=_post,
+                args=(rule.webhook, payload, allow),
+                name="deploykit-webhook",
+                daemon=True,
             ).start()
 
     def _roll_back(self, breach: Breach) -> dict[str, Any]:
@@ -202,11 +211,33 @@ class AlertEvaluator:
         return {"done": True, "from": breach.version, "to": moved.version}
 
 
-def _post(url: str, payload: dict[str, Any]) -> None:
+def _post(url: str, payload: dict[str, Any], allow: Sequence[str] = ()) -> None:
+    """POST ``payload`` to ``url``, if its host resolves to an address webhooks may reach."""
     import httpx
 
+    from deploykit.monitoring.webhooks import resolve_webhook
+
     try:
-        response = httpx.post(url, json=payload, timeout=WEBHOOK_TIMEOUT_S)
+        target = resolve_webhook(url, allow)
+    except DeployKitError as exc:
+        log.warning("alert webhook %s refused: %s", url, exc)
+        return
+    parts = urlsplit(url)
+    ip = f"[{target.ip}]" if ":" in target.ip else target.ip
+    pinned = urlunsplit((parts.scheme, f"{ip}:{target.port}", parts.path or "/", parts.query, ""))
+    host = parts.netloc.rsplit("@", 1)[-1]  # as written, without any user:password@
+    auth: Any = None
+    if parts.username:
+        auth = (unquote(parts.username), unquote(parts.password or ""))
+    # TLS still checks the certificate against the name in the URL (sni_hostname).
+    extensions = {"sni_hostname": target.host} if parts.scheme == "https" else {}
+    try:
+        with httpx.Client(
+            timeout=WEBHOOK_TIMEOUT_S, trust_env=False, follow_redirects=False
+        ) as client:
+            response = client.post(
+                pinned, json=payload, headers={"host": host}, auth=auth, extensions=extensions
+            )
         if response.status_code >= 400:
             log.warning("alert webhook %s answered %s", url, response.status_code)
     except Exception as exc:  # the receiver's problem must never become ours

@@ -190,6 +190,8 @@ def app_from_env() -> Starlette:
     from deploykit.server.memory import own_process_heap
 
     own_process_heap()
+    if os.name != "nt":
+        os.umask(0o077)  # a worker process of ours: what it writes is private (deploykit._files)
 
     raw = os.environ.get("DEPLOYKIT_SERVER_SPEC")
     if not raw:

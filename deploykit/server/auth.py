@@ -234,9 +234,11 @@ def ensure_local_token(store: TokenStore, home: Path, *, actor: str = "deploykit
     """
     from filelock import FileLock
 
-    home.mkdir(parents=True, exist_ok=True)
+    from deploykit._files import FILE_MODE, private_folder
+
+    private_folder(home)
     path = home / TOKEN_FILE
-    with FileLock(str(home / ".token.lock"), timeout=30):
+    with FileLock(str(home / ".token.lock"), timeout=30, mode=FILE_MODE):
         existing = read_local_token(home)
         if existing is not None and store.role_of(existing) == "admin":
             return existing

@@ -64,6 +64,9 @@ class ServerConfig:
     #: the least role whose labels are trusted; labels can roll production back through an
     #: ``accuracy_drop`` rule, so by default the role that may move production
     feedback_role: str = "deployer"
+    #: artifact formats this server loads (comma separated in the environment). A pickle
+    #: (``joblib``) runs code when loaded; ``skops`` alone is the safe team setting
+    formats: tuple[str, ...] = ("skops", "joblib")
     #: seconds between checks of the registry for moved aliases
     poll_interval: float = 0.25
     #: width of a telemetry time bucket, seconds
@@ -116,6 +119,25 @@ class ServerConfig:
             "feedback_role",
             f"one of {', '.join(map(repr, _ROLES))}",
         )
+        self._check_formats()
+
+    def _check_formats(self) -> None:
+        from deploykit.serialization import FORMATS
+
+        formats = self.formats
+        if isinstance(formats, str):
+            formats = tuple(f.strip() for f in formats.split(",") if f.strip())
+        elif isinstance(formats, (list, tuple)):  # from JSON (worker processes): a list
+            formats = tuple(formats)
+        unknown = [f for f in formats if f not in FORMATS] if isinstance(formats, tuple) else []
+        if not isinstance(formats, tuple) or not formats or unknown:
+            got = ",".join(map(str, formats)) if isinstance(formats, tuple) else formats
+            raise ConfigurationError(
+                f"The 'formats' server option ({_ENV_PREFIX}FORMATS) must be a comma-separated "
+                f"list of artifact formats among {', '.join(FORMATS)}, such as 'skops'. "
+                f"Got {got!r} instead."
+            )
+        object.__setattr__(self, "formats", tuple(dict.fromkeys(formats)))
 
     @property
     def url(self) -> str:
@@ -161,6 +183,8 @@ class ServerConfig:
 
 def _parse(name: str, raw: str, kind: type) -> Any:
     try:
+        if kind is tuple:
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
         if kind is bool:
             lowered = raw.lower()
             if lowered in {"1", "true", "yes", "on"}:
@@ -176,4 +200,10 @@ def _parse(name: str, raw: str, kind: type) -> Any:
         ) from None
 
 
-_KIND_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "text"}
+_KIND_NAMES = {
+    bool: "true or false",
+    int: "an integer",
+    float: "a number",
+    str: "text",
+    tuple: "a comma-separated list",
+}

@@ -22,7 +22,9 @@ import threading
 import time
 import warnings
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,8 +34,11 @@ from deploykit.errors import (
     AliasNotFoundError,
     ArtifactError,
     DeployKitError,
+    FormatNotAllowedError,
     InvalidInputError,
     ModelNotFoundError,
+    NotFoundError,
+    error_class,
 )
 from deploykit.records import ModelVersion, utcnow
 from deploykit.server.batching import MicroBatcher
@@ -49,6 +54,14 @@ log = logging.getLogger("deploykit.server")
 # server does that on purpose (5x cheaper) after checking both agree at load time.
 _FEATURE_NAMES_WARNING = "X does not have valid feature names"
 _CACHE_EXTRA = 4  # versions kept loaded beyond those the aliases point at
+_ALIASED_TTL = 1.0  # seconds a model's aliased versions are remembered (versioned predict)
+# How long a production that failed to load is answered from the failure before loading it
+# again (None: never, the setting will not change in this process). Other failures (a
+# database or S3 hiccup) are retried on the next request.
+_RETRY_AFTER: dict[str, float | None] = {
+    "FormatNotAllowedError": None,
+    "ArtifactIntegrityError": 30.0,  # a rehash of a big model per request is a DoS
+}
 
 
 def quiet_feature_name_warning() -> None:
@@ -112,17 +125,58 @@ def _warm_row(spec: InputSpec | None, estimator: Any) -> Any:
     return spec.example_row()
 
 
+def check_format(record: ModelVersion, config: ServerConfig) -> None:
+    """Refuse, before a byte is read, a version stored in a format this server does not load."""
+    if record.format in config.formats:
+        return
+    from deploykit.serialization import CODE_FORMATS
+
+    allowed = ",".join(config.formats)
+    why = (
+        "Loading a pickle runs the code it holds. Push the model again with "
+        "format='skops', or add it to DEPLOYKIT_SERVE_FORMATS if you trust everyone who "
+        "can push"
+        if record.format in CODE_FORMATS
+        else f"Add {record.format!r} to DEPLOYKIT_SERVE_FORMATS to serve it"
+    )
+    raise FormatNotAllowedError(
+        f"{record.ref} is stored as {record.format!r}, a format this server does not load "
+        f"(DEPLOYKIT_SERVE_FORMATS={allowed}). {why}."
+    )
+
+
+def public_message(text: str, roots: Iterable[Path]) -> str:
+    """``text`` with this server's folders (home, artifact store, cache) replaced by names.
+
+    Load errors reach HTTP callers (predict answers, /healthz); where files live is not
+    theirs to know. deploykit's own messages carry no paths; this catches other libraries'.
+    """
+    for root, label in sorted(
+        ((str(r), f"<{r.name or 'root'}>") for r in roots), key=lambda p: -len(p[0])
+    ):
+        if len(root) > 1:
+            text = text.replace(root, label)
+    return text
+
+
 def load_version(registry: Any, record: ModelVersion, config: ServerConfig) -> LoadedModel:
     """Load (digest-checked by the registry), inspect and warm one version."""
+    check_format(record, config)
     try:
         estimator = registry.load(record.model, record.version)
-    except DeployKitError:
-        raise
+    except DeployKitError as exc:
+        message = public_message(str(exc), _roots(registry))
+        if message == str(exc):
+            raise
+        raise type(exc)(message) from None
     except Exception as exc:  # unpickling runs arbitrary code: anything can come out
         raise ArtifactError(
-            f"Version {record.ref} cannot be loaded here: {type(exc).__name__}: {exc}. "
-            "Check that this server has the libraries the model was pushed with "
-            f"({', '.join(f'{k} {v}' for k, v in record.environment.items()) or 'unknown'})."
+            public_message(
+                f"Version {record.ref} cannot be loaded here: {type(exc).__name__}: {exc}. "
+                "Check that this server has the libraries the model was pushed with "
+                f"({', '.join(f'{k} {v}' for k, v in record.environment.items()) or 'unknown'}).",
+                _roots(registry),
+            )
         ) from None
     spec = InputSpec.from_signature(record.signature) if record.signature else None
     row = _warm_row(spec, estimator)
@@ -158,6 +212,19 @@ def load_version(registry: Any, record: ModelVersion, config: ServerConfig) -> L
         name=f"{record.model}-{record.version}",
     )
     return loaded
+
+
+def _roots(registry: Any) -> list[Path]:
+    settings = getattr(registry, "settings", None)
+    if settings is None:
+        return []
+    roots = [Path(settings.home).expanduser().absolute()]
+    if "://" not in settings.artifacts_url:
+        roots.append(Path(settings.artifacts_url).expanduser().absolute())
+    cache = getattr(getattr(registry, "_store", None), "cache_dir", None)
+    if cache is not None:
+        roots.append(Path(cache))
+    return roots
 
 
 def _input_like(row: Any, spec: InputSpec | None, want_array: bool) -> Any:
@@ -210,6 +277,8 @@ class ModelHost:
         self._seen: dict[str, int] | None = None  # alias targets at the last poll
         self._stopping = threading.Event()
         self._follower: threading.Thread | None = None
+        self._aliased: dict[str, tuple[float, frozenset[int]]] = {}
+        self._failed_at: dict[str, float] = {}  # name -> monotonic time of its last failure
         self.swaps = 0
 
     # -------------------------------------------------------------- lookups
@@ -244,14 +313,23 @@ class ModelHost:
                 f"predictions. Deploy one: {hint}."
             )
         failure = self.failures.get(name)
-        reason = f": {failure['error']}" if failure and failure.get("version") == version else ""
+        if failure and failure.get("version") == version:
+            retry_after = _RETRY_AFTER.get(failure.get("type", ""), 0.0)
+            if retry_after is None or time.monotonic() - self._failed_at[name] < retry_after:
+                # Known not to load (a refused format, damaged bytes): say so without
+                # loading, let alone rehashing, the artifact on every request.
+                raise error_class(failure["type"])(
+                    f"{name}:{version} cannot be served here: {failure['error']}"
+                )
         # The alias was just moved here and the follower has not caught up: load now.
         try:
             return self.prepare(name, version, route=True)
-        except DeployKitError:
-            raise
+        except DeployKitError as exc:
+            self._failed(name, version, exc)
+            raise type(exc)(f"{name}:{version} cannot be served here: {exc}") from None
         except Exception as exc:  # pragma: no cover - prepare wraps load errors already
-            raise ArtifactError(f"{name}:{version} cannot be served{reason}: {exc}") from None
+            self._failed(name, version, exc)
+            raise ArtifactError(f"{name}:{version} cannot be served here: {exc}") from None
 
     def version(self, name: str, version: int) -> LoadedModel:
         """A specific version (loaded on first use, kept in a small cache)."""
@@ -263,6 +341,26 @@ class ModelHost:
             self._cache.move_to_end((name, version))
             return cached
         return self.prepare(name, version)
+
+    def is_aliased(self, name: str, version: int) -> bool:
+        """Whether any alias of ``name`` points at ``version`` (remembered for a second).
+
+        Versioned predict of a version no alias points at loads code nobody deployed, so
+        it asks for more than the open predict does (see :mod:`deploykit.server.predict`).
+        """
+        if any(m.name == name and m.version == version for m in self.routes.values()):
+            return True
+        now = time.monotonic()
+        cached = self._aliased.get(name)
+        if cached is None or cached[0] < now:
+            try:
+                versions = frozenset(a.version for a in self.registry.aliases(name))
+            except (NotFoundError, InvalidInputError):
+                versions = frozenset()
+            if len(self._aliased) > 10_000:  # bounded: made-up names must not grow memory
+                self._aliased.clear()
+            cached = self._aliased[name] = (now + _ALIASED_TTL, versions)
+        return version in cached[1]
 
     # -------------------------------------------------------------- loading
     def prepare(self, name: str, version: int, *, route: bool = False) -> LoadedModel:
@@ -331,20 +429,27 @@ class ModelHost:
                 try:
                     self.prepare(name, version, route=True)
                 except Exception as exc:
-                    message = str(exc) if isinstance(exc, DeployKitError) else repr(exc)
-                    self.failures[name] = {
-                        "version": version,
-                        "error": message,
-                        "at": utcnow().isoformat(),
-                        "serving": current.version if current else None,
-                    }
-                    log.error(
-                        "cannot serve %s:%d, %s keeps serving: %s",
-                        name,
-                        version,
-                        f"version {current.version}" if current else "nothing",
-                        message,
-                    )
+                    self._failed(name, version, exc)
+
+    def _failed(self, name: str, version: int, exc: BaseException) -> None:
+        """Record (for /healthz and later requests) why ``name:version`` cannot load here."""
+        current = self.routes.get(name)
+        message = str(exc) if isinstance(exc, DeployKitError) else repr(exc)
+        self.failures[name] = {
+            "version": version,
+            "type": type(exc).__name__ if isinstance(exc, DeployKitError) else "ArtifactError",
+            "error": message,
+            "at": utcnow().isoformat(),
+            "serving": current.version if current else None,
+        }
+        self._failed_at[name] = time.monotonic()
+        log.error(
+            "cannot serve %s:%d, %s keeps serving: %s",
+            name,
+            version,
+            f"version {current.version}" if current else "nothing",
+            message,
+        )
 
     def poll(self) -> bool:
         """Follow the aliases if they point elsewhere than at the last poll; True if so."""

@@ -138,11 +138,20 @@ def _predict(config: ServerConfig, versioned: bool) -> dict[str, Any]:
         },
         "responses": {
             "200": _json(_ref("Prediction"), "Predictions"),
-            **_errors(400, 401, 403, 404, 413, 415, 422, 500, 503),
+            **_errors(400, 401, 403, 404, 409, 413, 415, 422, 500, 503),
         },
     }
     if config.predict_requires_token:
         op["security"] = _AUTH
+    if versioned:
+        op["description"] = (
+            "A version no alias points at needs a token with the 'deployer' role (predicting "
+            "with it makes the server load a version nobody deployed); a version an alias "
+            "points at is as open as the alias route. 409: this server does not load the "
+            "version's format (DEPLOYKIT_SERVE_FORMATS)."
+        )
+        if not config.predict_requires_token:
+            op["security"] = [{}, *_AUTH]  # optional: needed for unaliased versions only
     return op
 
 

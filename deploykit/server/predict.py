@@ -6,6 +6,11 @@ against the limit while it streams in (413 before reading it all), the JSON is
 parsed with orjson, the signature's numeric fast path builds the ndarray, and the
 version's micro-batcher runs the model. No database is touched: telemetry and the
 prediction log are in-memory appends, flushed by background threads.
+
+Who may call: the alias route and versions an alias points at are open unless
+``predict_requires_token``; a version no alias points at needs a ``deployer`` token,
+because predicting with it makes this server load (for a pickle: run) a version
+nobody deployed. An unknown model's 404 suggests other names only to token holders.
 """
 
 from __future__ import annotations
@@ -17,7 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from deploykit.errors import DeployKitError, InvalidInputError, VersionNotFoundError
+from deploykit.errors import (
+    AuthenticationError,
+    DeployKitError,
+    InvalidInputError,
+    ModelNotFoundError,
+    PermissionDeniedError,
+    VersionNotFoundError,
+)
 from deploykit.server.payloads import Limits, Parsed, check_limits, over_limit, parse_body
 from deploykit.server.responses import (
     BadRequestError,
@@ -86,12 +98,14 @@ class PredictEndpoint:
         request_id = ""
         loaded: LoadedModel | None = None
         rows = 0
+        authorized = False
         try:
             authorization = headers.get(b"authorization")
             # Open predict still refuses a token it does not know: a typo must not pass silently.
             if state.config.predict_requires_token or authorization:
                 await state.authorize(authorization, "viewer")
-            loaded = await self._resolve(name, params.get("version"))
+                authorized = True
+            loaded = await self._resolve(name, params.get("version"), authorization)
             content_type = headers.get(b"content-type")
             check_json_type(content_type.decode("latin-1") if content_type else None)
             limit = state.config.max_body_bytes
@@ -138,11 +152,14 @@ class PredictEndpoint:
                 )
         except Exception as exc:
             request_id = trace_id or new_request_id()
-            if isinstance(exc, DeployKitError):
-                status = status_of(exc)
-                payload = dumps(error_body(exc, request_id))
+            error = exc
+            if isinstance(exc, ModelNotFoundError) and not authorized:
+                error = ModelNotFoundError(f"No model named {name!r}.")  # no list of the others
+            if isinstance(error, DeployKitError):
+                status = status_of(error)
+                payload = dumps(error_body(error, request_id))
             else:
-                response = error_response(exc, request_id)  # logs it
+                response = error_response(error, request_id)  # logs it
                 status, payload = 500, bytes(response.body)
         if loaded is not None:
             state.telemetry.record(name, loaded.version, status, time.perf_counter() - start, rows)
@@ -164,7 +181,9 @@ class PredictEndpoint:
         )
         await send({"type": "http.response.body", "body": payload})
 
-    async def _resolve(self, name: str, version: str | None) -> LoadedModel:
+    async def _resolve(
+        self, name: str, version: str | None, authorization: bytes | None
+    ) -> LoadedModel:
         host = self.state.host
         if version is None:
             loaded = host.routes.get(name)
@@ -181,6 +200,15 @@ class PredictEndpoint:
         for loaded in host.routes.values():
             if loaded.name == name and loaded.version == number:
                 return loaded
+        if not await asyncio.to_thread(host.is_aliased, name, number):
+            try:
+                await self.state.authorize(authorization, "deployer")
+            except (AuthenticationError, PermissionDeniedError) as exc:
+                raise type(exc)(
+                    f"Predicting with a version no alias points at (here {name}:{number}) "
+                    "needs a token with the 'deployer' role: it makes the server load a "
+                    f"version nobody deployed. Deploy it to an alias first, or: {exc}"
+                ) from None
         return await asyncio.to_thread(host.version, name, number)
 
 

@@ -25,6 +25,7 @@ from deploykit.errors import (
     ArtifactIntegrityError,
     DeployKitError,
     InvalidInputError,
+    ModelNotFoundError,
     NotFoundError,
 )
 from deploykit.records import utcnow
@@ -105,6 +106,12 @@ def _endpoint(state: ServerState, role: str | None, handler: Handler) -> Callabl
             result = await handler(Call(request, state, actor))
         except ClientDisconnect:
             return error_response(BadRequestError("The client disconnected mid-request."))
+        except ModelNotFoundError as exc:
+            error = exc
+            if role is None and not await _holds_token(state, request):
+                # An open route: the caller may be anyone, so no list of the other models.
+                error = ModelNotFoundError(f"No model named {request.path_params.get('name')!r}.")
+            return error_response(error, new_request_id())
         except Exception as exc:  # DeployKitError -> its status; anything else -> 500, logged
             return error_response(exc, new_request_id())  # an id to quote in a bug report
         if isinstance(result, Response):
@@ -112,6 +119,14 @@ def _endpoint(state: ServerState, role: str | None, handler: Handler) -> Callabl
         return json_response(_plain(result))
 
     return run
+
+
+async def _holds_token(state: ServerState, request: Request) -> bool:
+    try:
+        await state.authorize(request.headers.get("authorization"), "viewer")
+    except DeployKitError:
+        return False
+    return True
 
 
 def _plain(value: Any) -> Any:
@@ -190,7 +205,14 @@ async def push_version(call: Call) -> Any:
     version = await _thread(reg.register, call.name, draft, deploy=False)
     warnings: list[str] = []
     error: dict[str, Any] | None = None
-    if deploy:
+    formats = call.state.config.formats
+    if version.format not in formats:  # stored (another server may load it), never loaded here
+        warnings.append(
+            f"{version.ref} is stored as {version.format!r}, a format this server does not "
+            f"load (DEPLOYKIT_SERVE_FORMATS={','.join(formats)}), so it cannot be deployed "
+            "here" + (" and was not." if deploy else ".")
+        )
+    elif deploy:
         if draft.gate_passed is False:
             summary = (draft.gate or {}).get("summary") or "gate failed"
             error = {"type": "GateError", "message": str(summary)}
@@ -284,7 +306,8 @@ async def rollback(call: Call) -> Any:
                     alias=alias,
                     reason=f"automatic: rollback target version {moved.version} cannot load",
                 )
-            raise ArtifactError(
+            kind = type(exc) if isinstance(exc, ArtifactError) else ArtifactError
+            raise kind(
                 f"{call.name}:{moved.version} cannot be served, so {alias!r} stays on "
                 f"version {before}: {detail}"
             ) from None

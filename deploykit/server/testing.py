@@ -69,7 +69,8 @@ class LiveServer:
         spec = json.dumps(
             {"settings": _settings_dict(self.settings), "config": self.config.to_dict()}
         )
-        log = open(self.log_path, "wb")  # noqa: SIM115  (owned by the child process)
+        # 0600, like everything else under the home (deploykit._files); owned by the child
+        log = os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
         self._proc = subprocess.Popen(
             [sys.executable, "-c", _SCRIPT, spec],
             stdout=log,

@@ -51,6 +51,6 @@ def test_a_webhook_that_cannot_be_reached_is_logged_not_raised(
     url = f"http://127.0.0.1:{free_port()}/hook"  # nobody listens there
     start = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="deploykit.server"):
-        _post(url, {"type": "deploykit.alert"})
+        _post(url, {"type": "deploykit.alert"}, ("127.0.0.1/32",))
     assert time.monotonic() - start < 3
     assert f"alert webhook {url} failed" in caplog.text

@@ -44,7 +44,10 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    settings = settings_for(tmp_path_factory.mktemp("drift-home"))
+    # The webhook receiver below listens on loopback, which webhooks may reach only if allowed.
+    settings = settings_for(tmp_path_factory.mktemp("drift-home")).replace(
+        webhook_allow_networks=("127.0.0.1/32",)
+    )
     X, y = make_classification(n_samples=3000, n_features=5, random_state=0)
     X = pd.DataFrame(X, columns=COLUMNS)
     registry = Registry(settings)

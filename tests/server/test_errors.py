@@ -114,11 +114,17 @@ def test_a_body_over_the_limit_is_413_declared_or_streamed(served: Served) -> No
     _error(streamed, 413, "InvalidInputError")
 
 
-def test_an_unknown_model_is_404_with_a_hint(served: Served) -> None:
+def test_an_unknown_model_is_404_with_a_hint_for_token_holders_only(served: Served) -> None:
+    body = {"inputs": [[0] * 5]}
     message = _error(
-        served.post("/v1/models/lrr/predict", {"inputs": [[0] * 5]}), 404, "ModelNotFoundError"
+        served.post("/v1/models/lrr/predict", body, headers=served.headers()),
+        404,
+        "ModelNotFoundError",
     )
     assert "did you mean 'lr'" in message
+    # An anonymous caller learns that 'lrr' does not exist, not which models do.
+    anonymous = _error(served.post("/v1/models/lrr/predict", body), 404, "ModelNotFoundError")
+    assert anonymous == "No model named 'lrr'."
 
 
 def test_a_model_without_production_is_404_saying_how_to_deploy(served: Served) -> None:
@@ -131,7 +137,9 @@ def test_a_model_without_production_is_404_saying_how_to_deploy(served: Served) 
 
 def test_an_unknown_version_is_404(served: Served) -> None:
     _error(
-        served.post("/v1/models/lr/versions/9/predict", {"inputs": [[0] * 5]}),
+        served.post(
+            "/v1/models/lr/versions/9/predict", {"inputs": [[0] * 5]}, headers=served.headers()
+        ),
         404,
         "VersionNotFoundError",
     )

@@ -81,7 +81,10 @@ def test_probabilities_on_request_and_the_callers_request_id_echoed(served: Serv
 
 def test_a_named_version_answers_even_when_not_deployed(served: Served) -> None:
     row = served.X.iloc[:2].values.tolist()
-    response = served.post("/v1/models/draft/versions/1/predict", {"inputs": row})
+    # No alias points at it: a deployer token is needed (tests/security covers refusals).
+    response = served.post(
+        "/v1/models/draft/versions/1/predict", {"inputs": row}, headers=served.headers()
+    )
     assert response.status_code == 200, response.text
     assert response.json()["version"] == 1
     assert response.headers["x-model-version"] == "1"
