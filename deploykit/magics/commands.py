@@ -119,6 +119,7 @@ class DeployMagics(Magics):
                 description=args.description,
                 notebook=self._notebook(),
                 progress=bar,
+                nullable=args.nullable,
             )
         except BaseException as exc:
             bar.finish(f"Push of {args.name} failed: {type(exc).__name__}", ok=False)

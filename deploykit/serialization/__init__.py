@@ -9,7 +9,8 @@
 
 Two formats: ``joblib`` (pickle; fast, loads anything, so only bytes whose
 digest the registry recorded are loaded) and ``skops`` (audited: only types
-trusted by skops or by ``DEPLOYKIT_SKOPS_TRUSTED`` load).
+trusted by skops, by deploykit's rule for scikit-learn/NumPy/SciPy types, or by
+``DEPLOYKIT_SKOPS_TRUSTED`` load).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from deploykit.serialization._formats import (
     dump,
     load,
     model_file,
+    trusted_types,
     untrusted_types,
 )
 
@@ -34,5 +36,6 @@ __all__ = [
     "dump",
     "load",
     "model_file",
+    "trusted_types",
     "untrusted_types",
 ]

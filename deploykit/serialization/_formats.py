@@ -3,9 +3,11 @@
 A joblib file is a pickle: loading one runs whatever code it names, which is
 why the registry only loads bytes whose digest it recorded at push time.
 skops files are audited before loading: every type they hold must be trusted
-by skops itself or listed by the *loading* process (``DEPLOYKIT_SKOPS_TRUSTED``).
-The list of types found in the file is shown to the user, never trusted
-automatically.
+by skops itself, by deploykit's rule for scikit-learn, NumPy and SciPy types (see
+:mod:`deploykit.serialization._skops_trust`: built without running code chosen by
+the file, tree indices checked after loading), or listed by the *loading* process
+(``DEPLOYKIT_SKOPS_TRUSTED``). Other types found in the file are shown to the user,
+never trusted automatically.
 """
 
 from __future__ import annotations
@@ -69,12 +71,19 @@ def dump(model: Any, fileobj: BinaryIO, *, format: str = "joblib") -> None:
         ) from None
 
 
-def load(path: str | os.PathLike[str], *, format: str, trusted: Sequence[str] = ()) -> Any:
+def load(
+    path: str | os.PathLike[str],
+    *,
+    format: str,
+    trusted: Sequence[str] = (),
+    label: str | None = None,
+) -> Any:
     """Load a model file written by :func:`dump`.
 
-    For skops files, the types trusted are skops' defaults plus ``trusted``
-    (``Settings.skops_trusted``); a file holding any other type raises
-    :class:`~deploykit.errors.UntrustedArtifactError` naming those types.
+    For skops files, the types trusted are skops' defaults, deploykit's (see
+    :func:`trusted_types`) and ``trusted`` (``Settings.skops_trusted``); a file holding
+    any other type raises :class:`~deploykit.errors.UntrustedArtifactError` naming them.
+    ``label`` names the file in messages instead of its path.
     """
     _check_format(format)
     path = Path(path)
@@ -92,10 +101,25 @@ def load(path: str | os.PathLike[str], *, format: str, trusted: Sequence[str] = 
     import skops.io
     from skops.io.exceptions import UntrustedTypesFoundException
 
+    from deploykit.serialization._skops_trust import verify_model
+
+    allowed = trusted_types(path, trusted=trusted)
     try:
-        return skops.io.load(path, trusted=list(trusted))
+        model = skops.io.load(path, trusted=allowed)
     except UntrustedTypesFoundException:
-        raise _untrusted_error(path, untrusted_types(path, trusted=trusted), trusted) from None
+        untrusted = untrusted_types(path, trusted=allowed)
+        raise _untrusted_error(label or f"'{path}'", untrusted, trusted) from None
+    verify_model(model, label or f"'{path}'")
+    return model
+
+
+def trusted_types(path: str | os.PathLike[str], *, trusted: Sequence[str] = ()) -> list[str]:
+    """The types to trust when loading the skops file at ``path``: ``trusted`` and those
+    of its types that deploykit's rule accepts (scikit-learn, NumPy and SciPy types
+    built without running code the file chose; see ``_skops_trust``)."""
+    from deploykit.serialization._skops_trust import default_trusted
+
+    return sorted({*trusted, *default_trusted(path, untrusted_types(path, trusted=trusted))})
 
 
 def untrusted_types(path: str | os.PathLike[str], *, trusted: Sequence[str] = ()) -> list[str]:
@@ -109,11 +133,11 @@ def untrusted_types(path: str | os.PathLike[str], *, trusted: Sequence[str] = ()
 
 
 def _untrusted_error(
-    path: Path, untrusted: list[str], trusted: Sequence[str]
+    label: str, untrusted: list[str], trusted: Sequence[str]
 ) -> UntrustedArtifactError:
     setting = ",".join(sorted({*trusted, *untrusted}))
     return UntrustedArtifactError(
-        f"The skops model file '{path}' holds types this process does not trust: "
+        f"The skops model file {label} holds types this process does not trust: "
         f"{', '.join(untrusted)}. skops refuses them because a crafted file using them can "
         "run code or crash the process. If you trust whoever pushed this model, allow them "
         f"with DEPLOYKIT_SKOPS_TRUSTED={setting} and load it again."
