@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 Converted = tuple[Any, "str | None"]
 
+NO_ROWS = "the input has no rows"
 _LISTED = 5  # row numbers quoted in one message before "and N more"
 _NONE = type(None)
 _NUMBERS = (int, float, np.integer, np.floating)
@@ -329,7 +330,7 @@ def split_input(sig: Signature, data: Any, allow_extra: bool) -> Split:
         if len(set(lengths.values())) > 1:
             return {}, None, [*problems, f"columns have different lengths: {lengths}"]
         if not any(lengths.values()):
-            return {}, None, [*problems, "the input has no rows"]
+            return {}, None, [*problems, NO_ROWS]
         return (
             {k: v if isinstance(v, np.ndarray) else list(v) for k, v in data.items()},
             None,
@@ -338,7 +339,7 @@ def split_input(sig: Signature, data: Any, allow_extra: bool) -> Split:
     if not isinstance(data, (list, tuple)):
         return {}, None, [_shape_problem(data)]
     if not data:
-        return {}, None, ["the input has no rows"]
+        return {}, None, [NO_ROWS]
     if all(isinstance(r, Mapping) for r in data):
         return _records(sig, data, allow_extra)
     if not all(isinstance(r, (list, tuple, np.ndarray)) for r in data):
@@ -357,7 +358,7 @@ def _positional(sig: Signature, columns: list[Any], n_rows: int, index: Any) -> 
     if len(columns) != len(sig.inputs):
         return {}, None, [_width_problem(sig, str(len(columns)))]
     if not n_rows:
-        return {}, None, ["the input has no rows"]
+        return {}, None, [NO_ROWS]
     return dict(zip(sig.columns, columns, strict=True)), index, []
 
 

@@ -11,25 +11,25 @@ prediction log are in-memory appends, flushed by background threads.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from deploykit.errors import DeployKitError, InvalidInputError, VersionNotFoundError
-from deploykit.server.payloads import parse_body
-from deploykit.server.responses import (
+from deploykit.server.payloads import ignored_columns, parse_body
+from deploykit.server.responses import error_response
+from deploykit.server.wire import (
     BadRequestError,
     check_json_type,
     check_length,
     dumps,
     error_body,
-    error_response,
-    new_request_id,
     parse_json,
+    request_id_from,
     status_of,
     too_large,
+    wants_proba,
 )
 
 if TYPE_CHECKING:
@@ -38,33 +38,12 @@ if TYPE_CHECKING:
 
 __all__ = ["PredictEndpoint"]
 
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
 
 def _headers(scope: dict[str, Any]) -> dict[bytes, bytes]:
     return {k: v for k, v in scope["headers"] if k in _WANTED}
 
 
 _WANTED = {b"content-type", b"content-length", b"authorization", b"x-request-id"}
-
-
-def _wants_proba(query: bytes) -> bool:
-    if not query or b"proba" not in query:
-        return False
-    for part in query.decode("latin-1").split("&"):
-        key, _, value = part.partition("=")
-        if key == "proba":
-            if value.lower() in _TRUE:
-                return True
-            if value.lower() in _FALSE:
-                return False
-            raise InvalidInputError(
-                "The query parameter 'proba' must be true or false (or 1/0). "
-                f"Got {value!r} instead."
-            )
-    return False
 
 
 class PredictEndpoint:
@@ -80,7 +59,7 @@ class PredictEndpoint:
         name: str = params["name"]
         headers = _headers(scope)
         given_id = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = given_id if _REQUEST_ID.fullmatch(given_id) else new_request_id()
+        request_id = request_id_from(given_id)
         loaded: LoadedModel | None = None
         rows = 0
         try:
@@ -96,7 +75,7 @@ class PredictEndpoint:
             check_length(length.decode("latin-1") if length else None, limit)
             body = await _read_body(receive, limit)
             parsed = parse_body(parse_json(body))
-            proba = _wants_proba(scope.get("query_string", b""))
+            proba = wants_proba(scope.get("query_string", b""))
             if proba and not loaded.has_proba:
                 raise InvalidInputError(
                     f"Model {loaded.record.ref} ({loaded.record.estimator}) has no "
@@ -113,6 +92,9 @@ class PredictEndpoint:
             if probabilities is not None:
                 answer["probabilities"] = probabilities
                 answer["classes"] = loaded.classes
+            ignored = ignored_columns(parsed, loaded.spec)
+            if ignored:
+                answer["ignored_columns"] = ignored
             payload = dumps(answer)
             status = 200
             if state.predlog.enabled:
