@@ -226,7 +226,8 @@ def test_the_push_from_the_kernel_probed_nullability_and_noticed_a_repeat(pushed
     assert "production → 1" in first
     assert "identical to version 1" in outputs[4][0]["data"]["text/plain"]
     skops = outputs[5][0]["data"]["text/plain"]
-    assert "Pushed income_skops:1" in skops and "production → 1" in skops
+    assert "Pushed income_skops:1" in skops
+    assert "production → 1" in skops
     signature = pushed["registry"].version("income", 1).signature
     by = {c["name"]: (c["nullable"], c.get("nullable_by", "data")) for c in signature["inputs"]}
     for column in COLUMNS:  # every column takes nulls: the imputers fill them
@@ -305,7 +306,8 @@ def test_the_magic_gives_the_same_verdicts(pushed, http) -> None:
             assert magic[key] == {"error": answer["error"]["message"]}, key
     # --proba shows a table of the rows, one probability column per class
     table = magic["proba"]["text"]
-    assert "P(<=50K)" in table and "P(>50K)" in table
+    assert "P(<=50K)" in table
+    assert "P(>50K)" in table
     assert len([line for line in table.splitlines() if line.strip()[:1].isdigit()]) == 4
 
 
