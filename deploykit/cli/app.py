@@ -310,8 +310,14 @@ def serve(
     from deploykit import server
 
     config = _server_config(host, port, workers)
+    settings = Settings.from_env()
+    server.prepare(settings)  # the local admin token, created on first start: say where
     render.console.print(f"deploykit server on {config.url} ({workers} worker(s)); Ctrl+C stops")
-    server.run(Settings.from_env(), config)
+    render.console.print(
+        f"admin token in {settings.home / 'token'} (mode 0600; deploykit.Client and "
+        "%deploy target read it from there)"
+    )
+    server.run(settings, config)
 
 
 @app.command(epilog=_server_options_epilog())
