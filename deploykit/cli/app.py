@@ -315,7 +315,8 @@ def serve(
     render.console.print(f"deploykit server on {config.url} ({workers} worker(s)); Ctrl+C stops")
     render.console.print(
         f"admin token in {settings.home / 'token'} (mode 0600; deploykit.Client and "
-        "%deploy target read it from there)"
+        "%deploy target read it from there)",
+        soft_wrap=True,  # a path stays whole, to copy
     )
     server.run(settings, config)
 

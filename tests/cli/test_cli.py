@@ -323,4 +323,7 @@ def test_serve_and_token_create(tmp_path, files):
         )
         assert refused.status_code == 401
     finally:
-        _stop(proc)
+        printed = _stop(proc)
+    # where the admin token is, said at start (not the secret: it would sit in logs)
+    assert f"admin token in {tmp_path / 'home' / 'token'} (mode 0600" in printed
+    assert (tmp_path / "home" / "token").read_text().strip() not in printed
