@@ -8,7 +8,9 @@ A column passes if predict succeeds and gives no NaN.
 
 Cost is bounded and reported: ``ROWS`` rows per column, one predict call for all
 columns at once (the common verdicts are "all pass" and "all fail"), then one call
-per column only when the verdicts differ, for at most ``MAX_COLUMNS`` columns.
+per column only when the verdicts differ, for at most ``MAX_COLUMNS`` columns and
+``MAX_SECONDS``; columns left unprobed keep the training data's word (``nullable_by``
+stays ``data``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ __all__ = ["MAX_COLUMNS", "ROWS", "probe_nullable"]
 
 ROWS = 3  # rows of the training sample blanked per column
 MAX_COLUMNS = 200  # columns probed one by one; beyond, the training data decides
+MAX_SECONDS = 10.0  # for the column-by-column probes of a slow model
 
 
 def probe_nullable(
@@ -44,14 +47,18 @@ def probe_nullable(
     open_sig = _with_nullable(signature, set(candidates), "probe")
     calls = 1
     passed: set[str] = set()
+    probed: list[str] = list(candidates)
     if _predicts(model, open_sig, _blanked(records, candidates)):
         passed = set(candidates)
     else:
+        probed = []
         for name in candidates[:MAX_COLUMNS]:
+            if time.perf_counter() - start > MAX_SECONDS:
+                break
             calls += 1
+            probed.append(name)
             if _predicts(model, open_sig, _blanked(records, [name])):
                 passed.add(name)
-    probed = candidates if passed == set(candidates) else candidates[:MAX_COLUMNS]
     inputs = []
     for spec in signature.inputs:
         if spec.name in passed:

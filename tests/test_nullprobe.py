@@ -105,3 +105,15 @@ def test_push_takes_nullable_and_signature(tmp_path) -> None:
         assert [c["nullable"] for c in version.signature["inputs"]] == [False, True]
         with pytest.raises(InvalidInputError, match="'nullable' parameter needs the training"):
             reg.push(model, "lr", nullable=["age"])
+
+
+def test_a_slow_model_is_probed_column_by_column_only_within_the_budget(monkeypatch) -> None:
+    from deploykit import _nullprobe
+
+    monkeypatch.setattr(_nullprobe, "MAX_SECONDS", 0.0)
+    numeric = X[["age", "income"]]
+    signature = Signature.infer(numeric, LogisticRegression().fit(numeric, y))
+    # the all-at-once call failed; no time left for one call per column: the data decides
+    assert nullability(signature) == {"age": (False, "data"), "income": (False, "data")}
+    assert signature.probe["predict_calls"] == 1
+    assert signature.probe["columns"] == 0
