@@ -11,6 +11,7 @@ prediction log are in-memory appends, flushed by background threads.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -25,8 +26,8 @@ from deploykit.server.wire import (
     check_length,
     dumps,
     error_body,
+    new_request_id,
     parse_json,
-    request_id_from,
     status_of,
     too_large,
     wants_proba,
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from deploykit.server.models import LoadedModel
 
 __all__ = ["PredictEndpoint"]
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 def _headers(scope: dict[str, Any]) -> dict[bytes, bytes]:
@@ -59,7 +62,7 @@ class PredictEndpoint:
         name: str = params["name"]
         headers = _headers(scope)
         given_id = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = request_id_from(given_id)
+        request_id = given_id if _REQUEST_ID.fullmatch(given_id) else new_request_id()
         loaded: LoadedModel | None = None
         rows = 0
         try:
