@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 Converted = tuple[Any, "str | None"]
 
-NO_ROWS = "the input has no rows"
 _LISTED = 5  # row numbers quoted in one message before "and N more"
 _NONE = type(None)
 _NUMBERS = (int, float, np.integer, np.floating)
@@ -178,11 +177,8 @@ def _finish_cells(spec: ColumnSpec, cells: np.ndarray, null: np.ndarray) -> Conv
             return pd.array(cells, dtype=spec.pandas_dtype), None
         # A numpy int/bool column cannot hold a null: give what pandas gives for such a
         # column with gaps (float64 with NaN; object with NaN), as imputers expect.
-        if family == "int":
-            cells[null] = np.nan
-            return cells.astype(np.float64), None
         cells[null] = np.nan
-        return cells, None
+        return (cells.astype(np.float64) if family == "int" else cells), None
     if family == "int":
         return _finish(spec, cells.astype(np.int64))
     if family == "bool":
@@ -330,7 +326,7 @@ def split_input(sig: Signature, data: Any, allow_extra: bool) -> Split:
         if len(set(lengths.values())) > 1:
             return {}, None, [*problems, f"columns have different lengths: {lengths}"]
         if not any(lengths.values()):
-            return {}, None, [*problems, NO_ROWS]
+            return {}, None, [*problems, "the input has no rows"]
         return (
             {k: v if isinstance(v, np.ndarray) else list(v) for k, v in data.items()},
             None,
@@ -339,7 +335,7 @@ def split_input(sig: Signature, data: Any, allow_extra: bool) -> Split:
     if not isinstance(data, (list, tuple)):
         return {}, None, [_shape_problem(data)]
     if not data:
-        return {}, None, [NO_ROWS]
+        return {}, None, ["the input has no rows"]
     if all(isinstance(r, Mapping) for r in data):
         return _records(sig, data, allow_extra)
     if not all(isinstance(r, (list, tuple, np.ndarray)) for r in data):
@@ -358,7 +354,7 @@ def _positional(sig: Signature, columns: list[Any], n_rows: int, index: Any) -> 
     if len(columns) != len(sig.inputs):
         return {}, None, [_width_problem(sig, str(len(columns)))]
     if not n_rows:
-        return {}, None, [NO_ROWS]
+        return {}, None, ["the input has no rows"]
     return dict(zip(sig.columns, columns, strict=True)), index, []
 
 

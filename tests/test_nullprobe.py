@@ -50,7 +50,12 @@ def test_a_pipeline_with_imputers_takes_nulls_in_every_column() -> None:
     assert signature.probe["rows"] == 3
     assert signature.probe["predict_calls"] == 1  # all passed at once
     row = {"age": None, "income": None, "plan": None, "member": None}
-    assert model.predict(signature.validate([row])).shape == (1,)
+    frame = signature.validate([row, {"age": 30, "income": 1.0, "plan": "gold", "member": True}])
+    # int and bool columns with a gap arrive as pandas would hold them: float64, object
+    assert [str(t) for t in frame.dtypes[["age", "member"]]] == ["float64", "object"]
+    assert np.isnan(frame["age"].iloc[0])
+    assert frame["member"].tolist()[1] is True
+    assert model.predict(frame).shape == (2,)
 
 
 def test_a_model_without_imputers_refuses_them_and_says_it_was_probed() -> None:

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from deploykit._coerce import NO_ROWS, mismatch_message
+from deploykit._coerce import mismatch_message
 from deploykit.errors import InvalidInputError, SignatureError
 
 __all__ = [
@@ -266,7 +266,7 @@ def to_model_input(parsed: Parsed, spec: InputSpec | None, *, want_array: bool) 
     if parsed.nrows == 0:
         if spec is None:
             raise InvalidInputError("The request holds no rows; send at least one.")
-        problems = [NO_ROWS]  # the signature's own verdict, as validate() gives it
+        problems = ["the input has no rows"]  # Signature.validate's verdict, word for word
         raise SignatureError(mismatch_message(problems), problems=problems)
     if spec is None:
         if parsed.shape == "rows" and parsed.columns is None:
