@@ -53,6 +53,9 @@ _TREE = "sklearn.tree._tree.Tree"
 _PREDICTOR = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
 _HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class created by a class statement
 _MAX_SCHEMA = 64 << 20
+# Modules of those packages that are not library code (test suites, entry points): a file
+# naming them gets no import from this rule.
+_UNIMPORTED = frozenset({"__main__", "conftest", "tests", "testing", "setup", "_pyinstaller"})
 
 
 def default_trusted(path: str | os.PathLike[str], untrusted: list[str]) -> list[str]:
@@ -91,7 +94,8 @@ def _nodes(tree: Any) -> Iterator[dict[str, Any]]:
 
 def _trusted(name: str, loaders: set[str]) -> bool:
     module, _, cls = name.rpartition(".")
-    if module.split(".", 1)[0] not in _PACKAGES or not loaders:
+    parts = module.split(".")
+    if parts[0] not in _PACKAGES or not loaders or _UNIMPORTED.intersection(parts):
         return False
     fixed = _FIXED_LOADERS.get(name)
     if fixed is not None:

@@ -100,3 +100,15 @@ def test_a_push_that_would_not_load_is_not_a_version(tmp_path: Path) -> None:
         version = reg.push(hgb, "hgb", X=X, format="skops", deploy=True)
         assert version.aliases == ("production",)
         np.testing.assert_array_equal(reg.load("hgb").predict(X), hgb.predict(X))
+
+
+def test_the_rule_imports_only_library_modules(tmp_path: Path) -> None:
+    from deploykit.serialization._skops_trust import _trusted
+
+    assert _trusted("sklearn.pipeline.Pipeline", {"ObjectNode"})
+    assert not _trusted("numpy.conftest.Anything", {"ObjectNode"})  # never imported
+    assert not _trusted("sklearn.tests.test_base.K", {"ObjectNode"})
+    assert not _trusted("os.path.Thing", {"ObjectNode"})
+    assert not _trusted("sklearn.pipeline.Pipeline", {"ConstructorFromReduceNode"})  # args
+    assert not _trusted("numpy.clip", {"ObjectNode"})  # a function, not a class
+    assert not _trusted("numpy.random.MT19937", {"ObjectNode"})  # compiled: not a heap type
