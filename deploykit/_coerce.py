@@ -172,9 +172,14 @@ def _finish_cells(spec: ColumnSpec, cells: np.ndarray, null: np.ndarray) -> Conv
     if family == "float":
         cells[null] = np.nan
         return _finish(spec, cells.astype(np.float64))
-    if family in ("int", "bool") and has_null:  # nullable extension dtypes: Int64, boolean
-        cells[null] = None
-        return pd.array(cells, dtype=spec.pandas_dtype), None
+    if family in ("int", "bool") and has_null:
+        if not isinstance(spec.pandas_dtype, np.dtype):  # nullable extension dtypes: Int64, boolean
+            cells[null] = None
+            return pd.array(cells, dtype=spec.pandas_dtype), None
+        # A numpy int/bool column cannot hold a null: give what pandas gives for such a
+        # column with gaps (float64 with NaN; object with NaN), as imputers expect.
+        cells[null] = np.nan
+        return (cells.astype(np.float64) if family == "int" else cells), None
     if family == "int":
         return _finish(spec, cells.astype(np.int64))
     if family == "bool":
@@ -256,10 +261,12 @@ def _numeric_text(value: Any) -> bool:
 
 
 def _null_problem(spec: ColumnSpec, null: np.ndarray) -> str:
-    return (
-        f"column {spec.name!r}: null values at {rows(np.flatnonzero(null))} "
-        "but the model was trained without nulls"
+    why = (
+        "but the model failed on nulls there when probed at push"
+        if spec.nullable_by == "probe"
+        else "but the model was trained without nulls"
     )
+    return f"column {spec.name!r}: null values at {rows(np.flatnonzero(null))} {why}"
 
 
 # -- input shapes --------------------------------------------------------------------

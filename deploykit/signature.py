@@ -44,7 +44,11 @@ MAX_CATEGORIES = 50
 
 @dataclasses.dataclass(frozen=True)
 class ColumnSpec:
-    """One input column: its name, pandas dtype, whether training data had nulls.
+    """One input column: its name, pandas dtype, whether it accepts nulls.
+
+    ``nullable_by`` says who decided ``nullable``: ``data`` (the training data had
+    nulls; signatures from before the probe all read so), ``probe`` (the model was
+    tried with the column blanked at push) or ``user`` (``push(..., nullable=[...])``).
 
     ``family`` is the kind of values accepted: ``float``, ``int``, ``bool``, ``string``,
     ``category``, ``datetime``, or ``object`` (anything). It follows from ``dtype``,
@@ -57,6 +61,7 @@ class ColumnSpec:
     nullable: bool
     categories: tuple[Any, ...] | None = None
     family: str = ""
+    nullable_by: str = "data"
 
     def __post_init__(self) -> None:
         if not self.family:
@@ -88,6 +93,8 @@ class ColumnSpec:
             d["categories"] = list(self.categories)
         if self.family != family_of(pdt.pandas_dtype(self.dtype)):
             d["family"] = self.family
+        if self.nullable_by != "data":
+            d["nullable_by"] = self.nullable_by
         return d
 
     @classmethod
@@ -99,6 +106,7 @@ class ColumnSpec:
             bool(d["nullable"]),
             None if categories is None else tuple(categories),
             d.get("family", ""),
+            d.get("nullable_by") or "data",
         )
 
     @cached_property
@@ -125,6 +133,8 @@ class Signature:
     inputs: tuple[ColumnSpec, ...]
     kind: str = "dataframe"
     output: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: how nullability was probed at push: rows, columns, predict calls, seconds
+    probe: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def columns(self) -> list[str]:
@@ -159,12 +169,22 @@ class Signature:
     # -- infer ---------------------------------------------------------------------
 
     @classmethod
-    def infer(cls, X: Any, model: Any = None) -> Signature:
+    def infer(
+        cls,
+        X: Any,
+        model: Any = None,
+        *,
+        nullable: Sequence[str] | None = None,
+        probe: bool = True,
+    ) -> Signature:
         """The signature of a model trained on ``X``.
 
         ``X`` is the training data: a DataFrame or a 2-D array. With ``model``, its
         ``classes_`` and ``predict_proba`` describe the output, and a prediction on the
         first rows of ``X`` gives the output dtype (and checks that the two agree).
+        A column accepts nulls if ``X`` has some there, or (with ``model`` and
+        ``probe``) if the model predicts with the column blanked on a few rows of ``X``
+        (see :mod:`deploykit._nullprobe`), or if it is named in ``nullable``.
         """
         frame, kind = _training_frame(X)
         if model is not None:
@@ -176,9 +196,33 @@ class Signature:
             frame, kind = _align_with_model(frame, kind, model)
         inputs = tuple(ColumnSpec.from_series(str(n), frame[n]) for n in frame.columns)
         signature = cls(inputs, kind)
-        if model is None:
-            return signature
-        return dataclasses.replace(signature, output=_infer_output(model, signature, frame))
+        if model is not None:
+            signature = dataclasses.replace(
+                signature, output=_infer_output(model, signature, frame)
+            )
+            if probe:
+                from deploykit._nullprobe import probe_nullable
+
+                signature, report = probe_nullable(signature, frame, model)
+                signature = dataclasses.replace(signature, probe=report)
+        return signature.with_nullable(nullable or ())
+
+    def with_nullable(self, names: Sequence[str]) -> Signature:
+        """A copy in which the columns ``names`` accept nulls (the user's word for it)."""
+        if isinstance(names, str):
+            names = [names]
+        unknown = [n for n in names if n not in self._names]
+        if unknown:
+            raise InvalidInputError(
+                f"The 'nullable' parameter names column(s) {quoted(unknown)} the model does "
+                f"not take. Its columns are {listing(self.columns)}."
+            )
+        chosen = set(names)
+        inputs = tuple(
+            dataclasses.replace(c, nullable=True, nullable_by="user") if c.name in chosen else c
+            for c in self.inputs
+        )
+        return dataclasses.replace(self, inputs=inputs)
 
     # -- validate ------------------------------------------------------------------
 
@@ -265,16 +309,24 @@ class Signature:
     # -- serialization -------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "kind": self.kind,
             "inputs": [c.to_dict() for c in self.inputs],
             "output": dict(self.output),
         }
+        if self.probe:
+            d["probe"] = dict(self.probe)
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Signature:
         inputs = tuple(ColumnSpec.from_dict(c) for c in d["inputs"])
-        return cls(inputs, d.get("kind", "dataframe"), dict(d.get("output") or {}))
+        return cls(
+            inputs,
+            d.get("kind", "dataframe"),
+            dict(d.get("output") or {}),
+            dict(d.get("probe") or {}),
+        )
 
 
 def _training_frame(X: Any) -> tuple[pd.DataFrame, str]:

@@ -100,6 +100,10 @@ def push(
     deploy: Annotated[
         bool, typer.Option("--deploy", help="Move 'production' to it (if the gate passes).")
     ] = False,
+    nullable: Annotated[
+        str | None,
+        typer.Option("--nullable", help="Columns that accept nulls, e.g. 'age,income'."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Push a model file as a new immutable version; with --eval, evaluated and gated.
@@ -135,13 +139,21 @@ def push(
                 evaluation=report,
                 gate=gate,
                 deploy=deploy,
+                nullable=[n.strip() for n in nullable.split(",") if n.strip()]
+                if nullable
+                else None,
             )
+        same = [
+            v.version
+            for v in reg.versions(name)
+            if v.digest == version.digest and v.version < version.version
+        ]
     if as_json:
         _print_json(version)
     else:
         if report is not None:
             render.evaluated(report, gate)
-        render.pushed(version)
+        render.pushed(version, identical_to=same[-1] if same else None)
     if version.gate_passed is False:
         raise typer.Exit(1)
 
@@ -371,8 +383,15 @@ def serve(
     from deploykit import server
 
     config = _server_config(host, port, workers)
+    settings = Settings.from_env()
+    server.prepare(settings)  # the local admin token, created on first start: say where
     render.console.print(f"deploykit server on {config.url} ({workers} worker(s)); Ctrl+C stops")
-    server.run(Settings.from_env(), config)
+    render.console.print(
+        f"admin token in {settings.home / 'token'} (mode 0600; deploykit.Client and "
+        "%deploy target read it from there)",
+        soft_wrap=True,  # a path stays whole, to copy
+    )
+    server.run(settings, config)
 
 
 @app.command(epilog=_server_options_epilog())

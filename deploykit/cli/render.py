@@ -91,12 +91,14 @@ def tokens_table(tokens: Sequence[Mapping[str, Any]]) -> None:
     console.print(table)
 
 
-def pushed(version: ModelVersion) -> None:
+def pushed(version: ModelVersion, *, identical_to: int | None = None) -> None:
     digest = version.digest[:19]
     line = f"Pushed {version.ref} ({version.format}, {version.size:,} bytes, {digest}…)"
     if version.gate is not None:
         verdict = f"gate {'passed' if version.gate_passed else 'failed'}"
         line += f"; {version.gate.get('summary') or verdict}"
+    if identical_to is not None:
+        line += f"; identical to version {identical_to} (the same artifact bytes)"
     if "production" in version.aliases:
         line += "; now in production"
     elif version.gate_passed is False:

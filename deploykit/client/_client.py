@@ -11,7 +11,7 @@ import hashlib
 import os
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -194,6 +194,8 @@ class Client:
         params: dict[str, Any] | None = None,
         notebook: str | None = None,
         author: str | None = None,
+        nullable: Sequence[str] | None = None,
+        signature: Any = None,
         progress: Progress | None = None,
     ) -> ModelVersion:
         """Serialize ``model`` here, stream it to the server, and register the version.
@@ -217,6 +219,8 @@ class Client:
             params=params,
             notebook=notebook,
             author=author or self.settings.actor,
+            nullable=nullable,
+            signature=signature,
         )
         with tempfile.TemporaryDirectory(prefix="deploykit-push-") as tmp:
             path = Path(tmp) / f"model.{format}"
@@ -238,6 +242,8 @@ class Client:
         params: dict[str, Any] | None = None,
         notebook: str | None = None,
         author: str | None = None,
+        nullable: Sequence[str] | None = None,
+        signature: Any = None,
         progress: Progress | None = None,
     ) -> ModelVersion:
         """Push an already-serialized model file (its own bytes are uploaded)."""
@@ -260,6 +266,8 @@ class Client:
             params=params,
             notebook=notebook,
             author=author or self.settings.actor,
+            nullable=nullable,
+            signature=signature,
         )
         return self._upload_and_register(name, draft, path, deploy=deploy, progress=progress)
 

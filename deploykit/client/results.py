@@ -18,6 +18,8 @@ class Prediction:
     request_id: str
     probabilities: list[list[float]] | None = None
     classes: list[Any] | None = None
+    #: named columns the model does not take, ignored (predict never fails on them)
+    ignored_columns: list[str] = dataclasses.field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.predictions)

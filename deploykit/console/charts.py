@@ -260,6 +260,8 @@ def distribution_figure(
     if not labels or (ref_total == 0 and cur_total == 0):
         return _empty(title, "No data for this feature")
     fig = go.Figure()
+    # "= v" bins hold one value (zeros, a default): hatched, so they read as a point mass.
+    shapes = ["/" if str(label).startswith("= ") else "" for label in labels]
     for name, counts, total, color in (
         ("reference", reference, ref_total, _MUTED),
         ("current", current, cur_total, _PALETTE[0]),
@@ -269,7 +271,7 @@ def distribution_figure(
                 x=list(labels),
                 y=[c / total if total else 0.0 for c in counts],
                 name=f"{name} (n={int(total):,})",
-                marker={"color": color},
+                marker={"color": color, "pattern": {"shape": shapes}},
                 opacity=0.85,
             )
         )

@@ -89,6 +89,13 @@ def evaluate(
     dummy = DummyRegressor(strategy="mean") if task == "regression" else DummyClassifier()
     baseline = score(dummy.fit(X, y_arr, sample_weight=sw), X, y_arr, sw)
     notes = [*main.notes, *(f"baseline: {n}" for n in baseline.notes if n not in main.notes)]
+    if pos_label is not None and not isinstance(pos_label, (bool, int)):
+        # 0/1 and False/True say it themselves; with strings, which one counts is not obvious
+        notes.insert(
+            0,
+            f"positive class: {pos_label!r} (the greater label, classes_[1]); precision, "
+            "recall and f1 are about it",
+        )
 
     production = production_version = production_note = None
     if against is not None:

@@ -1,9 +1,12 @@
 """Serve one model version over HTTP: the entrypoint of a `deploykit export --docker` image.
 
-Written by deploykit, it imports nothing of deploykit: the image needs only the packages in
-requirements.txt (the model's libraries at the versions recorded when it was pushed, and
-uvicorn). The artifact's sha256 is checked against the registry's record before it is
-unpickled; a mismatch stops the server.
+Written by deploykit, it needs no deploykit installed: the input contract comes from
+the ``dkinput/`` package beside it, which the export generated from deploykit's own
+modules (``errors``, ``_coerce``, ``signature``, ``server/payloads``, ``server/wire``),
+so this server checks, coerces and answers exactly as ``deploykit serve`` does. The
+image needs only requirements.txt (the model's libraries at the versions recorded at
+push, orjson, uvicorn). The artifact's sha256 is checked against the registry's record
+before it is loaded; a mismatch stops the server.
 
     python serve.py          # HOST (0.0.0.0), PORT (8080), WORKERS (1) from the environment
 
@@ -20,26 +23,43 @@ import hashlib
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 import numpy as np
-import pandas as pd
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from dkinput.errors import DeployKitError, InvalidInputError  # noqa: E402
+from dkinput.payloads import (  # noqa: E402
+    InputSpec,
+    ignored_columns,
+    parse_body,
+    predict_failure,
+    to_model_input,
+)
+from dkinput.wire import (  # noqa: E402
+    check_json_type,
+    check_length,
+    dumps,
+    error_body,
+    new_request_id,
+    parse_json,
+    request_id_from,
+    status_of,
+    too_large,
+    wants_proba,
+)
+
 SPEC: dict[str, Any] = json.loads((HERE / "model" / "model.json").read_text())
 NAME: str = SPEC["model"]
+REF = f"{NAME}:{SPEC['version']}"
 MAX_BODY = int(os.environ.get("MAX_BODY_BYTES", 16 * 1024 * 1024))
-_NUMERIC = ("float", "int", "bool")
-
-
-class BadInputError(Exception):
-    """A request the model cannot take: answered with 4xx and this message."""
-
-    def __init__(self, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.status = status
+# scikit-learn warns when a model fitted on a DataFrame predicts on an ndarray; the
+# deploykit server does that on purpose for all-numeric inputs, and so does this one.
+warnings.filterwarnings("ignore", message="X does not have valid feature names")
 
 
 def load_model() -> Any:
@@ -52,12 +72,12 @@ def load_model() -> Any:
     if found != SPEC["digest"]:
         sys.exit(
             f"serve.py: {path} hashes to {found}, not {SPEC['digest']} as recorded for "
-            f"{NAME}:{SPEC['version']}. The file was altered; nothing was loaded. "
-            "Export the version again."
+            f"{REF}. The file was altered; nothing was loaded. Export the version again."
         )
     if SPEC["format"] == "skops":
         import skops.io
 
+        # The types deploykit checked when it exported this digest (see model.json).
         return skops.io.load(path, trusted=list(SPEC.get("skops_trusted") or []))
     import joblib
 
@@ -65,122 +85,56 @@ def load_model() -> Any:
 
 
 MODEL = load_model()
-SIGNATURE: dict[str, Any] | None = SPEC.get("signature")
-COLUMNS: list[str] = [c["name"] for c in SIGNATURE["inputs"]] if SIGNATURE else []
+INPUT = InputSpec.from_signature(SPEC["signature"]) if SPEC.get("signature") else None
+# The server predicts on an ndarray when that is what the model was fitted on.
+WANT_ARRAY = (
+    INPUT is None
+    or INPUT.kind == "array"
+    or (getattr(MODEL, "feature_names_in_", None) is None and INPUT.all_float)
+)
+HAS_PROBA = hasattr(MODEL, "predict_proba")
+CLASSES = np.asarray(MODEL.classes_).tolist() if hasattr(MODEL, "classes_") else None
 
 
-# ---------------------------------------------------------------- input
-def frame_from(body: Any) -> pd.DataFrame:
-    """The request's rows as a DataFrame, from any of MLflow's scoring formats."""
-    if not isinstance(body, dict):
-        raise BadInputError('The request body must be a JSON object such as {"inputs": [[...]]}.')
-    formats = [
-        k for k in ("dataframe_split", "dataframe_records", "instances", "inputs") if k in body
-    ]
-    if len(formats) != 1:
-        raise BadInputError(
-            "The request body needs exactly one of 'dataframe_split', 'dataframe_records', "
-            f"'instances' or 'inputs'. Got {sorted(body) or 'none'}."
+def predict(body: bytes, query: bytes, request_id: str) -> dict[str, Any]:
+    parsed = parse_body(parse_json(body))
+    proba = wants_proba(query)
+    if proba and not HAS_PROBA:
+        raise InvalidInputError(
+            f"Model {REF} ({SPEC.get('estimator')}) has no predict_proba; drop ?proba=true."
         )
-    data = body[formats[0]]
+    data, _rows = to_model_input(parsed, INPUT, want_array=WANT_ARRAY)
     try:
-        if formats[0] == "dataframe_split":
-            return pd.DataFrame(data["data"], columns=data.get("columns") or COLUMNS or None)
-        if isinstance(data, dict):  # {"column": [values...]}
-            return pd.DataFrame(data)
-        if data and all(isinstance(row, dict) for row in data):
-            return pd.DataFrame.from_records(data)
-        rows = np.asarray(data, dtype=object)
-        if rows.ndim == 1:
-            rows = rows.reshape(1, -1)
-        if COLUMNS and rows.shape[1] != len(COLUMNS):
-            raise BadInputError(
-                f"Each row must have {len(COLUMNS)} values ({', '.join(COLUMNS)}). "
-                f"Got {rows.shape[1]}."
-            )
-        return pd.DataFrame(rows, columns=COLUMNS or None)
-    except BadInputError:
-        raise
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BadInputError(f"The {formats[0]!r} input is malformed: {exc}.") from None
-
-
-def model_input(frame: pd.DataFrame) -> Any:
-    """``frame`` with the training columns, order and dtypes; 422 naming what is wrong."""
-    if not SIGNATURE:
-        return frame.to_numpy()
-    problems = []
-    missing = [c for c in COLUMNS if c not in frame.columns]
-    if missing:
-        problems.append(f"missing column(s) {', '.join(map(repr, missing))}")
-    unknown = [str(c) for c in frame.columns if c not in COLUMNS]
-    if unknown:
-        problems.append(f"unknown column(s) {', '.join(map(repr, unknown))}")
-    if problems:
-        raise BadInputError(
-            "The input does not match the model's signature: " + "; ".join(problems)
-        )
-    out = {}
-    for spec in SIGNATURE["inputs"]:
-        name, values = spec["name"], frame[spec["name"]]
-        family = spec.get("family") or ""
-        if family.startswith(_NUMERIC) or spec["dtype"].startswith(_NUMERIC):
-            converted = pd.to_numeric(values, errors="coerce")
-            bad = converted.isna() & values.notna()
-            bad |= values.map(lambda v: isinstance(v, str))
-            if bad.any():
-                row = int(np.flatnonzero(bad.to_numpy())[0])
-                raise BadInputError(
-                    f"Column {name!r} expects {spec['dtype']} values; row {row} holds "
-                    f"{values.iloc[row]!r}."
-                )
-            values = converted
-        if not spec.get("nullable", True) and values.isna().any():
-            row = int(np.flatnonzero(values.isna().to_numpy())[0])
-            raise BadInputError(
-                f"Column {name!r} had no missing values in training; row {row} is null."
-            )
-        try:
-            out[name] = values.astype(spec["dtype"]) if spec["dtype"] != "object" else values
-        except (TypeError, ValueError):
-            out[name] = values
-    frame = pd.DataFrame(out, columns=COLUMNS)
-    return frame.to_numpy() if SIGNATURE.get("kind") == "array" else frame
-
-
-def predict(body: Any, proba: bool) -> dict[str, Any]:
-    X = model_input(frame_from(body))
-    try:
-        predictions = np.asarray(MODEL.predict(X))
-        answer: dict[str, Any] = {
-            "model": NAME,
-            "version": SPEC["version"],
-            "predictions": predictions.tolist(),
-        }
-        if proba:
-            if not hasattr(MODEL, "predict_proba"):
-                raise BadInputError(f"{NAME}:{SPEC['version']} does not predict probabilities.")
-            answer["probabilities"] = np.asarray(MODEL.predict_proba(X)).tolist()
-            answer["classes"] = np.asarray(MODEL.classes_).tolist()
+        predictions = np.asarray(MODEL.predict(data))
+        probabilities = np.asarray(MODEL.predict_proba(data)) if proba else None
     except (ValueError, TypeError, KeyError, IndexError) as exc:
-        raise BadInputError(f"The model could not predict on this input: {exc}") from None
+        raise predict_failure(REF, exc) from None
+    answer: dict[str, Any] = {
+        "predictions": predictions,
+        "model": NAME,
+        "version": SPEC["version"],
+        "request_id": request_id,
+    }
+    if probabilities is not None:
+        answer["probabilities"] = probabilities
+        answer["classes"] = CLASSES
+    ignored = ignored_columns(parsed, INPUT)
+    if ignored:
+        answer["ignored_columns"] = ignored
     return answer
 
 
 # ---------------------------------------------------------------- ASGI
-async def _send_json(send: Any, status: int, payload: Any) -> None:
-    body = json.dumps(payload).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+async def _send(send: Any, status: int, payload: bytes, request_id: str | None) -> None:
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+    ]
+    if request_id:
+        headers.append((b"x-request-id", request_id.encode()))
+        headers.append((b"x-model-version", str(SPEC["version"]).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
 
 
 async def _read_body(receive: Any) -> bytes:
@@ -190,7 +144,7 @@ async def _read_body(receive: Any) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY:
-            raise BadInputError(f"The request body is larger than {MAX_BODY} bytes.", status=413)
+            raise too_large(MAX_BODY)
         chunks.append(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)
@@ -208,30 +162,34 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] != "http":
         return
     method, path = scope["method"], scope["path"].rstrip("/")
-    try:
-        if method == "GET" and path == "/healthz":
-            await _send_json(send, 200, {"status": "ok", "model": NAME, "version": SPEC["version"]})
-        elif method == "GET" and path == "/v1/models":
-            keys = ("model", "version", "digest", "format", "estimator", "signature")
-            await _send_json(send, 200, [{k: SPEC.get(k) for k in keys}])
-        elif method == "POST" and path in (f"/v1/models/{NAME}/predict", "/invocations"):
-            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-            proba = query.get("proba", ["false"])[-1].lower() in ("1", "true", "yes")
-            try:
-                body = json.loads(await _read_body(receive) or b"null")
-            except json.JSONDecodeError as exc:
-                raise BadInputError(
-                    f"The request body is not valid JSON: {exc}.", status=400
-                ) from None
-            await _send_json(send, 200, predict(body, proba))
-        else:
-            await _send_json(
-                send,
-                404,
-                {"error": f"No such endpoint: {method} {path}. This image serves {NAME}."},
-            )
-    except BadInputError as exc:
-        await _send_json(send, exc.status, {"error": str(exc)})
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+    if method == "GET" and path == "/healthz":
+        await _send(
+            send, 200, dumps({"status": "ok", "model": NAME, "version": SPEC["version"]}), None
+        )
+    elif method == "GET" and path == "/v1/models":
+        keys = ("model", "version", "digest", "format", "estimator", "signature")
+        await _send(send, 200, dumps([{k: SPEC.get(k) for k in keys}]), None)
+    elif method == "POST" and path in (f"/v1/models/{NAME}/predict", "/invocations"):
+        request_id = request_id_from(headers.get("x-request-id", ""))
+        try:
+            check_json_type(headers.get("content-type"))
+            check_length(headers.get("content-length"), MAX_BODY)
+            answer = predict(await _read_body(receive), scope.get("query_string", b""), request_id)
+            status, payload = 200, dumps(answer)
+        except DeployKitError as exc:
+            status, payload = status_of(exc), dumps(error_body(exc, request_id))
+        except Exception as exc:  # a fault, not the caller's: logged, answered without details
+            print(f"serve.py: unexpected error in request {request_id}: {exc!r}", file=sys.stderr)
+            status, payload = 500, dumps(error_body(exc, request_id))
+        await _send(send, status, payload, request_id)
+    else:
+        error = {
+            "type": "NotFoundError",
+            "message": f"No such endpoint: {method} {path}. This image serves {NAME}.",
+            "request_id": new_request_id(),
+        }
+        await _send(send, 404, dumps({"error": error}), None)
 
 
 if __name__ == "__main__":

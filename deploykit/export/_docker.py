@@ -4,6 +4,7 @@
       Dockerfile            python:<major.minor>-slim, the Python the model was pushed with
       requirements.txt      the model's libraries pinned to the versions recorded at push
       serve.py              the entrypoint: a small ASGI server on uvicorn (no deploykit)
+      dkinput/              the input contract, generated from deploykit's own modules
       model/<name>.<fmt>    the artifact, digest-checked when exported and at every start
       model/model.json      name, version, digest, format, signature, environment
       k8s/deployment.yaml   readiness and liveness on /healthz, resources
@@ -13,7 +14,10 @@
 
 The image serves what a deploykit server serves for one model (MLflow scoring
 formats, the version's signature checks, ``/healthz``) without the registry: it is
-built once per version and rolled out by the cluster, not hot-swapped.
+built once per version and rolled out by the cluster, not hot-swapped. Its input
+checks are deploykit's, not a copy written twice: :func:`write_contract` copies the
+modules behind ``deploykit serve``'s predict (errors, coercion, signature, payloads,
+wire) into ``dkinput/``, rewriting only their imports.
 """
 
 from __future__ import annotations
@@ -30,9 +34,21 @@ from typing import Any
 from deploykit.errors import InvalidInputError
 from deploykit.records import ModelVersion, utcnow
 
-__all__ = ["ExportResult", "export_docker"]
+__all__ = ["ExportResult", "export_docker", "write_contract"]
 
 _SERVER = Path(__file__).with_name("_container_server.py")
+_PACKAGE = Path(__file__).resolve().parent.parent
+# deploykit module -> file in dkinput/: what predict needs, none of it importing a framework.
+CONTRACT = {
+    "deploykit.errors": "errors.py",
+    "deploykit._coerce": "_coerce.py",
+    "deploykit._nullprobe": "_nullprobe.py",
+    "deploykit.signature": "signature.py",
+    "deploykit.server.payloads": "payloads.py",
+    "deploykit.server.wire": "wire.py",
+}
+_IMPORT = re.compile(r"\b(" + "|".join(re.escape(m) for m in CONTRACT) + r")\b")
+_LEFT = re.compile(r"^\s*(from|import)\s+deploykit\b", re.MULTILINE)
 PORT = 8080
 # Libraries the environment record may pin, in requirements.txt order; 'python' picks the image.
 _PINNED = ("numpy", "scipy", "pandas", "scikit-learn", "joblib")
@@ -94,6 +110,10 @@ def export_docker(
     (target / "model").mkdir()
     shutil.copyfile(registry.artifact_path(name, record.version), target / "model" / artifact)
     trusted = list(getattr(getattr(registry, "settings", None), "skops_trusted", ()) or ())
+    if record.format == "skops":  # what loaded above: the settings' and deploykit's own rule
+        from deploykit.serialization import trusted_types
+
+        trusted = trusted_types(target / "model" / artifact, trusted=trusted)
     spec = {
         "model": name,
         "version": record.version,
@@ -108,6 +128,7 @@ def export_docker(
     }
     (target / "model" / "model.json").write_text(json.dumps(spec, indent=2) + "\n")
     shutil.copyfile(_SERVER, target / "serve.py")
+    write_contract(target / "dkinput")
     (target / "requirements.txt").write_text(
         f"# {record.ref}: libraries recorded at push ({record.created_at:%Y-%m-%d}), and the\n"
         "# server. Their own dependencies are left to pip's resolver.\n"
@@ -124,6 +145,24 @@ def export_docker(
     (target / "README.md").write_text(_readme(record, image, python))
     files = tuple(sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()))
     return ExportResult(target, name, record.version, python, tuple(requirements), files, image)
+
+
+def write_contract(folder: Path) -> list[Path]:
+    """Copy the predict input contract into ``folder`` as package ``dkinput``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = [folder / "__init__.py"]
+    written[0].write_text(
+        '"""deploykit\'s predict input contract, copied by deploykit export."""\n'
+    )
+    for module, name in CONTRACT.items():
+        source = _PACKAGE.joinpath(*module.split(".")[1:]).with_suffix(".py").read_text()
+        text = _IMPORT.sub(lambda m: "dkinput." + CONTRACT[m.group(1)][:-3], source)
+        left = _LEFT.search(text)
+        if left:  # a contract module grew a dependency: export must not ship it half
+            raise RuntimeError(f"{module} imports deploykit beyond the contract: {left.group(0)}")
+        (folder / name).write_text(text)
+        written.append(folder / name)
+    return written
 
 
 def _prepare(target: Path, *, force: bool) -> Path:
@@ -161,8 +200,9 @@ def _requirements(record: ModelVersion) -> list[str]:
     if record.format == "skops":
         skops = env.get("skops") or _installed("skops")
         pins.append(f"skops=={skops}" if skops else "skops")
-    uvicorn = _installed("uvicorn")
-    pins.append(f"uvicorn=={uvicorn}" if uvicorn else "uvicorn")
+    for package in ("orjson", "uvicorn"):  # the contract's JSON, and the server
+        found = _installed(package)
+        pins.append(f"{package}=={found}" if found else package)
     if not any(p.startswith("scikit-learn==") for p in pins):
         raise InvalidInputError(
             f"{record.ref} has no scikit-learn version in its environment record, so its "
@@ -192,6 +232,7 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY model/ model/
+COPY dkinput/ dkinput/
 COPY serve.py .
 USER 10001
 EXPOSE {PORT}

@@ -100,6 +100,7 @@ def push_model(
     description: str = "",
     notebook: str | None = None,
     progress: Callable[[int, int | None], None] | None = None,
+    nullable: list[str] | None = None,
 ) -> tuple[Any, str, bool]:
     """Push ``model`` with ``report`` (see :func:`report_for_push`): (version, summary, gate ok).
 
@@ -115,6 +116,8 @@ def push_model(
         "description": description,
         "notebook": notebook,
     }
+    if nullable:
+        kwargs["nullable"] = nullable
     if progress is not None and "progress" in inspect.signature(backend.push).parameters:
         kwargs["progress"] = progress
     from deploykit.serialization import pickle_note
@@ -140,6 +143,9 @@ def push_model(
 
 def _summary(session: Session, version: Any, *, deploy: bool, seconds: float) -> tuple[str, bool]:
     parts = [f"Pushed {version.ref} ({render.size(version.size)}, {seconds:.2f} s)"]
+    same = identical_versions(session.backend, version)
+    if same:
+        parts.append(f"identical to version {same[-1]} (the same artifact bytes)")
     if version.gate is not None:
         parts.append(render.gate_text(version.gate))
     if "production" in version.aliases:
@@ -154,6 +160,15 @@ def _summary(session: Session, version: Any, *, deploy: bool, seconds: float) ->
     else:
         parts.append(f"deploy it with %deploy deploy {version.model} {version.version}")
     return "; ".join(parts), version.gate_passed is not False
+
+
+def identical_versions(backend: Any, version: Any) -> list[int]:
+    """Earlier versions of the same model whose artifact has ``version``'s digest."""
+    return [
+        v.version
+        for v in backend.versions(version.model)
+        if v.digest == version.digest and v.version < version.version
+    ]
 
 
 def model_status(session: Session, name: str, *, window_seconds: int = 3600) -> ModelStatus:

@@ -119,6 +119,7 @@ class DeployMagics(Magics):
                 description=args.description,
                 notebook=self._notebook(),
                 progress=bar,
+                nullable=args.nullable,
             )
         except BaseException as exc:
             bar.finish(f"Push of {args.name} failed: {type(exc).__name__}", ok=False)
@@ -155,19 +156,28 @@ class DeployMagics(Magics):
             return self._predict_remote(args, data)
         version = self.backend.version(args.name, args.version or "production")
         model = self.session.load(args.name, version)
+        ignored: list[str] = []
         if version.signature:
             from deploykit.signature import Signature
 
-            data = Signature.from_dict(version.signature).validate(data)
-        predictions = model.predict(data)
+            # The server's rule: named columns the model does not take are ignored, and said.
+            signature = Signature.from_dict(version.signature)
+            ignored = _extra_columns(data, signature.columns)
+            data = signature.validate(data, allow_extra=True)
+        if args.proba and not callable(getattr(model, "predict_proba", None)):
+            raise UsageError(
+                f"{version.ref} ({version.estimator}) has no predict_proba: leave out --proba."
+            )
+        from deploykit.server.payloads import predict_failure
+
         probabilities = classes = None
-        if args.proba:
-            if not callable(getattr(model, "predict_proba", None)):
-                raise UsageError(
-                    f"{version.ref} ({version.estimator}) has no predict_proba: leave out --proba."
-                )
-            probabilities = model.predict_proba(data).tolist()
-            classes = getattr(model, "classes_", None)
+        try:
+            predictions = model.predict(data)
+            if args.proba:
+                probabilities = model.predict_proba(data).tolist()
+                classes = getattr(model, "classes_", None)
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            raise predict_failure(version.ref, exc) from None
         return Prediction(
             model=args.name,
             version=version.version,
@@ -175,6 +185,7 @@ class DeployMagics(Magics):
             probabilities=probabilities,
             classes=_as_list(classes) if classes is not None else None,
             via="embedded registry (loaded in this kernel)",
+            ignored_columns=ignored,
         )
 
     def _panel(self, args: Any) -> Any:
@@ -224,7 +235,21 @@ class DeployMagics(Magics):
             classes=answer.classes,
             via=str(self.session.url),
             request_id=answer.request_id,
+            ignored_columns=list(getattr(answer, "ignored_columns", None) or []),
         )
+
+
+def _extra_columns(data: Any, known: list[str]) -> list[str]:
+    """Named columns of ``data`` (a DataFrame, records or a dict of columns) not in ``known``."""
+    names: list[Any] = []
+    if hasattr(data, "columns") and not isinstance(data, dict):
+        names = list(data.columns)
+    elif isinstance(data, dict):
+        names = list(data)
+    elif isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
+        names = list(dict.fromkeys(k for r in data for k in r))
+    wanted = set(known)
+    return [str(n) for n in names if isinstance(n, str) and n not in wanted]
 
 
 def _as_list(values: Any) -> list[Any]:

@@ -39,6 +39,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         Subcommand(
             "push",
             "push MODEL --name NAME [--data X_TRAIN] [--format joblib|skops] [--gate RULES] "
+            "[--nullable COL,COL] "
             "[--deploy] [--description TEXT]",
             "store a new immutable version; --deploy moves production if the gate passes",
             '%deploy push model --name churn --data X_train --gate "roc_auc>=0.9" --deploy',
@@ -160,6 +161,10 @@ def _version_number(text: str) -> int:
     return int(text)
 
 
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
 def _build(name: str) -> _Parser:
     p = _Parser(prog=name, add_help=False, allow_abbrev=False)
     if name == "evaluate":
@@ -176,6 +181,7 @@ def _build(name: str) -> _Parser:
         p.add_argument("--gate", default=None)
         p.add_argument("--deploy", action="store_true")
         p.add_argument("--description", default="")
+        p.add_argument("--nullable", type=_names, default=None)
     elif name == "versions":
         p.add_argument("name")
     elif name == "deploy":
@@ -243,6 +249,7 @@ def split_words(line: str) -> list[str]:
     ``X_test.iloc[:, :5]`` or ``df.drop(columns=["a b"])`` is one word: whitespace and
     quotes inside brackets belong to the expression (kept verbatim, for ``eval``), while
     quotes outside brackets group words and are removed, as in ``--reason "too slow"``.
+    A ``#`` starting a word outside quotes and brackets begins a comment, ignored.
     """
     words: list[str] = []
     word: list[str] = []
@@ -261,6 +268,8 @@ def split_words(line: str) -> list[str]:
             quote, started = char, True
             if depth:
                 word.append(char)
+        elif char == "#" and not depth and not started:
+            break  # a comment, as in a shell: "%deploy push m --name churn  # v2"
         elif char in _OPENING:
             depth, started = depth + 1, True
             word.append(char)

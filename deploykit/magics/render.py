@@ -424,18 +424,58 @@ def _preview(values: Sequence[Any], limit: int = 10) -> str:
     return f"[{shown}{more}]"
 
 
+_SHOWN_ROWS = 10
+
+
+def _prediction_head(p: Prediction) -> list[str]:
+    lines = [f"{p.model}:{p.version} predicted {len(p.predictions)} row(s) via {p.via}"]
+    if p.ignored_columns:
+        names = ", ".join(map(repr, p.ignored_columns))
+        lines.append(f"ignored column(s) the model does not take: {names}")
+    return lines
+
+
+def _proba_table(p: Prediction) -> tuple[list[str], list[list[str]]]:
+    """One row per shown input row: its prediction and the probability of each class."""
+    probabilities = p.probabilities or []
+    classes = list(p.classes or range(len(probabilities[0]) if probabilities else 0))
+    headers = ["row", "prediction", *(f"P({c})" for c in classes)]
+    rows = [
+        [str(i), str(p.predictions[i]), *(f"{x:.3f}" for x in probabilities[i])]
+        for i in range(min(len(probabilities), _SHOWN_ROWS))
+    ]
+    return headers, rows
+
+
+def _more(p: Prediction) -> str | None:
+    n = len(p.predictions)
+    return (
+        f"… {n - _SHOWN_ROWS} more row(s); the returned object holds all"
+        if n > _SHOWN_ROWS
+        else None
+    )
+
+
 def prediction_text(p: Prediction) -> str:
-    head = f"{p.model}:{p.version} predicted {len(p.predictions)} row(s) via {p.via}"
-    lines = [head, f"  predictions: {_preview(list(p.predictions))}"]
-    if p.probabilities is not None:
-        first = [f"{x:.3f}" for x in p.probabilities[0]] if len(p.probabilities) else []
-        lines.append(f"  probabilities (first row, classes {p.classes}): {first}")
-    return "\n".join(lines)
+    lines = _prediction_head(p)
+    if p.probabilities is None:
+        lines.append(f"  predictions: {_preview(list(p.predictions))}")
+        return "\n".join(lines)
+    headers, rows = _proba_table(p)
+    lines += ["  " + line for line in _text_table(headers, rows).split("\n")]
+    more = _more(p)
+    return "\n".join([*lines, *([f"  {more}"] if more else [])])
 
 
 def prediction_html(p: Prediction) -> str:
-    head, *rest = prediction_text(p).split("\n")
-    return _div(f"<b>{_e(head)}</b>" + "".join(f"<br>{_e(line.strip())}" for line in rest))
+    head, *notes = _prediction_head(p)
+    body = f"<b>{_e(head)}</b>" + "".join(f"<br>{_color(_e(n), WARN)}" for n in notes)
+    if p.probabilities is None:
+        return _div(body + f"<br>predictions: {_e(_preview(list(p.predictions)))}")
+    headers, rows = _proba_table(p)
+    more = _more(p)
+    table = _html_table(headers, [[_e(c) for c in row] for row in rows])
+    return _div(body + table + (f"{_color(_e(more), MUTED)}" if more else ""))
 
 
 def help_text(subcommands: Iterable[Subcommand]) -> str:

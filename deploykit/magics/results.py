@@ -164,6 +164,7 @@ class Prediction(_Shown):
     classes: list[Any] | None = None
     via: str = "embedded registry"
     request_id: str | None = None
+    ignored_columns: list[str] = dataclasses.field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.predictions)

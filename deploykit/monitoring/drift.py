@@ -24,7 +24,7 @@ import dataclasses
 import itertools
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -36,7 +36,7 @@ from deploykit.monitoring import stats
 from deploykit.monitoring.columns import Current, RawColumn, raw_column
 from deploykit.monitoring.methods import DriftMethod, Pair
 from deploykit.monitoring.options import DriftOptions, Setting
-from deploykit.monitoring.profile import OTHER, FeatureProfile, ReferenceProfile
+from deploykit.monitoring.profile import OTHER, FeatureProfile, ReferenceProfile, is_point_bin
 from deploykit.monitoring.results import DriftReport, FeatureDrift
 
 __all__ = ["Prepared", "check_drift", "judge", "prepare"]
@@ -332,10 +332,7 @@ def _histogram(pair: Pair) -> dict[str, Any]:
     """Bin labels and counts on both sides: what a chart of the two distributions needs."""
     reference, current = pair.counts
     if pair.kind == "numeric":
-        inner = [f"{e:.4g}" for e in pair.reference.bin_edges[1:-1]]
-        labels = [f"< {inner[0]}"] if inner else ["all"]
-        labels += [f"{a} – {b}" for a, b in itertools.pairwise(inner)]
-        labels += [f"≥ {inner[-1]}"] if inner else []
+        labels = _bin_labels(pair.reference.bin_edges)
     else:
         labels = ["other" if k == OTHER else k for k in pair.categories]
     return {
@@ -343,6 +340,28 @@ def _histogram(pair: Pair) -> dict[str, Any]:
         "reference_counts": tuple(int(n) for n in reference),
         "current_counts": tuple(int(n) for n in current),
     }
+
+
+def _bin_labels(edges: Sequence[float]) -> list[str]:
+    """``< a``, ``a – b``, ``≥ z`` per bin; ``= v`` for a point mass (see FeatureProfile)."""
+    if len(edges) <= 2:
+        return ["all"]
+    last = len(edges) - 2
+    labels = []
+    for i, (low, high) in enumerate(itertools.pairwise(edges)):
+        if is_point_bin(low, high):
+            labels.append(f"= {low:.4g}")
+        elif i and is_point_bin(edges[i - 1], low):  # just above a point: exclude it
+            labels.append(
+                f"> {edges[i - 1]:.4g}" if i == last else f"({edges[i - 1]:.4g}, {high:.4g})"
+            )
+        elif i == 0:
+            labels.append(f"< {high:.4g}")
+        elif i == last:
+            labels.append(f"≥ {low:.4g}")
+        else:
+            labels.append(f"{low:.4g} – {high:.4g}")
+    return labels
 
 
 def _why_not(pair: Pair) -> str:

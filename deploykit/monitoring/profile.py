@@ -72,6 +72,9 @@ class FeatureProfile:
     are the min and max) and ``bin_counts`` count values per bin ``[e[i], e[i+1])``; the
     first and last bins are open-ended, so any later value falls in one. A column with
     no more distinct values than ``bins`` gets one bin per value, split at midpoints.
+    A value holding at least ``1/bins`` of the rows (the zeros of a zero-inflated amount,
+    a default) is a point mass: it gets its own bin ``[v, nextafter(v))``, and the other
+    values share the remaining quantile bins, so a column of 92% zeros is not one bin.
     Numeric profiles also keep a ``sample`` of up to ``sample_size`` non-missing values,
     drawn uniformly with a fixed seed, for distance tests.
 
@@ -133,9 +136,7 @@ class FeatureProfile:
                 (distinct[:1], (distinct[:-1] + distinct[1:]) / 2, distinct[-1:])
             )
         else:
-            finite = present[np.isfinite(present)]
-            edges = np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)))
-            edges[0], edges[-1] = present[0], present[-1]  # +-inf, if any, are the outer edges
+            edges = _edges(present, steps, bins)
         if len(edges) == 1:  # a constant column: one bin holding everything
             edges = np.repeat(edges, 2)
         cut = np.searchsorted(present, edges[1:-1], side="left")  # values below each edge
@@ -225,6 +226,36 @@ class FeatureProfile:
             max=moment("max"),
             sample=tuple(_decode(v) for v in d.get("sample", ())),
         )
+
+
+def _edges(present: np.ndarray, steps: np.ndarray, bins: int) -> np.ndarray:
+    """Bin edges of sorted values: point masses on their own, quantiles for the rest."""
+    starts = np.concatenate(([0], np.flatnonzero(steps) + 1))
+    runs = np.diff(np.concatenate((starts, [len(present)])))
+    points = present[starts[runs * bins >= len(present)]]  # values holding >= 1/bins
+    points = points[np.isfinite(points)]
+    rest = present[~np.isin(present, points)] if len(points) else present
+    finite = rest[np.isfinite(rest)]
+    quantiles = np.linspace(0, 1, max(1, bins - len(points)) + 1)[1:-1]  # inner ones
+    edges = np.unique(
+        np.concatenate(
+            (
+                present[:1],
+                np.quantile(finite, quantiles) if len(finite) else [],
+                points,
+                np.nextafter(points, np.inf),  # [v, v+) holds v and nothing else
+                present[-1:],
+            )
+        )
+    )
+    if len(edges) > 1 and edges[-1] == edges[-2]:  # an infinite maximum
+        edges = edges[:-1]
+    return edges
+
+
+def is_point_bin(low: float, high: float) -> bool:
+    """Whether the bin ``[low, high)`` holds a single value (a point mass)."""
+    return bool(math.isfinite(low) and high == np.nextafter(low, np.inf))
 
 
 def _by_count(item: tuple[Any, int]) -> tuple[int, str]:

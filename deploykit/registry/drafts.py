@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from deploykit._schema import json_type
@@ -215,6 +215,8 @@ def prepare_draft(
     author: str | None = None,
     digest: str = "",
     size: int = 0,
+    nullable: Sequence[str] | None = None,
+    signature: Any = None,
 ) -> VersionDraft:
     """Describe ``model`` as a version draft: estimator, signature, profile, params, gate.
 
@@ -222,7 +224,9 @@ def prepare_draft(
     reference profile drift is measured against and the data fingerprint.
     ``evaluation`` is a :class:`deploykit.EvaluationReport`; ``gate`` (a
     :class:`deploykit.Gate` or its text, e.g. ``"recall >= 0.8"``) is checked
-    against it. Nothing is stored.
+    against it. ``nullable`` names columns that accept nulls whatever the data and the
+    probe say; ``signature`` (a :class:`deploykit.Signature` or its dict) replaces the
+    inferred one. Nothing is stored.
     """
     from deploykit.serialization import FORMATS, capture_environment, check_estimator
 
@@ -238,7 +242,8 @@ def prepare_draft(
     estimator = check_estimator(model)
     report = _as_report(evaluation)
     gate_result = _check_gate(gate, report)
-    signature = _signature(X, model)  # first: it names a mismatch between X and the model best
+    # first: it names a mismatch between X and the model best
+    signature_dict = _signature(X, model, nullable, signature)
     profile = fingerprint = None
     if X is not None:
         from deploykit.monitoring import ReferenceProfile
@@ -254,7 +259,7 @@ def prepare_draft(
         description=description,
         notebook=notebook,
         author=author,
-        signature=signature,
+        signature=signature_dict,
         metrics=json_safe(dict(report.metrics)) if report is not None else {},
         evaluation=json_safe(report.to_dict()) if report is not None else None,
         gate=json_safe(gate_result.to_dict()) if gate_result is not None else None,
@@ -291,11 +296,26 @@ def _params_of(model: Any) -> dict[str, Any]:
         return {}
 
 
-def _signature(X: Any, model: Any) -> dict[str, Any] | None:
+def _signature(
+    X: Any, model: Any, nullable: Sequence[str] | None, given: Any
+) -> dict[str, Any] | None:
     from deploykit.signature import ColumnSpec, Signature
 
+    if given is not None:
+        if isinstance(given, Mapping):
+            given = Signature.from_dict(given)
+        if not isinstance(given, Signature):
+            raise InvalidInputError(
+                "The 'signature' parameter must be a deploykit.Signature or its dict. "
+                f"Got {type(given).__name__} instead."
+            )
+        return json_safe(given.with_nullable(nullable or ()).to_dict())
     if X is not None:
-        return json_safe(Signature.infer(X, model=model).to_dict())
+        return json_safe(Signature.infer(X, model=model, nullable=nullable).to_dict())
+    if nullable:
+        raise InvalidInputError(
+            "The 'nullable' parameter needs the training data: pass X (or a signature) too."
+        )
     # No data: the model still knows its column names (or count). Types are unknown, so
     # named columns accept anything and unnamed ones numbers, as scikit-learn needs.
     names = getattr(model, "feature_names_in_", None)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -126,6 +126,8 @@ class Registry:
         params: dict[str, Any] | None = None,
         notebook: str | None = None,
         author: str | None = None,
+        nullable: Sequence[str] | None = None,
+        signature: Any = None,
     ) -> ModelVersion:
         """Store ``model`` as the next version of ``name``; deploy it if asked and its gate passes.
 
@@ -147,11 +149,14 @@ class Registry:
             params=params,
             notebook=notebook,
             author=author,
+            nullable=nullable,
+            signature=signature,
         )
         from deploykit.serialization import dump
 
         stored = self.artifacts.write(lambda fileobj: dump(model, fileobj, format=format))
         # write() hashed the bytes as it stored them: the digest is verified by construction.
+        self._check_loadable(name, stored.digest, format)
         return self._commit(name, draft.with_artifact(stored.digest, stored.size), deploy=deploy)
 
     def push_file(
@@ -168,6 +173,8 @@ class Registry:
         params: dict[str, Any] | None = None,
         notebook: str | None = None,
         author: str | None = None,
+        nullable: Sequence[str] | None = None,
+        signature: Any = None,
     ) -> ModelVersion:
         """Push an already-serialized model file, storing the file's own bytes.
 
@@ -185,6 +192,7 @@ class Registry:
         # Store first and check the stored copy: what is checked is what gets served,
         # even if the file changes meanwhile. A refused file leaves an orphan object only.
         stored = self.artifacts.put_file(path)
+        self._check_loadable(name, stored.digest, format)
         stored_path = self.artifacts.local_path(stored.digest)
         model = load(stored_path, format=format, trusted=self.settings.skops_trusted)
         draft = prepare_draft(
@@ -197,6 +205,8 @@ class Registry:
             params=params,
             notebook=notebook,
             author=author,
+            nullable=nullable,
+            signature=signature,
         )
         return self._commit(name, draft.with_artifact(stored.digest, stored.size), deploy=deploy)
 
@@ -232,7 +242,30 @@ class Registry:
                 f"The draft says artifact {digest} is {draft.size} bytes; the store holds "
                 f"{size} bytes. Rebuild the draft from the uploaded file."
             )
+        self._check_loadable(name, digest, draft.format)
         return self._commit(name, draft, deploy=deploy)
+
+    def _check_loadable(self, name: str, digest: str, format: str) -> None:
+        """A push that cannot load is not a version: load a skops artifact under the
+        trust policy of this registry's settings (the server's, when it registers)."""
+        if format != "skops":
+            return  # a pickle loads anything; the digest check is its protection
+        from deploykit.errors import UntrustedArtifactError
+        from deploykit.serialization import load
+
+        try:
+            load(
+                self.artifacts.local_path(digest),
+                format=format,
+                trusted=self.settings.skops_trusted,
+                label=f"of {name}",
+            )
+        except UntrustedArtifactError as exc:
+            raise InvalidInputError(
+                f"{name} was not pushed: it would not load where it is served. {exc} "
+                "Set it wherever the model is loaded (the server too), or push with "
+                "format='joblib'."
+            ) from None
 
     def _commit(self, name: str, draft: VersionDraft, *, deploy: bool) -> ModelVersion:
         blocked = deploy and draft.gate_passed is False

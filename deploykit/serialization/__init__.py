@@ -9,8 +9,9 @@
 
 Two formats: ``joblib`` (pickle; fast, loads anything, so only bytes whose
 digest the registry recorded are loaded) and ``skops`` (audited: only types
-trusted by skops or by ``DEPLOYKIT_SKOPS_TRUSTED`` load). A pickle push warns once
-per session what it means (``warn_if_pickle``); servers choose the formats they load.
+trusted by skops, by deploykit's rule for scikit-learn/NumPy/SciPy types, or by
+``DEPLOYKIT_SKOPS_TRUSTED`` load). A pickle push warns once per session what it means
+(``warn_if_pickle``); servers choose the formats they load.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from deploykit.serialization._formats import (
     dump,
     load,
     model_file,
+    trusted_types,
     untrusted_types,
 )
 from deploykit.serialization._trust import CODE_FORMATS, pickle_note, warn_if_pickle
@@ -38,6 +40,7 @@ __all__ = [
     "load",
     "model_file",
     "pickle_note",
+    "trusted_types",
     "untrusted_types",
     "warn_if_pickle",
 ]

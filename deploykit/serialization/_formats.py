@@ -3,9 +3,11 @@
 A joblib file is a pickle: loading one runs whatever code it names, which is
 why the registry only loads bytes whose digest it recorded at push time.
 skops files are audited before loading: every type they hold must be trusted
-by skops itself or listed by the *loading* process (``DEPLOYKIT_SKOPS_TRUSTED``).
-The list of types found in the file is shown to the user, never trusted
-automatically.
+by skops itself, by deploykit's rule for scikit-learn, NumPy and SciPy types (see
+:mod:`deploykit.serialization._skops_trust`: built without running code chosen by
+the file, tree indices checked after loading), or listed by the *loading* process
+(``DEPLOYKIT_SKOPS_TRUSTED``). Other types found in the file are shown to the user,
+never trusted automatically.
 """
 
 from __future__ import annotations
@@ -78,9 +80,9 @@ def load(
 ) -> Any:
     """Load a model file written by :func:`dump`.
 
-    For skops files, the types trusted are skops' defaults plus ``trusted``
-    (``Settings.skops_trusted``); a file holding any other type raises
-    :class:`~deploykit.errors.UntrustedArtifactError` naming those types.
+    For skops files, the types trusted are skops' defaults, deploykit's (see
+    :func:`trusted_types`) and ``trusted`` (``Settings.skops_trusted``); a file holding
+    any other type raises :class:`~deploykit.errors.UntrustedArtifactError` naming them.
     ``label`` (say ``"churn:3"``) names the file in error messages instead of its
     path: a registry's artifact paths are nobody's business over HTTP.
     """
@@ -101,11 +103,25 @@ def load(
     import skops.io
     from skops.io.exceptions import UntrustedTypesFoundException
 
+    from deploykit.serialization._skops_trust import verify_model
+
+    allowed = trusted_types(path, trusted=trusted)
     try:
-        return skops.io.load(path, trusted=list(trusted))
+        model = skops.io.load(path, trusted=allowed)
     except UntrustedTypesFoundException:
-        untrusted = untrusted_types(path, trusted=trusted)
+        untrusted = untrusted_types(path, trusted=allowed)
         raise _untrusted_error(what, untrusted, trusted) from None
+    verify_model(model, label or f"'{path}'")
+    return model
+
+
+def trusted_types(path: str | os.PathLike[str], *, trusted: Sequence[str] = ()) -> list[str]:
+    """The types to trust when loading the skops file at ``path``: ``trusted`` and those
+    of its types that deploykit's rule accepts (scikit-learn, NumPy and SciPy types
+    built without running code the file chose; see ``_skops_trust``)."""
+    from deploykit.serialization._skops_trust import default_trusted
+
+    return sorted({*trusted, *default_trusted(path, untrusted_types(path, trusted=trusted))})
 
 
 def untrusted_types(path: str | os.PathLike[str], *, trusted: Sequence[str] = ()) -> list[str]:

@@ -221,6 +221,12 @@ _SCHEMAS: dict[str, Any] = {
         "required": ["predictions", "model", "version", "request_id"],
         "properties": {
             "predictions": {"type": "array"},
+            "ignored_columns": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Columns sent that the model does not take (ignored); "
+                "absent when none",
+            },
             "probabilities": {"type": "array", "items": {"type": "array"}},
             "classes": {"type": "array"},
             "model": {"type": "string"},

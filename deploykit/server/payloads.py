@@ -10,6 +10,10 @@ Accepted (exactly one key, plus an ignored ``params``)::
 so a client written for ``mlflow models serve`` works unchanged. Rows given as
 lists follow the signature's column order.
 
+Extra columns (named, but not in the signature) are ignored online and listed in the
+answer's ``ignored_columns``: a client may send a whole record, ids included. Batch
+scoring passes them through to its output instead (``deploykit score --keep``).
+
 The common case (every column numeric, columns complete and in order) is one
 ``numpy`` call: no DataFrame is built unless the model needs one. Anything else
 goes through :meth:`deploykit.signature.Signature.validate`, which names every
@@ -28,8 +32,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from deploykit._coerce import mismatch_message
 from deploykit.errors import InvalidInputError, SignatureError
-from deploykit.server.responses import PayloadTooLargeError
+from deploykit.server.wire import PayloadTooLargeError
 
 __all__ = [
     "FORMATS",
@@ -37,7 +42,9 @@ __all__ = [
     "Limits",
     "Parsed",
     "check_limits",
+    "ignored_columns",
     "parse_body",
+    "predict_failure",
     "to_model_input",
 ]
 
@@ -53,6 +60,17 @@ class Parsed:
     data: Any
     columns: list[str] | None = None  # for "rows": the names sent, if any
     format: str = "inputs"
+
+    def names(self) -> list[str]:
+        """The column names the body gave (none for rows sent as bare lists)."""
+        if self.shape == "rows":
+            return list(self.columns or ())
+        if self.shape == "columns":
+            return [str(k) for k in self.data]
+        seen: dict[str, None] = {}
+        for record in self.data:
+            seen.update(dict.fromkeys(map(str, record)))
+        return list(seen)
 
     @property
     def nrows(self) -> int:
@@ -303,9 +321,9 @@ class InputSpec:
         """The signature's thorough check, naming every problem."""
         if parsed.shape == "rows" and parsed.columns is not None:
             if len(parsed.columns) > len(self.columns):  # names only: no frame for a bad request
-                self.signature.validate_columns(parsed.columns)
-            return self.signature.validate(_as_frame(parsed))
-        return self.signature.validate(parsed.data)
+                self.signature.validate_columns(parsed.columns, allow_extra=True)
+            return self.signature.validate(_as_frame(parsed), allow_extra=True)
+        return self.signature.validate(parsed.data, allow_extra=True)
 
 
 _NUMERIC = {int, float, type(None)}
@@ -324,6 +342,14 @@ def _as_frame(parsed: Parsed) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=names, dtype=object)
 
 
+def ignored_columns(parsed: Parsed, spec: InputSpec | None) -> list[str]:
+    """The columns of ``parsed`` the model does not take, in the order sent."""
+    if spec is None:
+        return []
+    known = spec._names()
+    return [name for name in parsed.names() if name not in known]
+
+
 def to_model_input(parsed: Parsed, spec: InputSpec | None, *, want_array: bool) -> tuple[Any, int]:
     """(model input, number of rows): an ndarray when ``want_array``, else as validated.
 
@@ -331,7 +357,10 @@ def to_model_input(parsed: Parsed, spec: InputSpec | None, *, want_array: bool) 
     to the model as sent and the model's own checks apply.
     """
     if parsed.nrows == 0:
-        raise InvalidInputError("The request holds no rows; send at least one.")
+        if spec is None:
+            raise InvalidInputError("The request holds no rows; send at least one.")
+        problems = ["the input has no rows"]  # Signature.validate's verdict, word for word
+        raise SignatureError(mismatch_message(problems), problems=problems)
     if spec is None:
         if parsed.shape == "rows" and parsed.columns is None:
             widths = sorted({len(r) if isinstance(r, list) else 1 for r in parsed.data})
@@ -361,6 +390,15 @@ def to_model_input(parsed: Parsed, spec: InputSpec | None, *, want_array: bool) 
     if want_array and isinstance(validated, pd.DataFrame):
         validated = validated.to_numpy()
     return validated, len(validated)
+
+
+def predict_failure(ref: str, exc: BaseException) -> InvalidInputError:
+    """The model refused input that passed the signature (NaN into a model without an
+    imputer, an unseen category...): the caller's data, not a fault of the server."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return InvalidInputError(
+        f"Model {ref} could not predict on this input: {type(exc).__name__}: {first}"
+    )
 
 
 def json_type(value: Any) -> str:

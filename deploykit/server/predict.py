@@ -30,18 +30,26 @@ from deploykit.errors import (
     PermissionDeniedError,
     VersionNotFoundError,
 )
-from deploykit.server.payloads import Limits, Parsed, check_limits, over_limit, parse_body
-from deploykit.server.responses import (
+from deploykit.server.payloads import (
+    Limits,
+    Parsed,
+    check_limits,
+    ignored_columns,
+    over_limit,
+    parse_body,
+)
+from deploykit.server.responses import error_response
+from deploykit.server.wire import (
     BadRequestError,
     check_json_type,
     check_length,
     dumps,
     error_body,
-    error_response,
     new_request_id,
     parse_json,
     status_of,
     too_large,
+    wants_proba,
 )
 
 if TYPE_CHECKING:
@@ -51,8 +59,6 @@ if TYPE_CHECKING:
 __all__ = ["PredictEndpoint"]
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
 
 
 def _headers(scope: dict[str, Any]) -> dict[bytes, bytes]:
@@ -60,23 +66,6 @@ def _headers(scope: dict[str, Any]) -> dict[bytes, bytes]:
 
 
 _WANTED = {b"content-type", b"content-length", b"authorization", b"x-request-id"}
-
-
-def _wants_proba(query: bytes) -> bool:
-    if not query or b"proba" not in query:
-        return False
-    for part in query.decode("latin-1").split("&"):
-        key, _, value = part.partition("=")
-        if key == "proba":
-            if value.lower() in _TRUE:
-                return True
-            if value.lower() in _FALSE:
-                return False
-            raise InvalidInputError(
-                "The query parameter 'proba' must be true or false (or 1/0). "
-                f"Got {value!r} instead."
-            )
-    return False
 
 
 class PredictEndpoint:
@@ -114,16 +103,16 @@ class PredictEndpoint:
             spec = loaded.spec
             limits = Limits.of(state.config, len(spec.columns) if spec is not None else None)
             body = await _read_body(receive, limit, limits)
-            proba = _wants_proba(scope.get("query_string", b""))
+            proba = wants_proba(scope.get("query_string", b""))
             if proba and not loaded.has_proba:
                 raise InvalidInputError(
                     f"Model {loaded.record.ref} ({loaded.record.estimator}) has no "
                     "predict_proba; drop ?proba=true."
                 )
             if len(body) <= _INLINE_BYTES:  # the common small request: no thread hop
-                data, rows = _prepare(body, loaded, limits)
+                parsed, data, rows = _prepare(body, loaded, limits)
             else:  # decoding and checking a large body must not hold up other requests
-                data, rows = await asyncio.to_thread(_prepare, body, loaded, limits)
+                parsed, data, rows = await asyncio.to_thread(_prepare, body, loaded, limits)
             predictions, probabilities = await loaded.batcher.predict(data, rows, proba)
             request_id = state.request_ids.issue(name)
             answer: dict[str, Any] = {
@@ -135,6 +124,9 @@ class PredictEndpoint:
             if probabilities is not None:
                 answer["probabilities"] = probabilities
                 answer["classes"] = loaded.classes
+            ignored = ignored_columns(parsed, loaded.spec)
+            if ignored:
+                answer["ignored_columns"] = ignored
             payload = dumps(answer)
             status = 200
             if state.predlog.enabled:
@@ -215,11 +207,13 @@ class PredictEndpoint:
 _INLINE_BYTES = 64 * 1024  # bodies up to this are decoded on the event loop (~0.2 ms)
 
 
-def _prepare(body: bytes, loaded: LoadedModel, limits: Limits) -> tuple[Any, int]:
-    """Decode, check against the limits, then against the signature: (model input, rows)."""
+def _prepare(body: bytes, loaded: LoadedModel, limits: Limits) -> tuple[Parsed, Any, int]:
+    """Decode, check against the limits, then against the signature:
+    (the parsed body, model input, rows)."""
     parsed: Parsed = parse_body(parse_json(body))
     check_limits(parsed, limits, loaded.spec.columns if loaded.spec is not None else None)
-    return loaded.to_input(parsed)
+    data, rows = loaded.to_input(parsed)
+    return parsed, data, rows
 
 
 def _too_many_values(limits: Limits) -> Exception:

@@ -323,4 +323,24 @@ def test_serve_and_token_create(tmp_path, files):
         )
         assert refused.status_code == 401
     finally:
-        _stop(proc)
+        printed = _stop(proc)
+    # where the admin token is, said at start (not the secret: it would sit in logs)
+    assert f"admin token in {tmp_path / 'home' / 'token'} (mode 0600" in printed
+    assert (tmp_path / "home" / "token").read_text().strip() not in printed
+
+
+def test_push_with_nullable_columns_and_a_repeat_said(home, files, capsys):
+    code, out, _ = run(capsys, "push", str(files["strong"]), "--name", "churn", "--data",
+                       str(files["data"]), "--nullable", "a, c", "--json")  # fmt: skip
+    assert code == 0
+    inputs = {c["name"]: c for c in json.loads(out)["signature"]["inputs"]}
+    assert [inputs[n]["nullable"] for n in "abcd"] == [True, False, True, False]
+    assert inputs["a"]["nullable_by"] == "user"
+    assert inputs["b"]["nullable_by"] == "probe"  # a plain LogisticRegression refuses NaN
+    code, out, _ = run(capsys, "push", str(files["strong"]), "--name", "churn")
+    assert code == 0
+    assert "Pushed churn:2" in out
+    assert "identical to version 1 (the same artifact bytes)" in out
+    code, _, err = run(capsys, "push", str(files["strong"]), "--name", "churn", "--nullable", "a")
+    assert code == 1
+    assert "'nullable' parameter needs the training data" in err

@@ -389,3 +389,18 @@ def test_a_class_missing_from_y_omits_roc_auc_with_a_note(iris):
     assert "roc_auc" not in report.metrics
     assert any(note.startswith("roc_auc omitted") for note in report.notes)
     assert report.metrics["accuracy"] == skm.accuracy_score(y[:100], model.predict(X[:100]))
+
+
+def test_string_labels_name_the_positive_class(binary):
+    model, X, y = binary  # labels "no" / "yes"
+    report = evaluate(model, X, y)
+    assert report.notes[0] == (
+        "positive class: 'yes' (the greater label, classes_[1]); precision, recall and f1 "
+        "are about it"
+    )
+    assert report.metrics["recall"] == pytest.approx(
+        skm.recall_score(y, model.predict(X), pos_label="yes")
+    )
+    numbers = (y == "yes").astype(int)
+    numeric = evaluate(LogisticRegression().fit(X, numbers), X, numbers)
+    assert not any(n.startswith("positive class") for n in numeric.notes)  # 0/1 says it itself

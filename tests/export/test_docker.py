@@ -100,6 +100,14 @@ def test_the_context_pins_what_the_version_was_pushed_with(pushed, tmp_path) -> 
         "model/model.json",
         "requirements.txt",
         "serve.py",
+        # the predict contract, generated from deploykit's own modules
+        "dkinput/__init__.py",
+        "dkinput/errors.py",
+        "dkinput/_coerce.py",
+        "dkinput/_nullprobe.py",
+        "dkinput/signature.py",
+        "dkinput/payloads.py",
+        "dkinput/wire.py",
     }
     requirements = [
         r for r in (ctx / "requirements.txt").read_text().splitlines() if r and r[0] != "#"
@@ -111,7 +119,14 @@ def test_the_context_pins_what_the_version_was_pushed_with(pushed, tmp_path) -> 
         f"scikit-learn=={env['scikit-learn']}",
         f"joblib=={env['joblib']}",
     ]
-    assert requirements[5].startswith("uvicorn==")
+    assert requirements[5].startswith("orjson==")
+    assert requirements[6].startswith("uvicorn==")
+    assert "COPY dkinput/ dkinput/" in (ctx / "Dockerfile").read_text()
+    contract = (ctx / "dkinput" / "signature.py").read_text()
+    assert "from dkinput._coerce import" in contract
+    assert "deploykit" not in "".join(
+        line for line in contract.splitlines() if line.lstrip().startswith(("from ", "import "))
+    )
     python = ".".join(env["python"].split(".")[:2])
     dockerfile = (ctx / "Dockerfile").read_text()
     assert dockerfile.splitlines()[1] == f"FROM python:{python}-slim"
@@ -156,7 +171,12 @@ def test_the_entrypoint_serves_the_model_in_mlflow_formats(pushed, tmp_path) -> 
     try:
         split = {"dataframe_split": {"columns": COLUMNS, "data": rows.to_numpy().tolist()}}
         answer = server.post("/v1/models/churn/predict", split).json()
-        assert answer == {"model": "churn", "version": 2, "predictions": expected}
+        assert answer == {
+            "model": "churn",
+            "version": 2,
+            "predictions": expected,
+            "request_id": answer["request_id"],
+        }
         records = {"dataframe_records": rows.to_dict(orient="records")}
         assert server.post("/invocations", records).json()["predictions"] == expected
         inputs = {"inputs": rows.to_numpy().tolist()}
@@ -167,14 +187,16 @@ def test_the_entrypoint_serves_the_model_in_mlflow_formats(pushed, tmp_path) -> 
 
         missing = server.post("/invocations", {"dataframe_records": [{"age": 1.0}]})
         assert missing.status_code == 422
-        assert "missing column(s) 'tenure', 'calls', 'spend'" in missing.json()["error"]
+        error = missing.json()["error"]
+        assert error["type"] == "SignatureError"
+        assert error["problems"] == ["missing columns: 'tenure', 'calls', 'spend'"]
         text = rows.to_dict(orient="records")
         text[1]["calls"] = "three"
         wrong = server.post("/invocations", {"dataframe_records": text})
         assert wrong.status_code == 422
-        assert (
-            wrong.json()["error"] == "Column 'calls' expects float64 values; row 1 holds 'three'."
-        )
+        assert wrong.json()["error"]["problems"] == [
+            "column 'calls': expected float64, got 'three' (row 1)"
+        ]
         bad_json = httpx.post(f"{server.url}/invocations", content=b"{", timeout=10)
         assert bad_json.status_code == 400
         assert server.post("/v1/models/other/predict", inputs).status_code == 404
