@@ -51,6 +51,9 @@ BASE_URL = "/console/"
 DEFAULT_SERVER_URL = "http://127.0.0.1:8765"
 #: Lab extensions Voila must not load: deploykit's own sidebar needs JupyterLab itself.
 EXTENSION_DENYLIST = ("deploykit-labextension",)
+#: The page template (``share/voila/templates/deploykit``): Voila's lab template with no CDN
+#: request and a page that scrolls as one.
+TEMPLATE = "deploykit"
 
 
 def notebook_path() -> Path:
@@ -82,6 +85,11 @@ def console_url(
     return f"http://{host}:{port}{BASE_URL}"
 
 
+def template_root() -> Path:
+    """The folder to put on ``JUPYTER_PATH`` for Voila to find the console's template."""
+    return Path(str(resources.files("deploykit.console") / "share"))
+
+
 def voila_command(
     *, port: int, host: str = "127.0.0.1", preheat: bool = True, notebook: Path | None = None
 ) -> list[str]:
@@ -98,6 +106,7 @@ def voila_command(
         f"--Voila.ip={host}",
         f"--Voila.base_url={BASE_URL}",
         f"--VoilaConfiguration.extension_denylist={denylist}",
+        f"--template={TEMPLATE}",  # found through JUPYTER_PATH, see serve()
         f"--preheat_kernel={preheat}",
         "--pool_size=1",
         "--show_tracebacks=False",
@@ -226,6 +235,10 @@ def serve(
         "DEPLOYKIT_HOME": str(settings.home),
         "DEPLOYKIT_SERVER_URL": server,
         "PYTHONUNBUFFERED": "1",
+        # first on the path: Voila finds the console's template (template_root) there
+        "JUPYTER_PATH": os.pathsep.join(
+            p for p in (str(template_root()), os.environ.get("JUPYTER_PATH", "")) if p
+        ),
     }
     secret = token or settings.token
     if secret:
