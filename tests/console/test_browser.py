@@ -8,7 +8,6 @@ Needs ``apt-get install chromium`` (``.ci/run`` installs it); Playwright downloa
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from deploykit.client import Client
 from deploykit.server.testing import LiveServer, free_port
+from tests.console.processes import stop_tree
 from tests.console.seeding import fleet
 
 pytestmark = pytest.mark.slow
@@ -75,8 +75,9 @@ def console_url(server: LiveServer) -> Iterator[str]:
             time.sleep(0.2)
         yield url
     finally:
-        proc.send_signal(signal.SIGINT)  # Ctrl+C: the command stops Voila and its kernels
-        out = proc.communicate(timeout=30)[0].decode()
+        # `kill`: reaches the command even where Ctrl+C is ignored (a background job);
+        # it stops Voila and its kernels, and stop_tree kills whatever would be left
+        out = stop_tree(proc)
     assert proc.returncode == 0, out
     assert f"deploykit console on {url} for {server.url}" in out
     with pytest.raises(httpx.TransportError):
