@@ -183,6 +183,7 @@ def traffic_figure(
                     # the count written on the bar: 3 refused requests in an hour are news
                     text=[f"{int(c)} {label}" if c else "" for c in counts],
                     textposition="outside",
+                    constraintext="none",  # a narrow bar must not shrink its label away
                     cliponaxis=False,
                 ),
                 row=2,
@@ -194,7 +195,9 @@ def traffic_figure(
     fig.update_yaxes(
         title_text="errors", range=[0, max(1, most) * 1.5], rangemode="tozero", row=2, col=1
     )
-    if most <= 5:
+    # whole errors only, and few ticks: the errors strip is a hundred pixels high
+    fig.update_yaxes(tickformat=",d", nticks=4, row=2, col=1)
+    if most <= 2:
         fig.update_yaxes(dtick=1, row=2, col=1)
     return _period(_layout(fig, title, height=_HEIGHT + 60, barmode="stack"), x_range)
 

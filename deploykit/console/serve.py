@@ -14,6 +14,15 @@ on one host. Kernels are preheated: Voila starts one and runs the notebook befor
 asks, so a visit only waits for the browser (the console then waits for the visit before
 it starts refreshing, see :class:`~deploykit.console.app.Console`).
 
+The page comes from the ``deploykit`` Voila template (``share/voila/templates/deploykit``,
+on ``JUPYTER_PATH`` for Voila only): Voila's lab template without its Font Awesome CDN links
+(voila.js bundles the fonts), scrolling as one page. The browser console still logs
+"Unsatisfied version 4.2.5 ... (required ^4.6.2)" warnings: ipywidgets' Lab manager and
+Voila's own widgets-manager8 were built against a newer JupyterLab than the 4.2.5 inside
+Voila 0.5; webpack falls back to the 4.2.5 singletons and everything works. Loading only
+the extensions the page needs does not help (both are needed: widgets stop rendering without
+either), so they stay until Voila ships a newer JupyterLab.
+
 This module imports neither Voila nor ipywidgets: it starts a process.
 """
 
