@@ -28,6 +28,7 @@ import pandas as pd
 
 from deploykit.console.frames import DriftData, drift_frames, serving_frame
 from deploykit.errors import AuthenticationError, ConflictError, DeployKitError, NotFoundError
+from deploykit.monitoring.rules import ALERT_ACTIONS, MANUAL_MOVES, standing_alert
 from deploykit.records import Event, ModelInfo, ModelVersion
 
 __all__ = [
@@ -54,9 +55,6 @@ _T = TypeVar("_T")
 ERROR_RATE_ALERT = 0.05
 #: An alert (or automatic rollback) this recent colours the model's badge.
 ALERT_SECONDS = 900
-#: Events that say a rule fired, and moves of an alias made by a person.
-ALERT_ACTIONS = ("alert", "auto-rollback")
-MANUAL_MOVES = ("deploy", "rollback")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,20 +190,10 @@ def summarize(
 
 
 def current_alert(events: Sequence[Event], *, seconds: int = ALERT_SECONDS) -> Event | None:
-    """The ``alert`` or ``auto-rollback`` event that still describes the model, if any.
-
-    The state comes from the latest move of the alias: an alert (or automatic rollback)
-    in the last ``seconds`` counts unless someone deployed or rolled back by hand since,
-    so a manual redeploy after an auto-rollback is not shown as "rolled back".
-    """
-    now = datetime.now(timezone.utc)
-    ordered = sorted(events, key=lambda e: (e.at, e.id), reverse=True)
-    for e in ordered:
-        if e.action in MANUAL_MOVES and e.alias in (None, "production"):
-            return None  # a person moved production after any alert that came before
-        if e.action in ALERT_ACTIONS:
-            return e if (now - e.at).total_seconds() <= seconds else None
-    return None
+    """The alert that still describes the model: see
+    :func:`deploykit.monitoring.rules.standing_alert` (a manual move of production after
+    an alert or auto-rollback clears it)."""
+    return standing_alert(events, now=datetime.now(timezone.utc), seconds=seconds)
 
 
 def page_status(page: ModelPage) -> tuple[str, str]:

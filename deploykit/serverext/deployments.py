@@ -16,6 +16,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from deploykit.errors import DeployKitError, InvalidInputError
+from deploykit.monitoring.rules import ALERT_ACTIONS, MANUAL_MOVES, standing_alert
 from deploykit.records import Event, ModelInfo, ModelVersion, utcnow
 
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ __all__ = ["ERROR_RATE_ALERT", "Deployments", "badge"]
 
 #: Share of failed requests (4xx and 5xx) from which a model's badge says "errors".
 ERROR_RATE_ALERT = 0.05
-_ALERT_ACTIONS = ("alert", "auto-rollback")
 _DRIFT_TTL = 60.0  # drift reads prediction logs: far dearer than a poll, so not every poll
 _EVENTS_SHOWN = 10
 
@@ -222,15 +222,19 @@ class Deployments:
 
     # ------------------------------------------------------------------ helpers
     def _recent_alerts(self, backend: Any) -> dict[str, Event]:
-        """The newest alert or automatic rollback of each model within the window."""
-        since = utcnow() - timedelta(seconds=self.window_seconds)
-        newest: dict[str, Event] = {}
-        for action in _ALERT_ACTIONS:
+        """Each model's alert or automatic rollback within the window that nobody has
+        answered by moving production since (``standing_alert``)."""
+        now = utcnow()
+        since = now - timedelta(seconds=self.window_seconds)
+        by_model: dict[str, list[Event]] = {}
+        for action in (*ALERT_ACTIONS, *MANUAL_MOVES):
             for event in backend.events(limit=200, since=since, action=action):
-                known = newest.get(event.model)
-                if known is None or event.at > known.at:
-                    newest[event.model] = event
-        return newest
+                by_model.setdefault(event.model, []).append(event)
+        found = {
+            name: standing_alert(events, now=now, seconds=self.window_seconds)
+            for name, events in by_model.items()
+        }
+        return {name: event for name, event in found.items() if event is not None}
 
     def _row(self, backend: Any, info: ModelInfo, alert: Event | None) -> dict[str, Any]:
         window = _window_text(self.window_seconds)
