@@ -321,7 +321,9 @@ def serve(
 ) -> None:
     """Serve every model's 'production' version over HTTP until interrupted."""
     from deploykit import server
+    from deploykit.cli.starting import check_port_free
 
+    check_port_free(host, port, "--port")
     config = _server_config(host, port, workers)
     render.console.print(f"deploykit server on {config.url} ({workers} worker(s)); Ctrl+C stops")
     server.run(Settings.from_env(), config)
@@ -424,8 +426,10 @@ def console_command(
     ] = True,
 ) -> None:
     """Serve the team console (Voila) for a deploykit server until interrupted."""
+    from deploykit.cli.starting import check_port_free
     from deploykit.console import serve as serve_console
 
+    check_port_free(host, port, "--port")
     settings = Settings.from_env()
     log = settings.ensure_home() / "console.log"
     # `kill` (SIGTERM) stops it as Ctrl+C does, also where SIGINT is ignored (a background

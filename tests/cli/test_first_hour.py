@@ -103,3 +103,15 @@ def test_a_second_up_on_busy_ports_fails_at_once_naming_the_port_and_the_option(
         assert f"{option} {busy + 10}" in result.stderr
         assert result.stdout == ""  # no banner, no token that the other server would refuse
         assert not (tmp_path / "home" / "token").exists()
+
+
+@pytest.mark.parametrize("command", ["serve", "console"])
+def test_serve_and_console_on_a_busy_port_say_so_in_one_line(tmp_path, command):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        result = _cli(command, "--port", str(busy), home=tmp_path / "home", timeout=30)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: Port {busy} on 127.0.0.1 is already in use")
+    assert result.stderr.count("\n") == 1
