@@ -15,7 +15,7 @@ from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from deploykit.errors import DeployKitError, InvalidInputError
+from deploykit.errors import ConflictError, DeployKitError, InvalidInputError
 from deploykit.monitoring.rules import ALERT_ACTIONS, MANUAL_MOVES, standing_alert
 from deploykit.records import Event, ModelInfo, ModelVersion, utcnow
 
@@ -204,6 +204,43 @@ class Deployments:
         backend = self.backend
         before = backend.model(name).production
         moved = backend.rollback(name, to=to, reason=reason.strip(), if_current=if_current)
+        self._drift.pop(name, None)
+        return {
+            "model": name,
+            "alias": moved.name,
+            "from_version": before,
+            "version": moved.version,
+            "updated_by": moved.updated_by,
+            "updated_at": moved.updated_at.isoformat(),
+        }
+
+    # ------------------------------------------------------------------ deploy
+    def deploy(
+        self,
+        name: str,
+        *,
+        version: int,
+        reason: str,
+        if_current: int | None = None,
+    ) -> dict[str, Any]:
+        """Point ``production`` of ``name`` at ``version`` (the sidebar's per-version Deploy).
+
+        ``if_current`` is the live version the user saw when confirming: if production moved
+        since, nothing happens and a ConflictError says so.
+        """
+        if not isinstance(reason, str) or not reason.strip():
+            raise InvalidInputError(
+                f"A deploy of {name!r} version {version} needs a reason, recorded in the "
+                "audit log. Got an empty one; say why, e.g. 'better recall on the new data'."
+            )
+        backend = self.backend
+        before = backend.model(name).production
+        if if_current is not None and before != if_current:
+            raise ConflictError(
+                f"Production of {name!r} moved to version {before} since you looked (you saw "
+                f"{if_current}); nothing was deployed. Look again, then decide."
+            )
+        moved = backend.deploy(name, version, reason=reason.strip())
         self._drift.pop(name, None)
         return {
             "model": name,
