@@ -10,12 +10,35 @@ on some features, an alert and the auto-rollback it triggers (see
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from deploykit.errors import NotFoundError
 from deploykit.records import ModelInfo
 
 DEMO_MODEL = "demo-breast-cancer"
+#: The file under the home that ``deploykit up`` writes: a predict request for the demo model.
+SAMPLE_REQUEST = "demo-request.json"
+
+
+def sample_request(rows: int = 2) -> dict[str, Any]:
+    """A predict request body for the demo model: ``rows`` rows of the breast-cancer data
+    (its 30 columns) in MLflow's ``dataframe_split`` format."""
+    from sklearn.datasets import load_breast_cancer
+
+    X = load_breast_cancer(as_frame=True).data
+    picked = X.iloc[:rows]
+    return {"dataframe_split": {"columns": list(picked.columns), "data": picked.values.tolist()}}
+
+
+def write_sample_request(home: str | Path) -> Path:
+    """Write :func:`sample_request` to ``<home>/demo-request.json`` (what the banner of
+    ``deploykit up`` and the README send with curl); return its path."""
+    path = Path(home) / SAMPLE_REQUEST
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(sample_request()) + "\n")
+    return path
 
 
 def seed_demo(registry: Any, *, name: str = DEMO_MODEL) -> ModelInfo:

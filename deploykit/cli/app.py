@@ -17,18 +17,32 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from deploykit.cli import render
 from deploykit.errors import DeployKitError
 from deploykit.records import Alias
 from deploykit.settings import Settings
 
+
+class _Command(TyperCommand):
+    """Usage lines in click's own form: ``deploykit deploy [OPTIONS] NAME VERSION`` (typer
+    would write a required argument as ``{NAME}``, which reads like a placeholder to fill)."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = super().collect_usage_pieces(ctx)
+        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
+
+
+# Plain help (rich_markup_mode=None): typer's rich help writes "<bool>" beside every flag,
+# --help included, which reads as if the flag took a value.
 app = typer.Typer(
     name="deploykit",
     help="Put a scikit-learn model in production: push, version, deploy, roll back.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -59,7 +73,7 @@ def _print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, default=str))
 
 
-@app.command()
+@app.command(cls=_Command)
 def models(as_json: JsonOption = False) -> None:
     """List every model with its latest version and aliases."""
     with _registry() as reg:
@@ -70,9 +84,12 @@ def models(as_json: JsonOption = False) -> None:
         render.models_table(found)
 
 
-@app.command()
+@app.command(cls=_Command)
 def push(
-    model_file: Annotated[Path, typer.Argument(help="A fitted model saved with joblib or skops.")],
+    model_file: Annotated[
+        Path,
+        typer.Argument(metavar="MODEL_FILE", help="A fitted model saved with joblib or skops."),
+    ],
     name: Annotated[str, typer.Option("--name", "-n", help="Model name, e.g. churn.")],
     data: Annotated[
         Path | None,
@@ -116,6 +133,10 @@ def push(
     from deploykit.cli.data import read_table
     from deploykit.errors import DeployKitWarning, InvalidInputError
 
+    if gate is not None:
+        from deploykit.evaluation import Gate
+
+        Gate.parse(gate)  # a typo in the gate is the first thing to hear about
     if gate is not None and eval_data is None:
         raise InvalidInputError(
             "--gate needs labelled data to be checked on: add --eval FILE --target COLUMN."
@@ -198,9 +219,9 @@ def _evaluate_file(
     return evaluate(model, frame.drop(columns=[target]), frame[target], against=reg, name=name)
 
 
-@app.command()
+@app.command(cls=_Command)
 def versions(
-    name: Annotated[str, typer.Argument(help="Model name.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Model name.")],
     as_json: JsonOption = False,
 ) -> None:
     """List a model's versions, oldest first, with metrics and live marker."""
@@ -212,10 +233,12 @@ def versions(
         render.versions_table(name, found)
 
 
-@app.command()
+@app.command(cls=_Command)
 def deploy(
-    name: Annotated[str, typer.Argument(help="Model name.")],
-    version: Annotated[str, typer.Argument(help="Version number, 'latest' or an alias.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Model name.")],
+    version: Annotated[
+        str, typer.Argument(metavar="VERSION", help="Version number, 'latest' or an alias.")
+    ],
     alias: AliasOption = "production",
     reason: ReasonOption = None,
     as_json: JsonOption = False,
@@ -230,9 +253,9 @@ def deploy(
         render.moved("deployed", moved, before)
 
 
-@app.command()
+@app.command(cls=_Command)
 def rollback(
-    name: Annotated[str, typer.Argument(help="Model name.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Model name.")],
     to: Annotated[int | None, typer.Option("--to", help="Version to return to.")] = None,
     alias: AliasOption = "production",
     reason: ReasonOption = None,
@@ -248,9 +271,11 @@ def rollback(
         render.moved("rolled back", moved, before)
 
 
-@app.command()
+@app.command(cls=_Command)
 def events(
-    name: Annotated[str | None, typer.Argument(help="Only this model's events.")] = None,
+    name: Annotated[
+        str | None, typer.Argument(metavar="NAME", help="Only this model's events.")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", "-l", min=1, help="How many, newest first.")] = (
         50
     ),
@@ -265,7 +290,7 @@ def events(
         render.events_table(found)
 
 
-@app.command()
+@app.command(cls=_Command)
 def demo(
     traffic: Annotated[
         bool,
@@ -373,7 +398,7 @@ def _server_options_epilog() -> str:
     )
 
 
-@app.command(epilog=_server_options_epilog())
+@app.command(cls=_Command, epilog=_server_options_epilog())
 def serve(
     host: HostOption = "127.0.0.1",
     port: PortOption = 8765,
@@ -381,7 +406,9 @@ def serve(
 ) -> None:
     """Serve every model's 'production' version over HTTP until interrupted."""
     from deploykit import server
+    from deploykit.cli.starting import check_port_free
 
+    check_port_free(host, port, "--port")
     config = _server_config(host, port, workers)
     settings = Settings.from_env()
     server.prepare(settings)  # the local admin token, created on first start: say where
@@ -394,7 +421,7 @@ def serve(
     server.run(settings, config)
 
 
-@app.command(epilog=_server_options_epilog())
+@app.command(cls=_Command, epilog=_server_options_epilog())
 def up(
     host: HostOption = "127.0.0.1",
     port: PortOption = 8765,
@@ -404,15 +431,23 @@ def up(
     ] = 8766,
     console: Annotated[bool, typer.Option(help="Serve the Voila console too.")] = True,
 ) -> None:
-    """Start the server and the console on the configured registry, with a demo model."""
+    """Start the server and the console on the configured registry, with a demo model.
+
+    Both ports are checked first: a busy one is an error before anything starts.
+    """
     from deploykit import server
-    from deploykit.demo import seed_demo
+    from deploykit.cli.starting import banner, check_port_free
+    from deploykit.demo import seed_demo, write_sample_request
     from deploykit.registry import Registry
 
     _private_process()
+    check_port_free(host, port, "--port")
+    if console:
+        check_port_free(host, console_port, "--console-port")
     settings = Settings.from_env()
     with Registry(settings) as reg:
         info = seed_demo(reg)
+    sample = write_sample_request(settings.home)
     token = server.prepare(settings)
     config = _server_config(host, port, workers)
     handle = None
@@ -427,24 +462,22 @@ def up(
             host=host,
             log_path=settings.home / "console.log",
         )
-    banner = (
-        f"registry     {settings.database_url}\n"
-        f"artifacts    {settings.artifacts_url}\n"
-        f"demo model   {info.name} (production = version {info.production})\n"
-        f"server       {config.url}   (API docs: {config.url}/openapi.json)\n"
-        + (
-            f"console      {handle.url}   (log: {settings.home / 'console.log'})\n"
-            if handle
-            else ""
-        )
-        + f"admin token  {token}   (also in {settings.home / 'token'}, mode 0600)\n"
-        f'try          curl -s -H "Authorization: Bearer $(cat {settings.home / "token"})" '
-        f"{config.url}/v1/models\n"
-        "Ctrl+C stops."
+    text = banner(
+        database_url=settings.database_url,
+        artifacts_url=settings.artifacts_url,
+        model=info.name,
+        production=info.production,
+        server_url=config.url,
+        console_url=handle.url if handle else None,
+        console_log=settings.home / "console.log",
+        token=token,
+        token_file=settings.home / "token",
+        sample_file=sample,
+        predict_needs_token=config.predict_requires_token,
     )
     # The banner waits until both answer, so what it suggests works when it appears.
     threading.Thread(
-        target=_announce_when_ready, args=(config.url, handle, banner), daemon=True
+        target=_announce_when_ready, args=(config.url, handle, text), daemon=True
     ).start()
     try:
         server.run(settings, config)
@@ -479,7 +512,7 @@ def _announce_when_ready(url: str, handle: Any, banner: str) -> None:
     render.console.print(banner)
 
 
-@app.command("console")
+@app.command("console", cls=_Command)
 def console_command(
     host: HostOption = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", "-p", min=1, max=65535)] = 8766,
@@ -494,15 +527,19 @@ def console_command(
     ] = True,
 ) -> None:
     """Serve the team console (Voila) for a deploykit server until interrupted."""
+    from deploykit.cli.starting import check_port_free
     from deploykit.console import serve as serve_console
 
     _private_process()
+    check_port_free(host, port, "--port")
     settings = Settings.from_env()
     log = settings.ensure_home() / "console.log"
+    # `kill` (SIGTERM) stops it as Ctrl+C does, also where SIGINT is ignored (a background
+    # job of a non-interactive shell): Voila and its kernels are stopped, never orphaned.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     handle = serve_console(
         settings, port=port, server_url=server_url, host=host, preheat=preheat, log_path=log
     )
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops it as Ctrl+C does
     try:
         handle.wait_ready()
         target = (server_url or settings.server_url or "http://127.0.0.1:8765").rstrip("/")
@@ -557,7 +594,7 @@ def _tokens() -> Any:
     return _LocalTokens(settings)
 
 
-@token_app.command("create")
+@token_app.command("create", cls=_Command)
 def token_create(
     role: Annotated[str, typer.Option("--role", help="viewer, deployer or admin.")],
     name: Annotated[str, typer.Option("--name", help="Who or what holds it.")] = "",
@@ -567,7 +604,7 @@ def token_create(
         typer.echo(store.create_token(role, name=name))
 
 
-@token_app.command("list")
+@token_app.command("list", cls=_Command)
 def token_list(as_json: JsonOption = False) -> None:
     """List tokens (never their secrets): id, name, role, who created them, revoked or not."""
     with _tokens() as store:
@@ -578,9 +615,11 @@ def token_list(as_json: JsonOption = False) -> None:
         render.tokens_table(found)
 
 
-@token_app.command("revoke")
+@token_app.command("revoke", cls=_Command)
 def token_revoke(
-    token_id: Annotated[int, typer.Argument(help="The token's id (deploykit token list).")],
+    token_id: Annotated[
+        int, typer.Argument(metavar="ID", help="The token's id (deploykit token list).")
+    ],
     as_json: JsonOption = False,
 ) -> None:
     """Revoke a token: servers refuse it within a few seconds (they cache checks briefly)."""
@@ -592,11 +631,13 @@ def token_revoke(
         render.console.print(f"revoked token {info['id']} ({info['name']}, {info['role']})")
 
 
-@app.command()
+@app.command(cls=_Command)
 def score(
-    name: Annotated[str, typer.Argument(help="Model name.")],
-    source: Annotated[str, typer.Argument(help="Input Parquet file (path or s3:// URL).")],
-    destination: Annotated[str, typer.Argument(help="Output Parquet file.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Model name.")],
+    source: Annotated[
+        str, typer.Argument(metavar="SOURCE", help="Input Parquet file (path or s3:// URL).")
+    ],
+    destination: Annotated[str, typer.Argument(metavar="DESTINATION", help="Output Parquet file.")],
     version: Annotated[str | None, typer.Option("--version", "-v", help="Version.")] = None,
     alias: Annotated[str | None, typer.Option("--alias", "-a", help="Or an alias.")] = None,
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=1)] = 65_536,
@@ -619,9 +660,9 @@ def score(
         )  # fmt: skip
 
 
-@app.command()
+@app.command(cls=_Command)
 def export(
-    name: Annotated[str, typer.Argument(help="Model name.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Model name.")],
     docker: Annotated[Path, typer.Option("--docker", help="Folder for the build context.")],
     version: Annotated[str | None, typer.Option("--version", "-v", help="Version.")] = None,
     alias: Annotated[str | None, typer.Option("--alias", "-a", help="Or an alias.")] = None,

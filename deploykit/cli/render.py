@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from deploykit.records import Alias, Event, ModelInfo, ModelVersion
@@ -16,6 +17,22 @@ KEY_METRICS = ("roc_auc", "f1", "f1_macro", "accuracy", "r2", "rmse", "mae", "lo
 
 # soft_wrap: long URLs and tokens stay on one line, so they can be copied
 console = Console(highlight=False, soft_wrap=True)
+
+
+def print_table(table: Table) -> None:
+    """A table fitted to the terminal; piped or redirected (a file, ``less``, a CI log),
+    at its natural width instead of the 80 columns rich assumes there, so names are never
+    cut and a long reason stays on one line. ``--json`` is the form for scripts."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    natural = Measurement.get(console, console.options.update_width(100_000), table).maximum
+    width = console.width
+    console.width = max(width, natural)
+    try:
+        console.print(table)
+    finally:
+        console.width = width
 
 
 def _when(value: object) -> str:
@@ -38,15 +55,16 @@ def models_table(models: Sequence[ModelInfo]) -> None:
         return
     table = Table("model", "latest", "production", "aliases", "created")
     for m in models:
-        others = ", ".join(f"{a}→{v}" for a, v in sorted(m.aliases.items()) if a != "production")
+        # every alias, production included: "production→2, staging→3"
+        aliases = ", ".join(f"{a}→{v}" for a, v in sorted(m.aliases.items()))
         table.add_row(
             m.name,
             str(m.latest_version or "-"),
             str(m.production or "-"),
-            others or "-",
+            aliases or "-",
             _when(m.created_at),
         )
-    console.print(table)
+    print_table(table)
 
 
 def versions_table(name: str, versions: Sequence[ModelVersion]) -> None:
@@ -64,7 +82,7 @@ def versions_table(name: str, versions: Sequence[ModelVersion]) -> None:
             live or "-",
             style=style,
         )
-    console.print(table)
+    print_table(table)
 
 
 def events_table(events: Sequence[Event]) -> None:
@@ -75,7 +93,7 @@ def events_table(events: Sequence[Event]) -> None:
     for e in events:
         move = f"{e.from_version or '-'} → {e.to_version}" if e.to_version is not None else "-"
         table.add_row(_when(e.at), e.actor, e.action, e.model, e.alias or "-", move, e.reason or "")
-    console.print(table)
+    print_table(table)
 
 
 def tokens_table(tokens: Sequence[Mapping[str, Any]]) -> None:
@@ -88,7 +106,7 @@ def tokens_table(tokens: Sequence[Mapping[str, Any]]) -> None:
         table.add_row(
             str(t["id"]), t["name"], t["role"], _when(t["created_at"]), t["created_by"], revoked
         )
-    console.print(table)
+    print_table(table)
 
 
 def pushed(version: ModelVersion, *, identical_to: int | None = None) -> None:
@@ -130,7 +148,7 @@ def evaluated(report: Any, gate: str | None = None) -> None:
             _num(row.get("delta"), "+.4f"),
         )
     console.print(f"Evaluated on {report.n_samples:,} rows ({report.task})")
-    console.print(table)
+    print_table(table)
     if report.production_note:
         console.print(report.production_note)
 

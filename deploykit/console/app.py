@@ -26,7 +26,16 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from deploykit.console.data import Access, ModelPage, fetch_access, fetch_model, fetch_overview
+from deploykit.console.data import (
+    Access,
+    Evidence,
+    ModelPage,
+    fetch_access,
+    fetch_evidence,
+    fetch_model,
+    fetch_overview,
+    latest_alert,
+)
 from deploykit.console.views import ModelView, OverviewView
 from deploykit.errors import DeployKitError
 from deploykit.magics.markup import BAD, MUTED
@@ -58,6 +67,7 @@ class Console:
         self.error: str | None = None  # the last refresh's problem, if it had one
         self._drift_at: dict[str | None, float] = {}  # page (None: overview) -> last drift fetch
         self._drift_shares: dict[str, float | None] = {}
+        self._evidence: dict[int, Evidence] = {}  # alert event id -> what fired it (fixed)
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -224,7 +234,20 @@ class Console:
         if not with_drift and view is not None and view.page.window_seconds == page.window_seconds:
             # keep the drift drawn last
             page = dataclasses.replace(page, drift=view.page.drift, drift_note=view.page.drift_note)
-        return page
+        return dataclasses.replace(page, evidence=self._evidence_of(page))
+
+    def _evidence_of(self, page: ModelPage) -> Evidence | None:
+        """What fired the page's latest alert; fetched once per alert (the past is fixed)."""
+        found = latest_alert(page.events, seconds=page.window_seconds)
+        if found is None:
+            return None
+        alert, rollback = found
+        known = self._evidence.get(alert.id)
+        if known is None or (known.rollback is None and rollback is not None):
+            known = fetch_evidence(self.client, page.name, alert, rollback)
+            if known.problem is None:  # a failure is asked again at the next refresh
+                self._evidence[alert.id] = known
+        return known
 
     def _guard(self, fetch: Any) -> Any:
         started = time.monotonic()

@@ -126,9 +126,9 @@ def latency_figure(
                     y=rows[column],
                     name=f"v{version} {label}",
                     legendgroup=f"v{version}",
-                    showlegend=label == "p95",  # one legend entry per version; dashes below
                     mode="lines+markers",
-                    marker={"size": 3},
+                    # big enough that a single bucket of traffic (a burst) reads as a point
+                    marker={"size": 6 if len(rows) < 4 else 3},
                     line={"color": version_color(version), "dash": dash, "width": 1.5},
                 )
             )
@@ -152,39 +152,72 @@ def traffic_figure(
     fig = make_subplots(
         rows=2, cols=1, shared_xaxes=True, row_heights=[0.65, 0.35], vertical_spacing=0.08
     )
+    width = _bar_width_ms(serving["time"], x_range)
     for version in _versions(serving):
         rows = serving[serving["version"] == version]
         color = version_color(version)
+        # Bars, not a line: sparse or bursty traffic (one busy minute in an hour) stays visible.
         fig.add_trace(
-            go.Scatter(
+            go.Bar(
                 x=rows["time"],
                 y=rows["throughput_rps"],
+                width=width,
                 name=f"v{version}",
                 legendgroup=f"v{version}",
-                mode="lines+markers",
-                marker={"size": 3},
-                stackgroup="requests",
-                line={"color": color, "width": 1},
+                marker={"color": color, "line": {"width": 0}},
             ),
             row=1,
             col=1,
         )
         for column, label, opacity in (("errors_5xx", "5xx", 0.9), ("errors_4xx", "4xx", 0.45)):
+            counts = rows[column]
             fig.add_trace(
                 go.Bar(
                     x=rows["time"],
-                    y=rows[column],
+                    y=counts,
+                    width=width,
                     name=f"v{version} {label}",
                     legendgroup=f"v{version}",
                     showlegend=False,
-                    marker={"color": color, "opacity": opacity},
+                    marker={"color": color, "opacity": opacity, "line": {"width": 0}},
+                    # the count written on the bar: 3 refused requests in an hour are news
+                    text=[f"{int(c)} {label}" if c else "" for c in counts],
+                    textposition="outside",
+                    constraintext="none",  # a narrow bar must not shrink its label away
+                    cliponaxis=False,
                 ),
                 row=2,
                 col=1,
             )
+    most = _most_errors(serving)
     fig.update_yaxes(title_text="req/s", rangemode="tozero", row=1, col=1)
-    fig.update_yaxes(title_text="errors", rangemode="tozero", row=2, col=1)
+    # a whole number of errors, with headroom for the labels; 1 at least, so a few show
+    fig.update_yaxes(
+        title_text="errors", range=[0, max(1, most) * 1.5], rangemode="tozero", row=2, col=1
+    )
+    # whole errors only, and few ticks: the errors strip is a hundred pixels high
+    fig.update_yaxes(tickformat=",d", nticks=4, row=2, col=1)
+    if most <= 2:
+        fig.update_yaxes(dtick=1, row=2, col=1)
     return _period(_layout(fig, title, height=_HEIGHT + 60, barmode="stack"), x_range)
+
+
+def _most_errors(serving: pd.DataFrame) -> int:
+    """The highest error count of one bucket (5xx and 4xx stacked, across versions)."""
+    per_bucket = serving.groupby("time")[["errors_5xx", "errors_4xx"]].sum().sum(axis=1)
+    return int(per_bucket.max()) if len(per_bucket) else 0
+
+
+def _bar_width_ms(times: pd.Series, x_range: tuple[Any, Any] | None) -> float:
+    """A bar's width in ms: one bucket (the smallest gap between times), and at least
+    1/150 of the period, so that a lone bucket in a long period is still seen."""
+    unique = pd.Series(sorted(pd.to_datetime(times.unique(), utc=True)))
+    gaps = unique.diff().dropna().dt.total_seconds()
+    bucket = float(gaps[gaps > 0].min()) if (gaps > 0).any() else 60.0
+    if x_range is not None:
+        span = (pd.Timestamp(x_range[1]) - pd.Timestamp(x_range[0])).total_seconds()
+        bucket = max(bucket, span / 150)
+    return bucket * 1000 * 0.9
 
 
 def drift_scores_figure(
@@ -193,6 +226,7 @@ def drift_scores_figure(
     title: str = "Drift score per feature",
     limit: int = 12,
     x_range: tuple[Any, Any] | None = None,
+    threshold: float | None = None,
 ) -> go.Figure:
     """Each feature's drift score per time window; drifted windows marked with a red x.
 
@@ -230,6 +264,16 @@ def drift_scores_figure(
                 text=flagged["feature"],
                 marker={"symbol": "x", "size": 9, "color": _BAD},
             )
+        )
+    if threshold is not None:
+        # A score above the line drifts only if the change is also significant for the
+        # window's row count: a few rows can score high and still not count as drift.
+        fig.add_hline(
+            y=threshold,
+            line={"color": _BAD, "dash": "dash", "width": 1},
+            annotation_text=f"threshold {threshold:g}",
+            annotation_position="top left",
+            annotation_font={"color": _BAD, "size": 11},
         )
     fig.update_yaxes(title_text="score", rangemode="tozero")
     if left:

@@ -28,17 +28,22 @@ import pandas as pd
 
 from deploykit.console.frames import DriftData, drift_frames, serving_frame
 from deploykit.errors import AuthenticationError, ConflictError, DeployKitError, NotFoundError
+from deploykit.monitoring.rules import ALERT_ACTIONS, MANUAL_MOVES, standing_alert
 from deploykit.records import Event, ModelInfo, ModelVersion
 
 __all__ = [
     "ALERT_SECONDS",
     "ERROR_RATE_ALERT",
     "Access",
+    "Evidence",
     "ModelPage",
     "ModelSummary",
+    "current_alert",
     "fetch_access",
+    "fetch_evidence",
     "fetch_model",
     "fetch_overview",
+    "latest_alert",
     "page_status",
     "recent_alerts",
     "summarize",
@@ -79,6 +84,24 @@ class ModelSummary:
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
+class Evidence:
+    """What fired an alert: the rule's figure, and the drift and accuracy of the version it
+    judged over the minutes before (that version may no longer be the one in production)."""
+
+    alert: Event  # the ``alert`` event; its details name the rule, metric, value, version
+    rollback: Event | None  # the automatic rollback it caused, if it caused one
+    version: int
+    since: datetime
+    until: datetime
+    drift: DriftData | None = None
+    problem: str | None = None  # why the drift could not be fetched, if it could not
+
+    @property
+    def event_ids(self) -> tuple[int, ...]:
+        return (self.alert.id,) + ((self.rollback.id,) if self.rollback else ())
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
 class ModelPage:
     """Everything the model page shows, fetched at ``fetched_at``."""
 
@@ -93,6 +116,7 @@ class ModelPage:
     drift_note: str | None = None  # why there is no drift to show, if that is known
     alert_rules: tuple[Any, ...] = ()
     problems: tuple[str, ...] = ()
+    evidence: Evidence | None = None
     fetched_at: datetime = dataclasses.field(default_factory=lambda: datetime.now(timezone.utc))
 
     @property
@@ -165,18 +189,17 @@ def summarize(
     )
 
 
+def current_alert(events: Sequence[Event], *, seconds: int = ALERT_SECONDS) -> Event | None:
+    """The alert that still describes the model: see
+    :func:`deploykit.monitoring.rules.standing_alert` (a manual move of production after
+    an alert or auto-rollback clears it)."""
+    return standing_alert(events, now=datetime.now(timezone.utc), seconds=seconds)
+
+
 def page_status(page: ModelPage) -> tuple[str, str]:
-    """The model page's badge: its latest alert in the last minutes, else errors or traffic."""
-    now = datetime.now(timezone.utc)
-    alert = next(
-        (
-            e
-            for e in page.events
-            if e.action in ("alert", "auto-rollback")
-            and (now - e.at).total_seconds() <= ALERT_SECONDS
-        ),
-        None,
-    )
+    """The model page's badge: its alert in the last minutes unless production was moved
+    by hand since (:func:`current_alert`), else errors or traffic."""
+    alert = current_alert(page.events)
     t = page.totals
     requests = int(t.get("requests") or 0)
     return _status(page.live_version, requests, int(t.get("errors_5xx") or 0), None, alert)
@@ -225,15 +248,16 @@ def fetch_access(client: Any) -> Access:
 
 
 def recent_alerts(client: Any, *, seconds: int = ALERT_SECONDS) -> dict[str, Event]:
-    """The latest ``alert`` or ``auto-rollback`` event of each model in the last ``seconds``:
-    what the alert rules said lately, in one request for every model."""
+    """Each model's :func:`current_alert` over the last ``seconds``: what the alert rules
+    said lately and nobody has answered by moving production, a few requests for every
+    model."""
     since = datetime.now(timezone.utc) - timedelta(seconds=seconds)
-    latest: dict[str, Event] = {}
-    for action in ("alert", "auto-rollback"):
+    by_model: dict[str, list[Event]] = {}
+    for action in (*ALERT_ACTIONS, *MANUAL_MOVES):
         for event in client.events(since=since, action=action, limit=1000):
-            if event.model not in latest or event.at > latest[event.model].at:
-                latest[event.model] = event
-    return latest
+            by_model.setdefault(event.model, []).append(event)
+    found = {name: current_alert(events, seconds=seconds) for name, events in by_model.items()}
+    return {name: event for name, event in found.items() if event is not None}
 
 
 def _drifted_share(client: Any, name: str, seconds: int | None) -> float | None:
@@ -275,6 +299,49 @@ def fetch_overview(
             summarize(info, metrics, problem, alert=alerts.get(info.name), drifted_share=share)
         )
     return out
+
+
+def latest_alert(events: Sequence[Event], *, seconds: int) -> tuple[Event, Event | None] | None:
+    """The latest ``alert`` event in the last ``seconds`` that names the version it judged,
+    with the ``auto-rollback`` that followed it (same reason, that version), if any."""
+    now = datetime.now(timezone.utc)
+    ordered = sorted(events, key=lambda e: (e.at, e.id))
+    for i in range(len(ordered) - 1, -1, -1):
+        alert = ordered[i]
+        if alert.action != "alert" or (now - alert.at).total_seconds() > seconds:
+            continue
+        if not isinstance(alert.details.get("version"), int):
+            continue
+        rollback = next(
+            (
+                e
+                for e in ordered[i + 1 :]
+                if e.action == "auto-rollback"
+                and e.reason == alert.reason
+                and e.from_version == alert.details["version"]
+            ),
+            None,
+        )
+        return alert, rollback
+    return None
+
+
+def fetch_evidence(client: Any, name: str, alert: Event, rollback: Event | None) -> Evidence:
+    """The drift and accuracy of the version ``alert`` judged, over the minutes before it
+    fired (at least ten, or twice the rule's window), in about thirty points."""
+    version = int(alert.details["version"])
+    window = int(alert.details.get("window_seconds") or 300)
+    until = alert.at + timedelta(seconds=1)
+    since = alert.at - timedelta(seconds=max(600, 2 * window))
+    step = max(10, int((until - since).total_seconds()) // 30)
+    evidence = Evidence(alert, rollback, version, since, until)
+    if not hasattr(client, "drift"):
+        return dataclasses.replace(evidence, problem="this server does not measure drift")
+    try:
+        timeline = client.drift(name, since=since, until=until, step=step, version=version)
+    except DeployKitError as exc:
+        return dataclasses.replace(evidence, problem=str(exc))
+    return dataclasses.replace(evidence, drift=drift_frames(timeline))
 
 
 def fetch_model(

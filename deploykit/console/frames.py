@@ -46,6 +46,8 @@ class DriftData:
     distributions: Mapping[str, tuple[list[str], list[float], list[float]]] = dataclasses.field(
         default_factory=dict
     )
+    #: each feature's threshold on its score (the drift-score chart draws it)
+    thresholds: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
 
 def serving_frame(metrics: Mapping[str, Any], *, now: float | None = None) -> pd.DataFrame:
@@ -119,7 +121,13 @@ def drift_frames(timeline: Any) -> DriftData:
         }
         for w in (_get(accuracy, "windows") or () if accuracy is not None else ())
     ]
+    thresholds = {
+        str(_get(f, "feature")): float(_get(f, "threshold"))
+        for f in _get(overall, "features") or ()
+        if _get(f, "threshold") is not None
+    }
     return DriftData(
+        thresholds=thresholds,
         windows=pd.DataFrame(rows, columns=_DRIFT_COLUMNS),
         drifted_share=drifted_share,
         drifted_features=tuple(_get(overall, "drifted_features") or ()),

@@ -17,10 +17,12 @@ import ipywidgets as widgets
 import orjson
 import plotly.graph_objects as go
 
-from deploykit.magics.markup import BAD, GOOD, MUTED, badge, html_table
+from deploykit.magics.markup import BAD, GOOD, MUTED, badge, html_table, when
 
 __all__ = [
+    "EVIDENCE_ANCHOR",
     "ChartArea",
+    "audit_html",
     "empty_state_html",
     "millis",
     "rate",
@@ -38,6 +40,9 @@ _STATUS_COLORS = {
     "unknown": "#9a6700",
 }
 _PLOTLY_CONFIG = {"displaylogo": False}
+#: The id of the model page's "why the alert fired" section; audit-log entries link to it.
+EVIDENCE_ANCHOR = "dk-evidence"
+_AUDIT_HEAD = ["when", "actor", "action", "model", "alias", "move", "reason"]
 
 
 # ---------------------------------------------------------------------- formatting
@@ -137,3 +142,28 @@ def rules_html(rules: Sequence[Any]) -> str:
             ]
         )
     return html_table(["rule", "when", "action", "status"], rows)
+
+
+def audit_html(events: Sequence[Any], *, evidence_for: Sequence[int] = ()) -> str:
+    """The audit log; the entries in ``evidence_for`` (an alert and the automatic rollback
+    it caused) link to the page's section that shows the figures behind them."""
+    if not events:
+        return f'<span style="color:{MUTED}">No events yet.</span>'
+    rows = []
+    for e in events:
+        move = f"{e.from_version or '-'} → {e.to_version}" if e.to_version is not None else "-"
+        reason = html.escape(e.reason or "")
+        if e.id in evidence_for:
+            reason += f' <a href="#{EVIDENCE_ANCHOR}" class="dk-evidence-link">evidence ↑</a>'
+        rows.append(
+            [
+                html.escape(when(e.at)),
+                html.escape(e.actor),
+                html.escape(e.action),
+                html.escape(e.model),
+                html.escape(e.alias or "-"),
+                move,
+                reason,
+            ]
+        )
+    return html_table(_AUDIT_HEAD, rows)

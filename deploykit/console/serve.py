@@ -14,6 +14,15 @@ on one host. Kernels are preheated: Voila starts one and runs the notebook befor
 asks, so a visit only waits for the browser (the console then waits for the visit before
 it starts refreshing, see :class:`~deploykit.console.app.Console`).
 
+The page comes from the ``deploykit`` Voila template (``share/voila/templates/deploykit``,
+on ``JUPYTER_PATH`` for Voila only): Voila's lab template without its Font Awesome CDN links
+(voila.js bundles the fonts), scrolling as one page. The browser console still logs
+"Unsatisfied version 4.2.5 ... (required ^4.6.2)" warnings: ipywidgets' Lab manager and
+Voila's own widgets-manager8 were built against a newer JupyterLab than the 4.2.5 inside
+Voila 0.5; webpack falls back to the 4.2.5 singletons and everything works. Loading only
+the extensions the page needs does not help (both are needed: widgets stop rendering without
+either), so they stay until Voila ships a newer JupyterLab.
+
 This module imports neither Voila nor ipywidgets: it starts a process.
 """
 
@@ -51,6 +60,9 @@ BASE_URL = "/console/"
 DEFAULT_SERVER_URL = "http://127.0.0.1:8765"
 #: Lab extensions Voila must not load: deploykit's own sidebar needs JupyterLab itself.
 EXTENSION_DENYLIST = ("deploykit-labextension",)
+#: The page template (``share/voila/templates/deploykit``): Voila's lab template with no CDN
+#: request and a page that scrolls as one.
+TEMPLATE = "deploykit"
 
 
 def notebook_path() -> Path:
@@ -82,6 +94,11 @@ def console_url(
     return f"http://{host}:{port}{BASE_URL}"
 
 
+def template_root() -> Path:
+    """The folder to put on ``JUPYTER_PATH`` for Voila to find the console's template."""
+    return Path(str(resources.files("deploykit.console") / "share"))
+
+
 def voila_command(
     *, port: int, host: str = "127.0.0.1", preheat: bool = True, notebook: Path | None = None
 ) -> list[str]:
@@ -98,6 +115,7 @@ def voila_command(
         f"--Voila.ip={host}",
         f"--Voila.base_url={BASE_URL}",
         f"--VoilaConfiguration.extension_denylist={denylist}",
+        f"--template={TEMPLATE}",  # found through JUPYTER_PATH, see serve()
         f"--preheat_kernel={preheat}",
         "--pool_size=1",
         "--show_tracebacks=False",
@@ -226,6 +244,10 @@ def serve(
         "DEPLOYKIT_HOME": str(settings.home),
         "DEPLOYKIT_SERVER_URL": server,
         "PYTHONUNBUFFERED": "1",
+        # first on the path: Voila finds the console's template (template_root) there
+        "JUPYTER_PATH": os.pathsep.join(
+            p for p in (str(template_root()), os.environ.get("JUPYTER_PATH", "")) if p
+        ),
     }
     secret = token or settings.token
     if secret:

@@ -193,8 +193,14 @@ class ConsoleVersionsTable(VersionsTable):
             cell.value = value
         row.version = v.version
         why = self.read_only or (f"version {v.version} is live" if live else "")
-        row.deploy.disabled = row.back.disabled = bool(self.read_only) or live
+        row.deploy.disabled = bool(self.read_only) or live
         row.deploy.tooltip = why or f"Point {self.alias} at version {v.version}"
+        # Rolling back goes to an older version; moving to a newer one is a deploy, so a
+        # newer version (or any, with nothing live) offers Deploy only.
+        current = self.live_version
+        older = current is not None and v.version < current
+        row.back.layout.visibility = "visible" if older else "hidden"
+        row.back.disabled = bool(self.read_only) or not older
         row.back.tooltip = why or f"Roll {self.alias} back to version {v.version}"
 
     def _draw(self) -> None:

@@ -19,9 +19,12 @@ from typing import Any
 import ipywidgets as widgets
 
 from deploykit.console import charts
-from deploykit.console.data import Access, ModelPage, ModelSummary, page_status
+from deploykit.console.data import Access, Evidence, ModelPage, ModelSummary, page_status
+from deploykit.console.frames import DriftData
 from deploykit.console.parts import (
+    EVIDENCE_ANCHOR,
     ChartArea,
+    audit_html,
     empty_state_html,
     millis,
     rate,
@@ -149,6 +152,22 @@ class ModelView(widgets.VBox):
         )
         self.access_note.add_class("dk-read-only")
         self.problems = widgets.HTML()
+        self.evidence_note = widgets.HTML()
+        self.evidence_drift = ChartArea("dk-chart-evidence-drift")
+        self.evidence_accuracy = ChartArea("dk-chart-evidence-accuracy")
+        self.evidence = widgets.VBox(
+            [
+                widgets.HTML(f'<h4 id="{EVIDENCE_ANCHOR}">Why the alert fired</h4>'),
+                self.evidence_note,
+                widgets.HBox(
+                    [
+                        widgets.Box([self.evidence_drift], layout=widgets.Layout(width="50%")),
+                        widgets.Box([self.evidence_accuracy], layout=widgets.Layout(width="50%")),
+                    ]
+                ),
+            ]
+        )
+        self.evidence.add_class("dk-evidence")
         self.table = ConsoleVersionsTable(
             client,
             page.name,
@@ -188,6 +207,7 @@ class ModelView(widgets.VBox):
                 self.heading,
                 self.access_note,
                 self.problems,
+                self.evidence,
                 self.table,
                 widgets.HBox(
                     [widgets.HTML("<h4>Serving</h4>"), self.period],
@@ -249,7 +269,40 @@ class ModelView(widgets.VBox):
         self.traffic.draw(charts.traffic_figure(page.serving, x_range=page.period))
         self._show_drift(page)
         self.rules.value = rules_html(page.alert_rules)
-        self.events.value = render.events_html(page.events)
+        self._show_evidence(page.evidence)
+        self.events.value = audit_html(
+            page.events, evidence_for=page.evidence.event_ids if page.evidence else ()
+        )
+
+    def _show_evidence(self, ev: Evidence | None) -> None:
+        """The figures behind the latest alert: the judged version's drift and accuracy,
+        which the production charts below no longer show after a rollback."""
+        self.evidence.layout.display = None if ev is not None else "none"
+        if ev is None:
+            return
+        self.evidence_note.value = _evidence_html(ev)
+        for area in (self.evidence_drift, self.evidence_accuracy):
+            area.layout.display = None if ev.drift is not None else "none"
+        if ev.drift is None:
+            return
+        period = (ev.since, ev.until)
+        self.evidence_drift.draw(
+            charts.drift_scores_figure(
+                ev.drift.windows,
+                title=f"Version {ev.version}: drift score per feature",
+                x_range=period,
+                threshold=typical_threshold(ev.drift),
+            )
+        )
+        self.evidence_accuracy.draw(
+            charts.accuracy_figure(
+                ev.drift.accuracy,
+                metric=ev.drift.accuracy_metric or "accuracy",
+                reference=ev.drift.accuracy_reference,
+                title=f"Version {ev.version}: live {ev.drift.accuracy_metric or 'accuracy'}",
+                x_range=period,
+            )
+        )
 
     def _show_drift(self, page: ModelPage) -> None:
         drift = page.drift
@@ -267,11 +320,19 @@ class ModelView(widgets.VBox):
             self.distribution_note.value = ""
             return
         drifted = ", ".join(drift.drifted_features) or "none"
-        self.drift_note.value = (
-            f"Drifted features over this period: <b>{share(drift.drifted_share)}</b> "
-            f"({html.escape(drifted)})"
+        whose = (
+            f"version {page.live_version} (production)" if page.live_version is not None else "-"
         )
-        self.drift_scores.draw(charts.drift_scores_figure(drift.windows, x_range=page.period))
+        self.drift_note.value = (
+            f"Drifted features of {whose} over this period: "
+            f"<b>{share(drift.drifted_share)}</b> ({html.escape(drifted)}). "
+            f'<span style="color:{MUTED}">{DRIFT_EXPLAINED}</span>'
+        )
+        self.drift_scores.draw(
+            charts.drift_scores_figure(
+                drift.windows, x_range=page.period, threshold=typical_threshold(drift)
+            )
+        )
         predicted = drift.distributions.get("prediction")
         if predicted is not None:
             self.prediction.draw(
@@ -319,6 +380,46 @@ class ModelView(widgets.VBox):
         self.distribution.draw(
             charts.distribution_figure(*found, title=f"{name}: reference vs current")
         )
+
+
+#: What the drift-score chart's threshold line means (said under the section's heading).
+DRIFT_EXPLAINED = (
+    "A feature drifts when its score is above the dashed threshold and the change is also "
+    "significant for the number of rows seen: a window with few rows can score high "
+    "without counting as drift."
+)
+
+
+def typical_threshold(drift: DriftData) -> float | None:
+    """The threshold most features share (the chart draws one line)."""
+    values = list(drift.thresholds.values())
+    return max(set(values), key=values.count) if values else None
+
+
+def _evidence_html(ev: Evidence) -> str:
+    d = ev.alert.details
+    fired = (
+        f"<b>alert '{html.escape(str(d.get('rule', '?')))}'</b> fired at "
+        f"{ev.alert.at:%H:%M:%S} UTC on <b>version {ev.version}</b>: "
+        f"{html.escape(str(d.get('metric')))} {float(d.get('value', 0)):.4g} &gt; "
+        f"{float(d.get('threshold', 0)):g} over the last {d.get('window_seconds')} s "
+        f"({int(d.get('count') or 0):,} {html.escape(str(d.get('unit') or 'rows'))})."
+    )
+    if ev.rollback is not None:
+        fired += (
+            f" Production was rolled back automatically: {ev.rollback.from_version} → "
+            f"{ev.rollback.to_version}."
+        )
+    span = f"{ev.since:%H:%M}–{ev.until:%H:%M} UTC"
+    if ev.drift is None:
+        why = html.escape(ev.problem or "no drift figures")
+        missing = f"No figures for version {ev.version}: {why}"
+        return f'{fired}<br><span style="color:{MUTED}">{missing}</span>'
+    drifted = ", ".join(ev.drift.drifted_features) or "none"
+    return (
+        f"{fired}<br>Version {ev.version} from {span}: drifted features "
+        f"<b>{share(ev.drift.drifted_share)}</b> ({html.escape(drifted)})."
+    )
 
 
 def _heading_html(page: ModelPage) -> str:

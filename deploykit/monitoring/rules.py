@@ -29,15 +29,30 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from deploykit.errors import InvalidInputError
 from deploykit.registry.names import check_model_name
 
-__all__ = ["METRICS", "AlertRule", "Breach", "check_rule"]
+if TYPE_CHECKING:
+    from deploykit.records import Event
+
+__all__ = [
+    "ALERT_ACTIONS",
+    "MANUAL_MOVES",
+    "METRICS",
+    "AlertRule",
+    "Breach",
+    "check_rule",
+    "standing_alert",
+]
+
+#: Audit-log actions that say a rule fired, and the moves of an alias a person makes.
+ALERT_ACTIONS = ("alert", "auto-rollback")
+MANUAL_MOVES = ("deploy", "rollback")
 
 #: metric -> (what counts toward min_count, default min_count, largest threshold)
 METRICS: dict[str, tuple[str, int, float]] = {
@@ -194,3 +209,20 @@ def check_rule(
     if value <= rule.threshold:
         return None
     return Breach(rule, version, float(value), int(count), details)
+
+
+def standing_alert(
+    events: Iterable[Event], *, now: datetime, seconds: float, alias: str = "production"
+) -> Event | None:
+    """The ``alert`` or ``auto-rollback`` event that still describes a model, if any.
+
+    The state comes from the latest move of ``alias``: an alert (or automatic rollback) in
+    the last ``seconds`` counts unless a person deployed or rolled back since, so a manual
+    redeploy after an auto-rollback is not shown as "rolled back". ``events``: one model's.
+    """
+    for e in sorted(events, key=lambda e: (e.at, e.id), reverse=True):
+        if e.action in MANUAL_MOVES and e.alias in (None, alias):
+            return None  # a person moved the alias after any alert that came before
+        if e.action in ALERT_ACTIONS:
+            return e if (now - e.at).total_seconds() <= seconds else None
+    return None

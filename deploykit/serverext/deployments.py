@@ -15,7 +15,8 @@ from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from deploykit.errors import DeployKitError, InvalidInputError
+from deploykit.errors import ConflictError, DeployKitError, InvalidInputError
+from deploykit.monitoring.rules import ALERT_ACTIONS, MANUAL_MOVES, standing_alert
 from deploykit.records import Event, ModelInfo, ModelVersion, utcnow
 
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ __all__ = ["ERROR_RATE_ALERT", "Deployments", "badge"]
 
 #: Share of failed requests (4xx and 5xx) from which a model's badge says "errors".
 ERROR_RATE_ALERT = 0.05
-_ALERT_ACTIONS = ("alert", "auto-rollback")
 _DRIFT_TTL = 60.0  # drift reads prediction logs: far dearer than a poll, so not every poll
 _EVENTS_SHOWN = 10
 
@@ -214,6 +214,43 @@ class Deployments:
             "updated_at": moved.updated_at.isoformat(),
         }
 
+    # ------------------------------------------------------------------ deploy
+    def deploy(
+        self,
+        name: str,
+        *,
+        version: int,
+        reason: str,
+        if_current: int | None = None,
+    ) -> dict[str, Any]:
+        """Point ``production`` of ``name`` at ``version`` (the sidebar's per-version Deploy).
+
+        ``if_current`` is the live version the user saw when confirming: if production moved
+        since, nothing happens and a ConflictError says so.
+        """
+        if not isinstance(reason, str) or not reason.strip():
+            raise InvalidInputError(
+                f"A deploy of {name!r} version {version} needs a reason, recorded in the "
+                "audit log. Got an empty one; say why, e.g. 'better recall on the new data'."
+            )
+        backend = self.backend
+        before = backend.model(name).production
+        if if_current is not None and before != if_current:
+            raise ConflictError(
+                f"Production of {name!r} moved to version {before} since you looked (you saw "
+                f"{if_current}); nothing was deployed. Look again, then decide."
+            )
+        moved = backend.deploy(name, version, reason=reason.strip())
+        self._drift.pop(name, None)
+        return {
+            "model": name,
+            "alias": moved.name,
+            "from_version": before,
+            "version": moved.version,
+            "updated_by": moved.updated_by,
+            "updated_at": moved.updated_at.isoformat(),
+        }
+
     def close(self) -> None:
         with self._lock:
             backend, self._backend = self._backend, None
@@ -222,15 +259,19 @@ class Deployments:
 
     # ------------------------------------------------------------------ helpers
     def _recent_alerts(self, backend: Any) -> dict[str, Event]:
-        """The newest alert or automatic rollback of each model within the window."""
-        since = utcnow() - timedelta(seconds=self.window_seconds)
-        newest: dict[str, Event] = {}
-        for action in _ALERT_ACTIONS:
+        """Each model's alert or automatic rollback within the window that nobody has
+        answered by moving production since (``standing_alert``)."""
+        now = utcnow()
+        since = now - timedelta(seconds=self.window_seconds)
+        by_model: dict[str, list[Event]] = {}
+        for action in (*ALERT_ACTIONS, *MANUAL_MOVES):
             for event in backend.events(limit=200, since=since, action=action):
-                known = newest.get(event.model)
-                if known is None or event.at > known.at:
-                    newest[event.model] = event
-        return newest
+                by_model.setdefault(event.model, []).append(event)
+        found = {
+            name: standing_alert(events, now=now, seconds=self.window_seconds)
+            for name, events in by_model.items()
+        }
+        return {name: event for name, event in found.items() if event is not None}
 
     def _row(self, backend: Any, info: ModelInfo, alert: Event | None) -> dict[str, Any]:
         window = _window_text(self.window_seconds)

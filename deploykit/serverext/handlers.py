@@ -99,6 +99,36 @@ class RollbackHandler(_DeploymentsHandler):
         )
 
 
+class DeployHandler(_DeploymentsHandler):
+    @web.authenticated
+    async def post(self, name: str) -> None:
+        try:
+            body = self.get_json_body() or {}
+            if not isinstance(body, dict):
+                raise InvalidInputError(
+                    'The deploy body must be a JSON object such as {"version": 2, "reason": '
+                    f'"..."}}. Got a JSON {type(body).__name__} instead.'
+                )
+            version = _version_field(body, "version")
+            if version is None:
+                raise InvalidInputError(
+                    "The 'version' field is required: the version number to deploy (1, 2, ...)."
+                )
+            reason = body.get("reason") or ""
+            if not isinstance(reason, str):
+                raise InvalidInputError(
+                    "The 'reason' field must be a string (why, for the audit log). "
+                    f"Got {type(reason).__name__} {reason!r} instead."
+                )
+            if_current = _version_field(body, "if_current")
+        except DeployKitError as exc:
+            self._fail(exc)
+            return
+        await self._answer(
+            self.deployments.deploy, name, version=version, reason=reason, if_current=if_current
+        )
+
+
 def _version_field(body: dict[str, Any], key: str) -> int | None:
     value = body.get(key)
     if value is None:
@@ -119,4 +149,5 @@ def handlers() -> list[tuple[str, type[APIHandler]]]:
         ("/deploykit/api/models", ModelsHandler),
         (model, ModelHandler),
         (f"{model}/rollback", RollbackHandler),
+        (f"{model}/deploy", DeployHandler),
     ]

@@ -86,12 +86,22 @@ export interface IRollbackReply {
   updated_at: string;
 }
 
+/** POST /deploykit/api/models/{name}/deploy: point production at one version. */
+export interface IDeployRequest {
+  version: number;
+  reason: string;
+  /** The live version the user confirmed from; the server refuses if it moved since. */
+  if_current: number | null;
+}
+
 /** What the sidebar needs from the server extension. */
 export interface IDeploykitAPI {
   status(): Promise<IStatus>;
   models(): Promise<IModelRow[]>;
   model(name: string): Promise<IModelDetail>;
   rollback(name: string, request: IRollbackRequest): Promise<IRollbackReply>;
+  /** Answers like rollback: where production moved from and to. */
+  deploy(name: string, request: IDeployRequest): Promise<IRollbackReply>;
 }
 
 /** Sends one request to `<base>/deploykit/api/<endPoint>` and returns its JSON. */
@@ -148,6 +158,11 @@ export function makeAPI(request: Requester): IDeploykitAPI {
     model: name => request<IModelDetail>(model(name)),
     rollback: (name, body) =>
       request<IRollbackReply>(`${model(name)}/rollback`, {
+        method: 'POST',
+        body: JSON.stringify(body)
+      }),
+    deploy: (name, body) =>
+      request<IRollbackReply>(`${model(name)}/deploy`, {
         method: 'POST',
         body: JSON.stringify(body)
       })

@@ -2,7 +2,15 @@
 import { IModelDetail } from './api';
 import { MISSING, badgeModifier, formatMetrics, formatMove, formatWhen } from './format';
 
-export function versionsList(detail: IModelDetail): HTMLUListElement {
+/**
+ * A model's versions, newest first; with `onDeploy`, each version not in production has a
+ * Deploy button (disabled while `busy`).
+ */
+export function versionsList(
+  detail: IModelDetail,
+  onDeploy?: (version: number) => void,
+  busy = false
+): HTMLUListElement {
   const list = el('ul', 'jp-DeploykitPanel-versions');
   for (const v of detail.versions) {
     const item = el('li');
@@ -12,6 +20,15 @@ export function versionsList(detail: IModelDetail): HTMLUListElement {
     top.append(el('span', 'jp-DeploykitPanel-versionName', `v${v.version}`));
     for (const alias of v.aliases) {
       top.append(' ', el('span', 'jp-DeploykitPanel-alias', alias));
+    }
+    if (onDeploy && v.version !== detail.live_version) {
+      const deploy = button('Deploy…', 'jp-DeploykitPanel-deploy jp-mod-minimal', () =>
+        onDeploy(v.version)
+      );
+      deploy.dataset.focus = `deploy:${v.version}`;
+      deploy.disabled = busy;
+      deploy.title = `Point production of ${detail.name} at version ${v.version}`;
+      top.append(' ', deploy);
     }
     const meta = [formatWhen(v.created_at), v.author, formatMetrics(v.metrics)];
     item.append(top, el('div', 'jp-DeploykitPanel-versionMeta', meta.join(' · ')));

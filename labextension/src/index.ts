@@ -11,9 +11,11 @@ import {
   Notification,
   showDialog
 } from '@jupyterlab/apputils';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IFrame } from '@jupyterlab/ui-components';
 
 import { consoleUrl, makeAPI } from './api';
+import { DeployForm, IDeployAnswer, IDeployPrompt } from './deploy';
 import { PUSH_SNIPPET, insertSnippet } from './notebook';
 import { DeploymentsPanel, PANEL_ID } from './panel';
 import { requestAPI } from './request';
@@ -40,16 +42,30 @@ async function confirmRollback(prompt: IRollbackPrompt): Promise<IRollbackAnswer
   return result.button.accept ? result.value : null;
 }
 
+async function confirmDeploy(prompt: IDeployPrompt): Promise<IDeployAnswer | null> {
+  const result = await showDialog<IDeployAnswer>({
+    title: `Deploy ${prompt.model} v${prompt.version}?`,
+    body: new DeployForm(prompt),
+    buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Deploy' })],
+    focusNodeSelector: 'textarea'
+  });
+  return result.button.accept ? result.value : null;
+}
+
+/** The settings schema's id (schema/plugin.json): Settings > deploykit. */
+const PLUGIN_ID = 'deploykit-labextension:plugin';
+
 const plugin: JupyterFrontEndPlugin<void> = {
-  id: 'deploykit-labextension:plugin',
-  description: 'deploykit: a Deployments sidebar with rollback, and palette commands',
+  id: PLUGIN_ID,
+  description: 'deploykit: a Deployments sidebar with rollback and deploy, and palette commands',
   autoStart: true,
-  optional: [ILabShell, ICommandPalette, ILayoutRestorer],
+  optional: [ILabShell, ICommandPalette, ILayoutRestorer, ISettingRegistry],
   activate: (
     app: JupyterFrontEnd,
     labShell: ILabShell | null,
     palette: ICommandPalette | null,
-    restorer: ILayoutRestorer | null
+    restorer: ILayoutRestorer | null,
+    settingRegistry: ISettingRegistry | null
   ) => {
     if (!labShell) {
       // Voila and other front ends load every installed extension; this one is for Lab.
@@ -60,8 +76,22 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const panel = new DeploymentsPanel({
       api,
       confirmRollback,
+      confirmDeploy,
       openConsole: () => void app.commands.execute(CommandIDs.openConsole)
     });
+    if (settingRegistry) {
+      void settingRegistry
+        .load(PLUGIN_ID)
+        .then(settings => {
+          const apply = () => {
+            const seconds = settings.get('refreshSeconds').composite;
+            panel.setRefreshSeconds(typeof seconds === 'number' ? seconds : null);
+          };
+          apply();
+          settings.changed.connect(apply);
+        })
+        .catch(reason => console.warn('deploykit: the sidebar settings did not load', reason));
+    }
     app.shell.add(panel, 'left', { rank: 700 });
     restorer?.add(panel, PANEL_ID);
     void panel.refresh();

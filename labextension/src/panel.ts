@@ -20,6 +20,7 @@ import {
   restoreFocus,
   versionsList
 } from './dom';
+import { ConfirmDeploy } from './deploy';
 import { formatMs, formatRate, formatShare, formatVersion } from './format';
 import { ConfirmRollback } from './rollback';
 
@@ -30,6 +31,8 @@ export interface IPanelOptions {
   api: IDeploykitAPI;
   /** The confirm dialog (Lab's showDialog in the app, a stub in tests). */
   confirmRollback: ConfirmRollback;
+  /** The deploy dialog; without it, versions have no Deploy button. */
+  confirmDeploy?: ConfirmDeploy;
   /** Shows an "Open console" button that calls this. */
   openConsole?: () => void;
   /** Poll period until the server's status gives one; 0 turns polling off. */
@@ -46,6 +49,7 @@ export class DeploymentsPanel extends Widget {
     super();
     this._api = options.api;
     this._confirm = options.confirmRollback;
+    this._confirmDeploy = options.confirmDeploy ?? null;
     this._refreshMs = options.refreshMs ?? DEFAULT_REFRESH_MS;
     this.id = PANEL_ID;
     this.addClass('jp-DeploykitPanel');
@@ -102,6 +106,23 @@ export class DeploymentsPanel extends Widget {
     return this._noticeText;
   }
 
+  /**
+   * Poll every `seconds` while visible (the user's setting); 0 stops polling; null goes
+   * back to what the server extension says.
+   */
+  setRefreshSeconds(seconds: number | null): void {
+    this._refreshOverride = seconds;
+    this._startPolling();
+  }
+
+  /** The poll period in use, in ms (0: no polling). */
+  get refreshMs(): number {
+    if (this._refreshOverride !== null) {
+      return this._refreshOverride * 1000;
+    }
+    return this._status ? this._status.refresh_seconds * 1000 : this._refreshMs;
+  }
+
   /** Read the models (and the open model) again; `full` also re-reads the status. */
   refresh(full = false): Promise<void> {
     if (full) {
@@ -154,21 +175,32 @@ export class DeploymentsPanel extends Widget {
       this._say('A rollback needs a reason: it goes into the audit log. Nothing was changed.', true);
       return null;
     }
-    this._busy = true;
-    this._say(`Rolling back ${detail.name}…`);
-    try {
-      const reply = await this._api.rollback(detail.name, {
+    return this._move(`Rolling back ${detail.name}…`, 'Rollback', () =>
+      this._api.rollback(detail.name, {
         reason: answer.reason.trim(),
         to: answer.to,
         if_current: detail.live_version
-      });
+      })
+    );
+  }
+
+  /** Run one move of production, say how it went, and show the new state. */
+  private async _move(
+    doing: string,
+    what: string,
+    run: () => Promise<IRollbackReply>
+  ): Promise<IRollbackReply | null> {
+    this._busy = true;
+    this._say(doing);
+    try {
+      const reply = await run();
       this._say(
         `${reply.model}: production moved from ${formatVersion(reply.from_version)} ` +
           `to ${formatVersion(reply.version)}.`
       );
       return reply;
     } catch (reason) {
-      this._say(`Rollback failed: ${errorText(reason)}`, true);
+      this._say(`${what} failed: ${errorText(reason)}`, true);
       return null;
     } finally {
       this._busy = false;
@@ -177,6 +209,36 @@ export class DeploymentsPanel extends Widget {
       }
       await this.refresh();
     }
+  }
+
+  /**
+   * Confirm, then point production of the open model at `version` (a version's Deploy
+   * button). Nothing happens if the dialog is cancelled or no reason is given.
+   */
+  async deploy(version: number): Promise<IRollbackReply | null> {
+    const detail = this._detail;
+    if (!detail || !this._confirmDeploy || this._busy || version === detail.live_version) {
+      return null;
+    }
+    const answer = await this._confirmDeploy({
+      model: detail.name,
+      version,
+      live_version: detail.live_version
+    });
+    if (!answer) {
+      return null;
+    }
+    if (!answer.reason.trim()) {
+      this._say('A deploy needs a reason: it goes into the audit log. Nothing was changed.', true);
+      return null;
+    }
+    return this._move(`Deploying ${detail.name} v${version}…`, 'Deploy', () =>
+      this._api.deploy(detail.name, {
+        version,
+        reason: answer.reason.trim(),
+        if_current: detail.live_version
+      })
+    );
   }
 
   dispose(): void {
@@ -239,7 +301,7 @@ export class DeploymentsPanel extends Widget {
 
   private _startPolling(): void {
     this._stopPolling();
-    const ms = this._status ? this._status.refresh_seconds * 1000 : this._refreshMs;
+    const ms = this.refreshMs;
     if (ms > 0 && this.isAttached) {
       this._timer = setInterval(() => {
         if (this.isVisible) {
@@ -366,7 +428,11 @@ export class DeploymentsPanel extends Widget {
       live,
       rollback,
       el('h4', '', 'Versions'),
-      versionsList(detail),
+      versionsList(
+        detail,
+        this._confirmDeploy ? version => void this.deploy(version) : undefined,
+        this._busy
+      ),
       el('h4', '', 'Recent moves'),
       eventsList(detail)
     );
@@ -374,7 +440,9 @@ export class DeploymentsPanel extends Widget {
 
   private _api: IDeploykitAPI;
   private _confirm: ConfirmRollback;
+  private _confirmDeploy: ConfirmDeploy | null;
   private _refreshMs: number;
+  private _refreshOverride: number | null = null;
   private _status: IStatus | null = null;
   private _models: IModelRow[] = [];
   private _selected: string | null = null;

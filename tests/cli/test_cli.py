@@ -123,7 +123,7 @@ def test_mistakes_print_one_line_and_exit_1(home, files, capsys, argv, message):
 def test_usage_errors_exit_2(home, capsys):
     code, _, err = run(capsys, "deploy", "churn")
     assert code == 2
-    assert "Missing argument 'version'" in err
+    assert "Missing argument 'VERSION'" in err
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
@@ -219,6 +219,13 @@ def test_push_with_a_gate_deploys_only_what_passes_and_fails_the_job_otherwise(h
 
 
 def test_push_gate_mistakes_are_one_line_errors(home, files, capsys):
+    # a typo in the gate is heard first, before what else the command lacks
+    code, _, err = run(
+        capsys, "push", str(files["strong"]), "-n", "churn", "--gate", "roc_aux>=0.9"
+    )
+    assert code == 1
+    assert err.startswith("error: Gate clause 1 'roc_aux>=0.9', at character 1: unknown metric")
+    assert "did you mean 'roc_auc'" in err
     code, _, err = run(capsys, "push", str(files["strong"]), "-n", "churn", "--gate", "f1>0.5")
     assert (code, err.strip()) == (
         1,

@@ -8,7 +8,7 @@ Needs ``apt-get install chromium`` (``.ci/run`` installs it); Playwright downloa
 from __future__ import annotations
 
 import os
-import signal
+import re
 import subprocess
 import sys
 import time
@@ -20,7 +20,9 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from deploykit.client import Client
+from deploykit.registry import Registry
 from deploykit.server.testing import LiveServer, free_port
+from tests.console.processes import stop_tree
 from tests.console.seeding import fleet
 
 pytestmark = pytest.mark.slow
@@ -75,8 +77,9 @@ def console_url(server: LiveServer) -> Iterator[str]:
             time.sleep(0.2)
         yield url
     finally:
-        proc.send_signal(signal.SIGINT)  # Ctrl+C: the command stops Voila and its kernels
-        out = proc.communicate(timeout=30)[0].decode()
+        # `kill`: reaches the command even where Ctrl+C is ignored (a background job);
+        # it stops Voila and its kernels, and stop_tree kills whatever would be left
+        out = stop_tree(proc)
     assert proc.returncode == 0, out
     assert f"deploykit console on {url} for {server.url}" in out
     with pytest.raises(httpx.TransportError):
@@ -91,10 +94,16 @@ def page(console_url: str, tmp_path: Path) -> Iterator[Page]:
         page = browser.new_page(viewport={"width": 1400, "height": 1600})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
+        # An air-gapped console needs nothing from the internet: every request that would
+        # leave loopback (a CDN's fonts...) is refused here and listed.
+        outside: list[str] = []
+        page.route(re.compile(r"^(?!https?://127\.0\.0\.1[:/]|wss?://127\.0\.0\.1[:/]|data:)"),
+                   lambda route: (outside.append(route.request.url), route.abort()))  # fmt: skip
         page.goto(console_url, timeout=120_000)
         yield page
         page.screenshot(path=str(tmp_path / "console.png"), full_page=True)
         browser.close()
+    assert outside == [], f"the console asked the internet for {outside}"
     # Voila's known noise (plotly's renderer, shared-module versions) is not ours
     assert not [e for e in errors if "deploykit" in e.lower() or "dk-" in e], errors
 
@@ -128,3 +137,63 @@ def test_rollback_from_the_console_moves_production_and_the_page_follows_the_ser
         client.deploy("iris", 3, reason="back to the tree")
         expect(heading).to_contain_text("production: version 3", timeout=20_000)
         expect(page.locator(".dk-events")).to_contain_text("back to the tree")
+
+
+def test_the_model_page_tells_the_story_of_an_auto_rollback(page: Page, server: LiveServer):
+    """After an alert rolled production back: its evidence on the page, linked from the
+    audit log; Roll back here only below production; a manual redeploy clears the badge;
+    and the page scrolls as one (print to PDF and full-page screenshots see all of it)."""
+    from tests.console.test_story import _fire
+
+    with Client(server.url, token=server.token) as client:
+        if client.model("iris").production != 3:
+            client.deploy("iris", 3, reason="test: start from the tree")
+        _fire(server, 3)  # the drift rule fires on v3 and rolls production back to 2
+    expect(page.locator(".dk-open")).to_have_count(2, timeout=120_000)
+    expect(page.locator(".dk-overview")).to_contain_text("rolled back", timeout=20_000)
+    page.locator(".dk-open", has_text="iris").click()
+    heading = page.locator(".dk-model-heading")
+    expect(heading).to_contain_text("production: version 2", timeout=30_000)
+    expect(heading).to_contain_text("rolled back")
+
+    evidence = page.locator(".dk-evidence")
+    expect(evidence).to_contain_text("alert 'drift' fired at")
+    expect(evidence).to_contain_text("rolled back automatically: 3 → 2")
+    expect(page.locator(".dk-chart-evidence-drift .main-svg").first).to_be_visible(timeout=30_000)
+    expect(page.locator(".dk-chart-evidence-drift")).to_contain_text("threshold")
+    legend = page.locator(".dk-chart-latency .legend")
+    for label in ("p50", "p95", "p99"):
+        expect(legend).to_contain_text(label)
+
+    # v3 is newer than production (v2): it offers Deploy, not "Roll back here"
+    expect(page.locator(".dk-rollback-to:visible")).to_have_count(1)  # v1's only
+
+    # the browser scrolls the page itself; no inner container holds the content
+    sizes = page.evaluate(
+        """() => ({page: document.scrollingElement.scrollHeight, view: innerHeight,
+                   inner: [...document.querySelectorAll('*')].filter(e => {
+                     const s = getComputedStyle(e);
+                     return /(auto|scroll)/.test(s.overflowY) && e.scrollHeight > e.clientHeight + 2
+                         && e.clientHeight > 0.5 * innerHeight;
+                   }).length})"""
+    )
+    assert sizes["page"] > sizes["view"], sizes
+    assert sizes["inner"] == 0, sizes
+    page.evaluate("window.scrollTo(0, document.scrollingElement.scrollHeight)")
+    assert page.evaluate("window.scrollY") > 0
+    # the audit log's alert and auto-rollback link up to the evidence
+    links = page.locator(".dk-evidence-link")
+    expect(links).to_have_count(2)
+    links.first.click()
+    expect(page.locator("#dk-evidence")).to_be_in_viewport()
+
+    with Client(server.url, token=server.token) as client:
+        client.deploy("iris", 3, reason="test: back by hand")
+    expect(heading).to_contain_text("production: version 3", timeout=20_000)
+    expect(heading).not_to_contain_text("rolled back")
+    with Registry(server.settings) as registry:  # the alert stays in the audit log
+        assert [e.action for e in registry.events("iris", limit=3)] == [
+            "deploy",
+            "auto-rollback",
+            "alert",
+        ]

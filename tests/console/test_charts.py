@@ -54,7 +54,8 @@ def test_latency_draws_three_percentiles_per_version_in_the_version_colour():
     assert {t.line.color for t in fig.data[:3]} == {charts.version_color(1)}
     assert fig.data[3].line.color == charts.version_color(2) != charts.version_color(1)
     assert list(fig.data[4].y) == [2.5]  # the idle bucket is left out, not drawn as 0 ms
-    assert [t.showlegend for t in fig.data] == [False, True, False] * 2
+    # the title promises p50, p95 and p99: the legend names all three (issue 14)
+    assert all(t.showlegend is not False for t in fig.data)
 
 
 def test_traffic_stacks_requests_per_version_and_splits_errors_by_kind():
@@ -62,12 +63,50 @@ def test_traffic_stacks_requests_per_version_and_splits_errors_by_kind():
     names = [t.name for t in fig.data]
     assert names == ["v1", "v1 5xx", "v1 4xx", "v2", "v2 5xx", "v2 4xx"]
     v1, v1_5xx, v2_4xx = fig.data[0], fig.data[1], fig.data[5]
-    assert v1.stackgroup == "requests"
+    assert v1.type == "bar"  # bars: a burst of traffic is not lost as a dot
+    assert fig.layout.barmode == "stack"
     assert list(v1.y) == [1.0, 0.5]
     assert list(v1_5xx.y) == [0, 3]
     assert list(v2_4xx.y) == [2, 0]
     assert v1.yaxis == "y"
     assert v1_5xx.yaxis == "y2"
+
+
+def test_a_few_errors_in_a_long_period_are_seen_and_counted():
+    """3 refused requests in one bucket of an hour: a bar wide enough to see, on an axis
+    scaled to whole errors, with its count written on it."""
+    serving = _serving()
+    hour = (pd.Timestamp(T0 - 3540, unit="s", tz="UTC"), pd.Timestamp(T0 + 60, unit="s", tz="UTC"))
+    fig = charts.traffic_figure(serving, x_range=hour)
+    v1_5xx = fig.data[1]
+    assert v1_5xx.width >= 3600 * 1000 / 150 * 0.9  # at least ~1/150 of the axis
+    assert list(v1_5xx.text) == ["", "3 5xx"]
+    errors_axis = fig.layout.yaxis2
+    assert errors_axis.range[1] >= 3 * 1.5  # room above the tallest bar for its label
+    assert errors_axis.tickformat == ",d"  # whole errors
+    assert v1_5xx.constraintext == "none"  # the label keeps its size on a narrow bar
+
+
+def test_a_single_bucket_of_latency_is_drawn_big_enough_to_see():
+    serving = _serving()
+    fig = charts.latency_figure(serving[serving["version"] == 2])
+    assert fig.data[1].marker.size >= 6
+
+
+def test_drift_scores_draw_the_threshold_line():
+    windows = pd.DataFrame(
+        {
+            "since": pd.to_datetime([T0, T0 + 60], unit="s", utc=True),
+            "feature": ["age", "age"],
+            "score": [0.05, 1.8],
+            "drifted": [False, False],
+        }
+    )
+    fig = charts.drift_scores_figure(windows, threshold=0.1)
+    (line,) = fig.layout.shapes
+    assert (line.y0, line.y1, line.line.dash) == (0.1, 0.1, "dash")
+    assert fig.layout.annotations[0].text == "threshold 0.1"
+    assert not charts.drift_scores_figure(windows).layout.shapes
 
 
 @pytest.mark.parametrize("builder", [charts.latency_figure, charts.traffic_figure])

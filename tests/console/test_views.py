@@ -71,7 +71,9 @@ def test_a_model_page_has_versions_charts_drift_and_the_audit_log(console):
         "petal length (cm)",
         "petal width (cm)",
     }
-    assert "Drifted features over this period: <b>0%</b>" in view.drift_note.value
+    assert "Drifted features of version 3 (production) over this period: <b>0%</b>" in (
+        view.drift_note.value
+    )
     assert "rollback" not in view.events.value  # nothing rolled back yet
     assert view.events.value.count("deploy") >= 3
     view.back_button.click()

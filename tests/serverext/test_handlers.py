@@ -16,6 +16,7 @@ ROUTES = [
     ("GET", ("models",)),
     ("GET", ("models", "iris")),
     ("POST", ("models", "iris", "rollback")),
+    ("POST", ("models", "iris", "deploy")),
 ]
 
 

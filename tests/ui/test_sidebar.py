@@ -73,8 +73,18 @@ def lab(deploykit_server: LiveServer, tmp_path_factory: pytest.TempPathFactory) 
         json.dumps({"disabledExtensions": announcements})
     )
     (root / "notebooks" / "train.ipynb").write_text(json.dumps(_notebook(["model = None"])))
+    # The extension built in this checkout (labextension/ -> deploykit/labextension) comes
+    # first, before whatever build the environment links to.
+    built = Path(__file__).resolve().parents[2] / "deploykit" / "labextension"
+    share = root / "share"
+    if (built / "package.json").exists():
+        (share / "labextensions").mkdir(parents=True)
+        (share / "labextensions" / "deploykit-labextension").symlink_to(built)
     env = {
         **os.environ,
+        "JUPYTER_PATH": os.pathsep.join(
+            p for p in (str(share), os.environ.get("JUPYTER_PATH", "")) if p
+        ),
         "JUPYTER_CONFIG_DIR": str(root / "config"),
         "JUPYTER_RUNTIME_DIR": str(root / "runtime"),
         "JUPYTERLAB_SETTINGS_DIR": str(root / "settings"),
@@ -224,3 +234,46 @@ def test_palette_commands_insert_a_push_cell_and_open_the_console(page: Page):
         "Insert %deploy push cell",
         "Show Deployments sidebar",
     ]
+
+
+def test_deploy_a_version_from_the_sidebar(page: Page, server_client: Client):
+    """Each version not in production has its own Deploy (issue 14); the dialog asks which
+    way production moves and for a reason, which reaches the audit log."""
+    live = server_client.model("churn").production
+    other = 1 if live == 2 else 2
+    open_sidebar(page)
+    panel = page.locator("#deploykit-sidebar")
+    panel.get_by_role("button", name="churn", exact=True).click()
+    expect(panel.locator(".jp-DeploykitPanel-live")).to_have_text(f"In production: v{live}")
+    row = panel.locator(f'.jp-DeploykitPanel-versions li[data-version="{other}"]')
+    expect(panel.locator(".jp-DeploykitPanel-deploy")).to_have_count(1)  # not on the live one
+    row.get_by_role("button", name="Deploy…").click()
+
+    dialog = page.locator(".jp-Dialog")
+    expect(dialog).to_contain_text(
+        f"Point production of churn at version {other}? Now it serves v{live}"
+    )
+    dialog.locator("textarea").fill("back to the other one")
+    dialog.get_by_role("button", name="Deploy").click()
+
+    expect(panel.locator(".jp-DeploykitPanel-notice")).to_have_text(
+        f"churn: production moved from v{live} to v{other}."
+    )
+    expect(panel.locator(".jp-DeploykitPanel-live")).to_have_text(f"In production: v{other}")
+    event = server_client.events("churn", limit=1)[0]
+    assert (event.action, event.from_version, event.to_version) == ("deploy", live, other)
+    assert event.reason == "back to the other one"
+
+
+def test_the_sidebar_has_a_settings_schema(lab: str):
+    """Settings > deploykit: the sidebar's refresh period (issue 14)."""
+    base, token = lab.split("/lab?")[0], lab.rsplit("token=", 1)[1]
+    reply = httpx.get(
+        f"{base}/lab/api/settings/deploykit-labextension:plugin",
+        headers={"Authorization": f"token {token}"},
+        timeout=30,
+    )
+    assert reply.status_code == 200, reply.text
+    schema = reply.json()["schema"]
+    assert schema["title"] == "deploykit"
+    assert schema["properties"]["refreshSeconds"]["default"] is None

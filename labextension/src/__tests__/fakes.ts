@@ -1,5 +1,6 @@
 /** Test doubles: an in-memory deploykit API and HTTP replies. */
 import {
+  IDeployRequest,
   IDeploykitAPI,
   IModelDetail,
   IModelRow,
@@ -34,6 +35,7 @@ export class FakeAPI implements IDeploykitAPI {
   status_: IStatus = { ...SERVER_STATUS };
   calls: string[] = [];
   rollbacks: Array<{ name: string; request: IRollbackRequest }> = [];
+  deploys: Array<{ name: string; request: IDeployRequest }> = [];
   failModels: Error | null = null;
   live = 2;
   extraRows: IModelRow[] = [];
@@ -103,6 +105,21 @@ export class FakeAPI implements IDeploykitAPI {
       version: this.live,
       updated_by: 'ana',
       updated_at: '2025-01-03T10:00:00+00:00'
+    };
+  }
+
+  async deploy(name: string, request: IDeployRequest): Promise<IRollbackReply> {
+    this.calls.push(`deploy:${name}`);
+    this.deploys.push({ name, request });
+    const from = this.live;
+    this.live = request.version;
+    return {
+      model: name,
+      alias: 'production',
+      from_version: from,
+      version: this.live,
+      updated_by: 'ana',
+      updated_at: '2025-01-03T11:00:00+00:00'
     };
   }
 }
