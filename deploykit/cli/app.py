@@ -330,7 +330,6 @@ def up(
             settings,
             port=console_port,
             server_url=config.url,
-            token=token,
             host=host,
             log_path=settings.home / "console.log",
         )
@@ -341,10 +340,12 @@ def up(
         f"server       {config.url}   (API docs: {config.url}/openapi.json)\n"
         + (
             f"console      {handle.url}   (log: {settings.home / 'console.log'})\n"
+            f"sign in      {handle.sign_in_url(token)}   (as the local admin)\n"
             if handle
             else ""
         )
-        + f"admin token  {token}   (also in {settings.home / 'token'}, mode 0600)\n"
+        + f"admin token  in {settings.home / 'token'} (mode 0600); the team signs in to the "
+        "console with their own: deploykit token create --role viewer --name NAME\n"
         f'try          curl -s -H "Authorization: Bearer $(cat {settings.home / "token"})" '
         f"{config.url}/v1/models\n"
         "Ctrl+C stops."
@@ -391,14 +392,30 @@ def console_command(
     preheat: Annotated[
         bool, typer.Option(help="Run the console notebook before the first visit.")
     ] = True,
+    cull_seconds: Annotated[
+        int,
+        typer.Option(
+            "--cull-seconds",
+            min=10,
+            help="Stop a page's kernel once no browser has shown it for this long.",
+        ),
+    ] = 120,
 ) -> None:
-    """Serve the team console (Voila) for a deploykit server until interrupted."""
+    """Serve the team console (Voila) for a deploykit server until interrupted.
+
+    Visitors sign in with their own deploykit token; the console holds none."""
     from deploykit.console import serve as serve_console
 
     settings = Settings.from_env()
     log = settings.ensure_home() / "console.log"
     handle = serve_console(
-        settings, port=port, server_url=server_url, host=host, preheat=preheat, log_path=log
+        settings,
+        port=port,
+        server_url=server_url,
+        host=host,
+        preheat=preheat,
+        log_path=log,
+        cull_seconds=cull_seconds,
     )
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops it as Ctrl+C does
     try:
