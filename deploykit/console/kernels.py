@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import secrets
@@ -56,9 +57,14 @@ _WAIT_MAX = 30.0
 @dataclasses.dataclass
 class _Owner:
     session_key: str
+    visitor: str  # the token's fingerprint: every session of one token counts together
     name: str
     role: str
     token: str | None = dataclasses.field(repr=False)  # None once the kernel has it
+
+
+def fingerprint(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()[:16]
 
 
 class ConsoleKernelManager(AsyncMappingKernelManager):
@@ -136,7 +142,9 @@ class ConsoleKernelManager(AsyncMappingKernelManager):
 
     def bind(self, kernel_id: str, session: Any) -> None:
         """``kernel_id`` now serves ``session`` (a :class:`~deploykit.console.signin.Session`)."""
-        self._owners[kernel_id] = _Owner(session.key, session.name, session.role, session.token)
+        self._owners[kernel_id] = _Owner(
+            session.key, fingerprint(session.token), session.name, session.role, session.token
+        )
         self._alone_since.pop(kernel_id, None)  # not culled while its page renders
         self._bound.setdefault(kernel_id, asyncio.Event()).set()
         self.log.info(
@@ -156,9 +164,11 @@ class ConsoleKernelManager(AsyncMappingKernelManager):
     def kernels_of(self, session_key: str) -> list[str]:
         return [k for k, o in self._owners.items() if o.session_key == session_key and k in self]
 
-    def refusal(self, session_key: str) -> tuple[int, str] | None:
-        """Why a visit may not have a kernel now (status, message), or None."""
-        mine = len(self.kernels_of(session_key))
+    def refusal(self, token: str) -> tuple[int, str] | None:
+        """Why a visit with ``token`` may not have a kernel now (status, message), or None.
+        Counted per token, not per session: signing in again does not lift the cap."""
+        visitor = fingerprint(token)
+        mine = sum(1 for k, o in self._owners.items() if o.visitor == visitor and k in self)
         if mine >= self.max_kernels_per_visitor:
             return 429, (
                 f"You have {mine} console pages open, the most one visitor may have. Close one "

@@ -1,7 +1,7 @@
 """Serve the console with Voila: ``deploykit console`` and ``deploykit up`` call :func:`serve`.
 
-    with serve(settings, port=8766, server_url="http://127.0.0.1:8765", token=token) as console:
-        print(console.url)          # http://127.0.0.1:8766/console/
+    with serve(settings, port=8766, server_url="http://127.0.0.1:8765") as console:
+        print(console.url)          # http://127.0.0.1:8766/console/ (visitors sign in)
         console.wait()
 
 The notebook Voila runs ships inside the package (``deploykit/console/console.ipynb``),

@@ -95,9 +95,11 @@ class ConsolePageHandler(TornadoVoilaHandler):
         if not isinstance(user, ConsoleUser):
             self.redirect(f"{self.base_url}login?next={url_escape(self.request.uri or '')}")
             return
+        if path:  # one notebook, served at the base URL; Voila's file route is not served
+            raise web.HTTPError(404, log_message=f"Nothing at {self.request.path}.")
         session = provider.session_of(user.session_key)
         manager: ConsoleKernelManager = self.settings["kernel_manager"]
-        refused = manager.refusal(user.session_key)
+        refused = None if session is None else manager.refusal(session.token)
         if session is None or refused is not None:
             status, message = refused or (401, "Your session ended; sign in again.")
             raise web.HTTPError(status, reason=message.split(";")[0][:80], log_message=message)

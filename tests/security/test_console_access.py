@@ -65,7 +65,12 @@ def _start(server: LiveServer, home: Path, **config: object) -> ConsoleProcess:
 
 @pytest.fixture(scope="module")
 def console(server: LiveServer, tokens: dict[str, str]) -> Iterator[ConsoleProcess]:
-    handle = _start(server, Path(server.settings.home))
+    # started from a shell that holds the admin token, as an operator's often does
+    os.environ["DEPLOYKIT_TOKEN"] = server.token or ""
+    try:
+        handle = _start(server, Path(server.settings.home))
+    finally:
+        del os.environ["DEPLOYKIT_TOKEN"]
     try:
         yield handle
     finally:
@@ -152,6 +157,26 @@ def test_no_credentials_get_no_page_no_kernel_and_no_websocket(
         assert identity.status_code == 403
         # the kernel is still there for its owner
         assert deployer.get(f"{console.url}api/kernels/{kernel}").status_code == 200
+
+
+def test_neither_the_console_nor_its_kernels_hold_the_admin_token(
+    console: ConsoleProcess, server: LiveServer, tokens: dict[str, str]
+):
+    with _signed_in(console, tokens["deployer"]) as deployer:
+        _page_kernel(deployer, console)  # a kernel serving a visitor, beside the pooled one
+        kernels = _kernels(console)
+        assert len(kernels) >= 2
+        for pid in [console.pid, *kernels]:
+            environ = dict(
+                item.split("=", 1)
+                for item in Path(f"/proc/{pid}/environ").read_text().split("\0")
+                if "=" in item
+            )
+            assert "DEPLOYKIT_TOKEN" not in environ
+            assert (server.token or "dk_") not in Path(f"/proc/{pid}/environ").read_text()
+            if pid != console.pid:  # a kernel's home has no token file to fall back on
+                assert not (Path(environ["DEPLOYKIT_HOME"]) / "token").exists()
+        assert deployer.get(f"{console.url}elsewhere").status_code == 404
 
 
 def test_a_refused_token_is_told_so_and_gets_no_session(console: ConsoleProcess):
@@ -242,8 +267,10 @@ def test_kernels_stay_bounded_however_many_visits(
         pool = len(_kernels(handle))
         assert pool == 1  # the preheated kernel
         visitor = admin.create_token("viewer", name="busy visitor")
-        with _signed_in(handle, visitor) as http:
-            statuses = [http.get(handle.url).status_code for _ in range(20)]
+        statuses = []
+        for _ in range(20):  # a fresh session each time: the cap is the token's, not a cookie's
+            with _signed_in(handle, visitor) as http:
+                statuses.append(http.get(handle.url).status_code)
         assert statuses[:2] == [200, 200]
         assert set(statuses[2:]) == {429}
         assert len(_kernels(handle)) <= pool + 2
