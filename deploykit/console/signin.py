@@ -141,16 +141,12 @@ class ConsoleIdentityProvider(IdentityProvider):
         if known:
             return known
         session = await self._session_from_cookie(handler)
-        token = (
-            handler.get_query_argument(_TOKEN_FIELD, "")
-            if handler.request.method
-            in (
-                "GET",
-                "HEAD",
-            )
-            else ""
+        reading = handler.request.method in ("GET", "HEAD")
+        token = handler.get_query_argument(_TOKEN_FIELD, "") if reading else ""
+        same = session is not None and secrets.compare_digest(
+            session.token.encode("utf-8"), token.encode("utf-8")
         )
-        if token and (session is None or not secrets.compare_digest(session.token, token)):
+        if token and not same:
             try:
                 session = await self.sign_in(handler, token)
             except (TokenRefusedError, ServerUnreachableError) as exc:

@@ -185,6 +185,7 @@ def test_a_refused_token_is_told_so_and_gets_no_session(console: ConsoleProcess)
     assert "refused that token" in answer.text
     assert "dk_not-a-token" not in answer.text
     assert "deploykit-console" not in answer.headers.get("set-cookie", "")  # no session
+    assert httpx.get(console.url, params={"token": "dk_é\u2028"}).status_code == 401
     with httpx.Client() as posted:
         form = posted.get(f"{console.url}login")
         xsrf = re.search(r'name="_xsrf" value="([^"]+)"', form.text)
@@ -333,3 +334,49 @@ def test_in_the_browser_a_viewer_sees_disabled_buttons_and_a_deployer_deploys(
     finally:
         if admin.model("iris").production != live:
             admin.deploy("iris", live, reason="test teardown")
+
+
+def test_without_preheating_a_page_kernel_acts_for_its_visitor(
+    server: LiveServer, admin: Client, tokens: dict[str, str], tmp_path: Path
+):
+    """The kernel a visit starts (no pool) learns its visitor the same way: a rollback
+    driven over its websocket is the deployer's in the audit log."""
+    handle = serve(
+        server.settings,
+        port=free_port(),
+        server_url=server.url,
+        preheat=False,
+        log_path=tmp_path / "console.log",
+    ).wait_ready(timeout=120)
+    live = admin.model("iris").production
+    try:
+        assert _kernels(handle) == []  # nothing runs before a visit
+        with _signed_in(handle, tokens["deployer"]) as deployer:
+            kernel = _page_kernel(deployer, handle)
+            socket = KernelSocket(_ws(handle, kernel), cookie=_cookie(deployer))
+            try:
+                socket.refresh_widgets()
+                (iris,) = socket.find("dk-open", description="iris")
+                socket.click(iris)
+                socket.drain(lambda m: False, timeout=5)
+                socket.refresh_widgets()
+                (rollback,) = socket.find("dk-rollback", disabled=False)
+                socket.click(rollback)
+                socket.drain(lambda m: False, timeout=2)
+                (reason,) = socket.find("dk-reason")
+                socket.type(reason, "driven over the websocket")
+                (confirm,) = socket.find("dk-confirm")
+                socket.click(confirm)
+                deadline = time.monotonic() + 20
+                while admin.model("iris").production == live:
+                    assert time.monotonic() < deadline, "the rollback never happened"
+                    socket.drain(lambda m: False, timeout=0.5)
+            finally:
+                socket.close()
+        event = admin.events("iris", limit=1)[0]
+        assert (event.action, event.reason) == ("rollback", "driven over the websocket")
+        assert event.actor == "dora deployer"
+    finally:
+        if admin.model("iris").production != live:
+            admin.deploy("iris", live, reason="test teardown")
+        handle.stop()
