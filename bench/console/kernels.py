@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
 import tempfile
 import threading
@@ -40,10 +41,8 @@ def _tree(pid: int) -> list[int]:
         p = todo.pop()
         found.append(p)
         for task in Path(f"/proc/{p}/task").glob("*/children"):
-            try:
+            with contextlib.suppress(OSError):
                 todo += [int(c) for c in task.read_text().split()]
-            except OSError:
-                pass
     return found
 
 
