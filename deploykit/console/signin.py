@@ -16,7 +16,6 @@ cookie (Secure over https); the token stays in this process's memory, checked ag
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import html
 import re
@@ -240,11 +239,6 @@ class ConsoleIdentityProvider(IdentityProvider):
     def end(self, session: Session) -> None:
         if self.sessions.pop(session.id, None) is not None and self.on_end is not None:
             self.on_end(session)
-
-    async def recheck_all(self) -> None:
-        """Check every session with the server (the app calls this periodically)."""
-        sessions = list(self.sessions.values())
-        await asyncio.gather(*(self.recheck(s) for s in sessions))
 
     def session_of(self, key: str) -> Session | None:
         return next((s for s in self.sessions.values() if s.key == key), None)
