@@ -102,7 +102,6 @@ def main() -> None:
             settings,
             port=port,
             server_url=server.url,
-            token=server.token,
             preheat=preheat,
             log_path=log,
         ) as console:
@@ -115,7 +114,8 @@ def main() -> None:
                 for i in range(args.rounds):
                     page = browser.new_page(viewport={"width": 1400, "height": 1000})
                     t0 = time.perf_counter()
-                    page.goto(console.url, timeout=120_000)
+                    # signed in with the operator's link: one more round trip and a whoami
+                    page.goto(console.sign_in_url(server.token or ""), timeout=120_000)
                     page.wait_for_function(
                         f"() => document.querySelectorAll('.dk-open').length >= {args.models}",
                         timeout=120_000,

@@ -458,7 +458,6 @@ def up(
             settings,
             port=console_port,
             server_url=config.url,
-            token=token,
             host=host,
             log_path=settings.home / "console.log",
         )
@@ -470,7 +469,7 @@ def up(
         server_url=config.url,
         console_url=handle.url if handle else None,
         console_log=settings.home / "console.log",
-        token=token,
+        sign_in_url=handle.sign_in_url(token) if handle else None,
         token_file=settings.home / "token",
         sample_file=sample,
         predict_needs_token=config.predict_requires_token,
@@ -525,8 +524,18 @@ def console_command(
     preheat: Annotated[
         bool, typer.Option(help="Run the console notebook before the first visit.")
     ] = True,
+    cull_seconds: Annotated[
+        int,
+        typer.Option(
+            "--cull-seconds",
+            min=10,
+            help="Stop a page's kernel once no browser has shown it for this long.",
+        ),
+    ] = 120,
 ) -> None:
-    """Serve the team console (Voila) for a deploykit server until interrupted."""
+    """Serve the team console (Voila) for a deploykit server until interrupted.
+
+    Visitors sign in with their own deploykit token; the console holds none."""
     from deploykit.cli.starting import check_port_free
     from deploykit.console import serve as serve_console
 
@@ -538,7 +547,13 @@ def console_command(
     # job of a non-interactive shell): Voila and its kernels are stopped, never orphaned.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     handle = serve_console(
-        settings, port=port, server_url=server_url, host=host, preheat=preheat, log_path=log
+        settings,
+        port=port,
+        server_url=server_url,
+        host=host,
+        preheat=preheat,
+        log_path=log,
+        cull_seconds=cull_seconds,
     )
     try:
         handle.wait_ready()

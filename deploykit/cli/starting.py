@@ -45,13 +45,14 @@ def banner(
     server_url: str,
     console_url: str | None,
     console_log: Path,
-    token: str,
+    sign_in_url: str | None,
     token_file: Path,
     sample_file: Path,
     predict_needs_token: bool = False,
 ) -> str:
     """The lines ``deploykit up`` prints once the server (and console) answer: where
-    everything is, the admin token, and two commands that work as printed."""
+    everything is, the operator's console sign-in link (the one place the admin token is
+    shown: it would otherwise sit in terminal logs), and two commands that work as printed."""
     predict = predict_command(
         server_url, model, sample_file, token_file if predict_needs_token else None
     )
@@ -63,8 +64,11 @@ def banner(
     ]
     if console_url is not None:
         lines.append(f"console      {console_url}   (log: {console_log})")
+    if sign_in_url is not None:
+        lines.append(f"sign in      {sign_in_url}   (as the local admin)")
     lines += [
-        f"admin token  {token}   (also in {token_file}, mode 0600)",
+        f"admin token  in {token_file} (mode 0600); the team signs in to the console with "
+        "their own: deploykit token create --role viewer --name NAME",
         f"predict      {predict}",
         f"models       curl -s {_auth_header(token_file)} {server_url}/v1/models",
         "Ctrl+C stops.",

@@ -4,7 +4,7 @@
     Console.from_env().show()              # in a notebook, or served by Voila
 
     from deploykit.console import serve    # what `deploykit console` runs
-    serve(settings, port=8766, server_url=url, token=token).wait_ready()
+    serve(settings, port=8766, server_url=url).wait_ready()   # visitors sign in
 
 Modules, one layer each (imports point down):
 
@@ -14,7 +14,9 @@ Modules, one layer each (imports point down):
 - ``parts`` / ``table`` / ``views`` — ipywidgets: formats, badges and the chart area; the
   versions table; the overview and a model's page.
 - ``app`` — :class:`Console`: navigation and the background refresh.
-- ``serve`` — Voila on the console notebook shipped in this package (no widget imports).
+- ``serve`` — Voila on the console notebook shipped in this package (no widget imports);
+  ``voila_app`` (sign-in: ``signin``; kernels bound to visitors and culled: ``kernels``)
+  is what it runs, ``visit`` what a kernel asks whom it serves.
 
 ``serve`` and ``console_url`` import nothing heavy; ``Console`` needs the ``console``
 extra (ipywidgets, plotly, voila).

@@ -13,11 +13,9 @@ fetched every ``drift_seconds``; the rest at every refresh.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import html
 import math
-import os
 import threading
 import time
 from collections.abc import Mapping
@@ -84,10 +82,18 @@ class Console:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Console:
-        """A console on the server of ``DEPLOYKIT_SERVER_URL`` with ``DEPLOYKIT_TOKEN``."""
+        """A console on the server of ``DEPLOYKIT_SERVER_URL`` with ``DEPLOYKIT_TOKEN``.
+
+        In a kernel of ``deploykit console``, with the token of the signed-in visitor
+        instead: it waits for the visit (a preheated kernel) and never uses another token.
+        """
         from deploykit.client import Client
+        from deploykit.console.visit import served, wait_for_visitor
 
         settings = Settings.from_env(environ)
+        if served(environ):
+            visitor = wait_for_visitor(environ)
+            return cls(Client(settings=settings, token=visitor.token, timeout=30.0), **options)
         return cls(Client(settings=settings, timeout=30.0), **options)
 
     # -- showing ---------------------------------------------------------------------------
@@ -118,13 +124,7 @@ class Console:
             self._thread = None
 
     def _loop(self) -> None:
-        if _preheated():
-            # Voila ran this kernel ahead of any visit: wait for the visit rather than poll
-            # the server for a page nobody sees; the first refresh below is then fresh.
-            from voila.utils import wait_for_request
-
-            with contextlib.suppress(Exception):  # no visit to wait for: refresh as usual
-                wait_for_request()
+        # A preheated kernel of `deploykit console` waited for its visitor in from_env().
         while True:
             self.refresh()
             if self._stop.wait(self.refresh_seconds):
@@ -273,10 +273,6 @@ class Console:
             f'<span style="color:{BAD}">{html.escape(message)}</span> '
             f'<span style="color:{MUTED}">(retrying every {self.refresh_seconds:g} s)</span>'
         )
-
-
-def _preheated() -> bool:
-    return os.environ.get("VOILA_PREHEAT", "False") == "True"
 
 
 def _title_html(url: str, access: Access) -> str:

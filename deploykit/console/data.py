@@ -242,8 +242,8 @@ def fetch_access(client: Any) -> Access:
         role,
         name,
         False,
-        f"Read-only: this console's token{f' ({name})' if name else ''} has the {role!r} role; "
-        "deploy and rollback need a 'deployer' or 'admin' token (DEPLOYKIT_TOKEN).",
+        f"Read-only: your token{f' ({name})' if name else ''} has the {role!r} role; "
+        "deploy and rollback need a 'deployer' or 'admin' token.",
     )
 
 

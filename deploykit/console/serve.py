@@ -1,18 +1,24 @@
 """Serve the console with Voila: ``deploykit console`` and ``deploykit up`` call :func:`serve`.
 
-    with serve(settings, port=8766, server_url="http://127.0.0.1:8765", token=token) as console:
-        print(console.url)          # http://127.0.0.1:8766/console/
+    with serve(settings, port=8766, server_url="http://127.0.0.1:8765") as console:
+        print(console.url)          # http://127.0.0.1:8766/console/ (visitors sign in)
         console.wait()
 
 The notebook Voila runs ships inside the package (``deploykit/console/console.ipynb``),
 so an installed deploykit finds it; ``notebooks/console.ipynb`` in the repository is a
-symlink to it. Its kernel gets the server's address and token through the environment
-(``DEPLOYKIT_SERVER_URL``, ``DEPLOYKIT_TOKEN``), never on a command line.
+symlink to it.
+
+Voila runs as :mod:`deploykit.console.voila_app`: every visitor signs in with their own
+deploykit token, which the server vouches for; the console holds no token of its own and
+its kernels start with none (``DEPLOYKIT_TOKEN`` is withheld). The kernel a page takes
+acts with its visitor's token, so the server applies that token's role and the audit log
+names that token. ``ConsoleProcess.sign_in_url(token)`` is the one-click link
+``deploykit up`` prints for its operator.
 
 The console lives under ``/console/`` so that one reverse proxy can put it beside the API
-on one host. Kernels are preheated: Voila starts one and runs the notebook before anyone
-asks, so a visit only waits for the browser (the console then waits for the visit before
-it starts refreshing, see :class:`~deploykit.console.app.Console`).
+on one host. Kernels are preheated: Voila starts one and runs the notebook's imports
+before anyone asks; it then waits for a visitor (see :mod:`deploykit.console.visit`).
+A kernel no browser has been connected to for ``cull_seconds`` is shut down.
 
 The page comes from the ``deploykit`` Voila template (``share/voila/templates/deploykit``,
 on ``JUPYTER_PATH`` for Voila only): Voila's lab template without its Font Awesome CDN links
@@ -38,7 +44,8 @@ from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -58,6 +65,8 @@ __all__ = [
 DEFAULT_PORT = 8766
 BASE_URL = "/console/"
 DEFAULT_SERVER_URL = "http://127.0.0.1:8765"
+#: a console kernel no browser has watched for this long is shut down
+DEFAULT_CULL_SECONDS = 120
 #: Lab extensions Voila must not load: deploykit's own sidebar needs JupyterLab itself.
 EXTENSION_DENYLIST = ("deploykit-labextension",)
 #: The page template (``share/voila/templates/deploykit``): Voila's lab template with no CDN
@@ -100,14 +109,23 @@ def template_root() -> Path:
 
 
 def voila_command(
-    *, port: int, host: str = "127.0.0.1", preheat: bool = True, notebook: Path | None = None
+    *,
+    port: int,
+    host: str = "127.0.0.1",
+    preheat: bool = True,
+    notebook: Path | None = None,
+    server_url: str = DEFAULT_SERVER_URL,
+    cull_seconds: int = DEFAULT_CULL_SECONDS,
+    config: Mapping[str, Any] | None = None,
 ) -> list[str]:
-    """The Voila command line that serves the console notebook."""
+    """The Voila command line that serves the console notebook (with sign-in); ``config``
+    adds traitlets options, e.g. ``{"ConsoleKernelManager.max_kernels": 50}``."""
     denylist = "[" + ",".join(f'"{name}"' for name in EXTENSION_DENYLIST) + "]"
+    extra = [f"--{key}={value}" for key, value in (config or {}).items()]
     return [
         sys.executable,
         "-m",
-        "voila",
+        "deploykit.console.voila_app",
         str(notebook or notebook_path()),
         f"--port={port}",
         "--Voila.port_retries=0",  # a busy port is an error, not a console somewhere else
@@ -119,6 +137,10 @@ def voila_command(
         f"--preheat_kernel={preheat}",
         "--pool_size=1",
         "--show_tracebacks=False",
+        f"--ConsoleIdentityProvider.server_url={server_url}",
+        f"--ConsoleKernelManager.cull_idle_timeout={cull_seconds}",
+        f"--ConsoleKernelManager.cull_interval={max(1, min(30, cull_seconds // 4 or 1))}",
+        *extra,
     ]
 
 
@@ -133,6 +155,11 @@ class ConsoleProcess:
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    def sign_in_url(self, token: str) -> str:
+        """The page with ``?token=``: one click signs its holder in (then the token leaves
+        the address bar). For the operator's own terminal only: never log it elsewhere."""
+        return f"{self.url}?token={quote(token, safe='')}"
 
     def logs(self) -> str:
         if self.log_path is None:
@@ -219,16 +246,18 @@ def serve(
     *,
     port: int = DEFAULT_PORT,
     server_url: str | None = None,
-    token: str | None = None,
     host: str = "127.0.0.1",
     preheat: bool = True,
     log_path: Path | None = None,
+    cull_seconds: int = DEFAULT_CULL_SECONDS,
+    config: Mapping[str, Any] | None = None,
 ) -> ConsoleProcess:
     """Start Voila on the console notebook in its own process group; returns at once.
 
-    ``server_url`` defaults to the settings' (then http://127.0.0.1:8765) and ``token``
-    to the settings' (then the server's local admin token in ``<home>/token``). Voila's
-    output goes to ``log_path`` (default: inherited, as ``deploykit up`` prints it).
+    ``server_url`` defaults to the settings' (then http://127.0.0.1:8765): the server that
+    vouches for visitors' tokens and that their kernels talk to. The console gets no token
+    (``DEPLOYKIT_TOKEN`` is removed from its environment). Voila's output goes to
+    ``log_path`` (default: inherited, as ``deploykit up`` prints it).
     Call ``wait_ready()`` to block until it answers. On Linux, Voila gets SIGTERM when the
     thread that called this exits, so call it from the main thread of a long-lived process.
     """
@@ -249,15 +278,19 @@ def serve(
             p for p in (str(template_root()), os.environ.get("JUPYTER_PATH", "")) if p
         ),
     }
-    secret = token or settings.token
-    if secret:
-        env["DEPLOYKIT_TOKEN"] = secret
-    else:
-        env.pop("DEPLOYKIT_TOKEN", None)  # the kernel's client reads <home>/token
+    env.pop("DEPLOYKIT_TOKEN", None)  # visitors bring their own; kernels get theirs only
+    command = voila_command(
+        port=port,
+        host=host,
+        preheat=preheat,
+        server_url=server,
+        cull_seconds=cull_seconds,
+        config=config,
+    )
     out = open(log_path, "ab") if log_path is not None else None  # noqa: SIM115
     try:
         process = subprocess.Popen(
-            voila_command(port=port, host=host, preheat=preheat),
+            command,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT if out is not None else None,

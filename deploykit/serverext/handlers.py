@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -96,6 +97,7 @@ class RollbackHandler(_DeploymentsHandler):
             reason=reason,
             to=to,
             if_current=if_current,
+            acting_for=jupyter_user(self.current_user),
         )
 
 
@@ -125,8 +127,28 @@ class DeployHandler(_DeploymentsHandler):
             self._fail(exc)
             return
         await self._answer(
-            self.deployments.deploy, name, version=version, reason=reason, if_current=if_current
+            self.deployments.deploy,
+            name,
+            version=version,
+            reason=reason,
+            if_current=if_current,
+            acting_for=jupyter_user(self.current_user),
         )
+
+
+def jupyter_user(user: Any) -> str | None:
+    """How the audit log names the Jupyter user: the username, with the display name when
+    it differs. None for Jupyter's anonymous users (a shared Jupyter token names nobody:
+    "Anonymous Io" with a random id), so a single-user Jupyter records its token alone."""
+    username = str(getattr(user, "username", "") or "").strip()
+    name = str(getattr(user, "name", "") or "").strip()
+    if re.fullmatch(r"[0-9a-f]{32}", username) and name.startswith("Anonymous "):
+        return None
+    if not username:
+        return name or None
+    if name and name != username:
+        return f"{name} ({username})"
+    return username
 
 
 def _version_field(body: dict[str, Any], key: str) -> int | None:

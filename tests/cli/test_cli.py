@@ -187,14 +187,21 @@ def test_up_serves_the_demo_and_prints_a_working_token(tmp_path):
             banner += line
             if b"Ctrl+C stops." in line:
                 break
-        # the banner comes once both answer: the console it names is serving
-        assert httpx.get(console, timeout=30).status_code == 200
+        # the banner comes once both answer: the console it names is serving, to a
+        # signed-in visitor; its sign-in link works
+        assert httpx.get(console, timeout=30).status_code == 302  # to the sign-in form
+        with httpx.Client(follow_redirects=True, timeout=60) as browser:
+            assert browser.get(f"{console}?token={token}").status_code == 200
     finally:
         rest = _stop(proc)
     out = banner.decode()
     assert f"server       {url}" in out
     assert f"console      {console}" in out
-    assert token in out
+    # the token appears once, in the operator's sign-in link, and in no log
+    assert [line for line in out.splitlines() if token in line] == [
+        f"sign in      {console}?token={token}   (as the local admin)"
+    ]
+    assert token not in (tmp_path / "home" / "console.log").read_text()
     assert "[Voila]" not in out + rest  # Voila's chatter goes to its log, not the terminal
 
 

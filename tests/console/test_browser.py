@@ -1,6 +1,7 @@
 """The console as a user gets it: `deploykit console` (Voila, preheated kernel) on a real
-server, in Debian's Chromium driven by Playwright. Rollback from the page moves the server's
-production alias, and a move made elsewhere reaches the open page on its own.
+server, in Debian's Chromium driven by Playwright, signed in with the operator's link.
+Rollback from the page moves the server's production alias, and a move made elsewhere
+reaches the open page on its own.
 
 Needs ``apt-get install chromium`` (``.ci/run`` installs it); Playwright downloads no browser.
 """
@@ -50,11 +51,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 def console_url(server: LiveServer) -> Iterator[str]:
     """`deploykit console` in a child process, as a user starts it; stopped with Ctrl+C."""
     port = free_port()
-    env = {
-        **os.environ,
-        "DEPLOYKIT_HOME": str(server.settings.home),
-        "DEPLOYKIT_TOKEN": server.token or "",
-    }
+    env = {**os.environ, "DEPLOYKIT_HOME": str(server.settings.home)}  # the console needs no token
     command = [sys.executable, "-m", "deploykit", "console", "--port", str(port)]
     proc = subprocess.Popen(
         [*command, "--server", server.url],
@@ -87,7 +84,7 @@ def console_url(server: LiveServer) -> Iterator[str]:
 
 
 @pytest.fixture
-def page(console_url: str, tmp_path: Path) -> Iterator[Page]:
+def page(console_url: str, server: LiveServer, tmp_path: Path) -> Iterator[Page]:
     assert CHROMIUM.exists(), f"No Chromium at {CHROMIUM}: apt-get install -y chromium"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -99,7 +96,9 @@ def page(console_url: str, tmp_path: Path) -> Iterator[Page]:
         outside: list[str] = []
         page.route(re.compile(r"^(?!https?://127\.0\.0\.1[:/]|wss?://127\.0\.0\.1[:/]|data:)"),
                    lambda route: (outside.append(route.request.url), route.abort()))  # fmt: skip
-        page.goto(console_url, timeout=120_000)
+        # the operator's sign-in link (`deploykit up` prints it); the token then leaves the URL
+        page.goto(f"{console_url}?token={server.token}", timeout=120_000)
+        assert page.url == console_url
         yield page
         page.screenshot(path=str(tmp_path / "console.png"), full_page=True)
         browser.close()
@@ -132,6 +131,7 @@ def test_rollback_from_the_console_moves_production_and_the_page_follows_the_ser
         event = client.events("iris", limit=1)[0]
         assert (event.action, event.from_version, event.to_version) == ("rollback", 3, 2)
         assert event.reason == "v3 misroutes setosa"
+        assert event.actor == "local admin"  # the token that signed in
 
         # moved by someone else: the open page shows it within a few seconds, no reload
         client.deploy("iris", 3, reason="back to the tree")

@@ -105,5 +105,5 @@ def test_access_of_admin_and_viewer_tokens(server, client):
     with Client(server.url, token=client.create_token("viewer", name="dashboards")) as viewer:
         access = fetch_access(viewer)
     assert not access.can_act
-    assert access.reason.startswith("Read-only: this console's token (dashboards) has the")
+    assert access.reason.startswith("Read-only: your token (dashboards) has the")
     assert "'deployer' or 'admin' token" in access.reason

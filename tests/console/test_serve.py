@@ -34,8 +34,14 @@ def test_the_notebook_ships_in_the_package_and_stays_thin():
 
 
 def test_voila_runs_the_notebook_under_console_with_the_lab_extension_denied():
-    command = voila_command(port=9123, notebook=Path("/x/console.ipynb"))
-    assert command[1:4] == ["-m", "voila", "/x/console.ipynb"]
+    command = voila_command(
+        port=9123, notebook=Path("/x/console.ipynb"), server_url="http://models.lan:8765"
+    )
+    # Voila with the console's sign-in, kernel ownership and culling
+    assert command[1:4] == ["-m", "deploykit.console.voila_app", "/x/console.ipynb"]
+    assert "--ConsoleIdentityProvider.server_url=http://models.lan:8765" in command
+    assert "--ConsoleKernelManager.cull_idle_timeout=120" in command
+    assert not [part for part in command if "token" in part.lower()]
     assert "--port=9123" in command
     assert "--Voila.port_retries=0" in command  # a busy port fails instead of moving
     assert "--Voila.base_url=/console/" in command

@@ -116,7 +116,7 @@ def test_a_viewer_token_sees_the_buttons_disabled_with_the_reason(server, client
         console = Console(viewer)
         view = console.open("iris")
     table = view.table
-    reason = "Read-only: this console's token (wallboard) has the 'viewer' role"
+    reason = "Read-only: your token (wallboard) has the 'viewer' role"
     assert "(viewer)" in console.title.value
     assert reason in view.access_note.value
     buttons = [table.rollback_button, *table.row_buttons.values(), *table.rollback_buttons.values()]
