@@ -287,6 +287,8 @@ def column_problems(sig: Signature, names: Sequence[Any], allow_extra: bool) -> 
     missing = [c for c in sig.columns if c not in counts]
     if missing:
         problems.append(f"missing column{'s' if len(missing) > 1 else ''}: {quoted(missing)}")
+    if allow_extra:  # extras are ignored, but one that looks like a missing name is a typo
+        problems += _typos(missing, [n for n in counts if n not in known])
     unexpected = [] if allow_extra else [n for n in counts if n not in known]
     for name in unexpected[:_LISTED]:
         close = difflib.get_close_matches(str(name), missing[:_SUGGEST_FROM], n=1)
@@ -305,6 +307,17 @@ def column_problems(sig: Signature, names: Sequence[Any], allow_extra: bool) -> 
 
 
 _SUGGEST_FROM = 1000  # missing names difflib compares one unexpected name with, at most
+
+
+def _typos(missing: Sequence[str], extras: Sequence[Any]) -> list[str]:
+    """Sent columns that look like misspellings of missing ones (bounded like the rest)."""
+    found = []
+    candidates = [str(n) for n in extras[:_SUGGEST_FROM]]
+    for name in missing[:_LISTED]:
+        close = difflib.get_close_matches(name, candidates, n=1)
+        if close:
+            found.append(f"unexpected column {close[0]!r} (did you mean {name!r}?)")
+    return found
 
 
 def quoted(names: Sequence[Any], limit: int = 10) -> str:
