@@ -7,6 +7,7 @@ error JSON names it and :func:`deploykit.errors.error_class` finds it.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import tempfile
@@ -80,9 +81,27 @@ class Client:
         if self.token:
             headers["authorization"] = f"Bearer {self.token}"
         self._http = httpx.Client(base_url=self.url, timeout=timeout, headers=headers)
+        self._acting_for: str | None = None
+
+    def on_behalf_of(self, person: str) -> Client:
+        """This client acting for ``person``, sharing its connections (close only the original).
+
+        For a front end that holds one token for several people (the JupyterLab sidebar's
+        Jupyter server): the server records "<token name> for <person>" as the actor.
+        """
+        if not isinstance(person, str) or not person.strip():
+            raise ConfigurationError(
+                f"The 'person' parameter must be a name. Got {person!r} instead."
+            )
+        clone = copy.copy(self)
+        clone._acting_for = person.strip()
+        return clone
 
     # ------------------------------------------------------------------ plumbing
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        if self._acting_for is not None:
+            headers = kwargs.setdefault("headers", {})
+            headers["x-deploykit-on-behalf-of"] = self._acting_for.encode("utf-8")
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:

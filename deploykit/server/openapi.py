@@ -112,11 +112,21 @@ def _get(summary: str, schema: dict[str, Any], *, params: list[Any] | None = Non
     }
 
 
+_ON_BEHALF = {
+    "name": "X-Deploykit-On-Behalf-Of",
+    "in": "header",
+    "required": False,
+    "description": "The person a shared front end acts for; the audit log records "
+    "'<token name> for <person>'",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 100},
+}
+
+
 def _post(summary: str, body: dict[str, Any], schema: dict[str, Any], **extra: Any) -> Any:
     return {
         "summary": summary,
         "security": _AUTH,
-        "parameters": [_NAME],
+        "parameters": [_NAME, _ON_BEHALF],
         "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
         "responses": {"200": _json(schema, "OK"), **_errors(*_WRITE)},
         **extra,
@@ -328,8 +338,15 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                 }
             },
             "/v1/whoami": _get(
-                "The role and name of the token sent",
-                {"type": "object"},
+                "The role and name of the token sent (any valid token)",
+                {
+                    "type": "object",
+                    "required": ["role", "name"],
+                    "properties": {
+                        "role": {"type": "string", "enum": ["viewer", "deployer", "admin"]},
+                        "name": {"type": "string"},
+                    },
+                },
                 params=[],
             ),
             "/v1/models": _get("List models", {**arr, "items": _ref("ModelInfo")}, params=[]),

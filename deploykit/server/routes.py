@@ -4,7 +4,10 @@ Each handler runs behind :func:`_endpoint`, which checks the caller's role,
 turns any deploykit error into the error JSON with its status, and answers any
 other exception with a 500 carrying a request id (and logs it). Registry calls
 are blocking SQL, so they run in threads; the audit log records the token's name
-as the actor.
+as the actor. A front end that holds a token for several people (the JupyterLab
+sidebar's Jupyter server) names the person it acts for in ``X-Deploykit-On-Behalf-Of``;
+the actor is then "<token name> for <person>": the token stays on record, the person
+is what the token holder asserts.
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ if TYPE_CHECKING:
 __all__ = ["routes"]
 
 _CHUNK = 1 << 20
+ON_BEHALF_HEADER = "x-deploykit-on-behalf-of"
+_ON_BEHALF_MAX = 100
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,9 @@ def _endpoint(state: ServerState, role: str | None, handler: Handler) -> Callabl
             actor = "anonymous"
             if role is not None:
                 _, actor = await state.authorize(request.headers.get("authorization"), role)
+                person = _on_behalf_of(request)
+                if person is not None:
+                    actor = f"{actor} for {person}"
             result = await handler(Call(request, state, actor))
         except ClientDisconnect:
             return error_response(BadRequestError("The client disconnected mid-request."))
@@ -103,6 +111,20 @@ def _endpoint(state: ServerState, role: str | None, handler: Handler) -> Callabl
         return json_response(_plain(result))
 
     return run
+
+
+def _on_behalf_of(request: Request) -> str | None:
+    """The person a token holder says it acts for, checked: one printable line, short."""
+    raw = request.headers.get(ON_BEHALF_HEADER)
+    if raw is None:
+        return None
+    value = raw.encode("latin-1").decode("utf-8", errors="replace").strip()  # sent as UTF-8
+    if not value or len(value) > _ON_BEHALF_MAX or not value.isprintable():
+        raise InvalidInputError(
+            f"The X-Deploykit-On-Behalf-Of header must name a person in 1 to {_ON_BEHALF_MAX} "
+            f"printable characters. Got {raw[:40]!r}{'...' if len(raw) > 40 else ''} instead."
+        )
+    return value
 
 
 def _plain(value: Any) -> Any:

@@ -190,18 +190,21 @@ class Deployments:
         reason: str,
         to: int | None = None,
         if_current: int | None = None,
+        acting_for: str | None = None,
     ) -> dict[str, Any]:
         """Move ``production`` of ``name`` back (to ``to``, else where it was before).
 
         ``if_current`` is the live version the user saw when confirming: if the alias
-        moved since, nothing happens and a ConflictError says so.
+        moved since, nothing happens and a ConflictError says so. ``acting_for`` names the
+        Jupyter user who asked: the audit log records "<token name> for <user>" (server)
+        or "<DEPLOYKIT_ACTOR> for <user>" (embedded registry).
         """
         if not isinstance(reason, str) or not reason.strip():
             raise InvalidInputError(
                 f"A rollback of {name!r} needs a reason, recorded in the audit log. "
                 "Got an empty one; say why, e.g. 'p95 latency doubled after v3'."
             )
-        backend = self.backend
+        backend = self._acting(self.backend, acting_for)
         before = backend.model(name).production
         moved = backend.rollback(name, to=to, reason=reason.strip(), if_current=if_current)
         self._drift.pop(name, None)
@@ -221,6 +224,14 @@ class Deployments:
             backend.close()
 
     # ------------------------------------------------------------------ helpers
+    def _acting(self, backend: Any, person: str | None) -> Any:
+        """``backend`` acting for ``person`` in the audit log, the token (or process) kept."""
+        if person is None or not person.strip():
+            return backend
+        if self.mode == "server":
+            return backend.on_behalf_of(person)
+        return backend.as_actor(f"{backend.settings.actor} for {person.strip()}")
+
     def _recent_alerts(self, backend: Any) -> dict[str, Event]:
         """The newest alert or automatic rollback of each model within the window."""
         since = utcnow() - timedelta(seconds=self.window_seconds)

@@ -96,7 +96,20 @@ class RollbackHandler(_DeploymentsHandler):
             reason=reason,
             to=to,
             if_current=if_current,
+            acting_for=jupyter_user(self.current_user),
         )
+
+
+def jupyter_user(user: Any) -> str | None:
+    """How the audit log names the Jupyter user: the username, with the display name when
+    Jupyter has one of its own (an anonymous token user is "Anonymous Io (3f2a...)")."""
+    username = str(getattr(user, "username", "") or "").strip()
+    name = str(getattr(user, "name", "") or "").strip()
+    if not username:
+        return name or None
+    if name and name != username:
+        return f"{name} ({username})"
+    return username
 
 
 def _version_field(body: dict[str, Any], key: str) -> int | None:
