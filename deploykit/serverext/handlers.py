@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -102,9 +103,12 @@ class RollbackHandler(_DeploymentsHandler):
 
 def jupyter_user(user: Any) -> str | None:
     """How the audit log names the Jupyter user: the username, with the display name when
-    Jupyter has one of its own (an anonymous token user is "Anonymous Io (3f2a...)")."""
+    it differs. None for Jupyter's anonymous users (a shared Jupyter token names nobody:
+    "Anonymous Io" with a random id), so a single-user Jupyter records its token alone."""
     username = str(getattr(user, "username", "") or "").strip()
     name = str(getattr(user, "name", "") or "").strip()
+    if re.fullmatch(r"[0-9a-f]{32}", username) and name.startswith("Anonymous "):
+        return None
     if not username:
         return name or None
     if name and name != username:
