@@ -131,7 +131,9 @@ def push_model(
 
 
 def _summary(session: Session, version: Any, *, deploy: bool, seconds: float) -> tuple[str, bool]:
-    parts = [f"Pushed {version.ref} ({render.size(version.size)}, {seconds:.2f} s)"]
+    parts = [
+        f"Pushed {version.ref} ({render.size(version.size)}, {seconds:.2f} s) → {session.where()}"
+    ]
     if version.gate is not None:
         parts.append(render.gate_text(version.gate))
     if "production" in version.aliases:

@@ -39,12 +39,15 @@ async def test_status_says_the_figures_need_a_server(jp_fetch, home: Path):
     assert status["figures"] is False
     assert str(home / "registry.db") in status["target"]
     assert "c.DeployKitLab.server_url" in status["note"]
+    assert status["access"]["can_act"] is True  # the Jupyter user's own registry
 
 
 async def test_models_show_live_versions_without_figures(jp_fetch):
     rows = {row["name"]: row for row in (await get(jp_fetch, "models"))["models"]}
     assert (rows["iris"]["live_version"], rows["iris"]["status"]) == (2, "deployed")
-    assert rows["iris"]["status_detail"] == "Serving figures need a deploykit server."
+    assert rows["iris"]["status_detail"] == (
+        "In production; serving figures need a deploykit server."
+    )
     assert rows["iris"]["requests_per_s"] is None
     assert rows["iris"]["p95_ms"] is None
     assert rows["iris"]["drift_share"] is None
