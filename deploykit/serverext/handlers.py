@@ -65,6 +65,14 @@ class ConsoleHandler(_DeploymentsHandler):
     @web.authenticated
     async def get(self) -> None:
         console = dict(self.deployments.console)
+        chosen = (self.get_argument("url", "") or "").strip()  # the user's Lab settings
+        if chosen:
+            absolute = chosen.startswith(("http://", "https://"))
+            console = {
+                "kind": "external" if absolute else "jupyter",
+                "url": chosen if absolute else chosen.lstrip("/"),
+                "reason": None,
+            }
         if console["kind"] == "jupyter":
             console.update(embed=True, reachable=True)
         elif console["kind"] == "external":

@@ -1,8 +1,24 @@
 /** DOM building blocks of the sidebar: plain elements, no framework. */
-import { IModelDetail } from './api';
-import { MISSING, badgeModifier, formatMetrics, formatMove, formatWhen } from './format';
+import { IModelDetail, IVersionRow } from './api';
+import {
+  MISSING,
+  badgeModifier,
+  formatMetrics,
+  formatMove,
+  formatWhen,
+  headlineMetric,
+  shortEstimator
+} from './format';
 
-export function versionsList(detail: IModelDetail): HTMLUListElement {
+/**
+ * One row per version: name and aliases, then what tells versions apart (estimator,
+ * headline metric, description), then when and who. `deployButton` adds a Deploy
+ * button to the versions that are not live (none for a read-only sidebar).
+ */
+export function versionsList(
+  detail: IModelDetail,
+  deployButton?: (v: IVersionRow) => HTMLButtonElement | null
+): HTMLUListElement {
   const list = el('ul', 'jp-DeploykitPanel-versions');
   for (const v of detail.versions) {
     const item = el('li');
@@ -13,8 +29,23 @@ export function versionsList(detail: IModelDetail): HTMLUListElement {
     for (const alias of v.aliases) {
       top.append(' ', el('span', 'jp-DeploykitPanel-alias', alias));
     }
-    const meta = [formatWhen(v.created_at), v.author, formatMetrics(v.metrics)];
-    item.append(top, el('div', 'jp-DeploykitPanel-versionMeta', meta.join(' · ')));
+    const what = el(
+      'div',
+      'jp-DeploykitPanel-versionWhat',
+      `${shortEstimator(v.estimator)} · ${headlineMetric(v.metrics)}`
+    );
+    what.title = `${v.estimator}\n${formatMetrics(v.metrics, 20)}`;
+    const parts: Node[] = [top, what];
+    if (v.description) {
+      parts.push(el('div', 'jp-DeploykitPanel-versionDescription', v.description));
+    }
+    const meta = [formatWhen(v.created_at), v.author];
+    parts.push(el('div', 'jp-DeploykitPanel-versionMeta', meta.join(' · ')));
+    const deploy = v.version === detail.live_version ? null : deployButton?.(v);
+    if (deploy) {
+      top.append(deploy);
+    }
+    item.append(...parts);
     list.append(item);
   }
   return list;
