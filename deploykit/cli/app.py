@@ -391,6 +391,14 @@ def console_command(
     preheat: Annotated[
         bool, typer.Option(help="Run the console notebook before the first visit.")
     ] = True,
+    frame_ancestors: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--frame-ancestors",
+            help="An origin allowed to show the console in a frame, such as a JupyterLab's "
+            "http://127.0.0.1:8888 (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the team console (Voila) for a deploykit server until interrupted."""
     from deploykit.console import serve as serve_console
@@ -398,7 +406,13 @@ def console_command(
     settings = Settings.from_env()
     log = settings.ensure_home() / "console.log"
     handle = serve_console(
-        settings, port=port, server_url=server_url, host=host, preheat=preheat, log_path=log
+        settings,
+        port=port,
+        server_url=server_url,
+        host=host,
+        preheat=preheat,
+        log_path=log,
+        frame_ancestors=tuple(frame_ancestors or ()),
     )
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops it as Ctrl+C does
     try:

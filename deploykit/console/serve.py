@@ -20,12 +20,14 @@ This module imports neither Voila nor ipywidgets: it starts a process.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
@@ -82,11 +84,39 @@ def console_url(
     return f"http://{host}:{port}{BASE_URL}"
 
 
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+")
+
+
+def frame_ancestors_policy(origins: Sequence[str]) -> str:
+    """The CSP that lets pages of ``origins`` (a JupyterLab, say) show the console in a frame;
+    by default Jupyter's pages allow only their own origin ('self')."""
+    checked = []
+    for origin in origins:
+        value = origin.strip().rstrip("/")
+        if not _ORIGIN.fullmatch(value):
+            raise ConfigurationError(
+                "Each 'frame_ancestors' entry must be an origin such as http://127.0.0.1:8888 "
+                f"(scheme, host and port; no path). Got {origin!r} instead."
+            )
+        checked.append(value)
+    return "frame-ancestors 'self' " + " ".join(checked)
+
+
 def voila_command(
-    *, port: int, host: str = "127.0.0.1", preheat: bool = True, notebook: Path | None = None
+    *,
+    port: int,
+    host: str = "127.0.0.1",
+    preheat: bool = True,
+    notebook: Path | None = None,
+    frame_ancestors: Sequence[str] = (),
 ) -> list[str]:
     """The Voila command line that serves the console notebook."""
     denylist = "[" + ",".join(f'"{name}"' for name in EXTENSION_DENYLIST) + "]"
+    framing = []
+    if frame_ancestors:
+        policy = frame_ancestors_policy(frame_ancestors)
+        settings = {"headers": {"Content-Security-Policy": policy}}
+        framing = [f"--Voila.tornado_settings={json.dumps(settings)}"]
     return [
         sys.executable,
         "-m",
@@ -101,6 +131,7 @@ def voila_command(
         f"--preheat_kernel={preheat}",
         "--pool_size=1",
         "--show_tracebacks=False",
+        *framing,
     ]
 
 
@@ -205,12 +236,14 @@ def serve(
     host: str = "127.0.0.1",
     preheat: bool = True,
     log_path: Path | None = None,
+    frame_ancestors: Sequence[str] = (),
 ) -> ConsoleProcess:
     """Start Voila on the console notebook in its own process group; returns at once.
 
     ``server_url`` defaults to the settings' (then http://127.0.0.1:8765) and ``token``
     to the settings' (then the server's local admin token in ``<home>/token``). Voila's
     output goes to ``log_path`` (default: inherited, as ``deploykit up`` prints it).
+    ``frame_ancestors`` lists the origins (a JupyterLab's) allowed to show it in a frame.
     Call ``wait_ready()`` to block until it answers. On Linux, Voila gets SIGTERM when the
     thread that called this exits, so call it from the main thread of a long-lived process.
     """
@@ -235,7 +268,7 @@ def serve(
     out = open(log_path, "ab") if log_path is not None else None  # noqa: SIM115
     try:
         process = subprocess.Popen(
-            voila_command(port=port, host=host, preheat=preheat),
+            voila_command(port=port, host=host, preheat=preheat, frame_ancestors=frame_ancestors),
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT if out is not None else None,

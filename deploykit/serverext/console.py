@@ -27,7 +27,8 @@ def framing(url: str, origin: str, *, timeout: float = 3.0) -> dict[str, Any]:
     user's words, why it is not embedded.
     """
     try:
-        response = httpx.get(url, timeout=timeout, follow_redirects=True)
+        # HEAD: the headers are all it takes, and a GET of a Voila page would run a kernel.
+        response = httpx.head(url, timeout=timeout, follow_redirects=True)
     except httpx.HTTPError as exc:
         return {
             "reachable": False,
