@@ -18,6 +18,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
@@ -246,3 +247,22 @@ def test_refresh_recovers_from_a_wrong_token_and_follows_a_restart_as_viewer(
         expect(panel.locator(".jp-DeploykitPanel-deploy")).to_have_count(0)
         page.screenshot(path=str(setup.root / "viewer.png"))
     page.close()
+
+
+def test_a_console_url_setting_nobody_answers_gives_a_note_not_a_blank_frame(
+    page: Page, lab: tuple[Lab, str]
+):
+    setup, url = lab
+    nobody = f"http://127.0.0.1:{free_port()}/console/"
+    settings = f"{url}/lab/api/settings/deploykit-labextension:plugin"
+    headers = {"Authorization": f"token {setup.token}"}
+    raw = json.dumps({"consoleUrl": nobody, "refreshSeconds": 30})
+    assert httpx.put(settings, json={"raw": raw}, headers=headers).status_code == 204
+    try:
+        page.reload()
+        page.locator("#jp-main-dock-panel").wait_for(timeout=120_000)
+        page.evaluate("() => window.jupyterapp.commands.execute('deploykit:open-console')")
+        expect(page.get_by_text(f"No deploy console answers at {nobody}")).to_be_visible()
+        expect(page.locator("#deploykit-console")).to_have_count(0)
+    finally:
+        httpx.put(settings, json={"raw": "{}"}, headers=headers)
