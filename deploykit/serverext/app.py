@@ -149,6 +149,14 @@ class DeployKitLab(ExtensionApp):
         server, shown in a Lab tab), ``external`` (another host: embedded if it allows it),
         or ``none`` (``reason`` says what to install or set)."""
         url = self.console_url
+        if url is None and self.server_url is None:
+            return {
+                "kind": "none",
+                "url": None,
+                "reason": "The console reads a deploykit server, and this Jupyter uses the "
+                "embedded registry: start one with `deploykit up`, then set "
+                "c.DeployKitLab.server_url to it and restart Jupyter.",
+            }
         if url is None:
             if voila_installed():
                 return {"kind": "jupyter", "url": CONSOLE_PATH, "reason": None}

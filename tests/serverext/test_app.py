@@ -129,13 +129,16 @@ def test_kernels_of_an_embedded_sidebar_get_its_registry_and_no_server(tmp_path:
 def test_the_console_opens_from_this_jupyter_when_voila_is_installed(monkeypatch):
     from deploykit.serverext import app as app_module
 
-    assert DeployKitLab().console() == {
-        "kind": "jupyter",
-        "url": "deploykit/console/",
-        "reason": None,
-    }
+    served = DeployKitLab(server_url="http://127.0.0.1:8765")
+    assert served.console() == {"kind": "jupyter", "url": "deploykit/console/", "reason": None}
     monkeypatch.setattr(app_module, "voila_installed", lambda: False)
-    none = DeployKitLab().console()
+    none = served.console()
     assert none["kind"] == "none"
     assert "pip install 'deploykit[console]'" in none["reason"]
     assert DeployKitLab(console_url="http://h:8766/console/").console()["kind"] == "external"
+
+
+def test_an_embedded_lab_says_the_console_needs_a_server():
+    found = DeployKitLab().console()
+    assert found["kind"] == "none"
+    assert "set c.DeployKitLab.server_url" in found["reason"]

@@ -40,6 +40,7 @@ async def test_status_says_the_figures_need_a_server(jp_fetch, home: Path):
     assert str(home / "registry.db") in status["target"]
     assert "c.DeployKitLab.server_url" in status["note"]
     assert status["access"]["can_act"] is True  # the Jupyter user's own registry
+    assert status["console"]["kind"] == "none"  # the console reads a server: it says so
 
 
 async def test_models_show_live_versions_without_figures(jp_fetch):
