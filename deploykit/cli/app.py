@@ -532,6 +532,14 @@ def console_command(
             help="Stop a page's kernel once no browser has shown it for this long.",
         ),
     ] = 120,
+    frame_ancestors: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--frame-ancestors",
+            help="An origin allowed to show the console in a frame, such as a JupyterLab's "
+            "http://127.0.0.1:8888 (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the team console (Voila) for a deploykit server until interrupted.
 
@@ -554,6 +562,7 @@ def console_command(
         preheat=preheat,
         log_path=log,
         cull_seconds=cull_seconds,
+        frame_ancestors=tuple(frame_ancestors or ()),
     )
     try:
         handle.wait_ready()

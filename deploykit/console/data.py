@@ -28,7 +28,7 @@ import pandas as pd
 
 from deploykit.console.frames import DriftData, drift_frames, serving_frame
 from deploykit.errors import AuthenticationError, ConflictError, DeployKitError, NotFoundError
-from deploykit.monitoring.rules import ALERT_ACTIONS, MANUAL_MOVES, standing_alert
+from deploykit.monitoring import health
 from deploykit.records import Event, ModelInfo, ModelVersion
 
 __all__ = [
@@ -51,10 +51,9 @@ __all__ = [
 
 _T = TypeVar("_T")
 
-#: Share of 5xx answers above which a model's badge turns red, alert rules or not.
-ERROR_RATE_ALERT = 0.05
-#: An alert (or automatic rollback) this recent colours the model's badge.
-ALERT_SECONDS = 900
+#: From the shared health rule (kept here for existing imports).
+ERROR_RATE_ALERT = health.ERROR_RATE_ALERT
+ALERT_SECONDS = health.ALERT_SECONDS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,20 +139,15 @@ def _status(
     errors_5xx: int,
     problem: str | None,
     alert: Event | None = None,
+    window_seconds: int = health.WINDOW_SECONDS,
 ) -> tuple[str, str]:
+    # The badge is the shared health rule's (deploykit.monitoring.health), so the Lab
+    # sidebar and `%deploy status` read the same; only "unknown" (unreadable) is ours.
     if problem:
         return "unknown", problem
-    if alert is not None:
-        word = "rolled back" if alert.action == "auto-rollback" else "alert"
-        return word, f"{alert.at:%H:%M} UTC: {alert.reason or alert.action}"
-    if live is None:
-        return "not deployed", "no version is in production"
-    if requests == 0:
-        return "idle", "no requests in the last minutes"
-    rate = errors_5xx / requests
-    if rate > ERROR_RATE_ALERT:
-        return "errors", f"{rate:.0%} of requests failed (5xx)"
-    return "serving", ""
+    figures = {"requests": requests, "errors_5xx": errors_5xx}
+    found = health.verdict(live, figures, alert=alert, window_seconds=window_seconds)
+    return found.status, found.detail
 
 
 def summarize(
@@ -191,9 +185,9 @@ def summarize(
 
 def current_alert(events: Sequence[Event], *, seconds: int = ALERT_SECONDS) -> Event | None:
     """The alert that still describes the model: see
-    :func:`deploykit.monitoring.rules.standing_alert` (a manual move of production after
+    :func:`deploykit.monitoring.health.current_alert` (a manual move of production after
     an alert or auto-rollback clears it)."""
-    return standing_alert(events, now=datetime.now(timezone.utc), seconds=seconds)
+    return health.current_alert(events, now=datetime.now(timezone.utc), seconds=seconds)
 
 
 def page_status(page: ModelPage) -> tuple[str, str]:
@@ -202,7 +196,8 @@ def page_status(page: ModelPage) -> tuple[str, str]:
     alert = current_alert(page.events)
     t = page.totals
     requests = int(t.get("requests") or 0)
-    return _status(page.live_version, requests, int(t.get("errors_5xx") or 0), None, alert)
+    errors = int(t.get("errors_5xx") or 0)
+    return _status(page.live_version, requests, errors, None, alert, page.window_seconds)
 
 
 # ---------------------------------------------------------------------- fetching
@@ -253,7 +248,7 @@ def recent_alerts(client: Any, *, seconds: int = ALERT_SECONDS) -> dict[str, Eve
     model."""
     since = datetime.now(timezone.utc) - timedelta(seconds=seconds)
     by_model: dict[str, list[Event]] = {}
-    for action in (*ALERT_ACTIONS, *MANUAL_MOVES):
+    for action in (*health.ALERT_ACTIONS, *health.MANUAL_MOVES):
         for event in client.events(since=since, action=action, limit=1000):
             by_model.setdefault(event.model, []).append(event)
     found = {name: current_alert(events, seconds=seconds) for name, events in by_model.items()}

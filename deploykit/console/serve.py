@@ -35,12 +35,14 @@ This module imports neither Voila nor ipywidgets: it starts a process.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
@@ -108,6 +110,24 @@ def template_root() -> Path:
     return Path(str(resources.files("deploykit.console") / "share"))
 
 
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+")
+
+
+def frame_ancestors_policy(origins: Sequence[str]) -> str:
+    """The CSP that lets pages of ``origins`` (a JupyterLab, say) show the console in a frame;
+    by default Jupyter's pages allow only their own origin ('self')."""
+    checked = []
+    for origin in origins:
+        value = origin.strip().rstrip("/")
+        if not _ORIGIN.fullmatch(value):
+            raise ConfigurationError(
+                "Each 'frame_ancestors' entry must be an origin such as http://127.0.0.1:8888 "
+                f"(scheme, host and port; no path). Got {origin!r} instead."
+            )
+        checked.append(value)
+    return "frame-ancestors 'self' " + " ".join(checked)
+
+
 def voila_command(
     *,
     port: int,
@@ -117,11 +137,17 @@ def voila_command(
     server_url: str = DEFAULT_SERVER_URL,
     cull_seconds: int = DEFAULT_CULL_SECONDS,
     config: Mapping[str, Any] | None = None,
+    frame_ancestors: Sequence[str] = (),
 ) -> list[str]:
     """The Voila command line that serves the console notebook (with sign-in); ``config``
     adds traitlets options, e.g. ``{"ConsoleKernelManager.max_kernels": 50}``."""
     denylist = "[" + ",".join(f'"{name}"' for name in EXTENSION_DENYLIST) + "]"
     extra = [f"--{key}={value}" for key, value in (config or {}).items()]
+    framing = []
+    if frame_ancestors:
+        policy = frame_ancestors_policy(frame_ancestors)
+        settings = {"headers": {"Content-Security-Policy": policy}}
+        framing = [f"--Voila.tornado_settings={json.dumps(settings)}"]
     return [
         sys.executable,
         "-m",
@@ -141,6 +167,7 @@ def voila_command(
         f"--ConsoleKernelManager.cull_idle_timeout={cull_seconds}",
         f"--ConsoleKernelManager.cull_interval={max(1, min(30, cull_seconds // 4 or 1))}",
         *extra,
+        *framing,
     ]
 
 
@@ -251,13 +278,15 @@ def serve(
     log_path: Path | None = None,
     cull_seconds: int = DEFAULT_CULL_SECONDS,
     config: Mapping[str, Any] | None = None,
+    frame_ancestors: Sequence[str] = (),
 ) -> ConsoleProcess:
     """Start Voila on the console notebook in its own process group; returns at once.
 
     ``server_url`` defaults to the settings' (then http://127.0.0.1:8765): the server that
     vouches for visitors' tokens and that their kernels talk to. The console gets no token
     (``DEPLOYKIT_TOKEN`` is removed from its environment). Voila's output goes to
-    ``log_path`` (default: inherited, as ``deploykit up`` prints it).
+    ``log_path`` (default: inherited, as ``deploykit up`` prints it). ``frame_ancestors``
+    lists the origins (a JupyterLab's) allowed to show it in a frame.
     Call ``wait_ready()`` to block until it answers. On Linux, Voila gets SIGTERM when the
     thread that called this exits, so call it from the main thread of a long-lived process.
     """
@@ -286,6 +315,7 @@ def serve(
         server_url=server,
         cull_seconds=cull_seconds,
         config=config,
+        frame_ancestors=frame_ancestors,
     )
     out = open(log_path, "ab") if log_path is not None else None  # noqa: SIM115
     try:

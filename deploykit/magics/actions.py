@@ -142,7 +142,9 @@ def push_model(
 
 
 def _summary(session: Session, version: Any, *, deploy: bool, seconds: float) -> tuple[str, bool]:
-    parts = [f"Pushed {version.ref} ({render.size(version.size)}, {seconds:.2f} s)"]
+    parts = [
+        f"Pushed {version.ref} ({render.size(version.size)}, {seconds:.2f} s) → {session.where()}"
+    ]
     same = identical_versions(session.backend, version)
     if same:
         parts.append(f"identical to version {same[-1]} (the same artifact bytes)")

@@ -131,10 +131,17 @@ class DeployMagics(Magics):
         return RecordList(self.backend.versions(args.name), kind="versions")
 
     def _deploy(self, args: Any) -> Any:
-        return self.backend.deploy(args.name, args.version, alias=args.alias, reason=args.reason)
+        moved = self.backend.deploy(args.name, args.version, alias=args.alias, reason=args.reason)
+        return self._moved(moved)
 
     def _rollback(self, args: Any) -> Any:
-        return self.backend.rollback(args.name, to=args.to, alias=args.alias, reason=args.reason)
+        moved = self.backend.rollback(args.name, to=args.to, alias=args.alias, reason=args.reason)
+        return self._moved(moved)
+
+    def _moved(self, alias: Any) -> Any:
+        # The record is the cell's result; the line says where the move happened.
+        print(f"{alias.model} {alias.name} → version {alias.version} → {self.session.where()}")
+        return alias
 
     def _models(self, args: Any) -> RecordList:
         return RecordList(self.backend.models(), kind="models")

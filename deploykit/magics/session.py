@@ -122,6 +122,15 @@ class Session:
             return Target(None, f"{database}, artifacts in {self.settings.artifacts_url}")
         return Target(self.url, self.url, self.token_source or self._default_token_source())
 
+    def where(self) -> str:
+        """Where commands land, for every output that moved something: the server's URL,
+        or "embedded registry at <database>"."""
+        if self.url is not None:
+            return self.url
+        from deploykit.registry.database import mask_url
+
+        return f"embedded registry at {mask_url(self.settings.database_url)}"
+
     def _default_token_source(self) -> str | None:
         if self.settings.token:
             return "DEPLOYKIT_TOKEN"

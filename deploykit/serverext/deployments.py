@@ -8,6 +8,7 @@ moves only: nothing is served in-process, so there is nothing to measure).
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable
@@ -15,47 +16,20 @@ from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from deploykit.errors import ConflictError, DeployKitError, InvalidInputError
-from deploykit.monitoring.rules import ALERT_ACTIONS, MANUAL_MOVES, standing_alert
+from deploykit.errors import ConflictError, DeployKitError, InvalidInputError, NotFoundError
+from deploykit.monitoring import health
 from deploykit.records import Event, ModelInfo, ModelVersion, utcnow
 
 if TYPE_CHECKING:
     from deploykit.serverext.app import DeployKitLab
     from deploykit.settings import Settings
 
-__all__ = ["ERROR_RATE_ALERT", "Deployments", "badge"]
+__all__ = ["Deployments"]
 
-#: Share of failed requests (4xx and 5xx) from which a model's badge says "errors".
-ERROR_RATE_ALERT = 0.05
 _DRIFT_TTL = 60.0  # drift reads prediction logs: far dearer than a poll, so not every poll
+_ACCESS_TTL = 30.0  # who the token is: asked once per poll would double the requests
 _EVENTS_SHOWN = 10
-
-
-def badge(
-    live_version: int | None, serving: dict[str, Any] | None, alert: Event | None, window: str
-) -> tuple[str, str]:
-    """The status badge of a model and the sentence behind it, most urgent first."""
-    if live_version is None:
-        return "not deployed", "No version is in production yet."
-    if alert is not None:
-        what = "rolled back automatically" if alert.action == "auto-rollback" else "alert"
-        return "alert", f"{what} at {alert.at:%H:%M} UTC: {alert.reason or 'no reason given'}"
-    if serving is None:
-        return "deployed", "Serving figures need a deploykit server."
-    requests = int(serving.get("requests") or 0)
-    if requests == 0:
-        return "idle", f"No requests in the last {window}."
-    failed = int(serving.get("errors_4xx") or 0) + int(serving.get("errors_5xx") or 0)
-    if failed / requests >= ERROR_RATE_ALERT:
-        return "errors", f"{failed} of {requests} requests failed in the last {window}."
-    return "live", f"{requests} requests in the last {window}."
-
-
-def _window_text(seconds: int) -> str:
-    if seconds % 3600 == 0:
-        hours = seconds // 3600
-        return "hour" if hours == 1 else f"{hours} hours"
-    return f"{seconds // 60} minutes"
+_MUTATING_ROLES = ("deployer", "admin")
 
 
 def _drift_share(reply: Any) -> float | None:
@@ -70,7 +44,7 @@ def _drift_share(reply: Any) -> float | None:
 
 
 class Deployments:
-    """Overview rows, model details and rollback for the sidebar, over one backend."""
+    """Overview rows, model details, deploy and rollback for the sidebar, over one backend."""
 
     def __init__(
         self,
@@ -78,14 +52,15 @@ class Deployments:
         *,
         mode: str,
         target: str,
-        console_url: str,
+        console: dict[str, Any] | None = None,
         refresh_seconds: float = 5.0,
-        window_seconds: int = 900,
+        window_seconds: int = health.WINDOW_SECONDS,
         token_source: str | None = None,
+        fingerprint: str = "",
     ) -> None:
         self.mode = mode
         self.target = target
-        self.console_url = console_url
+        self.console = console or {"kind": "none", "url": None, "reason": None}
         self.refresh_seconds = refresh_seconds
         self.window_seconds = window_seconds
         self.token_source = token_source
@@ -93,6 +68,11 @@ class Deployments:
         self._backend: Any = None
         self._lock = threading.Lock()
         self._drift: dict[str, tuple[float, float | None]] = {}
+        self._access: tuple[float, dict[str, Any]] | None = None
+        # What the sidebar compares between polls: a Jupyter restarted with another
+        # configuration (server, token, console, window) must not keep the old page.
+        seen = repr((mode, target, token_source, fingerprint, self.console, window_seconds))
+        self.config_id = hashlib.sha256(seen.encode()).hexdigest()[:16]
 
     @classmethod
     def from_config(cls, config: DeployKitLab) -> Deployments:
@@ -107,14 +87,16 @@ class Deployments:
             open_backend = partial(_open_client, settings)
             mode, target = "server", settings.server_url
             source = "c.DeployKitLab.token" if config.token else _token_source(settings)
+        token = settings.token or ""
         return cls(
             open_backend,
             mode=mode,
             target=target,
-            console_url=config.console_url,
+            console=config.console(),
             refresh_seconds=config.refresh_seconds,
             window_seconds=config.window_seconds,
             token_source=source,
+            fingerprint=hashlib.sha256(token.encode()).hexdigest() if token else "",
         )
 
     @property
@@ -136,14 +118,15 @@ class Deployments:
 
     # ------------------------------------------------------------------ reads
     def status(self) -> dict[str, Any]:
-        """Where the figures come from and how the sidebar should behave; no I/O."""
+        """Where the figures come from, who the sidebar acts as, how it should behave."""
         from deploykit import __version__
 
         note = None
         if not self.figures:
             note = (
-                "Embedded registry: versions and rollbacks only. For requests/s, p95 and drift "
-                "set c.DeployKitLab.server_url (or DEPLOYKIT_SERVER_URL) to a deploykit server."
+                "Embedded registry: versions, deploys and rollbacks only. For requests/s, p95 "
+                "and drift set c.DeployKitLab.server_url (or DEPLOYKIT_SERVER_URL) to a "
+                "deploykit server."
             )
         return {
             "mode": self.mode,
@@ -151,38 +134,75 @@ class Deployments:
             "figures": self.figures,
             "note": note,
             "token_source": self.token_source,
-            "console_url": self.console_url,
+            "console": dict(self.console),
+            "console_url": self.console.get("url") or "",
             "refresh_seconds": self.refresh_seconds,
             "window_seconds": self.window_seconds,
+            "config_id": self.config_id,
+            "access": self.access(),
             "version": __version__,
         }
+
+    def access(self) -> dict[str, Any]:
+        """Who the sidebar acts as and whether it may deploy and roll back (and if not, why).
+
+        The embedded registry is the Jupyter user's own files: they may. A server says what
+        the token's role is; only ``deployer`` and ``admin`` move production.
+        """
+        if self.mode != "server":
+            return {"role": "local", "name": None, "can_act": True, "reason": None}
+        now = time.monotonic()
+        cached = self._access
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        try:
+            who = self.backend.whoami()
+        except DeployKitError as exc:  # unreachable, or a wrong token: read-only until it answers
+            found = {"role": None, "name": None, "can_act": False, "reason": str(exc)}
+            self._access = None  # ask again at the next poll
+            return found
+        role, name = who.get("role"), who.get("name")
+        found = {"role": role, "name": name, "can_act": role in _MUTATING_ROLES, "reason": None}
+        if not found["can_act"]:
+            found["reason"] = (
+                f"Read-only: the Jupyter server's deploykit token{f' ({name})' if name else ''} "
+                f"has the {role!r} role. Deploy and rollback need a 'deployer' or 'admin' "
+                "token in c.DeployKitLab.token."
+            )
+        self._access = (now + _ACCESS_TTL, found)
+        return found
 
     def models(self) -> list[dict[str, Any]]:
         """One row per model: live version, badge, requests/s, p95 latency, drift share."""
         backend = self.backend
         infos = backend.models()
-        alerts = self._recent_alerts(backend) if infos else {}
+        alerts = self._current_alerts(backend) if infos else {}
         return [self._row(backend, info, alerts.get(info.name)) for info in infos]
 
     def model(self, name: str) -> dict[str, Any]:
-        """One model's versions (newest first) and its recent alias moves."""
+        """One model's versions (newest first), its recent alias moves, its rollback targets."""
         backend = self.backend
         info: ModelInfo = backend.model(name)
         versions: list[ModelVersion] = backend.versions(name)
         events: list[Event] = backend.events(name, limit=_EVENTS_SHOWN)
-        others = [v for v in versions if v.version != info.production]
+        live = info.production
+        targets = [v.version for v in reversed(versions) if v.version != live]
+        if live is None:
+            targets = []
         return {
             "name": info.name,
             "description": info.description,
-            "live_version": info.production,
+            "live_version": live,
             "latest_version": info.latest_version,
             "aliases": dict(info.aliases),
-            "can_roll_back": info.production is not None and bool(others),
+            "can_roll_back": bool(targets),
+            "rollback_targets": targets,
+            "previous_version": _previous(events, live, targets),
             "versions": [_version_row(v) for v in reversed(versions)],
             "events": [_event_row(e) for e in events],
         }
 
-    # ------------------------------------------------------------------ rollback
+    # ------------------------------------------------------------------ moves
     def rollback(
         self,
         name: str,
@@ -206,55 +226,39 @@ class Deployments:
             )
         backend = self._acting(self.backend, acting_for)
         before = backend.model(name).production
-        moved = backend.rollback(name, to=to, reason=reason.strip(), if_current=if_current)
+        try:
+            moved = backend.rollback(name, to=to, reason=reason.strip(), if_current=if_current)
+        except ConflictError:
+            raise self._moved_since(name, if_current, "rolled back") from None
         self._drift.pop(name, None)
-        return {
-            "model": name,
-            "alias": moved.name,
-            "from_version": before,
-            "version": moved.version,
-            "updated_by": moved.updated_by,
-            "updated_at": moved.updated_at.isoformat(),
-        }
+        return _moved(name, before, moved)
 
-    # ------------------------------------------------------------------ deploy
     def deploy(
         self,
         name: str,
-        *,
         version: int,
-        reason: str,
+        *,
+        reason: str | None = None,
         if_current: int | None = None,
         acting_for: str | None = None,
     ) -> dict[str, Any]:
-        """Point ``production`` of ``name`` at ``version`` (the sidebar's per-version Deploy).
+        """Point ``production`` of ``name`` at ``version``.
 
-        ``if_current`` is the live version the user saw when confirming: if production moved
-        since, nothing happens and a ConflictError says so. ``acting_for`` names the Jupyter
-        user in the audit log, as for :meth:`rollback`.
+        ``if_current`` (the live version the user saw, None for "nothing live") is checked
+        just before the move; unlike rollback's, the check and the move are two calls.
         """
-        if not isinstance(reason, str) or not reason.strip():
-            raise InvalidInputError(
-                f"A deploy of {name!r} version {version} needs a reason, recorded in the "
-                "audit log. Got an empty one; say why, e.g. 'better recall on the new data'."
-            )
         backend = self._acting(self.backend, acting_for)
         before = backend.model(name).production
-        if if_current is not None and before != if_current:
+        if before != if_current:
+            raise self._moved_since(name, if_current, "deployed")
+        if version == before:
             raise ConflictError(
-                f"Production of {name!r} moved to version {before} since you looked (you saw "
-                f"{if_current}); nothing was deployed. Look again, then decide."
+                f"Version {version} of {name!r} is already in production; nothing was deployed."
             )
-        moved = backend.deploy(name, version, reason=reason.strip())
+        note = reason.strip() if isinstance(reason, str) and reason.strip() else None
+        moved = backend.deploy(name, version, reason=note)
         self._drift.pop(name, None)
-        return {
-            "model": name,
-            "alias": moved.name,
-            "from_version": before,
-            "version": moved.version,
-            "updated_by": moved.updated_by,
-            "updated_at": moved.updated_at.isoformat(),
-        }
+        return _moved(name, before, moved)
 
     def close(self) -> None:
         with self._lock:
@@ -263,6 +267,19 @@ class Deployments:
             backend.close()
 
     # ------------------------------------------------------------------ helpers
+    def _moved_since(self, name: str, seen: int | None, what: str) -> ConflictError:
+        """The conflict in the sidebar's words: what production is on now, what to do."""
+        try:
+            now = self.backend.model(name).production
+        except NotFoundError:
+            now = None
+        shown = lambda v: "nothing" if v is None else f"v{v}"  # noqa: E731
+        return ConflictError(
+            f"Production of {name!r} moved to {shown(now)} since you opened it (you saw "
+            f"{shown(seen)}); nothing was {what}. The sidebar now shows the current state: "
+            "look at Recent moves, then try again if it is still needed."
+        )
+
     def _acting(self, backend: Any, person: str | None) -> Any:
         """``backend`` acting for ``person`` in the audit log, the token (or process) kept."""
         if person is None or not person.strip():
@@ -271,63 +288,81 @@ class Deployments:
             return backend.on_behalf_of(person)
         return backend.as_actor(f"{backend.settings.actor} for {person.strip()}")
 
-    def _recent_alerts(self, backend: Any) -> dict[str, Event]:
-        """Each model's alert or automatic rollback within the window that nobody has
-        answered by moving production since (``standing_alert``)."""
-        now = utcnow()
-        since = now - timedelta(seconds=self.window_seconds)
+    def _current_alerts(self, backend: Any) -> dict[str, Event]:
+        """Each model's :func:`~deploykit.monitoring.health.current_alert`."""
+        since = utcnow() - timedelta(seconds=health.ALERT_SECONDS)
         by_model: dict[str, list[Event]] = {}
-        for action in (*ALERT_ACTIONS, *MANUAL_MOVES):
+        for action in (*health.ALERT_ACTIONS, *health.MANUAL_MOVES):
             for event in backend.events(limit=200, since=since, action=action):
                 by_model.setdefault(event.model, []).append(event)
-        found = {
-            name: standing_alert(events, now=now, seconds=self.window_seconds)
-            for name, events in by_model.items()
-        }
+        found = {name: health.current_alert(events) for name, events in by_model.items()}
         return {name: event for name, event in found.items() if event is not None}
 
     def _row(self, backend: Any, info: ModelInfo, alert: Event | None) -> dict[str, Any]:
-        window = _window_text(self.window_seconds)
-        serving: dict[str, Any] | None = None
+        live = info.production
+        figures: dict[str, Any] | None = None
         drift: float | None = None
         problem: str | None = None
-        if self.figures and info.production is not None:
+        if self.figures and live is not None:
             try:
-                serving = dict(backend.metrics(info.name, window=self.window_seconds)["total"])
+                metrics = backend.metrics(info.name, window=self.window_seconds)
+                figures = dict(health.live_figures(metrics, live))
                 drift = self._drift_of(backend, info.name)
             except DeployKitError as exc:  # one model's figures failing leaves the others
                 problem = str(exc)
-        status, detail = badge(info.production, serving, alert, window)
-        requests = (serving or {}).get("requests")
-        failed = (serving or {}).get("errors_5xx", 0)  # as the error_rate alert rule counts
+        if problem is not None:
+            status, detail = "unknown", f"Serving figures could not be read: {problem}"
+        else:
+            found = health.verdict(live, figures, alert=alert, window_seconds=self.window_seconds)
+            status, detail = found.status, found.detail
+        requests = None if figures is None else int(figures.get("requests") or 0)
+        failed = (figures or {}).get("errors_5xx") or 0
         return {
             "name": info.name,
             "description": info.description,
-            "live_version": info.production,
+            "live_version": live,
             "latest_version": info.latest_version,
             "status": status,
-            "status_detail": problem or detail,
+            "status_detail": detail,
             # not the server's throughput_rps: rounded to 3 decimals, a quiet hour reads 0
             "requests_per_s": requests / self.window_seconds if requests is not None else None,
-            "p95_ms": (serving or {}).get("latency_p95_ms"),
+            "p95_ms": (figures or {}).get("latency_p95_ms"),
             "error_rate": failed / requests if requests else None,
             "drift_share": drift,
         }
 
     def _drift_of(self, backend: Any, name: str) -> float | None:
-        drift = getattr(backend, "drift", None)
-        if not callable(drift):
-            return None
         now = time.monotonic()
         cached = self._drift.get(name)
         if cached is not None and cached[0] > now:
             return cached[1]
         try:
-            share = _drift_share(drift(name))
+            share = _drift_share(backend.drift(name))
         except DeployKitError:  # no reference profile, no prediction logs...
             share = None
         self._drift[name] = (now + _DRIFT_TTL, share)
         return share
+
+
+def _previous(events: list[Event], live: int | None, targets: list[int]) -> int | None:
+    """The version production served before ``live``, if it is still a version."""
+    for e in events:  # newest first
+        if e.alias in (None, "production") and e.to_version is not None:
+            if e.to_version == live and e.from_version in targets:
+                return e.from_version
+            return None
+    return None
+
+
+def _moved(name: str, before: int | None, moved: Any) -> dict[str, Any]:
+    return {
+        "model": name,
+        "alias": moved.name,
+        "from_version": before,
+        "version": moved.version,
+        "updated_by": moved.updated_by,
+        "updated_at": moved.updated_at.isoformat(),
+    }
 
 
 def _version_row(v: ModelVersion) -> dict[str, Any]:

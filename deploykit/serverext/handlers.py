@@ -17,6 +17,7 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from deploykit.errors import AuthenticationError, DeployKitError, InvalidInputError, http_status
+from deploykit.serverext.console import framing
 from deploykit.serverext.deployments import Deployments
 
 __all__ = ["handlers"]
@@ -54,8 +55,32 @@ class _DeploymentsHandler(APIHandler):
 
 class StatusHandler(_DeploymentsHandler):
     @web.authenticated
-    def get(self) -> None:
-        self.finish(json.dumps(self.deployments.status()))
+    async def get(self) -> None:
+        await self._answer(self.deployments.status)  # asks the server who the token is
+
+
+class ConsoleHandler(_DeploymentsHandler):
+    """How 'Open deploy console' should open: in a Lab tab, in a new browser tab, or not."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        console = dict(self.deployments.console)
+        chosen = (self.get_argument("url", "") or "").strip()  # the user's Lab settings
+        if chosen:
+            absolute = chosen.startswith(("http://", "https://"))
+            console = {
+                "kind": "external" if absolute else "jupyter",
+                "url": chosen if absolute else chosen.lstrip("/"),
+                "reason": None,
+            }
+        if console["kind"] == "jupyter":
+            console.update(embed=True, reachable=True)
+        elif console["kind"] == "external":
+            origin = f"{self.request.protocol}://{self.request.host}"
+            console.update(await asyncio.to_thread(framing, console["url"], origin))
+        else:
+            console.update(embed=False, reachable=False)
+        self.finish(json.dumps(console))
 
 
 class ModelsHandler(_DeploymentsHandler):
@@ -105,21 +130,17 @@ class DeployHandler(_DeploymentsHandler):
     @web.authenticated
     async def post(self, name: str) -> None:
         try:
-            body = self.get_json_body() or {}
-            if not isinstance(body, dict):
-                raise InvalidInputError(
-                    'The deploy body must be a JSON object such as {"version": 2, "reason": '
-                    f'"..."}}. Got a JSON {type(body).__name__} instead.'
-                )
+            body = _object_body(self.get_json_body(), '{"version": 2, "reason": "..."}')
             version = _version_field(body, "version")
             if version is None:
                 raise InvalidInputError(
-                    "The 'version' field is required: the version number to deploy (1, 2, ...)."
+                    "The 'version' field must be the version number to deploy (1, 2, ...). "
+                    "Got nothing instead."
                 )
-            reason = body.get("reason") or ""
-            if not isinstance(reason, str):
+            reason = body.get("reason")
+            if reason is not None and not isinstance(reason, str):
                 raise InvalidInputError(
-                    "The 'reason' field must be a string (why, for the audit log). "
+                    "The 'reason' field must be a string (why, for the audit log) or null. "
                     f"Got {type(reason).__name__} {reason!r} instead."
                 )
             if_current = _version_field(body, "if_current")
@@ -129,11 +150,21 @@ class DeployHandler(_DeploymentsHandler):
         await self._answer(
             self.deployments.deploy,
             name,
-            version=version,
+            version,
             reason=reason,
             if_current=if_current,
             acting_for=jupyter_user(self.current_user),
         )
+
+
+def _object_body(body: Any, example: str) -> dict[str, Any]:
+    body = body or {}
+    if not isinstance(body, dict):
+        raise InvalidInputError(
+            f"The request body must be a JSON object such as {example}. "
+            f"Got a JSON {type(body).__name__} instead."
+        )
+    return body
 
 
 def jupyter_user(user: Any) -> str | None:
@@ -168,6 +199,7 @@ def handlers() -> list[tuple[str, type[APIHandler]]]:
     model = "/deploykit/api/models/([^/]+)"
     return [
         ("/deploykit/api/status", StatusHandler),
+        ("/deploykit/api/console", ConsoleHandler),
         ("/deploykit/api/models", ModelsHandler),
         (model, ModelHandler),
         (f"{model}/rollback", RollbackHandler),

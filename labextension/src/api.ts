@@ -5,7 +5,29 @@
  * whichever way its requests are sent.
  */
 
-/** GET /deploykit/api/status: where the figures come from. */
+/** Who the sidebar acts as; `can_act` false hides Deploy and Rollback, `reason` says why. */
+export interface IAccess {
+  role: string | null;
+  name: string | null;
+  can_act: boolean;
+  reason: string | null;
+}
+
+/** How "Open deploy console" opens, as configured on the Jupyter server. */
+export interface IConsoleConfig {
+  /** jupyter: a page of this Jupyter server; external: another host; none: not available. */
+  kind: 'jupyter' | 'external' | 'none';
+  url: string | null;
+  reason: string | null;
+}
+
+/** GET /deploykit/api/console: the configuration, judged (reachable, may be framed here). */
+export interface IConsoleAnswer extends IConsoleConfig {
+  embed: boolean;
+  reachable: boolean;
+}
+
+/** GET /deploykit/api/status: where the figures come from, who acts, how to behave. */
 export interface IStatus {
   mode: 'server' | 'embedded';
   /** The deploykit server's URL, or the embedded registry's database. */
@@ -14,9 +36,13 @@ export interface IStatus {
   figures: boolean;
   note: string | null;
   token_source: string | null;
+  console?: IConsoleConfig;
   console_url: string;
   refresh_seconds: number;
   window_seconds: number;
+  /** Changes when the Jupyter server restarts with another deploykit configuration. */
+  config_id?: string;
+  access?: IAccess;
   version: string;
 }
 
@@ -64,6 +90,10 @@ export interface IModelDetail {
   latest_version?: number | null;
   aliases: { [alias: string]: number };
   can_roll_back: boolean;
+  /** Versions production can go back to, newest first (never the live one). */
+  rollback_targets?: number[];
+  /** The version production served before the live one, if it is still a target. */
+  previous_version?: number | null;
   versions: IVersionRow[];
   events: IEventRow[];
 }
@@ -77,6 +107,14 @@ export interface IRollbackRequest {
   if_current: number | null;
 }
 
+/** POST /deploykit/api/models/{name}/deploy */
+export interface IDeployRequest {
+  version: number;
+  reason: string | null;
+  /** The live version the user saw (null: none); the server refuses if it moved since. */
+  if_current: number | null;
+}
+
 export interface IRollbackReply {
   model: string;
   alias: string;
@@ -86,22 +124,15 @@ export interface IRollbackReply {
   updated_at: string;
 }
 
-/** POST /deploykit/api/models/{name}/deploy: point production at one version. */
-export interface IDeployRequest {
-  version: number;
-  reason: string;
-  /** The live version the user confirmed from; the server refuses if it moved since. */
-  if_current: number | null;
-}
-
 /** What the sidebar needs from the server extension. */
 export interface IDeploykitAPI {
   status(): Promise<IStatus>;
   models(): Promise<IModelRow[]>;
   model(name: string): Promise<IModelDetail>;
   rollback(name: string, request: IRollbackRequest): Promise<IRollbackReply>;
-  /** Answers like rollback: where production moved from and to. */
   deploy(name: string, request: IDeployRequest): Promise<IRollbackReply>;
+  /** How the console opens; `url` overrides the server's configuration (user settings). */
+  console(url?: string): Promise<IConsoleAnswer>;
 }
 
 /** Sends one request to `<base>/deploykit/api/<endPoint>` and returns its JSON. */
@@ -165,7 +196,40 @@ export function makeAPI(request: Requester): IDeploykitAPI {
       request<IRollbackReply>(`${model(name)}/deploy`, {
         method: 'POST',
         body: JSON.stringify(body)
-      })
+      }),
+    console: url =>
+      request<IConsoleAnswer>(url ? `console?url=${encodeURIComponent(url)}` : 'console')
+  };
+}
+
+/** What "Open deploy console" does: a Lab tab, a new browser tab with a note, or a note. */
+export type ConsolePlan =
+  | { action: 'tab'; url: string }
+  | { action: 'window'; url: string; message: string }
+  | { action: 'message'; message: string };
+
+/**
+ * Decide from the server's answer; never a frame that would stay blank (a console that
+ * refuses framing, or none at all).
+ */
+export function planConsole(answer: IConsoleAnswer, baseUrl: string): ConsolePlan {
+  if (answer.kind === 'none' || !answer.url) {
+    return {
+      action: 'message',
+      message: answer.reason ?? 'No deploy console is configured for this Jupyter server.'
+    };
+  }
+  const url = consoleUrl(baseUrl, answer.url);
+  if (!answer.reachable && answer.kind === 'external') {
+    return { action: 'message', message: answer.reason ?? `No console answers at ${url}.` };
+  }
+  if (answer.embed) {
+    return { action: 'tab', url };
+  }
+  return {
+    action: 'window',
+    url,
+    message: answer.reason ?? `The console at ${url} cannot be shown inside JupyterLab.`
   };
 }
 

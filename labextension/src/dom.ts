@@ -1,15 +1,23 @@
 /** DOM building blocks of the sidebar: plain elements, no framework. */
-import { IModelDetail } from './api';
-import { MISSING, badgeModifier, formatMetrics, formatMove, formatWhen } from './format';
+import { IModelDetail, IVersionRow } from './api';
+import {
+  MISSING,
+  badgeModifier,
+  formatMetrics,
+  formatMove,
+  formatWhen,
+  headlineMetric,
+  shortEstimator
+} from './format';
 
 /**
- * A model's versions, newest first; with `onDeploy`, each version not in production has a
- * Deploy button (disabled while `busy`).
+ * One row per version: name and aliases, then what tells versions apart (estimator,
+ * headline metric, description), then when and who. `deployButton` adds a Deploy
+ * button to the versions that are not live (none for a read-only sidebar).
  */
 export function versionsList(
   detail: IModelDetail,
-  onDeploy?: (version: number) => void,
-  busy = false
+  deployButton?: (v: IVersionRow) => HTMLButtonElement | null
 ): HTMLUListElement {
   const list = el('ul', 'jp-DeploykitPanel-versions');
   for (const v of detail.versions) {
@@ -21,17 +29,23 @@ export function versionsList(
     for (const alias of v.aliases) {
       top.append(' ', el('span', 'jp-DeploykitPanel-alias', alias));
     }
-    if (onDeploy && v.version !== detail.live_version) {
-      const deploy = button('Deploy…', 'jp-DeploykitPanel-deploy jp-mod-minimal', () =>
-        onDeploy(v.version)
-      );
-      deploy.dataset.focus = `deploy:${v.version}`;
-      deploy.disabled = busy;
-      deploy.title = `Point production of ${detail.name} at version ${v.version}`;
-      top.append(' ', deploy);
+    const what = el(
+      'div',
+      'jp-DeploykitPanel-versionWhat',
+      `${shortEstimator(v.estimator)} · ${headlineMetric(v.metrics)}`
+    );
+    what.title = `${v.estimator}\n${formatMetrics(v.metrics, 20)}`;
+    const parts: Node[] = [top, what];
+    if (v.description) {
+      parts.push(el('div', 'jp-DeploykitPanel-versionDescription', v.description));
     }
-    const meta = [formatWhen(v.created_at), v.author, formatMetrics(v.metrics)];
-    item.append(top, el('div', 'jp-DeploykitPanel-versionMeta', meta.join(' · ')));
+    const meta = [formatWhen(v.created_at), v.author];
+    parts.push(el('div', 'jp-DeploykitPanel-versionMeta', meta.join(' · ')));
+    const deploy = v.version === detail.live_version ? null : deployButton?.(v);
+    if (deploy) {
+      top.append(deploy);
+    }
+    item.append(...parts);
     list.append(item);
   }
   return list;

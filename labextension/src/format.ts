@@ -92,3 +92,37 @@ export function formatMove(event: {
   const why = event.reason ? `: ${event.reason}` : '';
   return `${event.action}${moved} by ${event.actor}${why}`;
 }
+
+/** Metrics that best tell versions apart, in order of preference. */
+const HEADLINE_METRICS = [
+  'roc_auc',
+  'accuracy',
+  'balanced_accuracy',
+  'f1',
+  'f1_macro',
+  'r2',
+  'rmse',
+  'mae'
+];
+
+/** The one metric a version row shows: "roc_auc 0.953", or "–" when it has none. */
+export function headlineMetric(metrics: { [name: string]: number } | undefined): string {
+  const entries = Object.entries(metrics ?? {}).filter(([, v]) => known(v));
+  if (entries.length === 0) {
+    return MISSING;
+  }
+  const byName = new Map(entries);
+  const name =
+    HEADLINE_METRICS.find(m => byName.has(m)) ??
+    entries.map(([k]) => k).sort((a, b) => a.localeCompare(b))[0];
+  return `${name} ${Number((byName.get(name) as number).toPrecision(3))}`;
+}
+
+/** "sklearn.linear_model.LogisticRegression" -> "LogisticRegression". */
+export function shortEstimator(estimator: string | undefined): string {
+  if (!estimator) {
+    return MISSING;
+  }
+  const parts = estimator.split('.');
+  return parts[parts.length - 1] || estimator;
+}

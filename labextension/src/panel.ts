@@ -7,7 +7,8 @@ import {
   IModelDetail,
   IModelRow,
   IRollbackReply,
-  IStatus
+  IStatus,
+  IVersionRow
 } from './api';
 import {
   badge,
@@ -20,18 +21,16 @@ import {
   restoreFocus,
   versionsList
 } from './dom';
-import { ConfirmDeploy } from './deploy';
 import { formatMs, formatRate, formatShare, formatVersion } from './format';
-import { ConfirmRollback } from './rollback';
+import { ConfirmDeploy, ConfirmRollback } from './rollback';
 
 export const PANEL_ID = 'deploykit-sidebar';
 const DEFAULT_REFRESH_MS = 5000;
 
 export interface IPanelOptions {
   api: IDeploykitAPI;
-  /** The confirm dialog (Lab's showDialog in the app, a stub in tests). */
+  /** The confirm dialogs (Lab's showDialog in the app, stubs in tests). */
   confirmRollback: ConfirmRollback;
-  /** The deploy dialog; without it, versions have no Deploy button. */
   confirmDeploy?: ConfirmDeploy;
   /** Shows an "Open console" button that calls this. */
   openConsole?: () => void;
@@ -53,8 +52,7 @@ export class DeploymentsPanel extends Widget {
     this._refreshMs = options.refreshMs ?? DEFAULT_REFRESH_MS;
     this.id = PANEL_ID;
     this.addClass('jp-DeploykitPanel');
-    this.title.label = 'Deployments';
-    this.title.caption = 'deploykit: models in production';
+    this.title.caption = 'Deployments (deploykit): models in production';
 
     const header = el('div', 'jp-DeploykitPanel-header');
     header.append(el('h2', '', 'Deployments'));
@@ -68,6 +66,7 @@ export class DeploymentsPanel extends Widget {
       header,
       this._target,
       this._note,
+      this._readOnly,
       this._error,
       this._notice,
       this._list,
@@ -106,26 +105,27 @@ export class DeploymentsPanel extends Widget {
     return this._noticeText;
   }
 
+  /** Whether Deploy and Rollback are offered (the token's role allows them). */
+  get canAct(): boolean {
+    return this._status?.access?.can_act ?? true;
+  }
+
   /**
-   * Poll every `seconds` while visible (the user's setting); 0 stops polling; null goes
-   * back to what the server extension says.
+   * Poll every `seconds` (the user's setting) instead of the server's
+   * c.DeployKitLab.refresh_seconds; null goes back to the server's, 0 stops polling.
    */
   setRefreshSeconds(seconds: number | null): void {
     this._refreshOverride = seconds;
     this._startPolling();
   }
 
-  /** The poll period in use, in ms (0: no polling). */
-  get refreshMs(): number {
-    if (this._refreshOverride !== null) {
-      return this._refreshOverride * 1000;
-    }
-    return this._status ? this._status.refresh_seconds * 1000 : this._refreshMs;
-  }
-
-  /** Read the models (and the open model) again; `full` also re-reads the status. */
+  /**
+   * Read the status, the models and the open model again. A refresh after an error
+   * starts from scratch; so does one that finds the Jupyter server's deploykit
+   * configuration changed (another server, token or console).
+   */
   refresh(full = false): Promise<void> {
-    if (full) {
+    if (full && this._errorText) {
       this._status = null;
     }
     if (!this._pending) {
@@ -160,85 +160,88 @@ export class DeploymentsPanel extends Widget {
    */
   async rollback(): Promise<IRollbackReply | null> {
     const detail = this._detail;
-    if (!detail || detail.live_version === null || this._busy) {
+    if (!detail || detail.live_version === null || this._busy || !this.canAct) {
       return null;
     }
-    const answer = await this._confirm({
+    const prompt = {
       model: detail.name,
       live_version: detail.live_version,
-      versions: detail.versions
-    });
+      versions: detail.versions,
+      targets: detail.rollback_targets,
+      previous: detail.previous_version ?? null
+    };
+    let answer = await this._confirm(prompt);
+    // A refused answer reopens the dialog with what was typed, saying what is missing.
+    while (answer && !answer.reason.trim()) {
+      answer = await this._confirm({
+        ...prompt,
+        answer,
+        error: 'Say why: the reason goes into the audit log. Nothing was changed yet.'
+      });
+    }
     if (!answer) {
       return null;
     }
-    if (!answer.reason.trim()) {
-      this._say('A rollback needs a reason: it goes into the audit log. Nothing was changed.', true);
-      return null;
-    }
-    return this._move(`Rolling back ${detail.name}…`, 'Rollback', () =>
-      this._api.rollback(detail.name, {
+    this._busy = true;
+    this._say(`Rolling back ${detail.name}…`);
+    try {
+      const reply = await this._api.rollback(detail.name, {
         reason: answer.reason.trim(),
         to: answer.to,
         if_current: detail.live_version
-      })
-    );
-  }
-
-  /** Run one move of production, say how it went, and show the new state. */
-  private async _move(
-    doing: string,
-    what: string,
-    run: () => Promise<IRollbackReply>
-  ): Promise<IRollbackReply | null> {
-    this._busy = true;
-    this._say(doing);
-    try {
-      const reply = await run();
+      });
       this._say(
         `${reply.model}: production moved from ${formatVersion(reply.from_version)} ` +
           `to ${formatVersion(reply.version)}.`
       );
       return reply;
     } catch (reason) {
-      this._say(`${what} failed: ${errorText(reason)}`, true);
+      this._say(`Rollback failed: ${errorText(reason)}`, true);
       return null;
     } finally {
-      this._busy = false;
-      if (this._pending) {
-        await this._pending; // a poll that started before the move would show the old state
-      }
-      await this.refresh();
+      await this._settle();
     }
   }
 
-  /**
-   * Confirm, then point production of the open model at `version` (a version's Deploy
-   * button). Nothing happens if the dialog is cancelled or no reason is given.
-   */
+  /** Confirm, then point production of the open model at `version`. */
   async deploy(version: number): Promise<IRollbackReply | null> {
     const detail = this._detail;
-    if (!detail || !this._confirmDeploy || this._busy || version === detail.live_version) {
+    const row = detail?.versions.find(v => v.version === version);
+    if (!detail || !row || this._busy || !this.canAct || !this._confirmDeploy) {
       return null;
     }
-    const answer = await this._confirmDeploy({
-      model: detail.name,
-      version,
-      live_version: detail.live_version
-    });
+    const live = detail.live_version;
+    const answer = await this._confirmDeploy({ model: detail.name, version: row, live_version: live });
     if (!answer) {
       return null;
     }
-    if (!answer.reason.trim()) {
-      this._say('A deploy needs a reason: it goes into the audit log. Nothing was changed.', true);
-      return null;
-    }
-    return this._move(`Deploying ${detail.name} v${version}…`, 'Deploy', () =>
-      this._api.deploy(detail.name, {
+    this._busy = true;
+    this._say(`Deploying ${detail.name} v${version}…`);
+    try {
+      const reply = await this._api.deploy(detail.name, {
         version,
-        reason: answer.reason.trim(),
-        if_current: detail.live_version
-      })
-    );
+        reason: answer.reason.trim() || null,
+        if_current: live
+      });
+      this._say(
+        `${reply.model}: production moved from ${formatVersion(reply.from_version)} ` +
+          `to ${formatVersion(reply.version)}.`
+      );
+      return reply;
+    } catch (reason) {
+      this._say(`Deploy failed: ${errorText(reason)}`, true);
+      return null;
+    } finally {
+      await this._settle();
+    }
+  }
+
+  private async _settle(): Promise<void> {
+    this._busy = false;
+    if (this._pending) {
+      await this._pending; // a poll that started before the move would show the old state
+    }
+    await this.refresh();
   }
 
   dispose(): void {
@@ -264,15 +267,28 @@ export class DeploymentsPanel extends Widget {
   // ------------------------------------------------------------------ loading
   private async _load(): Promise<void> {
     try {
-      if (!this._status) {
-        this._status = await this._api.status();
+      const status = await this._api.status();
+      const before = this._status;
+      this._status = status;
+      if (before && before.config_id !== status.config_id) {
+        // Jupyter restarted with another deploykit configuration: nothing shown still holds.
+        this._selected = null;
+        this._detail = null;
+        this._models = [];
+        this._say(`The Jupyter server now uses ${describeTarget(status)}.`);
+      }
+      if (!before || before.refresh_seconds !== status.refresh_seconds) {
         this._startPolling();
       }
       this._models = await this._api.models();
       this._errorText = null;
       this._lastUpdate = new Date();
     } catch (reason) {
+      // Nothing stale stays on screen (no Rollback on a list that could not be read).
       this._errorText = errorText(reason);
+      this._models = [];
+      this._selected = null;
+      this._detail = null;
     }
     if (this._selected) {
       await this._loadDetail();
@@ -301,7 +317,12 @@ export class DeploymentsPanel extends Widget {
 
   private _startPolling(): void {
     this._stopPolling();
-    const ms = this.refreshMs;
+    const ms =
+      this._refreshOverride !== null
+        ? this._refreshOverride * 1000
+        : this._status
+          ? this._status.refresh_seconds * 1000
+          : this._refreshMs;
     if (ms > 0 && this.isAttached) {
       this._timer = setInterval(() => {
         if (this.isVisible) {
@@ -328,13 +349,12 @@ export class DeploymentsPanel extends Widget {
   private _render(): void {
     const focused = focusKey(this.node);
     const status = this._status;
-    this._target.textContent = status
-      ? status.mode === 'server'
-        ? `Server: ${status.target}`
-        : `Embedded registry: ${status.target}`
-      : '';
+    this._target.textContent = status ? capitalize(describeTarget(status)) : '';
     this._note.textContent = status?.note ?? '';
     this._note.hidden = !status?.note;
+    const readOnly = this.canAct ? null : (status?.access?.reason ?? 'Read-only.');
+    this._readOnly.textContent = readOnly ?? '';
+    this._readOnly.hidden = !readOnly;
     this._error.textContent = this._errorText ?? '';
     this._error.hidden = !this._errorText;
     this._renderNotice();
@@ -360,10 +380,12 @@ export class DeploymentsPanel extends Widget {
   private _renderList(): void {
     if (this._models.length === 0) {
       const empty = el('li', 'jp-DeploykitPanel-empty');
-      empty.textContent = this._lastUpdate
-        ? 'No models yet. Push one from a notebook: %load_ext deploykit, then ' +
-          '%deploy push model --name NAME --deploy'
-        : 'Loading…';
+      empty.textContent = this._errorText
+        ? 'The models could not be read (see above). Refresh to try again.'
+        : this._lastUpdate
+          ? 'No models yet. Push one from a notebook: %load_ext deploykit, then ' +
+            '%deploy push model --name NAME --deploy'
+          : 'Loading…';
       this._list.replaceChildren(empty);
       return;
     }
@@ -412,30 +434,39 @@ export class DeploymentsPanel extends Widget {
         ? 'No version in production.'
         : `In production: v${detail.live_version}`
     );
-    const rollback = button(
-      this._busy ? 'Rolling back…' : 'Rollback…',
-      'jp-DeploykitPanel-rollback jp-mod-warn',
-      () => this.rollback()
-    );
-    rollback.dataset.focus = 'rollback';
-    rollback.disabled = this._busy || !detail.can_roll_back;
-    rollback.title = detail.can_roll_back
-      ? `Move production of ${name} back to an earlier version`
-      : 'Nothing to roll back to: production needs a live version and another version.';
-    this._detailNode.replaceChildren(
-      back,
-      title,
-      live,
-      rollback,
+    const parts: Node[] = [back, title, live];
+    if (this.canAct) {
+      const rollback = button(
+        this._busy ? 'Rolling back…' : 'Rollback…',
+        'jp-DeploykitPanel-rollback jp-mod-warn',
+        () => this.rollback()
+      );
+      rollback.dataset.focus = 'rollback';
+      rollback.disabled = this._busy || !detail.can_roll_back;
+      rollback.title = detail.can_roll_back
+        ? `Move production of ${name} back to an earlier version`
+        : 'Nothing to roll back to: production needs a live version and another version.';
+      parts.push(rollback);
+    }
+    const deployButton = (v: IVersionRow) => {
+      if (!this.canAct || !this._confirmDeploy) {
+        return null;
+      }
+      const node = button('Deploy', 'jp-DeploykitPanel-deploy jp-mod-minimal', () =>
+        this.deploy(v.version)
+      );
+      node.dataset.focus = `deploy:${v.version}`;
+      node.disabled = this._busy;
+      node.title = `Put v${v.version} of ${name} in production`;
+      return node;
+    };
+    parts.push(
       el('h4', '', 'Versions'),
-      versionsList(
-        detail,
-        this._confirmDeploy ? version => void this.deploy(version) : undefined,
-        this._busy
-      ),
+      versionsList(detail, deployButton),
       el('h4', '', 'Recent moves'),
       eventsList(detail)
     );
+    this._detailNode.replaceChildren(...parts);
   }
 
   private _api: IDeploykitAPI;
@@ -456,9 +487,21 @@ export class DeploymentsPanel extends Widget {
   private _timer: ReturnType<typeof setInterval> | null = null;
   private _target = el('div', 'jp-DeploykitPanel-target');
   private _note = el('div', 'jp-DeploykitPanel-note');
+  private _readOnly = el('div', 'jp-DeploykitPanel-readonly');
   private _error = el('div', 'jp-DeploykitPanel-error');
   private _notice = el('div', 'jp-DeploykitPanel-notice');
   private _list = el('ul', 'jp-DeploykitPanel-models');
   private _detailNode = el('div', 'jp-DeploykitPanel-detail');
   private _updated = el('div', 'jp-DeploykitPanel-updated');
+}
+
+/** "server http://…" or "embedded registry sqlite:///…": where the sidebar reads and acts. */
+export function describeTarget(status: IStatus): string {
+  return status.mode === 'server'
+    ? `server: ${status.target}`
+    : `embedded registry: ${status.target}`;
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }

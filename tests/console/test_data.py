@@ -40,7 +40,7 @@ def test_summary_of_a_healthy_model():
 def test_summary_turns_red_on_server_errors_of_the_live_version_only():
     bad = summarize(_info(3), _metrics(3, requests=100, e5=6))
     assert bad.status == "errors"
-    assert bad.status_note == "6% of requests failed (5xx)"
+    assert bad.status_note == "6 of 100 requests failed (5xx) in the last 5 minutes."
     # the failing version is no longer live: production's own figures decide
     old = summarize(_info(2), _metrics(3, requests=100, e5=60))
     assert (old.status, old.requests) == ("idle", 0)
@@ -57,7 +57,7 @@ def test_a_recent_alert_or_automatic_rollback_sets_the_badge():
     alert = Event(7, NOW, "deploykit-monitor", "alert", "churn", reason="errors: 0.09 > 0.05")
     s = summarize(_info(3), _metrics(3, requests=100), alert=alert)
     assert s.status == "alert"
-    assert s.status_note == "12:00 UTC: errors: 0.09 > 0.05"
+    assert s.status_note == "Alert at 12:00 UTC: errors: 0.09 > 0.05"
     back = Event(8, NOW, "deploykit-monitor", "auto-rollback", "churn", "production", 3, 2)
     assert summarize(_info(2), None, alert=back).status == "rolled back"
 

@@ -126,6 +126,13 @@ def test_push_with_a_passing_gate_and_deploy_goes_live(nb, deploy, capsys):
     out = capsys.readouterr().out
     assert "gate passed (1/1 checked, 1 not checked: no production version" in out
     assert "production → 1" in out
+    # every output that moved something says where: here the embedded registry
+    assert ") → embedded registry at sqlite:///" in out
+    deploy("push model --name churn")
+    capsys.readouterr()
+    deploy("deploy churn 2")
+    moved = capsys.readouterr().out
+    assert moved.startswith("churn production → version 2 → embedded registry at sqlite:///")
 
 
 def test_push_with_a_failing_gate_does_not_deploy(nb, deploy, capsys):

@@ -1,11 +1,10 @@
-"""c.DeployKitLab settings, what the sidebar's badge says, and how deploykit registers itself."""
+"""c.DeployKitLab settings, the kernels' target, and how deploykit registers itself."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -14,9 +13,8 @@ import pytest
 
 from deploykit.errors import ConfigurationError
 from deploykit.monitoring.results import DriftTimeline
-from deploykit.records import Event
 from deploykit.serverext import DeployKitLab
-from deploykit.serverext.deployments import _drift_share, badge
+from deploykit.serverext.deployments import _drift_share
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,37 +53,6 @@ def test_a_bad_setting_fails_naming_it(trait: str, value: Any, message: str):
     with pytest.raises(ConfigurationError, match=trait) as err:
         DeployKitLab(**{trait: value})
     assert message in str(err.value)
-
-
-def _event(action: str, reason: str | None) -> Event:
-    at = datetime(2025, 1, 31, 12, 30, tzinfo=timezone.utc)
-    return Event(1, at, "monitor", action, "churn", reason=reason)
-
-
-@pytest.mark.parametrize(
-    ("live", "serving", "alert", "expected"),
-    [
-        (None, {"requests": 9}, None, ("not deployed", "No version is in production yet.")),
-        (3, None, _event("alert", "p95 > 200 ms"), ("alert", "alert at 12:30 UTC: p95 > 200 ms")),
-        (
-            3,
-            {"requests": 5},
-            _event("auto-rollback", None),
-            ("alert", "rolled back automatically at 12:30 UTC: no reason given"),
-        ),
-        (3, None, None, ("deployed", "Serving figures need a deploykit server.")),
-        (3, {"requests": 0}, None, ("idle", "No requests in the last hour.")),
-        (
-            3,
-            {"requests": 20, "errors_5xx": 1},
-            None,
-            ("errors", "1 of 20 requests failed in the last hour."),
-        ),
-        (3, {"requests": 21, "errors_4xx": 1}, None, ("live", "21 requests in the last hour.")),
-    ],
-)
-def test_the_badge_says_the_most_urgent_thing(live, serving, alert, expected):
-    assert badge(live, serving, alert, "hour") == expected
 
 
 def _feature(name: str, drifted: bool | None) -> dict[str, Any]:
@@ -143,3 +110,35 @@ def test_the_wheel_and_the_labextension_share_one_version():
 def test_installing_enables_the_server_extension():
     config = json.loads((ROOT / "jupyter-config/server-config/deploykit.json").read_text())
     assert config == {"ServerApp": {"jpserver_extensions": {"deploykit": True}}}
+
+
+def test_kernels_get_the_sidebars_server_and_token():
+    app = DeployKitLab(server_url="http://127.0.0.1:9999", token="dk_lab")
+    env, drop = app.kernel_environment()
+    assert env == {"DEPLOYKIT_SERVER_URL": "http://127.0.0.1:9999", "DEPLOYKIT_TOKEN": "dk_lab"}
+    assert drop == []
+
+
+def test_kernels_of_an_embedded_sidebar_get_its_registry_and_no_server(tmp_path: Path):
+    env, drop = DeployKitLab().kernel_environment()
+    assert env["DEPLOYKIT_HOME"] == str(tmp_path / "home")
+    assert env["DEPLOYKIT_DATABASE_URL"] == f"sqlite:///{tmp_path / 'home' / 'registry.db'}"
+    assert drop == ["DEPLOYKIT_SERVER_URL"]
+
+
+def test_the_console_opens_from_this_jupyter_when_voila_is_installed(monkeypatch):
+    from deploykit.serverext import app as app_module
+
+    served = DeployKitLab(server_url="http://127.0.0.1:8765")
+    assert served.console() == {"kind": "jupyter", "url": "deploykit/console/", "reason": None}
+    monkeypatch.setattr(app_module, "voila_installed", lambda: False)
+    none = served.console()
+    assert none["kind"] == "none"
+    assert "pip install 'deploykit[console]'" in none["reason"]
+    assert DeployKitLab(console_url="http://h:8766/console/").console()["kind"] == "external"
+
+
+def test_an_embedded_lab_says_the_console_needs_a_server():
+    found = DeployKitLab().console()
+    assert found["kind"] == "none"
+    assert "set c.DeployKitLab.server_url" in found["reason"]

@@ -39,12 +39,16 @@ async def test_status_says_the_figures_need_a_server(jp_fetch, home: Path):
     assert status["figures"] is False
     assert str(home / "registry.db") in status["target"]
     assert "c.DeployKitLab.server_url" in status["note"]
+    assert status["access"]["can_act"] is True  # the Jupyter user's own registry
+    assert status["console"]["kind"] == "none"  # the console reads a server: it says so
 
 
 async def test_models_show_live_versions_without_figures(jp_fetch):
     rows = {row["name"]: row for row in (await get(jp_fetch, "models"))["models"]}
     assert (rows["iris"]["live_version"], rows["iris"]["status"]) == (2, "deployed")
-    assert rows["iris"]["status_detail"] == "Serving figures need a deploykit server."
+    assert rows["iris"]["status_detail"] == (
+        "In production; serving figures need a deploykit server."
+    )
     assert rows["iris"]["requests_per_s"] is None
     assert rows["iris"]["p95_ms"] is None
     assert rows["iris"]["drift_share"] is None
@@ -69,28 +73,3 @@ async def test_rollback_moves_the_registry_alias_as_the_login_user(jp_fetch, hom
         "ana",
         "back to the linear model",
     )
-
-
-def test_the_sidebar_badge_follows_the_latest_move_of_production(home: Path):
-    """An auto-rollback shows as an alert until a person moves production (issue 14)."""
-    from deploykit.serverext.deployments import Deployments
-
-    settings = home_settings(home)
-    with Registry(settings.replace(actor="deploykit-monitor")) as registry:
-        registry.record_alert("churn", "alert 'drift': drift_share 0.5 > 0.2", version=2)
-        registry.rollback("churn", reason="alert 'drift'", action="auto-rollback")
-    deployments = Deployments(
-        lambda: Registry(settings), mode="embedded", target="test", console_url="x"
-    )
-    try:
-        rows = {r["name"]: r for r in deployments.models()}
-        assert rows["churn"]["status"] == "alert"
-        assert rows["churn"]["status_detail"].startswith("rolled back automatically at")
-        with Registry(settings) as registry:
-            registry.deploy("churn", 2, reason="fixed upstream")
-        rows = {r["name"]: r for r in deployments.models()}
-        assert rows["churn"]["status"] != "alert"
-        assert "rolled back" not in rows["churn"]["status_detail"]
-        assert rows["churn"]["live_version"] == 2
-    finally:
-        deployments.close()

@@ -22,6 +22,7 @@ from jupyter_core.paths import jupyter_path
 from deploykit.client import Client
 from deploykit.server.testing import LiveServer
 from tests.serverext.seeding import seeded_server
+from tests.ui.lab import BUILD
 
 HERE = Path(__file__).parent
 BUILD_HINT = "cd labextension && jlpm install && jlpm develop"
@@ -29,8 +30,8 @@ _deselected: list[int] = []
 
 
 def labextension_built() -> bool:
-    """Whether Jupyter finds a built deploykit-labextension (wheel, or `develop` link)."""
-    return any(
+    """Whether this checkout's labextension is built, or Jupyter finds one (wheel, `develop`)."""
+    return (BUILD / "static" / "style.js").exists() or any(
         Path(folder, "deploykit-labextension", "static", "style.js").exists()
         for folder in jupyter_path("labextensions")
     )

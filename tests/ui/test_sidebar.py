@@ -8,34 +8,17 @@ does both). Playwright never downloads a browser here.
 from __future__ import annotations
 
 import json
-import os
-import re
 import secrets
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from deploykit.client import Client
 from deploykit.server.testing import LiveServer, free_port
+from tests.ui.lab import CHROMIUM, CHROMIUM_ARGS, lab_environment, running_lab, write_base_config
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = Path(os.environ.get("DEPLOYKIT_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 
 def _check_prerequisites() -> None:
@@ -64,61 +47,11 @@ def lab(deploykit_server: LiveServer, tmp_path_factory: pytest.TempPathFactory) 
         "LabApp": {"expose_app_in_browser": True, "news_url": None},
         "DeployKitLab": {"server_url": deploykit_server.url, "token": deploykit_server.token},
     }
-    (root / "config" / "labconfig").mkdir(parents=True)
-    (root / "notebooks").mkdir()
+    write_base_config(root)
     (root / "config" / "jupyter_server_config.json").write_text(json.dumps(config))
-    # no "get Jupyter news?" toast over the page
-    announcements = {"@jupyterlab/apputils-extension:announcements": True}
-    (root / "config" / "labconfig" / "page_config.json").write_text(
-        json.dumps({"disabledExtensions": announcements})
-    )
     (root / "notebooks" / "train.ipynb").write_text(json.dumps(_notebook(["model = None"])))
-    # The extension built in this checkout (labextension/ -> deploykit/labextension) comes
-    # first, before whatever build the environment links to.
-    built = Path(__file__).resolve().parents[2] / "deploykit" / "labextension"
-    share = root / "share"
-    if (built / "package.json").exists():
-        (share / "labextensions").mkdir(parents=True)
-        (share / "labextensions" / "deploykit-labextension").symlink_to(built)
-    env = {
-        **os.environ,
-        "JUPYTER_PATH": os.pathsep.join(
-            p for p in (str(share), os.environ.get("JUPYTER_PATH", "")) if p
-        ),
-        "JUPYTER_CONFIG_DIR": str(root / "config"),
-        "JUPYTER_RUNTIME_DIR": str(root / "runtime"),
-        "JUPYTERLAB_SETTINGS_DIR": str(root / "settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(root / "workspaces"),
-    }
-    log = open(root / "lab.log", "wb")  # noqa: SIM115  (the child writes it)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-    )
-    log.close()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, (root / "lab.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, (root / "lab.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"{url}/api/status?token={token}", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
+    with running_lab(root, port, token, lab_environment(root)) as url:
         yield f"{url}/lab?reset&token={token}"  # reset: every page starts from the default layout
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _notebook(sources: list[str]) -> dict[str, object]:
@@ -160,7 +93,9 @@ def page(browser: Browser, lab: str) -> Iterator[Page]:
 
 
 def open_sidebar(page: Page) -> None:
-    page.locator('.jp-SideBar [data-id="deploykit-sidebar"]').click()
+    tab = page.locator('.jp-SideBar [data-id="deploykit-sidebar"]')
+    expect(tab.locator("svg")).to_have_count(1)  # an icon, not rotated text: this build
+    tab.click()
     expect(page.locator("#deploykit-sidebar")).to_be_visible()
 
 
@@ -176,7 +111,7 @@ def test_the_sidebar_lists_the_models_of_the_server(page: Page, deploykit_server
     ]
     iris = panel.locator('li[data-model="iris"]')
     expect(iris.locator('[data-field="live"]')).to_have_text("live v2")
-    expect(iris.locator(".jp-DeploykitBadge")).to_have_text("live")
+    expect(iris.locator(".jp-DeploykitBadge")).to_have_text("serving")
     expect(iris.locator('[data-field="p95"]')).to_contain_text(" ms")
     expect(iris.locator('[data-field="drift"]')).to_have_text("drift 0%")
     draft = panel.locator('li[data-model="draft"]')
@@ -209,7 +144,7 @@ def test_rollback_in_the_sidebar_moves_production_on_the_server(page: Page, serv
     assert event.reason == "the tree overfits"
 
 
-def test_palette_commands_insert_a_push_cell_and_open_the_console(page: Page):
+def test_palette_commands_insert_a_push_cell(page: Page):
     page.evaluate(
         "() => window.jupyterapp.commands.execute('docmanager:open', "
         "{path: 'train.ipynb', factory: 'Notebook'})"
@@ -221,9 +156,6 @@ def test_palette_commands_insert_a_push_cell_and_open_the_console(page: Page):
     expect(notebook.locator(".jp-Cell")).to_have_count(2)
     expect(notebook.locator(".jp-Cell").nth(1)).to_contain_text("%deploy push model --name")
 
-    page.evaluate("() => window.jupyterapp.commands.execute('deploykit:open-console')")
-    frame = page.locator("#deploykit-console iframe")
-    expect(frame).to_have_attribute("src", re.compile(r"^http://[^/]+/voila/render/notebooks/"))
     labels = page.evaluate(
         "() => ['open-console', 'refresh', 'insert-push', 'show-deployments']"
         ".map(c => window.jupyterapp.commands.label('deploykit:' + c))"
@@ -234,46 +166,3 @@ def test_palette_commands_insert_a_push_cell_and_open_the_console(page: Page):
         "Insert %deploy push cell",
         "Show Deployments sidebar",
     ]
-
-
-def test_deploy_a_version_from_the_sidebar(page: Page, server_client: Client):
-    """Each version not in production has its own Deploy (issue 14); the dialog asks which
-    way production moves and for a reason, which reaches the audit log."""
-    live = server_client.model("churn").production
-    other = 1 if live == 2 else 2
-    open_sidebar(page)
-    panel = page.locator("#deploykit-sidebar")
-    panel.get_by_role("button", name="churn", exact=True).click()
-    expect(panel.locator(".jp-DeploykitPanel-live")).to_have_text(f"In production: v{live}")
-    row = panel.locator(f'.jp-DeploykitPanel-versions li[data-version="{other}"]')
-    expect(panel.locator(".jp-DeploykitPanel-deploy")).to_have_count(1)  # not on the live one
-    row.get_by_role("button", name="Deploy…").click()
-
-    dialog = page.locator(".jp-Dialog")
-    expect(dialog).to_contain_text(
-        f"Point production of churn at version {other}? Now it serves v{live}"
-    )
-    dialog.locator("textarea").fill("back to the other one")
-    dialog.get_by_role("button", name="Deploy").click()
-
-    expect(panel.locator(".jp-DeploykitPanel-notice")).to_have_text(
-        f"churn: production moved from v{live} to v{other}."
-    )
-    expect(panel.locator(".jp-DeploykitPanel-live")).to_have_text(f"In production: v{other}")
-    event = server_client.events("churn", limit=1)[0]
-    assert (event.action, event.from_version, event.to_version) == ("deploy", live, other)
-    assert event.reason == "back to the other one"
-
-
-def test_the_sidebar_has_a_settings_schema(lab: str):
-    """Settings > deploykit: the sidebar's refresh period (issue 14)."""
-    base, token = lab.split("/lab?")[0], lab.rsplit("token=", 1)[1]
-    reply = httpx.get(
-        f"{base}/lab/api/settings/deploykit-labextension:plugin",
-        headers={"Authorization": f"token {token}"},
-        timeout=30,
-    )
-    assert reply.status_code == 200, reply.text
-    schema = reply.json()["schema"]
-    assert schema["title"] == "deploykit"
-    assert schema["properties"]["refreshSeconds"]["default"] is None

@@ -40,24 +40,15 @@ describe('makeAPI', () => {
     expect(await api.models()).toEqual([{ name: 'a' }]);
     await api.model('fraud v2');
     await api.rollback('fraud v2', { reason: 'why', to: null, if_current: 3 });
-    await api.deploy('fraud v2', { version: 2, reason: 'because', if_current: 3 });
     expect(seen.map(([endPoint]) => endPoint)).toEqual([
       'status',
       'models',
       'models/fraud%20v2',
-      'models/fraud%20v2/rollback',
-      'models/fraud%20v2/deploy'
+      'models/fraud%20v2/rollback'
     ]);
     const [, init] = seen[3];
     expect(init?.method).toBe('POST');
     expect(JSON.parse(String(init?.body))).toEqual({ reason: 'why', to: null, if_current: 3 });
-    const [, deploy] = seen[4];
-    expect(deploy?.method).toBe('POST');
-    expect(JSON.parse(String(deploy?.body))).toEqual({
-      version: 2,
-      reason: 'because',
-      if_current: 3
-    });
   });
 });
 

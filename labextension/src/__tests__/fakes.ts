@@ -1,5 +1,6 @@
 /** Test doubles: an in-memory deploykit API and HTTP replies. */
 import {
+  IConsoleAnswer,
   IDeployRequest,
   IDeploykitAPI,
   IModelDetail,
@@ -24,9 +25,12 @@ export const SERVER_STATUS: IStatus = {
   figures: true,
   note: null,
   token_source: 'DEPLOYKIT_TOKEN',
-  console_url: 'voila/render/notebooks/console.ipynb',
+  console: { kind: 'jupyter', url: 'deploykit/console/', reason: null },
+  console_url: 'deploykit/console/',
   refresh_seconds: 5,
-  window_seconds: 900,
+  window_seconds: 300,
+  config_id: 'first',
+  access: { role: 'admin', name: 'local admin', can_act: true, reason: null },
   version: '0.1.0'
 };
 
@@ -36,12 +40,16 @@ export class FakeAPI implements IDeploykitAPI {
   calls: string[] = [];
   rollbacks: Array<{ name: string; request: IRollbackRequest }> = [];
   deploys: Array<{ name: string; request: IDeployRequest }> = [];
+  failStatus: Error | null = null;
   failModels: Error | null = null;
   live = 2;
   extraRows: IModelRow[] = [];
 
   async status(): Promise<IStatus> {
     this.calls.push('status');
+    if (this.failStatus) {
+      throw this.failStatus;
+    }
     return this.status_;
   }
 
@@ -54,8 +62,8 @@ export class FakeAPI implements IDeploykitAPI {
       {
         name: 'churn',
         live_version: this.live,
-        status: 'live',
-        status_detail: '12 requests in the last 15 minutes.',
+        status: 'serving',
+        status_detail: '12 requests in the last 5 minutes.',
         requests_per_s: 0.0133,
         p95_ms: 4.2,
         drift_share: 0.25
@@ -71,11 +79,14 @@ export class FakeAPI implements IDeploykitAPI {
       live_version: this.live,
       aliases: { production: this.live },
       can_roll_back: true,
+      rollback_targets: [2, 1].filter(v => v !== this.live),
+      previous_version: this.live === 2 ? 1 : null,
       versions: [2, 1].map(v => ({
         version: v,
         created_at: `2025-01-0${v}T10:00:00+00:00`,
         author: 'ana',
         estimator: 'sklearn.linear_model.LogisticRegression',
+        description: v === 1 ? 'baseline' : '',
         aliases: v === this.live ? ['production'] : [],
         metrics: { accuracy: 0.9 + v / 100, roc_auc: 0.95 }
       })),
@@ -119,7 +130,12 @@ export class FakeAPI implements IDeploykitAPI {
       from_version: from,
       version: this.live,
       updated_by: 'ana',
-      updated_at: '2025-01-03T11:00:00+00:00'
+      updated_at: '2025-01-03T10:00:00+00:00'
     };
+  }
+
+  async console(url?: string): Promise<IConsoleAnswer> {
+    this.calls.push(`console:${url ?? ''}`);
+    return { kind: 'jupyter', url: 'deploykit/console/', reason: null, embed: true, reachable: true };
   }
 }

@@ -1,20 +1,36 @@
 import { DeploykitRequestError } from '../api';
 import { DeploymentsPanel } from '../panel';
-import { IRollbackAnswer, IRollbackPrompt, RollbackForm } from '../rollback';
+import {
+  IDeployPrompt,
+  IRollbackAnswer,
+  IRollbackPrompt,
+  RollbackForm
+} from '../rollback';
 import { FakeAPI } from './fakes';
 
-function setup(answer: IRollbackAnswer | null = { to: null, reason: 'p95 doubled' }) {
+function setup(
+  answer: IRollbackAnswer | null | Array<IRollbackAnswer | null> = {
+    to: null,
+    reason: 'p95 doubled'
+  }
+) {
   const api = new FakeAPI();
   const prompts: IRollbackPrompt[] = [];
+  const deployPrompts: IDeployPrompt[] = [];
+  const answers = Array.isArray(answer) ? [...answer] : null;
   const panel = new DeploymentsPanel({
     api,
     refreshMs: 0,
     confirmRollback: async prompt => {
       prompts.push(prompt);
-      return answer;
+      return answers ? (answers.shift() ?? null) : (answer as IRollbackAnswer | null);
+    },
+    confirmDeploy: async prompt => {
+      deployPrompts.push(prompt);
+      return { reason: 'baseline was better' };
     }
   });
-  return { api, panel, prompts };
+  return { api, panel, prompts, deployPrompts };
 }
 
 const text = (node: Element | null) => node?.textContent ?? '';
@@ -38,9 +54,9 @@ describe('DeploymentsPanel list', () => {
     expect(field(churn, 'drift')).toBe('drift 25%');
     const badge = churn.querySelector('.jp-DeploykitBadge') as HTMLElement;
     expect([badge.textContent, badge.className, badge.title]).toEqual([
-      'live',
-      'jp-DeploykitBadge jp-mod-live',
-      '12 requests in the last 15 minutes.'
+      'serving',
+      'jp-DeploykitBadge jp-mod-serving',
+      '12 requests in the last 5 minutes.'
     ]);
     // figures the server did not send (yet) read as a dash
     for (const name of ['live', 'rps', 'p95', 'drift']) {
@@ -81,6 +97,41 @@ describe('DeploymentsPanel list', () => {
     expect(panel.models).toHaveLength(1);
   });
 
+  it('never says "Loading…" after an error, and Refresh recovers from a failed status', async () => {
+    const { api, panel } = setup();
+    api.failStatus = new DeploykitRequestError('Jupyter server not reachable', 0);
+    await panel.refresh(true);
+    expect(text(panel.node.querySelector('.jp-DeploykitPanel-empty'))).toBe(
+      'The models could not be read (see above). Refresh to try again.'
+    );
+    api.failStatus = null;
+    (panel.node.querySelector('.jp-DeploykitPanel-refresh') as HTMLButtonElement).click();
+    await new Promise(resolve => setTimeout(resolve, 0));
+    await panel.refresh();
+    expect(panel.error).toBeNull();
+    expect(panel.models.map(m => m.name)).toEqual(['churn']);
+  });
+
+  it('drops what it showed when the server-side configuration changes', async () => {
+    const { api, panel } = setup();
+    await panel.refresh();
+    await panel.open('churn');
+    expect(panel.detail).not.toBeNull();
+    api.status_ = {
+      ...api.status_,
+      target: 'http://10.0.0.9:8765',
+      config_id: 'second',
+      access: { role: 'viewer', name: 'analyst', can_act: false, reason: 'Read-only: viewer.' }
+    };
+    await panel.refresh();
+    expect(panel.selected).toBeNull();
+    expect(panel.notice).toBe('The Jupyter server now uses server: http://10.0.0.9:8765.');
+    expect(text(panel.node.querySelector('.jp-DeploykitPanel-target'))).toBe(
+      'Server: http://10.0.0.9:8765'
+    );
+    expect(panel.canAct).toBe(false);
+  });
+
   it('coalesces overlapping refreshes into one request', async () => {
     const { api, panel } = setup();
     await Promise.all([panel.refresh(), panel.refresh(), panel.refresh()]);
@@ -98,7 +149,7 @@ describe('DeploymentsPanel list', () => {
 });
 
 describe('DeploymentsPanel details and rollback', () => {
-  async function opened(answer?: IRollbackAnswer | null) {
+  async function opened(answer?: IRollbackAnswer | null | Array<IRollbackAnswer | null>) {
     const ctx = setup(answer);
     await ctx.panel.refresh();
     (ctx.panel.node.querySelector('.jp-DeploykitPanel-open') as HTMLButtonElement).click();
@@ -113,9 +164,18 @@ describe('DeploymentsPanel details and rollback', () => {
     expect(Array.from(rows).map(li => (li as HTMLElement).dataset.version)).toEqual(['2', '1']);
     expect(rows[0].classList.contains('jp-mod-live')).toBe(true);
     expect(text(rows[0].querySelector('.jp-DeploykitPanel-versionTop'))).toBe('v2 production');
-    expect(text(rows[0].querySelector('.jp-DeploykitPanel-versionMeta'))).toMatch(
-      /^2025-01-0[12] \d\d:00 · ana · accuracy 0.92, roc_auc 0.95$/
+    expect(text(rows[0].querySelector('.jp-DeploykitPanel-versionWhat'))).toBe(
+      'LogisticRegression · roc_auc 0.95'
     );
+    expect(text(rows[1].querySelector('.jp-DeploykitPanel-versionDescription'))).toBe(
+      'baseline'
+    );
+    expect(text(rows[0].querySelector('.jp-DeploykitPanel-versionMeta'))).toMatch(
+      /^2025-01-0[12] \d\d:00 · ana$/
+    );
+    // Deploy on every version but the live one
+    expect(rows[0].querySelector('.jp-DeploykitPanel-deploy')).toBeNull();
+    expect(text(rows[1].querySelector('.jp-DeploykitPanel-deploy'))).toBe('Deploy');
     expect(text(panel.node.querySelector('.jp-DeploykitPanel-events'))).toContain(
       'deploy 1 → 2 by ana'
     );
@@ -129,7 +189,12 @@ describe('DeploymentsPanel details and rollback', () => {
   it('rolls back after confirmation, from the version the user saw', async () => {
     const { api, panel, prompts } = await opened({ to: null, reason: ' p95 doubled ' });
     const reply = await panel.rollback();
-    expect(prompts[0]).toMatchObject({ model: 'churn', live_version: 2 });
+    expect(prompts[0]).toMatchObject({
+      model: 'churn',
+      live_version: 2,
+      targets: [1],
+      previous: 1
+    });
     expect(api.rollbacks).toEqual([
       { name: 'churn', request: { reason: 'p95 doubled', to: null, if_current: 2 } }
     ]);
@@ -145,11 +210,63 @@ describe('DeploymentsPanel details and rollback', () => {
     expect(api.rollbacks).toHaveLength(0);
   });
 
-  it('refuses a rollback without a reason', async () => {
-    const { api, panel } = await opened({ to: 1, reason: '   ' });
+  it('asks again, keeping what was chosen, when the reason is empty', async () => {
+    const { api, panel, prompts } = await opened([
+      { to: 1, reason: '   ' },
+      { to: 1, reason: 'drift on age' }
+    ]);
+    const reply = await panel.rollback();
+    expect(prompts).toHaveLength(2);
+    expect(prompts[1].answer).toEqual({ to: 1, reason: '   ' });
+    expect(prompts[1].error).toContain('Say why');
+    expect(api.rollbacks[0].request).toEqual({ reason: 'drift on age', to: 1, if_current: 2 });
+    expect(reply?.version).toBe(1);
+  });
+
+  it('moves nothing when the second dialog is cancelled', async () => {
+    const { api, panel } = await opened([{ to: 1, reason: '' }, null]);
     expect(await panel.rollback()).toBeNull();
     expect(api.rollbacks).toHaveLength(0);
-    expect(panel.notice).toContain('needs a reason');
+  });
+
+  it('deploys a chosen version from its row, from the version the user saw', async () => {
+    const { api, panel, deployPrompts } = await opened();
+    const row = panel.node.querySelector('.jp-DeploykitPanel-versions li[data-version="1"]');
+    (row?.querySelector('.jp-DeploykitPanel-deploy') as HTMLButtonElement).click();
+    await new Promise(resolve => setTimeout(resolve, 0));
+    await panel.refresh();
+    expect(deployPrompts[0]).toMatchObject({ model: 'churn', live_version: 2 });
+    expect(api.deploys).toEqual([
+      { name: 'churn', request: { version: 1, reason: 'baseline was better', if_current: 2 } }
+    ]);
+    expect(panel.notice).toBe('churn: production moved from v2 to v1.');
+    expect(panel.detail?.live_version).toBe(1);
+  });
+
+  it('shows a viewer no Rollback and no Deploy, and says why', async () => {
+    const ctx = setup();
+    ctx.api.status_ = {
+      ...ctx.api.status_,
+      access: {
+        role: 'viewer',
+        name: 'analyst',
+        can_act: false,
+        reason: "Read-only: the token has the 'viewer' role."
+      }
+    };
+    await ctx.panel.refresh();
+    await ctx.panel.open('churn');
+    const node = ctx.panel.node;
+    expect(node.querySelector('.jp-DeploykitPanel-rollback')).toBeNull();
+    expect(node.querySelector('.jp-DeploykitPanel-deploy')).toBeNull();
+    const note = node.querySelector('.jp-DeploykitPanel-readonly') as HTMLElement;
+    expect([note.hidden, note.textContent]).toEqual([
+      false,
+      "Read-only: the token has the 'viewer' role."
+    ]);
+    expect(await ctx.panel.rollback()).toBeNull();
+    expect(await ctx.panel.deploy(1)).toBeNull();
+    expect(ctx.prompts).toHaveLength(0);
   });
 
   it("shows the server's refusal", async () => {
@@ -197,13 +314,31 @@ describe('RollbackForm', () => {
     }))
   };
 
-  it('offers the previous version by default and every other version', () => {
-    const form = new RollbackForm(prompt);
-    expect(Array.from(form.target.options).map(o => o.value)).toEqual(['', '2', '1']);
-    expect(form.getValue()).toEqual({ to: null, reason: '' });
-    form.target.value = '1';
+  it('offers only real targets, the previous production version first chosen', () => {
+    const form = new RollbackForm({ ...prompt, targets: [2, 1], previous: 1 });
+    expect(Array.from(form.target.options).map(o => o.value)).toEqual(['2', '1']);
+    expect(form.target.options[1].text).toMatch(/^version 1: x, – \(.*, ana\) \(served before\)$/);
+    expect(form.getValue()).toEqual({ to: 1, reason: '' });
+    form.target.value = '2';
     form.reason.value = ' bad drift ';
-    expect(form.getValue()).toEqual({ to: 1, reason: 'bad drift' });
+    expect(form.getValue()).toEqual({ to: 2, reason: 'bad drift' });
     expect(form.node.textContent).toContain('Production of churn serves version 3.');
+  });
+
+  it('shows again what was typed, and why it was refused', () => {
+    const form = new RollbackForm({
+      ...prompt,
+      targets: [2, 1],
+      previous: 1,
+      answer: { to: 2, reason: 'half a sent' },
+      error: 'Say why.'
+    });
+    expect(form.getValue()).toEqual({ to: 2, reason: 'half a sent' });
+    expect(text(form.node.querySelector('[role="alert"]'))).toBe('Say why.');
+  });
+
+  it('offers nothing when there is no other version', () => {
+    const form = new RollbackForm({ ...prompt, targets: [], previous: null });
+    expect(form.target.options).toHaveLength(0);
   });
 });
