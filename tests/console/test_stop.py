@@ -47,13 +47,13 @@ def test_console_started_with_sigint_ignored_stops_on_sigterm_and_leaves_nothing
             except httpx.TransportError:
                 pass
             time.sleep(0.2)
-        # a visit takes the preheated kernel and Voila starts the next: two kernels
-        assert httpx.get(url, timeout=120).status_code == 200
+        # Voila preheats a kernel before anyone visits (a visit needs a signed-in visitor,
+        # hence a server, which this test does without): Voila and one kernel to stop
         deadline = time.monotonic() + 60
-        while len(descendants(proc.pid)) < 3 and time.monotonic() < deadline:
+        while len(descendants(proc.pid)) < 2 and time.monotonic() < deadline:
             time.sleep(0.2)
         started = descendants(proc.pid)
-        assert len(started) >= 3, started  # Voila and two kernels
+        assert len(started) >= 2, started  # Voila and its preheated kernel
 
         proc.send_signal(signal.SIGINT)  # ignored, as in a background job
         time.sleep(1.5)
