@@ -28,11 +28,15 @@ def test_extra_columns_are_ignored_and_listed(served: Served) -> None:
     answer = served.post("/v1/models/lr/predict", {"dataframe_split": split})
     assert answer.json()["predictions"] == expected
     assert answer.json()["ignored_columns"] == ["note"]
-    # A misspelt column is still a missing one: ignoring extras never hides that.
+    # A misspelt column is still a missing one, and the extra it became says what it meant:
+    # ignoring extras never hides a typo.
     renamed = [{("agee" if k == "age" else k): v for k, v in r.items()} for r in records]
     refused = served.post("/v1/models/lr/predict", {"dataframe_records": renamed})
     assert refused.status_code == 422
-    assert refused.json()["error"]["problems"] == ["missing column: 'age'"]
+    assert refused.json()["error"]["problems"] == [
+        "missing column: 'age'",
+        "unexpected column 'agee' (did you mean 'age'?)",
+    ]
 
 
 def test_the_server_refuses_a_skops_push_it_could_not_load(served: Served) -> None:
