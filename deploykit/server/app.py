@@ -36,12 +36,8 @@ from deploykit.server.models import ModelHost, quiet_feature_name_warning
 from deploykit.server.predict import PredictEndpoint
 from deploykit.server.predlog import PredictionLog
 from deploykit.server.request_ids import RequestIds
-from deploykit.server.responses import (
-    error_response,
-    json_response,
-    keep_private,
-    new_request_id,
-)
+from deploykit.server.responses import error_response, keep_private, new_request_id
+from deploykit.server.spec import configure_logging, settings_from_dict
 from deploykit.server.telemetry import Telemetry
 from deploykit.settings import Settings
 
@@ -196,21 +192,7 @@ def app_from_env() -> Starlette:
     raw = os.environ.get("DEPLOYKIT_SERVER_SPEC")
     if not raw:
         return create_app(Settings.from_env(), config=ServerConfig.from_env())
-    from deploykit.server import _configure_logging, _settings_from_dict
-
     spec = json.loads(raw)
-    settings = _settings_from_dict(spec["settings"])
-    _configure_logging(spec["config"].get("log_level", "warning"))
+    settings = settings_from_dict(spec["settings"])
+    configure_logging(spec["config"].get("log_level", "warning"))
     return create_app(settings, config=ServerConfig.from_dict(spec["config"]))
-
-
-def health(state: ServerState) -> Response:
-    return json_response(
-        {
-            "status": "ok",
-            "pid": os.getpid(),
-            "alias": state.config.alias,
-            "serving": {m.name: m.version for m in state.host.routes.values()},
-            "failures": state.host.failures,
-        }
-    )

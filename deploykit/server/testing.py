@@ -29,9 +29,10 @@ __all__ = ["LiveServer", "free_port"]
 
 _SCRIPT = """
 import json, sys
-from deploykit.server import ServerConfig, _settings_from_dict, run
+from deploykit.server import ServerConfig, run
+from deploykit.server.spec import settings_from_dict
 spec = json.loads(sys.argv[1])
-run(_settings_from_dict(spec["settings"]), ServerConfig.from_dict(spec["config"]))
+run(settings_from_dict(spec["settings"]), ServerConfig.from_dict(spec["config"]))
 """
 
 
@@ -63,11 +64,11 @@ class LiveServer:
         self.log_path = Path(settings.home) / f"server-{config.port}.log"
 
     def start(self) -> LiveServer:
-        from deploykit.server import _settings_dict
+        from deploykit.server.spec import settings_to_dict
 
         Path(self.settings.home).mkdir(parents=True, exist_ok=True)
         spec = json.dumps(
-            {"settings": _settings_dict(self.settings), "config": self.config.to_dict()}
+            {"settings": settings_to_dict(self.settings), "config": self.config.to_dict()}
         )
         # 0600, like everything else under the home (deploykit._files); owned by the child
         log = os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
