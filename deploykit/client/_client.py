@@ -28,6 +28,7 @@ from deploykit.errors import (
     ConfigurationError,
     DeployKitError,
     DeployKitWarning,
+    ServerUnreachableError,
     SignatureError,
     StorageError,
     error_class,
@@ -115,7 +116,7 @@ class Client:
                 if self.settings.server_url
                 else "or set DEPLOYKIT_SERVER_URL to its address"
             )
-            raise StorageError(
+            raise ServerUnreachableError(
                 f"Cannot reach the deploykit server at {self.url} ({exc}). Start one with "
                 f"`deploykit serve`, {where}."
             ) from None
@@ -588,8 +589,8 @@ def _error_from(response: httpx.Response) -> DeployKitError:
         if issubclass(cls, SignatureError)
         else cls(message)
     )
-    exc.status_code = response.status_code  # type: ignore[attr-defined]
-    exc.request_id = error.get("request_id")  # type: ignore[attr-defined]
+    exc.status_code = response.status_code
+    exc.request_id = error.get("request_id")
     return exc
 
 

@@ -132,10 +132,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
             f"{request.method} is not allowed on {request.url.path}. "
             "The API is described at /openapi.json."
         )
-        error.status = 405  # type: ignore[attr-defined]
+        error.status = 405
     else:
         error = InvalidInputError(str(exc.detail))
-        error.status = exc.status_code  # type: ignore[attr-defined]
+        error.status = exc.status_code
     response = error_response(error, new_request_id())
     for key, value in (exc.headers or {}).items():  # a 405 says what is allowed (Allow)
         response.headers[key] = value
