@@ -31,7 +31,8 @@ from deploykit.monitoring.monitor import timeline_for
 from deploykit.monitoring.periods import Period
 from deploykit.monitoring.rules import AlertRule, Breach, check_rule
 from deploykit.monitoring.store import alerts, claim_check, claim_fire, drift_options
-from deploykit.server.telemetry import Counts, _read, percentile
+from deploykit.server.telemetry import percentile
+from deploykit.server.telemetry_queries import window_totals
 
 if TYPE_CHECKING:
     from deploykit.registry import Registry
@@ -51,13 +52,7 @@ def measure(
     """(figure, what it rests on, extra details) of ``rule`` for ``version`` at ``now``."""
     since = now - rule.window_seconds
     if rule.metric in ("error_rate", "client_error_rate", "latency_p95_ms"):
-        with registry.engine.connect() as connection:
-            data = _read(
-                connection, model=rule.model, since=int(since), until=None, version=version
-            )
-        total = Counts()
-        for counts in data.values():
-            total.add(counts)
+        total = window_totals(registry.engine, rule.model, since=int(since), version=version)
         if not total.requests:
             return None, 0, {}
         if rule.metric == "latency_p95_ms":

@@ -58,7 +58,7 @@ def _period(call: Call, **defaults: Any) -> Period:
 async def model_metrics(call: Call) -> Any:
     from datetime import timedelta
 
-    from deploykit.server.telemetry import summary
+    from deploykit.server.telemetry_queries import summary
 
     window = call.query_int("window", 3600, high=MAX_SECONDS)
     span = _period(call, default_span=timedelta(seconds=window))

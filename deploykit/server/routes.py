@@ -306,7 +306,7 @@ def _check_label(label: Any, served: LoadedModel, index: int) -> None:
 
 
 async def prometheus(call: Call) -> Any:
-    from deploykit.server.telemetry import prometheus_text
+    from deploykit.server.prometheus import prometheus_text
 
     state = call.state
     await thread(state.telemetry.flush)
