@@ -473,19 +473,10 @@ class Client:
         accuracy_drop; a breach over ``window_seconds`` writes an alert event, and with
         ``rollback=True`` moves production back to the previous version.
         """
-        from deploykit.monitoring.rules import AlertRule
+        from deploykit.monitoring.rules import RULE_FIELDS, AlertRule
 
-        body = {
-            "rule": rule,
-            "metric": metric,
-            "threshold": threshold,
-            "window_seconds": window_seconds,
-            "rollback": rollback,
-            "webhook": webhook,
-            "min_count": min_count,
-            "cooldown_seconds": cooldown_seconds,
-            "enabled": enabled,
-        }
+        given = locals()  # the keyword arguments are the rule's fields, by name
+        body = {"rule": rule, **{field: given[field] for field in RULE_FIELDS}}
         data = self._json("POST", f"/v1/models/{_seg(name)}/alerts", json=body)
         return AlertRule.from_dict(data)
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from deploykit.errors import InvalidInputError
 from deploykit.monitoring.periods import parse_time, period
+from deploykit.monitoring.rules import RULE_FIELDS
 from deploykit.server.endpoint import Call, thread
 
 if TYPE_CHECKING:
@@ -32,17 +33,7 @@ __all__ = [
 ]
 
 MAX_SECONDS = 90 * 86400
-_ALERT_FIELDS = {
-    "rule",
-    "metric",
-    "threshold",
-    "window_seconds",
-    "rollback",
-    "webhook",
-    "min_count",
-    "cooldown_seconds",
-    "enabled",
-}
+_ALERT_FIELDS = {"rule", *RULE_FIELDS}  # the rule's name, then what it sets
 
 
 def _period(call: Call, **defaults: Any) -> Period:

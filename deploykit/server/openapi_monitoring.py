@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from deploykit.monitoring.rules import RULE_FIELDS
 from deploykit.server.monitor_routes import MAX_SECONDS
 from deploykit.server.openapi_parts import AUTH, NAME, READ, WRITE, errors, json_content, post, ref
 
@@ -184,21 +185,7 @@ def paths() -> dict[str, Any]:
         "required": ["rule", "metric", "threshold"],
         "properties": {
             "rule": {"type": "string", "description": "The rule's name, unique per model"},
-            **{
-                k: v
-                for k, v in SCHEMAS["AlertRule"]["properties"].items()
-                if k
-                in (
-                    "metric",
-                    "threshold",
-                    "window_seconds",
-                    "rollback",
-                    "webhook",
-                    "min_count",
-                    "cooldown_seconds",
-                    "enabled",
-                )
-            },
+            **{k: v for k, v in SCHEMAS["AlertRule"]["properties"].items() if k in RULE_FIELDS},
         },
     }
     options_put = post("Keep the model's drift options", ref("DriftOptions"), ref("DriftOptions"))
