@@ -26,7 +26,7 @@ from deploykit.monitoring.periods import Period, period
 from deploykit.monitoring.profile import ReferenceProfile
 from deploykit.monitoring.results import Accuracy, DriftTimeline
 from deploykit.monitoring.store import drift_options
-from deploykit.monitoring.tables import feedback_view
+from deploykit.monitoring.tables import feedback
 from deploykit.monitoring.timeline import drift_timeline
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ def labels(
 
     ``authenticated_only`` keeps the labels a token vouched for: what alert rules act on.
     """
-    f = feedback_view.c
+    f = feedback.c
     query = sa.select(f.request_id, f.label).where(f.model == name).order_by(f.id)
     if authenticated_only:
         query = query.where(f.authenticated.is_(True))

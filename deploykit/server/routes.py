@@ -30,6 +30,7 @@ from deploykit.errors import (
     InvalidInputError,
     NotFoundError,
 )
+from deploykit.monitoring.tables import feedback
 from deploykit.records import utcnow
 from deploykit.server.auth import check_role
 from deploykit.server.endpoint import Call, Handler, endpoint, field, thread
@@ -41,7 +42,6 @@ from deploykit.server.responses import (
     error_body,
     json_response,
 )
-from deploykit.server.tables import feedback
 
 if TYPE_CHECKING:
     from deploykit.server.app import ServerState
