@@ -28,7 +28,7 @@ from deploykit.server.responses import (
 )
 
 if TYPE_CHECKING:
-    from deploykit.server.app import ServerState
+    from deploykit.server.state import ServerState
 
 __all__ = ["ON_BEHALF_HEADER", "Call", "Handler", "endpoint", "field", "thread"]
 

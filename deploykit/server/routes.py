@@ -44,8 +44,8 @@ from deploykit.server.responses import (
 )
 
 if TYPE_CHECKING:
-    from deploykit.server.app import ServerState
     from deploykit.server.models import LoadedModel
+    from deploykit.server.state import ServerState
 
 __all__ = ["routes"]
 
