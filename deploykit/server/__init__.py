@@ -3,11 +3,16 @@
     from deploykit.server import ServerConfig, run
     run(Settings.from_env(), ServerConfig(port=8765, workers=2))
 
-Modules: ``app`` (factory and worker state), ``routes`` (registry/admin routes),
-``predict`` (the hot path), ``payloads`` (MLflow scoring formats), ``models``
-(loaded versions, alias follower), ``batching`` (micro-batching), ``telemetry``
-(counters, Prometheus), ``predlog`` (prediction logs in Parquet), ``auth``
-(tokens and roles), ``config`` (ServerConfig), ``openapi`` (the contract).
+Modules, from the top down (each imports only those below it): ``app`` (factory),
+``routes`` and ``monitor_routes`` (registry, admin and monitoring routes) on ``endpoint``
+(the ``Call`` and its wrapper), ``predict`` (the hot path), ``openapi`` and
+``openapi_monitoring`` (the contract) on ``openapi_parts``, ``state`` (one worker's
+state), ``alerting``, ``models`` (loaded versions, alias follower), ``batching``,
+``payloads`` (MLflow scoring formats), ``telemetry`` (counters, compaction) with
+``telemetry_queries`` and ``prometheus``, ``predlog`` (writes prediction logs in the
+format of :mod:`deploykit.monitoring.logs`), ``auth`` (tokens and roles), ``config``
+(ServerConfig), ``spec`` (what workers are handed), ``process`` (a server in a child
+process, for the demo and tests).
 
 Importing this package is cheap: the web stack loads with :func:`create_app`/:func:`run`.
 """
