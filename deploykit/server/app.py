@@ -1,4 +1,4 @@
-"""The ASGI application: state of one worker, its lifespan, and its routes.
+"""The ASGI application: one worker's routes and lifespan (its state: ``state.py``).
 
 ``create_app(settings_or_registry, config=...)`` builds a Starlette app that
 serves every model's ``production`` alias from the registry and the registry
@@ -10,7 +10,6 @@ registry, each hot-swapping on its own within ``poll_interval``.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 from collections.abc import AsyncIterator
 
@@ -20,11 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from deploykit.errors import (
-    DeployKitError,
-    InvalidInputError,
-    NotFoundError,
-)
+from deploykit.errors import DeployKitError, InvalidInputError, NotFoundError
 from deploykit.registry import Registry
 from deploykit.server import routes
 from deploykit.server.config import ServerConfig
@@ -35,8 +30,6 @@ from deploykit.server.state import ServerState
 from deploykit.settings import Settings
 
 __all__ = ["ServerState", "create_app"]  # ServerState lives in deploykit.server.state
-
-log = logging.getLogger("deploykit.server")
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
