@@ -13,18 +13,13 @@ The heavy parts (scikit-learn, SQLAlchemy) are imported on first use, so
 from __future__ import annotations
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
+from deploykit._version import __version__
 from deploykit.errors import *  # noqa: F403  (the exception tree is public API)
 from deploykit.errors import __all__ as _error_names
 from deploykit.records import Alias, Event, ModelInfo, ModelVersion
 from deploykit.settings import Settings
-
-try:
-    __version__ = version("deploykit")
-except PackageNotFoundError:  # running from a source tree
-    __version__ = "0.0.0+unknown"
 
 if TYPE_CHECKING:
     from deploykit.client import Client, Prediction

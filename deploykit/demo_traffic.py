@@ -1,7 +1,7 @@
 """``deploykit demo``: live traffic through a real server, drift, an alert, an auto-rollback.
 
 The demo model (two versions, see :func:`deploykit.demo.seed_demo`) is served by
-``deploykit serve`` in a child process (:class:`~deploykit.server.testing.LiveServer`)
+``deploykit serve`` in a child process (:class:`~deploykit.server.process.LiveServer`)
 on the configured registry, and driven through :class:`deploykit.Client`:
 
 1. calm: rows of the held-out data, with true labels sent back as feedback;
@@ -82,7 +82,7 @@ def play(
     from deploykit.monitoring import delete_alert, set_alert
     from deploykit.registry import Registry
     from deploykit.server.config import ServerConfig
-    from deploykit.server.testing import LiveServer
+    from deploykit.server.process import LiveServer
 
     settings = settings or Settings.from_env()
     name = DEMO_MODEL

@@ -23,6 +23,11 @@ Every class also inherits the builtin a Python user would reach for, so
     │   └── UntrustedArtifactError            skops file holds types not trusted here
     │       └── FormatNotAllowedError         the server does not load this format      409
     └── StorageError(OSError)                 the metadata or artifact store failed    503
+        └── ServerUnreachableError(ConnectionError) no answer from the deploykit server   503
+
+Context travels on the exception as declared attributes (``None`` when unknown):
+``status`` overrides the class's HTTP status for one error (a 405, say), and an error
+the HTTP client raises carries the server's ``status_code`` and ``request_id``.
 
 Messages name the thing, what was expected, what came, and the fix. The HTTP
 server maps classes to statuses with :func:`http_status`, and the HTTP client
@@ -52,6 +57,7 @@ __all__ = [
     "NothingToRollBackError",
     "PermissionDeniedError",
     "PickleWarning",
+    "ServerUnreachableError",
     "SignatureError",
     "StorageError",
     "UntrustedArtifactError",
@@ -63,6 +69,13 @@ __all__ = [
 
 class DeployKitError(Exception):
     """Base of every error deploykit raises on purpose."""
+
+    #: The HTTP status to answer with when it is not the class's (see :func:`http_status`).
+    status: int | None = None
+    #: Set by the HTTP client: the status the server answered with, and the request id
+    #: it gave (quote it when reporting a 500).
+    status_code: int | None = None
+    request_id: str | None = None
 
 
 class ConfigurationError(DeployKitError, ValueError):
@@ -148,6 +161,12 @@ class FormatNotAllowedError(UntrustedArtifactError):
 
 class StorageError(DeployKitError, OSError):
     pass
+
+
+class ServerUnreachableError(StorageError, ConnectionError):
+    """The deploykit server did not answer (down, wrong URL, network): the service is
+    unavailable, as a 503 says. A :class:`StorageError` too, so ``except StorageError``
+    written before this class existed still catches it."""
 
 
 class DeployKitWarning(UserWarning):

@@ -50,3 +50,25 @@ def test_public_names_resolve():
         assert getattr(deploykit, name) is not None, name
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         deploykit.nope  # noqa: B018
+
+
+def test_an_unreachable_server_is_its_own_error_that_old_handlers_still_catch():
+    from deploykit.server.process import free_port
+
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    with (
+        deploykit.Client(nowhere, token="x", timeout=2) as down,
+        pytest.raises(errors.ServerUnreachableError, match="deploykit serve") as caught,
+    ):
+        down.models()
+    assert isinstance(caught.value, errors.StorageError)  # `except StorageError` still works
+    assert isinstance(caught.value, ConnectionError)
+    assert errors.http_status(caught.value) == 503
+    assert caught.value.status_code is None  # no server answered, so no status and no id
+    assert caught.value.request_id is None
+
+
+def test_context_fields_are_declared_and_empty_on_a_fresh_error():
+    exc = errors.InvalidInputError("x")
+    assert (exc.status, exc.status_code, exc.request_id) == (None, None, None)
+    assert errors.http_status(exc) == 422

@@ -28,6 +28,7 @@ from deploykit.errors import (
     ConfigurationError,
     DeployKitError,
     DeployKitWarning,
+    ServerUnreachableError,
     SignatureError,
     StorageError,
     error_class,
@@ -115,7 +116,7 @@ class Client:
                 if self.settings.server_url
                 else "or set DEPLOYKIT_SERVER_URL to its address"
             )
-            raise StorageError(
+            raise ServerUnreachableError(
                 f"Cannot reach the deploykit server at {self.url} ({exc}). Start one with "
                 f"`deploykit serve`, {where}."
             ) from None
@@ -472,19 +473,10 @@ class Client:
         accuracy_drop; a breach over ``window_seconds`` writes an alert event, and with
         ``rollback=True`` moves production back to the previous version.
         """
-        from deploykit.monitoring.rules import AlertRule
+        from deploykit.monitoring.rules import RULE_FIELDS, AlertRule
 
-        body = {
-            "rule": rule,
-            "metric": metric,
-            "threshold": threshold,
-            "window_seconds": window_seconds,
-            "rollback": rollback,
-            "webhook": webhook,
-            "min_count": min_count,
-            "cooldown_seconds": cooldown_seconds,
-            "enabled": enabled,
-        }
+        given = locals()  # the keyword arguments are the rule's fields, by name
+        body = {"rule": rule, **{field: given[field] for field in RULE_FIELDS}}
         data = self._json("POST", f"/v1/models/{_seg(name)}/alerts", json=body)
         return AlertRule.from_dict(data)
 
@@ -588,8 +580,8 @@ def _error_from(response: httpx.Response) -> DeployKitError:
         if issubclass(cls, SignatureError)
         else cls(message)
     )
-    exc.status_code = response.status_code  # type: ignore[attr-defined]
-    exc.request_id = error.get("request_id")  # type: ignore[attr-defined]
+    exc.status_code = response.status_code
+    exc.request_id = error.get("request_id")
     return exc
 
 

@@ -20,13 +20,13 @@ import sqlalchemy as sa
 
 from deploykit.errors import AliasNotFoundError, ConflictError
 from deploykit.monitoring.accuracy import accuracy
-from deploykit.monitoring.logs import read_log
+from deploykit.monitoring.logs import INPUT, read_log
 from deploykit.monitoring.options import DriftOptions
 from deploykit.monitoring.periods import Period, period
 from deploykit.monitoring.profile import ReferenceProfile
 from deploykit.monitoring.results import Accuracy, DriftTimeline
 from deploykit.monitoring.store import drift_options
-from deploykit.monitoring.tables import feedback_view
+from deploykit.monitoring.tables import feedback
 from deploykit.monitoring.timeline import drift_timeline
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ def labels(
 
     ``authenticated_only`` keeps the labels a token vouched for: what alert rules act on.
     """
-    f = feedback_view.c
+    f = feedback.c
     query = sa.select(f.request_id, f.label).where(f.model == name).order_by(f.id)
     if authenticated_only:
         query = query.where(f.authenticated.is_(True))
@@ -138,8 +138,8 @@ def timeline_for(
     ``authenticated_only`` scores accuracy on the labels a token vouched for only.
     """
     columns = ["timestamp", "request_id", "prediction"]
-    columns += [name for f in profile.features for name in (f.name, f"input.{f.name}")]
-    columns += [f"input.{f.name[1:]}" for f in profile.features if f.name[1:].isdigit()]
+    columns += [name for f in profile.features for name in (f.name, f"{INPUT}{f.name}")]
+    columns += [f"{INPUT}{f.name[1:]}" for f in profile.features if f.name[1:].isdigit()]
     table = read_log(
         registry.settings.artifacts_url,
         record.model,

@@ -44,6 +44,7 @@ __all__ = [
     "ALERT_ACTIONS",
     "MANUAL_MOVES",
     "METRICS",
+    "RULE_FIELDS",
     "AlertRule",
     "Breach",
     "check_rule",
@@ -63,6 +64,20 @@ METRICS: dict[str, tuple[str, int, float]] = {
     "accuracy_drop": ("labels", 20, math.inf),
 }
 _MAX_WINDOW = 30 * 86400
+
+#: The fields a caller sets on a rule besides its model and name, in the order of
+#: :class:`AlertRule`: the store writes them, the HTTP route accepts them, the OpenAPI
+#: document and the client send them. Defined once here, derived everywhere else.
+RULE_FIELDS = (
+    "metric",
+    "threshold",
+    "window_seconds",
+    "rollback",
+    "webhook",
+    "min_count",
+    "cooldown_seconds",
+    "enabled",
+)
 
 
 def _fail(param: str, expected: str, got: Any) -> InvalidInputError:

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from deploykit.errors import NotFoundError
 from deploykit.monitoring.options import DriftOptions
-from deploykit.monitoring.rules import AlertRule
+from deploykit.monitoring.rules import RULE_FIELDS, AlertRule
 from deploykit.monitoring.tables import alert_rules, drift_settings
 from deploykit.records import utcnow
 from deploykit.registry.database import run_in_transaction
@@ -38,17 +38,6 @@ __all__ = [
     "set_alert",
     "set_drift_options",
 ]
-
-_FIELDS = (
-    "metric",
-    "threshold",
-    "window_seconds",
-    "rollback",
-    "webhook",
-    "min_count",
-    "cooldown_seconds",
-    "enabled",
-)
 
 
 def _rule(row: Any) -> AlertRule:
@@ -109,7 +98,7 @@ def set_alert(
         from deploykit.monitoring.webhooks import check_webhook_url
 
         check_webhook_url(draft.webhook, registry.settings.webhook_allow_networks)
-    values = {f: getattr(draft, f) for f in _FIELDS}
+    values = {f: getattr(draft, f) for f in RULE_FIELDS}
     actor = registry.settings.actor
 
     def work(connection: sa.Connection) -> AlertRule:

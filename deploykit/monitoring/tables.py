@@ -8,10 +8,10 @@ moved the lease forward itself) and ``last_fired_at`` a claim (only the replica 
 moved it acts on a breach). Both are epoch seconds, compared as plain numbers on
 every backend.
 
-``feedback`` is the server's table of true labels (migrations ``0002`` and ``0005``,
-declared in ``deploykit/server/tables.py``), read here for accuracy; only the
-columns read are named. ``authenticated`` says a token vouched for the label:
-alert rules count only those.
+``feedback`` holds the true labels posted to a server for a request id (migrations
+``0002`` and ``0005``): monitoring owns it, the server's feedback route writes it and
+accuracy reads it. ``actor`` is who sent them (the token's name, or ``anonymous``);
+``authenticated`` says a token vouched for the label: alert rules count only those.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from deploykit.registry.tables import NAMING_CONVENTION
 
-__all__ = ["alert_rules", "drift_settings", "feedback_view", "metadata"]
+__all__ = ["alert_rules", "drift_settings", "feedback", "metadata"]
 
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -57,12 +57,15 @@ drift_settings = sa.Table(
     sa.Column("updated_by", sa.String(256), nullable=False),
 )
 
-feedback_view = sa.table(
+feedback = sa.Table(
     "feedback",
-    sa.column("id", sa.Integer),
-    sa.column("model", sa.String),
-    sa.column("request_id", sa.String),
-    sa.column("label", sa.JSON),
-    sa.column("at", _TIME),
-    sa.column("authenticated", sa.Boolean),
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("request_id", sa.String(128), nullable=False),
+    sa.Column("label", _JSON, nullable=True),
+    sa.Column("at", _TIME, nullable=False),
+    sa.Column("actor", sa.String(256), nullable=False),
+    sa.Column("authenticated", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index(None, "model", "request_id"),
 )

@@ -3,18 +3,22 @@
     from deploykit.server import ServerConfig, run
     run(Settings.from_env(), ServerConfig(port=8765, workers=2))
 
-Modules: ``app`` (factory and worker state), ``routes`` (registry/admin routes),
-``predict`` (the hot path), ``payloads`` (MLflow scoring formats), ``models``
-(loaded versions, alias follower), ``batching`` (micro-batching), ``telemetry``
-(counters, Prometheus), ``predlog`` (prediction logs in Parquet), ``auth``
-(tokens and roles), ``config`` (ServerConfig), ``openapi`` (the contract).
+Modules, from the top down (each imports only those below it): ``app`` (factory),
+``routes`` and ``monitor_routes`` (registry, admin and monitoring routes) on ``endpoint``
+(the ``Call`` and its wrapper), ``predict`` (the hot path), ``openapi`` and
+``openapi_monitoring`` (the contract) on ``openapi_parts``, ``state`` (one worker's
+state), ``alerting``, ``models`` (loaded versions, alias follower), ``batching``,
+``payloads`` (MLflow scoring formats), ``telemetry`` (counters, compaction) with
+``telemetry_queries`` and ``prometheus``, ``predlog`` (writes prediction logs in the
+format of :mod:`deploykit.monitoring.logs`), ``auth`` (tokens and roles), ``config``
+(ServerConfig), ``spec`` (what workers are handed), ``process`` (a server in a child
+process, for the demo and tests).
 
 Importing this package is cheap: the web stack loads with :func:`create_app`/:func:`run`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from typing import TYPE_CHECKING, Any
@@ -56,16 +60,19 @@ def prepare(settings: Settings | None = None) -> str:
 def run(settings: Settings | None = None, config: ServerConfig | None = None) -> None:
     """Serve until interrupted: one process, or ``config.workers`` sharing the port."""
     from deploykit._files import private_umask
+    from deploykit.server.spec import configure_logging
 
     settings = settings or Settings.from_env()
     config = config or ServerConfig.from_env()
-    _configure_logging(config.log_level)
+    configure_logging(config.log_level)
     with private_umask():  # prediction logs, artifacts, locks: 0600 (workers inherit it)
         _run(settings, config)
 
 
 def _run(settings: Settings, config: ServerConfig) -> None:
     import uvicorn
+
+    from deploykit.server.spec import settings_to_dict
 
     prepare(settings)  # migrations and the local token, once, before any worker starts
     from deploykit.server.memory import own_process_heap
@@ -83,36 +90,6 @@ def _run(settings: Settings, config: ServerConfig) -> None:
         uvicorn.run(create_app(settings, config=config), **common)
         return
     os.environ["DEPLOYKIT_SERVER_SPEC"] = json.dumps(
-        {"settings": _settings_dict(settings), "config": config.to_dict()}
+        {"settings": settings_to_dict(settings), "config": config.to_dict()}
     )
     uvicorn.run("deploykit.server.app:app_from_env", factory=True, workers=config.workers, **common)
-
-
-def _configure_logging(level: str) -> None:
-    """Swaps, load failures and 500s go to stderr like uvicorn's own lines."""
-    import logging
-
-    log = logging.getLogger("deploykit.server")
-    if not log.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s:     [%(process)d] %(message)s"))
-        log.addHandler(handler)
-    log.setLevel(level.upper())
-
-
-def _settings_dict(settings: Settings) -> dict[str, Any]:
-    data = dataclasses.asdict(settings)
-    data["home"] = str(settings.home)
-    data["skops_trusted"] = list(settings.skops_trusted)
-    data["webhook_allow_networks"] = list(settings.webhook_allow_networks)
-    return data
-
-
-def _settings_from_dict(data: dict[str, Any]) -> Settings:
-    from pathlib import Path
-
-    values = dict(data)
-    values["home"] = Path(values["home"])
-    values["skops_trusted"] = tuple(values.get("skops_trusted") or ())
-    values["webhook_allow_networks"] = tuple(values.get("webhook_allow_networks") or ())
-    return Settings(**values)

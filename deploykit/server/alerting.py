@@ -31,11 +31,15 @@ from deploykit.monitoring.monitor import timeline_for
 from deploykit.monitoring.periods import Period
 from deploykit.monitoring.rules import AlertRule, Breach, check_rule
 from deploykit.monitoring.store import alerts, claim_check, claim_fire, drift_options
-from deploykit.server.telemetry import Counts, _read, percentile
+from deploykit.server.telemetry import percentile
+from deploykit.server.telemetry_queries import window_totals
 
 if TYPE_CHECKING:
     from deploykit.registry import Registry
-    from deploykit.server.app import ServerState
+    from deploykit.server.config import ServerConfig
+    from deploykit.server.models import ModelHost
+    from deploykit.server.predlog import PredictionLog
+    from deploykit.server.telemetry import Telemetry
 
 __all__ = ["ACTOR", "AlertEvaluator", "measure"]
 
@@ -51,13 +55,7 @@ def measure(
     """(figure, what it rests on, extra details) of ``rule`` for ``version`` at ``now``."""
     since = now - rule.window_seconds
     if rule.metric in ("error_rate", "client_error_rate", "latency_p95_ms"):
-        with registry.engine.connect() as connection:
-            data = _read(
-                connection, model=rule.model, since=int(since), until=None, version=version
-            )
-        total = Counts()
-        for counts in data.values():
-            total.add(counts)
+        total = window_totals(registry.engine, rule.model, since=int(since), version=version)
         if not total.requests:
             return None, 0, {}
         if rule.metric == "latency_p95_ms":
@@ -99,10 +97,22 @@ def measure(
 class AlertEvaluator:
     """The background thread of one worker that evaluates alert rules."""
 
-    def __init__(self, state: ServerState, interval: float) -> None:
-        self.state = state
-        self.interval = interval
-        self.registry = state.registry.as_actor(ACTOR)
+    def __init__(
+        self,
+        registry: Registry,
+        config: ServerConfig,
+        *,
+        host: ModelHost,
+        telemetry: Telemetry,
+        predlog: PredictionLog,
+    ) -> None:
+        # The worker's parts it reads and moves, not the whole state: it stands below it.
+        self.config = config
+        self.host = host
+        self.telemetry = telemetry
+        self.predlog = predlog
+        self.interval = config.alert_interval_seconds
+        self.registry = registry.as_actor(ACTOR)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.fired: list[int] = []  # alert event ids written by this worker
@@ -135,8 +145,8 @@ class AlertEvaluator:
         rules = [r for r in alerts(self.registry) if r.enabled and r.id is not None]
         if not rules:
             return []
-        self.state.telemetry.flush()
-        self.state.predlog.flush()
+        self.telemetry.flush()
+        self.predlog.flush()
         acted = []
         for rule in rules:
             assert rule.id is not None
@@ -157,7 +167,7 @@ class AlertEvaluator:
         return acted
 
     def _check(self, rule: AlertRule, now: float) -> Breach | None:
-        alias = self.state.config.alias
+        alias = self.config.alias
         version = self.registry.model(rule.model).aliases.get(alias)
         if version is None:
             return None
@@ -192,7 +202,7 @@ class AlertEvaluator:
             ).start()
 
     def _roll_back(self, breach: Breach) -> dict[str, Any]:
-        rule, alias = breach.rule, self.state.config.alias
+        rule, alias = breach.rule, self.config.alias
         try:
             moved = self.registry.rollback(
                 rule.model,
@@ -205,7 +215,7 @@ class AlertEvaluator:
             log.warning("auto-rollback of %s refused: %s", rule.model, exc)
             return {"done": False, "reason": str(exc)}
         try:  # this worker swaps now; the others follow the alias within their poll interval
-            self.state.host.prepare(rule.model, moved.version, route=True)
+            self.host.prepare(rule.model, moved.version, route=True)
         except Exception as exc:
             log.warning("version %s of %s cannot load here: %s", moved.version, rule.model, exc)
         return {"done": True, "from": breach.version, "to": moved.version}

@@ -1,4 +1,4 @@
-"""The ASGI application: state of one worker, its lifespan, and its routes.
+"""The ASGI application: one worker's routes and lifespan (its state: ``state.py``).
 
 ``create_app(settings_or_registry, config=...)`` builds a Starlette app that
 serves every model's ``production`` alias from the registry and the registry
@@ -9,9 +9,7 @@ registry, each hot-swapping on its own within ``poll_interval``.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
 import os
 from collections.abc import AsyncIterator
 
@@ -21,107 +19,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from deploykit.errors import (
-    AuthenticationError,
-    DeployKitError,
-    InvalidInputError,
-    NotFoundError,
-)
+from deploykit.errors import DeployKitError, InvalidInputError, NotFoundError
 from deploykit.registry import Registry
 from deploykit.server import routes
-from deploykit.server.alerting import AlertEvaluator
-from deploykit.server.auth import TokenStore, ensure_local_token
 from deploykit.server.config import ServerConfig
-from deploykit.server.models import ModelHost, quiet_feature_name_warning
 from deploykit.server.predict import PredictEndpoint
-from deploykit.server.predlog import PredictionLog
-from deploykit.server.request_ids import RequestIds
-from deploykit.server.responses import (
-    error_response,
-    json_response,
-    keep_private,
-    new_request_id,
-)
-from deploykit.server.telemetry import Telemetry
+from deploykit.server.responses import error_response, new_request_id
+from deploykit.server.spec import configure_logging, settings_from_dict
+from deploykit.server.state import ServerState
 from deploykit.settings import Settings
 
-__all__ = ["ServerState", "create_app"]
-
-log = logging.getLogger("deploykit.server")
-
-
-class ServerState:
-    """Everything one worker holds: registry, loaded models, telemetry, logs, tokens."""
-
-    def __init__(self, registry: Registry, config: ServerConfig, *, owns_registry: bool) -> None:
-        self.registry = registry
-        self.config = config
-        settings = registry.settings
-        keep_private(settings.database_url, "<database>")
-        keep_private(settings.artifacts_url, "<artifact store>")
-        keep_private(settings.home, "<deploykit home>")
-        self.owns_registry = owns_registry
-        self.tokens = TokenStore(registry.engine)
-        self.request_ids = RequestIds(registry.engine)  # signs the ids feedback may label
-        self.host = ModelHost(registry, config)
-        self.telemetry = Telemetry(
-            registry.engine,
-            bucket_seconds=config.telemetry_bucket_seconds,
-            flush_seconds=config.telemetry_flush_seconds,
-            retention_seconds=config.telemetry_retention_days * 86400,
-        )
-        self.predlog = PredictionLog(
-            registry.settings.artifacts_url,
-            rate=config.log_sample_rate,
-            flush_seconds=config.log_flush_seconds,
-            storage_options=registry.settings.storage_options(),
-        )
-        self._registries: dict[str, Registry] = {}
-        self.alerts = AlertEvaluator(self, config.alert_interval_seconds)
-
-    async def authorize(self, header: bytes | str | None, needed: str) -> tuple[str, str]:
-        """(role, token name) of the caller ('Authorization: Bearer ...'); 401/403 if short."""
-        if isinstance(header, bytes):
-            header = header.decode("latin-1")
-        secret = None
-        if header:
-            scheme, _, value = header.partition(" ")
-            if scheme.lower() != "bearer" or not value.strip():
-                raise AuthenticationError(
-                    "The Authorization header must read 'Bearer <token>'. "
-                    f"Got a {scheme!r} header instead."
-                )
-            secret = value.strip()
-        if not secret or self.tokens.is_cached(secret):
-            return self.tokens.authorize(secret, needed)
-        return await asyncio.to_thread(self.tokens.authorize, secret, needed)
-
-    def registry_as(self, actor: str) -> Registry:
-        """The registry acting for ``actor`` (recorded in the audit log), sharing one engine."""
-        reg = self._registries.get(actor)
-        if reg is None:
-            reg = self._registries[actor] = self.registry.as_actor(actor)
-        return reg
-
-    async def start(self) -> None:
-        quiet_feature_name_warning()
-        await asyncio.to_thread(
-            ensure_local_token, self.tokens, self.registry.settings.home, actor="deploykit serve"
-        )
-        await asyncio.to_thread(self.request_ids.load)
-        await asyncio.to_thread(self.host.poll)
-        self.telemetry.start()
-        self.predlog.start()
-        self.host.start_following()
-        self.alerts.start()
-
-    async def stop(self) -> None:
-        await asyncio.to_thread(self.alerts.stop)
-        await asyncio.to_thread(self.telemetry.stop)
-        await asyncio.to_thread(self.predlog.stop)
-        self.host.close()
-        if self.owns_registry:
-            self.registry.close()
+__all__ = ["ServerState", "create_app"]  # ServerState lives in deploykit.server.state
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -136,10 +44,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
             f"{request.method} is not allowed on {request.url.path}. "
             "The API is described at /openapi.json."
         )
-        error.status = 405  # type: ignore[attr-defined]
+        error.status = 405
     else:
         error = InvalidInputError(str(exc.detail))
-        error.status = exc.status_code  # type: ignore[attr-defined]
+        error.status = exc.status_code
     response = error_response(error, new_request_id())
     for key, value in (exc.headers or {}).items():  # a 405 says what is allowed (Allow)
         response.headers[key] = value
@@ -196,21 +104,7 @@ def app_from_env() -> Starlette:
     raw = os.environ.get("DEPLOYKIT_SERVER_SPEC")
     if not raw:
         return create_app(Settings.from_env(), config=ServerConfig.from_env())
-    from deploykit.server import _configure_logging, _settings_from_dict
-
     spec = json.loads(raw)
-    settings = _settings_from_dict(spec["settings"])
-    _configure_logging(spec["config"].get("log_level", "warning"))
+    settings = settings_from_dict(spec["settings"])
+    configure_logging(spec["config"].get("log_level", "warning"))
     return create_app(settings, config=ServerConfig.from_dict(spec["config"]))
-
-
-def health(state: ServerState) -> Response:
-    return json_response(
-        {
-            "status": "ok",
-            "pid": os.getpid(),
-            "alias": state.config.alias,
-            "serving": {m.name: m.version for m in state.host.routes.values()},
-            "failures": state.host.failures,
-        }
-    )

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from deploykit.errors import InvalidInputError
 from deploykit.monitoring.periods import parse_time, period
-from deploykit.server.routes import Call, _thread
+from deploykit.monitoring.rules import RULE_FIELDS
+from deploykit.server.endpoint import Call, thread
 
 if TYPE_CHECKING:
     from deploykit.monitoring.periods import Period
@@ -31,18 +32,8 @@ __all__ = [
     "set_alert",
 ]
 
-_MAX_SECONDS = 90 * 86400
-_ALERT_FIELDS = {
-    "rule",
-    "metric",
-    "threshold",
-    "window_seconds",
-    "rollback",
-    "webhook",
-    "min_count",
-    "cooldown_seconds",
-    "enabled",
-}
+MAX_SECONDS = 90 * 86400
+_ALERT_FIELDS = {"rule", *RULE_FIELDS}  # the rule's name, then what it sets
 
 
 def _period(call: Call, **defaults: Any) -> Period:
@@ -50,7 +41,7 @@ def _period(call: Call, **defaults: Any) -> Period:
     return period(
         parse_time(q.get("since"), "since"),
         parse_time(q.get("until"), "until"),
-        call.query_int("step", None, high=_MAX_SECONDS),
+        call.query_int("step", None, high=MAX_SECONDS),
         **defaults,
     )
 
@@ -58,15 +49,15 @@ def _period(call: Call, **defaults: Any) -> Period:
 async def model_metrics(call: Call) -> Any:
     from datetime import timedelta
 
-    from deploykit.server.telemetry import summary
+    from deploykit.server.telemetry_queries import summary
 
-    window = call.query_int("window", 3600, high=_MAX_SECONDS)
+    window = call.query_int("window", 3600, high=MAX_SECONDS)
     span = _period(call, default_span=timedelta(seconds=window))
     version = call.query_int("version", None)
     state = call.state
-    await _thread(state.registry.model, call.name)  # 404 for unknown models
-    await _thread(state.telemetry.flush)
-    return await _thread(
+    await thread(state.registry.model, call.name)  # 404 for unknown models
+    await thread(state.telemetry.flush)
+    return await thread(
         summary,
         state.registry.engine,
         call.name,
@@ -83,9 +74,9 @@ async def model_drift(call: Call) -> Any:
     span = _period(call, default_span=DEFAULT_SPAN)
     version = call.query_int("version", None)
     state = call.state
-    await _thread(state.registry.model, call.name)
-    await _thread(state.predlog.flush)  # this worker's latest rows, not only the flushed ones
-    return await _thread(
+    await thread(state.registry.model, call.name)
+    await thread(state.predlog.flush)  # this worker's latest rows, not only the flushed ones
+    return await thread(
         drift,
         state.registry,
         call.name,
@@ -99,8 +90,8 @@ async def model_drift(call: Call) -> Any:
 async def get_drift_options(call: Call) -> Any:
     from deploykit.monitoring.store import drift_options
 
-    await _thread(call.state.registry.model, call.name)
-    return await _thread(drift_options, call.state.registry, call.name)
+    await thread(call.state.registry.model, call.name)
+    return await thread(drift_options, call.state.registry, call.name)
 
 
 async def put_drift_options(call: Call) -> Any:
@@ -108,13 +99,13 @@ async def put_drift_options(call: Call) -> Any:
 
     body = await call.json()
     reg = call.state.registry_as(call.actor)
-    return await _thread(set_drift_options, reg, call.name, body)
+    return await thread(set_drift_options, reg, call.name, body)
 
 
 async def list_alerts(call: Call) -> Any:
     from deploykit.monitoring.store import alerts
 
-    return await _thread(alerts, call.state.registry, call.name)
+    return await thread(alerts, call.state.registry, call.name)
 
 
 async def set_alert(call: Call) -> Any:
@@ -136,11 +127,11 @@ async def set_alert(call: Call) -> Any:
     fields = dict(body)
     rule = fields.pop("rule")
     reg = call.state.registry_as(call.actor)
-    return await _thread(store_rule, reg, call.name, rule, **fields)
+    return await thread(store_rule, reg, call.name, rule, **fields)
 
 
 async def delete_alert(call: Call) -> Any:
     from deploykit.monitoring.store import delete_alert as drop_rule
 
     reg = call.state.registry_as(call.actor)
-    return await _thread(drop_rule, reg, call.name, call.request.path_params["rule"])
+    return await thread(drop_rule, reg, call.name, call.request.path_params["rule"])

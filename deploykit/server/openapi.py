@@ -12,42 +12,24 @@ from typing import Any
 from deploykit.registry.drafts import draft_schema
 from deploykit.registry.events import ACTIONS
 from deploykit.server.config import ServerConfig
+from deploykit.server.openapi_parts import (
+    AUTH,
+    NAME,
+    NAME_PATTERN,
+    READ,
+    WRITE,
+    errors,
+    get,
+    json_content,
+    path_param,
+    post,
+    ref,
+)
 from deploykit.server.payloads import FORMATS
 
 __all__ = ["openapi_document"]
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-_ERROR_TEXT = {
-    400: "Malformed JSON or request",
-    401: "No token, or an unknown or revoked token",
-    403: "The token's role is not enough",
-    404: "No such model, version, alias, token or artifact",
-    405: "Method not allowed",
-    409: "Conflicts with the registry's state (nothing to roll back to, ...)",
-    413: "Body over the size limit, or more rows, columns or values than the server takes "
-    "(server options max_body_bytes, max_rows, max_columns, max_cells)",
-    415: "Content-Type not accepted",
-    422: "Well-formed but invalid input (names the field, expected and received)",
-    500: "The artifact cannot be loaded or verified",
-    503: "The metadata or artifact store is unavailable",
-}
-
-
-def _errors(*codes: int) -> dict[str, Any]:
-    return {str(c): _json(_ref("Error"), _ERROR_TEXT[c]) for c in codes}
-
-
-# Path parameters state what the server takes: a value outside them is a 404 or a 422,
-# never a 500 (schemathesis checks both sides against this document).
-_NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"  # deploykit.registry.names
 _NUMBER_PATTERN = "^[0-9]{1,18}$"  # fits a 64-bit integer column
 _DIGEST_PATTERN = "^sha256:[0-9a-f]{64}$"
 # A version number >= 1, or an alias name (never all digits; 'latest' among them).
@@ -77,34 +59,12 @@ _FEEDBACK_ITEMS = {
         "properties": {"request_id": _FEEDBACK_ID, "label": {}},
     },
 }
-_NAME = {
-    "name": "name",
-    "in": "path",
-    "required": True,
-    "description": "Model name: a letter or digit, then letters, digits, '.', '_' or '-'",
-    "schema": {"type": "string", "pattern": _NAME_PATTERN},
-}
-
-
-def _path(name: str, pattern: str, description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "path",
-        "required": True,
-        "description": description,
-        "schema": {"type": "string", "pattern": pattern},
-    }
-
-
-_AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
-_READ = (401, 403, 404, 422, 503)
-_WRITE = (400, 401, 403, 404, 409, 413, 415, 422, 500, 503)
 
 
 def _predict(config: ServerConfig, versioned: bool) -> dict[str, Any]:
-    params: list[dict[str, Any]] = [_NAME]
+    params: list[dict[str, Any]] = [NAME]
     if versioned:
-        params.append(_path("version", "^[1-9][0-9]{0,17}$", "A version number"))
+        params.append(path_param("version", "^[1-9][0-9]{0,17}$", "A version number"))
     params.append(
         {
             "name": "proba",
@@ -134,15 +94,15 @@ def _predict(config: ServerConfig, versioned: bool) -> dict[str, Any]:
         "parameters": params,
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": _ref("ScoringRequest")}},
+            "content": {"application/json": {"schema": ref("ScoringRequest")}},
         },
         "responses": {
-            "200": _json(_ref("Prediction"), "Predictions"),
-            **_errors(400, 401, 403, 404, 409, 413, 415, 422, 500, 503),
+            "200": json_content(ref("Prediction"), "Predictions"),
+            **errors(400, 401, 403, 404, 409, 413, 415, 422, 500, 503),
         },
     }
     if config.predict_requires_token:
-        op["security"] = _AUTH
+        op["security"] = AUTH
     if versioned:
         op["description"] = (
             "A version no alias points at needs a token with the 'deployer' role (predicting "
@@ -151,40 +111,8 @@ def _predict(config: ServerConfig, versioned: bool) -> dict[str, Any]:
             "version's format (DEPLOYKIT_SERVE_FORMATS)."
         )
         if not config.predict_requires_token:
-            op["security"] = [{}, *_AUTH]  # optional: needed for unaliased versions only
+            op["security"] = [{}, *AUTH]  # optional: needed for unaliased versions only
     return op
-
-
-def _get(summary: str, schema: dict[str, Any], *, params: list[Any] | None = None) -> Any:
-    return {
-        "get": {
-            "summary": summary,
-            "security": _AUTH,
-            "parameters": params if params is not None else [_NAME],
-            "responses": {"200": _json(schema, "OK"), **_errors(*_READ)},
-        }
-    }
-
-
-_ON_BEHALF = {
-    "name": "X-Deploykit-On-Behalf-Of",
-    "in": "header",
-    "required": False,
-    "description": "The person a shared front end acts for; the audit log records "
-    "'<token name> for <person>'",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 100},
-}
-
-
-def _post(summary: str, body: dict[str, Any], schema: dict[str, Any], **extra: Any) -> Any:
-    return {
-        "summary": summary,
-        "security": _AUTH,
-        "parameters": [_NAME, _ON_BEHALF],
-        "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
-        "responses": {"200": _json(schema, "OK"), **_errors(*_WRITE)},
-        **extra,
-    }
 
 
 _SCHEMAS: dict[str, Any] = {
@@ -394,12 +322,12 @@ def _linked(paths: dict[str, Any]) -> dict[str, Any]:
 
 def openapi_document(config: ServerConfig) -> dict[str, Any]:
     """The API contract of a server running with ``config``."""
-    from deploykit import __version__
+    from deploykit._version import __version__
     from deploykit.server import openapi_monitoring as monitoring
 
     arr = {"type": "array"}
-    versions_path = _get("List the versions of a model", {**arr, "items": _ref("ModelVersion")})
-    versions_path["post"] = _post(
+    versions_path = get("List the versions of a model", {**arr, "items": ref("ModelVersion")})
+    versions_path["post"] = post(
         "Register a version whose artifact was uploaded to /v1/artifacts; with deploy, "
         "then move production to it once it loads here. A deploy that cannot happen leaves "
         "the version registered and answers 200 with deployed false and deploy_error",
@@ -407,27 +335,27 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
             "type": "object",
             "required": ["draft"],
             "properties": {
-                "draft": _ref("VersionDraft"),
+                "draft": ref("VersionDraft"),
                 "deploy": {
                     "type": ["boolean", "null"],
                     "description": "Also deploy it to production",
                 },
             },
         },
-        _ref("PushResult"),
+        ref("PushResult"),
     )
     tokens = {
         "get": {
             "summary": "List tokens (admin)",
-            "security": _AUTH,
+            "security": AUTH,
             "responses": {
-                "200": _json({**arr, "items": _ref("Token")}, "OK"),
-                **_errors(401, 403, 503),
+                "200": json_content({**arr, "items": ref("Token")}, "OK"),
+                **errors(401, 403, 503),
             },
         },
         "post": {
             "summary": "Create a token (admin); the secret is in the answer only",
-            "security": _AUTH,
+            "security": AUTH,
             "requestBody": {
                 "required": True,
                 "content": {
@@ -443,7 +371,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                     }
                 },
             },
-            "responses": {"201": _json(_ref("Token"), "Created"), **_errors(*_WRITE)},
+            "responses": {"201": json_content(ref("Token"), "Created"), **errors(*WRITE)},
         },
     }
     query = lambda name, kind="integer", **limits: {  # noqa: E731
@@ -464,7 +392,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                 "/healthz": {
                     "get": {
                         "summary": "Liveness, and what this worker serves",
-                        "responses": {"200": _json({"type": "object"}, "OK")},
+                        "responses": {"200": json_content({"type": "object"}, "OK")},
                     }
                 },
                 "/metrics": {
@@ -475,11 +403,11 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                                 "description": "Prometheus text format 0.0.4",
                                 "content": {"text/plain": {"schema": {"type": "string"}}},
                             },
-                            **_errors(503),
+                            **errors(503),
                         },
                     }
                 },
-                "/v1/whoami": _get(
+                "/v1/whoami": get(
                     "The role and name of the token sent (any valid token)",
                     {
                         "type": "object",
@@ -491,14 +419,14 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                     },
                     params=[],
                 ),
-                "/v1/models": _get("List models", {**arr, "items": _ref("ModelInfo")}, params=[]),
-                "/v1/models/{name}": _get("One model and its aliases", _ref("ModelInfo")),
+                "/v1/models": get("List models", {**arr, "items": ref("ModelInfo")}, params=[]),
+                "/v1/models/{name}": get("One model and its aliases", ref("ModelInfo")),
                 "/v1/models/{name}/versions": versions_path,
-                "/v1/models/{name}/versions/{ref}": _get(
+                "/v1/models/{name}/versions/{ref}": get(
                     "One version: a number, 'latest' or an alias",
-                    _ref("ModelVersion"),
+                    ref("ModelVersion"),
                     params=[
-                        _NAME,
+                        NAME,
                         {
                             "name": "ref",
                             "in": "path",
@@ -508,11 +436,11 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                         },
                     ],
                 ),
-                "/v1/models/{name}/aliases": _get(
-                    "Where each alias points", {**arr, "items": _ref("Alias")}
+                "/v1/models/{name}/aliases": get(
+                    "Where each alias points", {**arr, "items": ref("Alias")}
                 ),
                 "/v1/models/{name}/deploy": {
-                    "post": _post(
+                    "post": post(
                         "Move an alias (production by default) to a version, once it loads here",
                         {
                             "type": "object",
@@ -523,11 +451,11 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                                 "reason": _OPTIONAL_TEXT,
                             },
                         },
-                        _ref("Alias"),
+                        ref("Alias"),
                     )
                 },
                 "/v1/models/{name}/rollback": {
-                    "post": _post(
+                    "post": post(
                         "Move an alias back to its previous version, or to 'to'",
                         {
                             "type": "object",
@@ -539,7 +467,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                                 "action": _ACTION,
                             },
                         },
-                        _ref("Alias"),
+                        ref("Alias"),
                     )
                 },
                 "/v1/models/{name}/predict": {"post": _predict(config, versioned=False)},
@@ -548,7 +476,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                 },
                 "/v1/models/{name}/feedback": {
                     "post": {
-                        **_post(
+                        **post(
                             "Record true labels by the request_id of predict answers "
                             f"(needs the {config.feedback_role!r} role; alert rules count only "
                             "labels sent with a token)",
@@ -566,25 +494,25 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                             },
                             {"type": "object"},
                         ),
-                        **({} if config.feedback_requires_token else {"security": [{}, *_AUTH]}),
+                        **({} if config.feedback_requires_token else {"security": [{}, *AUTH]}),
                     }
                 },
                 **monitoring.paths(),
-                "/v1/events": _get(
+                "/v1/events": get(
                     "The audit log, newest first",
-                    {**arr, "items": _ref("Event")},
+                    {**arr, "items": ref("Event")},
                     params=[
-                        query("model", "string", pattern=_NAME_PATTERN),
+                        query("model", "string", pattern=NAME_PATTERN),
                         query("limit", minimum=1, maximum=10_000),
                         query("since", "string"),
                         query("action", "string", enum=list(ACTIONS)),
                     ],
                 ),
-                "/v1/events/last": _get("Id of the newest event", {"type": "object"}, params=[]),
+                "/v1/events/last": get("Id of the newest event", {"type": "object"}, params=[]),
                 "/v1/artifacts": {
                     "post": {
                         "summary": "Upload artifact bytes (streamed; digest checked on arrival)",
-                        "security": _AUTH,
+                        "security": AUTH,
                         "parameters": [
                             {
                                 "name": "X-Content-Digest",
@@ -600,22 +528,24 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                             "content": {"application/octet-stream": {"schema": {}}},
                         },
                         "responses": {
-                            "201": _json({"type": "object"}, "Stored"),
-                            **_errors(*_WRITE),
+                            "201": json_content({"type": "object"}, "Stored"),
+                            **errors(*WRITE),
                         },
                     }
                 },
                 "/v1/artifacts/{digest}": {
                     "get": {
                         "summary": "Download artifact bytes",
-                        "security": _AUTH,
-                        "parameters": [_path("digest", _DIGEST_PATTERN, "The artifact's digest")],
+                        "security": AUTH,
+                        "parameters": [
+                            path_param("digest", _DIGEST_PATTERN, "The artifact's digest")
+                        ],
                         "responses": {
                             "200": {
                                 "description": "The bytes",
                                 "content": {"application/octet-stream": {"schema": {}}},
                             },
-                            **_errors(*_READ, 500),
+                            **errors(*READ, 500),
                         },
                     }
                 },
@@ -623,15 +553,18 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                 "/v1/tokens/{token_id}": {
                     "delete": {
                         "summary": "Revoke a token (admin)",
-                        "security": _AUTH,
-                        "parameters": [_path("token_id", _NUMBER_PATTERN, "The token's id")],
-                        "responses": {"200": _json(_ref("Token"), "Revoked"), **_errors(*_READ)},
+                        "security": AUTH,
+                        "parameters": [path_param("token_id", _NUMBER_PATTERN, "The token's id")],
+                        "responses": {
+                            "200": json_content(ref("Token"), "Revoked"),
+                            **errors(*READ),
+                        },
                     }
                 },
                 "/openapi.json": {
                     "get": {
                         "summary": "This document",
-                        "responses": {"200": _json({"type": "object"}, "OK")},
+                        "responses": {"200": json_content({"type": "object"}, "OK")},
                     }
                 },
             }

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from deploykit.server.monitor_routes import _MAX_SECONDS
-from deploykit.server.openapi import _AUTH, _NAME, _READ, _WRITE, _errors, _json, _post, _ref
+from deploykit.monitoring.rules import RULE_FIELDS
+from deploykit.server.monitor_routes import MAX_SECONDS
+from deploykit.server.openapi_parts import AUTH, NAME, READ, WRITE, errors, json_content, post, ref
 
 __all__ = ["SCHEMAS", "paths"]
 
@@ -28,7 +29,7 @@ def _query(name: str, kind: str, description: str) -> dict[str, Any]:
     }
 
 
-_HIGH = {"step": _MAX_SECONDS, "window": _MAX_SECONDS}
+_HIGH = {"step": MAX_SECONDS, "window": MAX_SECONDS}
 
 
 _PERIOD = [
@@ -99,8 +100,8 @@ SCHEMAS: dict[str, Any] = {
             "alpha": {"type": "number"},
             "drifted_share": _NUMBER_OR_NULL,
             "drifted_features": {"type": "array", "items": {"type": "string"}},
-            "features": {"type": "array", "items": _ref("FeatureDrift")},
-            "prediction": {"oneOf": [_ref("FeatureDrift"), {"type": "null"}]},
+            "features": {"type": "array", "items": ref("FeatureDrift")},
+            "prediction": {"oneOf": [ref("FeatureDrift"), {"type": "null"}]},
             "notes": {"type": "array", "items": {"type": "string"}},
             "step_seconds": {"type": ["integer", "null"]},
             "windows": {
@@ -172,9 +173,9 @@ SCHEMAS: dict[str, Any] = {
 def _read(summary: str, schema: dict[str, Any], params: list[Any], *extra: int) -> Any:
     return {
         "summary": summary,
-        "security": _AUTH,
+        "security": AUTH,
         "parameters": params,
-        "responses": {"200": _json(schema, "OK"), **_errors(*_READ, *extra)},
+        "responses": {"200": json_content(schema, "OK"), **errors(*READ, *extra)},
     }
 
 
@@ -184,34 +185,18 @@ def paths() -> dict[str, Any]:
         "required": ["rule", "metric", "threshold"],
         "properties": {
             "rule": {"type": "string", "description": "The rule's name, unique per model"},
-            **{
-                k: v
-                for k, v in SCHEMAS["AlertRule"]["properties"].items()
-                if k
-                in (
-                    "metric",
-                    "threshold",
-                    "window_seconds",
-                    "rollback",
-                    "webhook",
-                    "min_count",
-                    "cooldown_seconds",
-                    "enabled",
-                )
-            },
+            **{k: v for k, v in SCHEMAS["AlertRule"]["properties"].items() if k in RULE_FIELDS},
         },
     }
-    options_put = _post(
-        "Keep the model's drift options", _ref("DriftOptions"), _ref("DriftOptions")
-    )
+    options_put = post("Keep the model's drift options", ref("DriftOptions"), ref("DriftOptions"))
     return {
         "/v1/models/{name}/metrics": {
             "get": _read(
                 "Requests, 4xx/5xx errors, latency p50/p95/p99 and throughput, in total, per "
                 "version and per step",
-                _ref("Metrics"),
+                ref("Metrics"),
                 [
-                    _NAME,
+                    NAME,
                     _query("window", "integer", "Seconds back from now (without since)"),
                     *_PERIOD,
                 ],
@@ -221,30 +206,30 @@ def paths() -> dict[str, Any]:
             "get": _read(
                 "Drift of each feature and of the predictions against the version's reference "
                 "profile, overall and per step; accuracy where feedback exists",
-                _ref("Drift"),
-                [_NAME, *_PERIOD],
+                ref("Drift"),
+                [NAME, *_PERIOD],
                 409,
             )
         },
         "/v1/models/{name}/drift/options": {
-            "get": _read("The model's drift options", _ref("DriftOptions"), [_NAME]),
+            "get": _read("The model's drift options", ref("DriftOptions"), [NAME]),
             "put": options_put,
         },
         "/v1/models/{name}/alerts": {
             "get": _read(
-                "The model's alert rules", {"type": "array", "items": _ref("AlertRule")}, [_NAME]
+                "The model's alert rules", {"type": "array", "items": ref("AlertRule")}, [NAME]
             ),
-            "post": _post("Create or replace an alert rule", rule_body, _ref("AlertRule")),
+            "post": post("Create or replace an alert rule", rule_body, ref("AlertRule")),
         },
         "/v1/models/{name}/alerts/{rule}": {
             "delete": {
                 "summary": "Remove an alert rule",
-                "security": _AUTH,
+                "security": AUTH,
                 "parameters": [
-                    _NAME,
+                    NAME,
                     {"name": "rule", "in": "path", "required": True, "schema": {"type": "string"}},
                 ],
-                "responses": {"200": _json(_ref("AlertRule"), "Removed"), **_errors(*_WRITE)},
+                "responses": {"200": json_content(ref("AlertRule"), "Removed"), **errors(*WRITE)},
             }
         },
     }

@@ -53,8 +53,8 @@ from deploykit.server.wire import (
 )
 
 if TYPE_CHECKING:
-    from deploykit.server.app import ServerState
     from deploykit.server.models import LoadedModel
+    from deploykit.server.state import ServerState
 
 __all__ = ["PredictEndpoint"]
 

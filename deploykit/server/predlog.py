@@ -2,16 +2,9 @@
 
 The predict path only appends a reference to its (already validated) input and
 output arrays to a list; a background thread turns what accumulated into one
-Parquet file per model version every few seconds, under the artifact store::
-
-    <artifacts>/predictions/<model>/<YYYY-MM-DD>/<HHMMSS>-<host>-<pid>-<seq>.parquet
-
-One row per predicted row. Columns: ``request_id``, ``timestamp`` (UTC),
-``version``, ``prediction``, then each input column as ``input.<name>`` (or
-``input.<i>`` for array models). Files are written under a temporary name and
-renamed, so a reader never sees half a file (on S3 and other object stores a PUT
-appears whole, so files go straight to their final key). :func:`read_predictions`
-reads them back as one DataFrame, for drift and accuracy monitoring.
+Parquet file per model version every few seconds, under the artifact store. The
+format (paths, columns, atomic writes) and its readers belong to monitoring
+(:mod:`deploykit.monitoring.logs`); this module buffers and builds the tables.
 
 Sampling (``rate``) is per request. Memory is bounded in input cells (rows x
 columns), not rows, so a 500-feature model is held to the same bytes as a 20-feature
@@ -35,21 +28,20 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from deploykit.monitoring.logs import COLUMNS, INPUT, PROBABILITY, write_log_file
 from deploykit.server.memory import release_free_memory
 
-__all__ = ["PredictionLog", "read_predictions"]
+__all__ = ["PredictionLog"]
 
 log = logging.getLogger("deploykit.server")
 
-PREFIX = "predictions"
 _FLUSH_CELLS = 4_000_000  # pending input cells (~32 MB of float64) that start a flush early
 _MAX_PENDING_CELLS = 10_000_000  # beyond this (~80 MB), new records are dropped
 
@@ -65,24 +57,6 @@ class _Record:
     predictions: np.ndarray
     probabilities: np.ndarray | None = None  # when the caller asked for them
     classes: tuple[Any, ...] | None = None
-
-
-def _filesystem(
-    artifacts_url: str, storage_options: Mapping[str, Any] | None = None
-) -> tuple[Any, str]:
-    import fsspec
-
-    if storage_options is None and "://" in artifacts_url:
-        from deploykit.settings import Settings  # the S3 endpoint of DEPLOYKIT_* settings
-
-        storage_options = Settings.from_env().storage_options(artifacts_url)
-    fs, root = fsspec.core.url_to_fs(artifacts_url, **(storage_options or {}))
-    return fs, root.rstrip("/")
-
-
-def _is_local(fs: Any) -> bool:
-    protocol = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
-    return "file" in protocol or "local" in protocol
 
 
 class PredictionLog:
@@ -219,31 +193,15 @@ class PredictionLog:
 
     def _write(self, model: str, version: int, records: list[_Record]) -> int:
         table = _table(version, records)
-        fs, root = _filesystem(self._artifacts_url, self._storage_options)
-        when = datetime.fromtimestamp(records[0].at, tz=timezone.utc)
-        folder = f"{root}/{PREFIX}/{model}/{when:%Y-%m-%d}"
-        name = f"{when:%H%M%S}-{self._tag}-{next(self._seq)}.parquet"
-        options = _parquet_options(table)
-        if not _is_local(fs):  # an object PUT is atomic: no temporary key, no copy
-            with fs.open(f"{folder}/{name}", "wb") as f:
-                pq.write_table(table, f, **options)
-            return table.num_rows
-        fs.makedirs(folder, exist_ok=True)
-        tmp = f"{folder}/.{name}.tmp"
-        with fs.open(tmp, "wb") as f:
-            pq.write_table(table, f, **options)
-        fs.mv(tmp, f"{folder}/{name}")
+        write_log_file(
+            self._artifacts_url,
+            model,
+            table,
+            at=datetime.fromtimestamp(records[0].at, tz=timezone.utc),
+            tag=f"{self._tag}-{next(self._seq)}",
+            storage_options=self._storage_options,
+        )
         return table.num_rows
-
-
-def _parquet_options(table: pa.Table) -> dict[str, Any]:
-    """zstd, and dictionaries only where values repeat (ids, labels, categories).
-
-    Dictionary-encoding float columns made the writer 8x slower (468 against 62 ms for
-    200k rows of 20 features) for a larger file: measured values rarely repeat.
-    """
-    repeats = [f.name for f in table.schema if not pa.types.is_floating(f.type)]
-    return {"compression": "zstd", "use_dictionary": repeats}
 
 
 def _table(version: int, records: list[_Record]) -> pa.Table:
@@ -255,25 +213,21 @@ def _table(version: int, records: list[_Record]) -> pa.Table:
         pa.timestamp("us", tz="UTC")
     )
     predictions = np.concatenate([np.asarray(r.predictions) for r in records])
-    columns: dict[str, Any] = {
-        "request_id": ids,
-        "timestamp": timestamps,
-        "version": pa.array(np.full(n, version, dtype=np.int64)),
-        "prediction": _arrow(predictions),
-    }
+    values = (ids, timestamps, pa.array(np.full(n, version, dtype=np.int64)), _arrow(predictions))
+    columns: dict[str, Any] = dict(zip(COLUMNS, values, strict=True))
     columns.update(_probability_columns(records, counts, n))
     first = records[0].data
     if isinstance(first, pd.DataFrame):
         frame = pd.concat([r.data for r in records], ignore_index=True, copy=False)
         for name in frame.columns:
-            columns[f"input.{name}"] = _arrow(frame[name])
+            columns[f"{INPUT}{name}"] = _arrow(frame[name])
     else:
         matrix = np.concatenate(
             [np.asarray(r.data).reshape(len(r.predictions), -1) for r in records]
         )
         names = records[0].columns or tuple(str(i) for i in range(matrix.shape[1]))
         for i, name in enumerate(names):
-            columns[f"input.{name}"] = _arrow(matrix[:, i])
+            columns[f"{INPUT}{name}"] = _arrow(matrix[:, i])
     return pa.table(columns)
 
 
@@ -291,7 +245,7 @@ def _probability_columns(records: list[_Record], counts: np.ndarray, n: int) -> 
             matrix[end - rows : end] = record.probabilities
             filled[end - rows : end] = True
     return {
-        f"probability.{label}": pa.array(matrix[:, i], mask=~filled)
+        f"{PROBABILITY}{label}": pa.array(matrix[:, i], mask=~filled)
         for i, label in enumerate(classes)
     }
 
@@ -301,42 +255,3 @@ def _arrow(values: Any) -> pa.Array:
         return pa.array(values, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed objects: keep them readable
         return pa.array([None if v is None else str(v) for v in np.asarray(values, dtype=object)])
-
-
-def read_predictions(
-    artifacts_url: str,
-    model: str,
-    *,
-    since: date | None = None,
-    until: date | None = None,
-    version: int | None = None,
-    storage_options: Mapping[str, Any] | None = None,
-) -> pd.DataFrame:
-    """The logged predictions of ``model`` (days ``since``..``until`` inclusive) as one frame.
-
-    ``storage_options`` go to fsspec; by default those of the ``DEPLOYKIT_*`` settings.
-    """
-    fs, root = _filesystem(artifacts_url, storage_options)
-    base = f"{root}/{PREFIX}/{model}"
-    if not fs.exists(base):
-        return pd.DataFrame(columns=["request_id", "timestamp", "version", "prediction"])
-    frames = []
-    for day_dir in sorted(fs.ls(base, detail=False)):
-        day = day_dir.rstrip("/").rsplit("/", 1)[-1]
-        try:
-            day_date = date.fromisoformat(day)
-        except ValueError:
-            continue
-        if (since and day_date < since) or (until and day_date > until):
-            continue
-        for path in sorted(fs.ls(day_dir, detail=False)):
-            if not path.endswith(".parquet") or path.rsplit("/", 1)[-1].startswith("."):
-                continue
-            with fs.open(path, "rb") as f:
-                frames.append(pq.read_table(f).to_pandas())
-    if not frames:
-        return pd.DataFrame(columns=["request_id", "timestamp", "version", "prediction"])
-    out = pd.concat(frames, ignore_index=True)
-    if version is not None:
-        out = out[out["version"] == version].reset_index(drop=True)
-    return out

@@ -1,6 +1,6 @@
 """The registry and admin routes (everything but predict), one small handler each.
 
-Each handler runs behind :func:`_endpoint`, which checks the caller's role,
+Each handler runs behind :func:`deploykit.server.endpoint.endpoint`, which checks the caller's role,
 turns any deploykit error into the error JSON with its status, and answers any
 other exception with a 500 carrying a request id (and logs it). Registry calls
 are blocking SQL, so they run in threads; the audit log records the token's name
@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+import os
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
@@ -28,34 +28,28 @@ from deploykit.errors import (
     ArtifactIntegrityError,
     DeployKitError,
     InvalidInputError,
-    ModelNotFoundError,
     NotFoundError,
 )
+from deploykit.monitoring.tables import feedback
 from deploykit.records import utcnow
 from deploykit.server.auth import check_role
+from deploykit.server.endpoint import Call, Handler, endpoint, field, thread
 from deploykit.server.payloads import json_type
 from deploykit.server.responses import (
-    BadRequestError,
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
     check_length,
     error_body,
-    error_response,
     json_response,
-    new_request_id,
-    read_json,
 )
-from deploykit.server.tables import feedback
 
 if TYPE_CHECKING:
-    from deploykit.server.app import ServerState
     from deploykit.server.models import LoadedModel
+    from deploykit.server.state import ServerState
 
 __all__ = ["routes"]
 
 _CHUNK = 1 << 20
-ON_BEHALF_HEADER = "x-deploykit-on-behalf-of"
-_ON_BEHALF_MAX = 100
 
 
 class UploadMismatchError(ArtifactIntegrityError):
@@ -65,149 +59,26 @@ class UploadMismatchError(ArtifactIntegrityError):
     status = 422
 
 
-@dataclass(frozen=True)
-class Call:
-    request: Request
-    state: ServerState
-    actor: str
-
-    @property
-    def name(self) -> str:
-        return self.request.path_params["name"]
-
-    async def json(self) -> dict[str, Any]:
-        body = await read_json(self.request, self.state.config.max_body_bytes)
-        if not isinstance(body, dict):
-            raise InvalidInputError(
-                f"The request body must be a JSON object. Got {json_type(body)}."
-            )
-        return body
-
-    def query_int(self, key: str, default: int | None, *, low: int = 1, high: int = 10**9) -> Any:
-        raw = self.request.query_params.get(key)
-        if raw is None:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            value = None
-        if value is None or not low <= value <= high:
-            raise InvalidInputError(
-                f"The '{key}' query parameter must be an integer in [{low}, {high}]. "
-                f"Got {raw!r} instead."
-            )
-        return value
-
-
-Handler = Callable[[Call], Awaitable[Any]]
-
-
-def _endpoint(state: ServerState, role: str | None, handler: Handler) -> Callable[..., Any]:
-    async def run(request: Request) -> Response:
-        try:
-            actor = "anonymous"
-            if role is not None:
-                _, actor = await state.authorize(request.headers.get("authorization"), role)
-                person = _on_behalf_of(request)
-                if person is not None:
-                    actor = f"{actor} for {person}"
-            result = await handler(Call(request, state, actor))
-        except ClientDisconnect:
-            return error_response(BadRequestError("The client disconnected mid-request."))
-        except ModelNotFoundError as exc:
-            error = exc
-            if role is None and not await _holds_token(state, request):
-                # An open route: the caller may be anyone, so no list of the other models.
-                error = ModelNotFoundError(f"No model named {request.path_params.get('name')!r}.")
-            return error_response(error, new_request_id())
-        except Exception as exc:  # DeployKitError -> its status; anything else -> 500, logged
-            return error_response(exc, new_request_id())  # an id to quote in a bug report
-        if isinstance(result, Response):
-            return result
-        return json_response(_plain(result))
-
-    return run
-
-
-async def _holds_token(state: ServerState, request: Request) -> bool:
-    try:
-        await state.authorize(request.headers.get("authorization"), "viewer")
-    except DeployKitError:
-        return False
-    return True
-
-
-def _on_behalf_of(request: Request) -> str | None:
-    """The person a token holder says it acts for, checked: one printable line, short."""
-    raw = request.headers.get(ON_BEHALF_HEADER)
-    if raw is None:
-        return None
-    value = raw.encode("latin-1").decode("utf-8", errors="replace").strip()  # sent as UTF-8
-    if not value or len(value) > _ON_BEHALF_MAX or not value.isprintable():
-        raise InvalidInputError(
-            f"The X-Deploykit-On-Behalf-Of header must name a person in 1 to {_ON_BEHALF_MAX} "
-            f"printable characters. Got {raw[:40]!r}{'...' if len(raw) > 40 else ''} instead."
-        )
-    return value
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    to_dict = getattr(value, "to_dict", None)
-    return to_dict() if callable(to_dict) else value
-
-
-def _thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Awaitable[Any]:
-    return asyncio.to_thread(fn, *args, **kwargs)
-
-
-_KIND_NAMES = {
-    int: "an integer",
-    float: "a number",
-    str: "a string",
-    bool: "true or false",
-    dict: "an object",
-    list: "a list",
-}
-
-
-def _field(body: dict[str, Any], key: str, kinds: tuple[type, ...], default: Any = ...) -> Any:
-    if key not in body or body[key] is None:
-        if default is ...:
-            raise InvalidInputError(f"The request body needs the field {key!r}.")
-        return default
-    value = body[key]
-    if int in kinds and isinstance(value, float) and value.is_integer():
-        value = int(value)  # JSON has one number type: 3.0 is the integer 3
-    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
-        names = " or ".join(_KIND_NAMES.get(k, k.__name__) for k in kinds)
-        raise InvalidInputError(
-            f"The field {key!r} must be {names}. Got {json_type(value)} {value!r} instead."
-        )
-    return value
-
-
 # ---------------------------------------------------------------------- models
 async def list_models(call: Call) -> Any:
-    return await _thread(call.state.registry.models)
+    return await thread(call.state.registry.models)
 
 
 async def get_model(call: Call) -> Any:
-    return await _thread(call.state.registry.model, call.name)
+    return await thread(call.state.registry.model, call.name)
 
 
 async def list_versions(call: Call) -> Any:
-    return await _thread(call.state.registry.versions, call.name)
+    return await thread(call.state.registry.versions, call.name)
 
 
 async def get_version(call: Call) -> Any:
     ref = call.request.path_params["ref"]
-    return await _thread(call.state.registry.version, call.name, ref)  # the registry parses refs
+    return await thread(call.state.registry.version, call.name, ref)  # the registry parses refs
 
 
 async def get_aliases(call: Call) -> Any:
-    return await _thread(call.state.registry.aliases, call.name)
+    return await thread(call.state.registry.aliases, call.name)
 
 
 async def push_version(call: Call) -> Any:
@@ -221,10 +92,10 @@ async def push_version(call: Call) -> Any:
     from deploykit.registry import VersionDraft
 
     body = await call.json()
-    draft = VersionDraft.from_dict(_field(body, "draft", (dict,)))
-    deploy = _field(body, "deploy", (bool,), False)
+    draft = VersionDraft.from_dict(field(body, "draft", (dict,)))
+    deploy = field(body, "deploy", (bool,), False)
     reg = call.state.registry_as(call.actor)
-    version = await _thread(reg.register, call.name, draft, deploy=False)
+    version = await thread(reg.register, call.name, draft, deploy=False)
     warnings: list[str] = []
     error: dict[str, Any] | None = None
     formats = call.state.config.formats
@@ -243,7 +114,7 @@ async def push_version(call: Call) -> Any:
                 await _deploy(call, version.version, call.state.config.alias, None)
             except DeployKitError as exc:
                 error = error_body(exc)["error"]
-            version = await _thread(reg.version, call.name, version.version)
+            version = await thread(reg.version, call.name, version.version)
         if error is not None:
             warnings.append(
                 f"{call.name}: pushed as version {version.version}, not deployed: "
@@ -259,16 +130,16 @@ async def _deploy(call: Call, version: int, alias: str, reason: str | None) -> A
     reg = state.registry_as(call.actor)
     if alias == state.config.alias:
         await _loadable(call, version, alias)
-    moved = await _thread(reg.deploy, call.name, version, alias=alias, reason=reason)
+    moved = await thread(reg.deploy, call.name, version, alias=alias, reason=reason)
     if alias == state.config.alias:
-        await _thread(state.host.prepare, call.name, moved.version, route=True)
+        await thread(state.host.prepare, call.name, moved.version, route=True)
     return moved
 
 
 async def _loadable(call: Call, version: int, alias: str) -> None:
     """Load and warm ``version`` here before any alias moves; say why if it cannot."""
     try:
-        await _thread(call.state.host.prepare, call.name, version)
+        await thread(call.state.host.prepare, call.name, version)
     except DeployKitError as exc:
         if not isinstance(exc, ArtifactError):
             raise  # no such model or version, a bad name...: the caller's mistake, as is
@@ -285,27 +156,27 @@ async def _loadable(call: Call, version: int, alias: str) -> None:
 
 async def deploy(call: Call) -> Any:
     body = await call.json()
-    ref = _field(body, "version", (int, str))
-    alias = _field(body, "alias", (str,), call.state.config.alias)
-    reason = _field(body, "reason", (str,), None)
-    record = await _thread(call.state.registry.version, call.name, ref)
+    ref = field(body, "version", (int, str))
+    alias = field(body, "alias", (str,), call.state.config.alias)
+    reason = field(body, "reason", (str,), None)
+    record = await thread(call.state.registry.version, call.name, ref)
     return await _deploy(call, record.version, alias, reason)
 
 
 async def rollback(call: Call) -> Any:
     state = call.state
     body = await call.json()
-    to = _field(body, "to", (int,), None)
-    alias = _field(body, "alias", (str,), state.config.alias)
-    reason = _field(body, "reason", (str,), None)
-    if_current = _field(body, "if_current", (int,), None)
-    action = _field(body, "action", (str,), "rollback")
+    to = field(body, "to", (int,), None)
+    alias = field(body, "alias", (str,), state.config.alias)
+    reason = field(body, "reason", (str,), None)
+    if_current = field(body, "if_current", (int,), None)
+    action = field(body, "action", (str,), "rollback")
     reg = state.registry_as(call.actor)
     served = alias == state.config.alias
     if served and to is not None:
         await _loadable(call, to, alias)
-    before = (await _thread(reg.model, call.name)).aliases.get(alias)
-    moved = await _thread(
+    before = (await thread(reg.model, call.name)).aliases.get(alias)
+    moved = await thread(
         reg.rollback,
         call.name,
         to=to,
@@ -316,12 +187,12 @@ async def rollback(call: Call) -> Any:
     )
     if served:
         try:
-            await _thread(state.host.prepare, call.name, moved.version, route=True)
+            await thread(state.host.prepare, call.name, moved.version, route=True)
         except Exception as exc:
             # The target cannot load: put the alias back where it was, and say why.
             detail = str(exc) if isinstance(exc, DeployKitError) else repr(exc)
             if before is not None:
-                await _thread(
+                await thread(
                     reg.deploy,
                     call.name,
                     before,
@@ -354,7 +225,7 @@ async def post_feedback(call: Call) -> Any:
         _, actor = await state.authorize(header, config.feedback_role)
         authenticated = True
     body = await call.json()
-    await _thread(state.registry.model, call.name)  # an unknown model is a 404, not a bad id
+    await thread(state.registry.model, call.name)  # an unknown model is a 404, not a bad id
     items = body.get("feedback", [body]) if isinstance(body.get("feedback"), list) else [body]
     rows = []
     now = utcnow()
@@ -364,7 +235,7 @@ async def post_feedback(call: Call) -> Any:
                 f"Feedback item {i} must be an object with 'request_id' and 'label', as in "
                 '{"request_id": "3f2a...", "label": 1}.'
             )
-        request_id = _field(item, "request_id", (str,))
+        request_id = field(item, "request_id", (str,))
         if not 1 <= len(request_id) <= 128:
             raise InvalidInputError(
                 f"A request id is 1 to 128 characters. Got {len(request_id)} characters."
@@ -392,7 +263,7 @@ async def post_feedback(call: Call) -> Any:
         with state.registry.engine.begin() as conn:
             conn.execute(feedback.insert(), rows)
 
-    await _thread(insert)
+    await thread(insert)
     return {"model": call.name, "recorded": len(rows), "authenticated": authenticated}
 
 
@@ -435,11 +306,11 @@ def _check_label(label: Any, served: LoadedModel, index: int) -> None:
 
 
 async def prometheus(call: Call) -> Any:
-    from deploykit.server.telemetry import prometheus_text
+    from deploykit.server.prometheus import prometheus_text
 
     state = call.state
-    await _thread(state.telemetry.flush)
-    text = await _thread(prometheus_text, state.registry.engine, state.host.served_versions())
+    await thread(state.telemetry.flush)
+    text = await thread(prometheus_text, state.registry.engine, state.host.served_versions())
     return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
@@ -455,7 +326,7 @@ async def events(call: Call) -> Any:
                 f"The 'since' query parameter must be an ISO 8601 time such as "
                 f"2025-01-31T12:00:00+00:00. Got {since!r} instead."
             ) from None
-    return await _thread(
+    return await thread(
         call.state.registry.events,
         q.get("model"),
         limit=call.query_int("limit", 100, high=10_000),
@@ -465,7 +336,7 @@ async def events(call: Call) -> Any:
 
 
 async def last_event(call: Call) -> Any:
-    return {"id": await _thread(call.state.registry.last_event_id)}
+    return {"id": await thread(call.state.registry.last_event_id)}
 
 
 # ---------------------------------------------------------------------- artifacts
@@ -508,7 +379,7 @@ async def upload(call: Call) -> Any:
 
     store = state.registry.artifacts
     try:
-        stored = await _thread(store.put_stream, chunks(), expected_digest=expected)
+        stored = await thread(store.put_stream, chunks(), expected_digest=expected)
     except ArtifactIntegrityError as exc:  # the bytes sent are not those the client named
         raise UploadMismatchError(f"X-Content-Digest does not match the body: {exc}") from None
     return json_response(stored.to_dict(), status=201)
@@ -517,10 +388,10 @@ async def upload(call: Call) -> Any:
 async def download(call: Call) -> Any:
     digest = call.request.path_params["digest"]
     store = call.state.registry.artifacts
-    if not await _thread(store.exists, digest):  # a digest nobody uploaded: the caller's miss
+    if not await thread(store.exists, digest):  # a digest nobody uploaded: the caller's miss
         raise NotFoundError(f"No artifact {digest} in the store.")
-    size = await _thread(store.size, digest)
-    handle = await _thread(store.open, digest)
+    size = await thread(store.size, digest)
+    handle = await thread(store.open, digest)
 
     def read() -> Iterator[bytes]:
         with handle:
@@ -536,18 +407,18 @@ async def download(call: Call) -> Any:
 
 # ---------------------------------------------------------------------- tokens
 async def list_tokens(call: Call) -> Any:
-    return await _thread(call.state.tokens.list)
+    return await thread(call.state.tokens.list)
 
 
 async def create_token(call: Call) -> Any:
     body = await call.json()
-    role = check_role(_field(body, "role", (str,)))
-    name = _field(body, "name", (str,), "")
+    role = check_role(field(body, "role", (str,)))
+    name = field(body, "name", (str,), "")
     if len(name) > 200:
         raise InvalidInputError(
             f"The field 'name' must be at most 200 characters. Got {len(name):,} characters."
         )
-    secret, info = await _thread(call.state.tokens.create, role, name=name, created_by=call.actor)
+    secret, info = await thread(call.state.tokens.create, role, name=name, created_by=call.actor)
     return json_response({**info.to_dict(), "token": secret}, status=201)
 
 
@@ -557,7 +428,7 @@ async def revoke_token(call: Call) -> Any:
         raise NotFoundError(f"No token with id {raw!r}; token ids are numbers.")
     if len(raw) > 18:  # past a 64-bit integer: no such row, and the database cannot bind it
         raise NotFoundError(f"No token with id {raw[:24]}{'…' if len(raw) > 24 else ''}.")
-    return await _thread(call.state.tokens.revoke, int(raw))
+    return await thread(call.state.tokens.revoke, int(raw))
 
 
 async def whoami(call: Call) -> Any:
@@ -567,9 +438,14 @@ async def whoami(call: Call) -> Any:
 
 # ---------------------------------------------------------------------- open
 async def healthz(call: Call) -> Any:
-    from deploykit.server.app import health
-
-    return health(call.state)
+    state = call.state
+    return {
+        "status": "ok",
+        "pid": os.getpid(),
+        "alias": state.config.alias,
+        "serving": {m.name: m.version for m in state.host.routes.values()},
+        "failures": state.host.failures,
+    }
 
 
 async def openapi(call: Call) -> Any:
@@ -615,7 +491,7 @@ def routes(state: ServerState) -> list[Route]:
     # Allow header of the first route whose path matches, which would omit the others.
     by_path: dict[str, dict[str, Callable[..., Any]]] = {}
     for path, handler, role, method in table:
-        by_path.setdefault(path, {})[method] = _endpoint(state, role, handler)
+        by_path.setdefault(path, {})[method] = endpoint(state, role, handler)
     return [
         Route(path, _by_method(methods), methods=list(methods)) for path, methods in by_path.items()
     ]

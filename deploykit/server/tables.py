@@ -1,4 +1,4 @@
-"""The server's tables in the registry database: tokens, telemetry, feedback, secrets.
+"""The server's tables in the registry database: tokens, telemetry, secrets.
 
 Migration ``0002`` (``deploykit/registry/migrations/versions/0002_server.py``)
 creates them; this module is what the server queries against. They live in the
@@ -11,10 +11,8 @@ host works on all, and telemetry rows are *increments* that replicas add up.
   so N workers writing the same bucket sum up instead of overwriting each other.
   Buckets older than the retention are folded into bucket 0, one all-time row per
   model and version, so ``/metrics`` counters never go down.
-- ``feedback`` holds true labels posted for a request id, for accuracy drift, with
-  who sent them (the token's name, or ``anonymous``) and whether a token vouched for
-  them (``authenticated``; only those count for alert rules). Migration ``0005``
-  added ``authenticated``.
+- ``feedback`` (true labels the server receives) is monitoring's data, declared in
+  :mod:`deploykit.monitoring.tables`; the server writes it from there.
 - ``server_secrets`` holds keys every replica must share, such as the one that signs
   request ids (:mod:`deploykit.server.request_ids`); migration ``0005``.
 """
@@ -26,7 +24,6 @@ import sqlalchemy as sa
 from deploykit.registry.tables import NAMING_CONVENTION
 
 __all__ = [
-    "feedback",
     "metadata",
     "server_secrets",
     "telemetry_counts",
@@ -74,19 +71,6 @@ telemetry_latency = sa.Table(
     sa.Column("le_index", sa.Integer, primary_key=True),  # index into LATENCY_EDGES_MS
     sa.Column("count", sa.BigInteger, nullable=False),
     sa.Index(None, "bucket"),
-)
-
-feedback = sa.Table(
-    "feedback",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("model", sa.String(128), nullable=False),
-    sa.Column("request_id", sa.String(128), nullable=False),
-    sa.Column("label", sa.JSON(none_as_null=True), nullable=True),
-    sa.Column("at", _TIME, nullable=False),
-    sa.Column("actor", sa.String(256), nullable=False),
-    sa.Column("authenticated", sa.Boolean, nullable=False, server_default=sa.false()),
-    sa.Index(None, "model", "request_id"),
 )
 
 server_secrets = sa.Table(

@@ -5,7 +5,9 @@ background thread flushes them every few seconds to the registry database as
 *increments* of time-bucketed rows, so every worker and every host adds to the
 same rows and a reader sees the fleet's totals. Percentiles come from a fixed
 log-spaced latency histogram, which (unlike a list of samples) can be summed
-across replicas.
+across replicas. Old buckets are folded together (:func:`compact`). Reading the
+rows back is :mod:`deploykit.server.telemetry_queries`; the Prometheus exposition
+is :mod:`deploykit.server.prometheus`.
 """
 
 from __future__ import annotations
@@ -13,11 +15,9 @@ from __future__ import annotations
 import bisect
 import functools
 import logging
-import math
 import random
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,12 +28,13 @@ from deploykit.server.tables import telemetry_counts, telemetry_latency
 __all__ = [
     "ARCHIVE_BUCKET",
     "LATENCY_EDGES_MS",
+    "NBUCKETS",
     "Counts",
     "Telemetry",
     "compact",
+    "count_sums",
+    "latency_sums",
     "percentile",
-    "prometheus_text",
-    "summary",
 ]
 
 log = logging.getLogger("deploykit.server")
@@ -41,7 +42,7 @@ log = logging.getLogger("deploykit.server")
 # Upper bounds (ms) of the latency buckets: 0.05 ms to ~60 s in steps of x1.5, so a
 # percentile read from them is within ~25% of the truth; the last bucket is +Inf.
 LATENCY_EDGES_MS: tuple[float, ...] = tuple(round(0.05 * 1.5**i, 4) for i in range(35))
-_NBUCKETS = len(LATENCY_EDGES_MS) + 1
+NBUCKETS = len(LATENCY_EDGES_MS) + 1
 # Bucket start of the all-time row that buckets past the retention are folded into.
 ARCHIVE_BUCKET = 0
 # The columns of telemetry_counts that replicas add up.
@@ -57,7 +58,7 @@ class Counts:
     errors_5xx: int = 0
     rows: int = 0
     latency_sum_ms: float = 0.0
-    hist: list[int] = field(default_factory=lambda: [0] * _NBUCKETS)
+    hist: list[int] = field(default_factory=lambda: [0] * NBUCKETS)
 
     def add(self, other: Counts) -> None:
         self.requests += other.requests
@@ -187,7 +188,7 @@ class Telemetry:
                 log.exception("telemetry flush failed; %d buckets kept for later", len(pending))
 
 
-def _count_sums(*where: Any) -> sa.Select[Any]:
+def count_sums(*where: Any) -> sa.Select[Any]:
     """telemetry_counts summed per (model, version), with ``n`` the buckets summed."""
     c = telemetry_counts
     return (
@@ -202,7 +203,7 @@ def _count_sums(*where: Any) -> sa.Select[Any]:
     )
 
 
-def _latency_sums(*where: Any) -> sa.Select[Any]:
+def latency_sums(*where: Any) -> sa.Select[Any]:
     """telemetry_latency summed per (model, version, le_index), as ``hits``."""
     lt = telemetry_latency
     return (
@@ -242,7 +243,7 @@ def _fold(conn: sa.Connection, *, start: int, end: int) -> int:
         t.name: sa.and_(t.c.bucket > ARCHIVE_BUCKET, t.c.bucket >= start, t.c.bucket < end)
         for t in (telemetry_counts, telemetry_latency)
     }
-    sums = conn.execute(_count_sums(old["telemetry_counts"])).all()
+    sums = conn.execute(count_sums(old["telemetry_counts"])).all()
     if not sums:
         return 0
     count_rows = [
@@ -263,7 +264,7 @@ def _fold(conn: sa.Connection, *, start: int, end: int) -> int:
             "le_index": r.le_index,
             "count": r.hits,
         }
-        for r in conn.execute(_latency_sums(old["telemetry_latency"]))
+        for r in conn.execute(latency_sums(old["telemetry_latency"]))
     ]
     c, lt = telemetry_counts, telemetry_latency
     _upsert_add(conn, c, count_rows, keys=("model", "version", "bucket"), add=_SUMMED)
@@ -351,190 +352,3 @@ def _upsert_add(
         values = {c: table.c[c] + row[c] for c in add}
         if conn.execute(table.update().where(where).values(values)).rowcount == 0:
             conn.execute(table.insert().values(row))
-
-
-# ---------------------------------------------------------------------- reading
-def _read(
-    conn: sa.Connection,
-    *,
-    model: str | None,
-    since: int | None,
-    until: int | None,
-    version: int | None = None,
-) -> dict[tuple[str, int, int], Counts]:
-    def where(table: sa.Table) -> list[Any]:
-        clauses = []
-        if model is not None:
-            clauses.append(table.c.model == model)
-        if version is not None:
-            clauses.append(table.c.version == version)
-        if since is not None:
-            clauses.append(table.c.bucket >= since)
-        if until is not None:
-            clauses.append(table.c.bucket < until)
-        return clauses
-
-    out: dict[tuple[str, int, int], Counts] = {}
-    t = telemetry_counts
-    for r in conn.execute(sa.select(t).where(*where(t))):
-        out[(r.model, r.version, r.bucket)] = Counts(
-            requests=r.requests,
-            errors_4xx=r.errors_4xx,
-            errors_5xx=r.errors_5xx,
-            rows=r.rows,
-            latency_sum_ms=r.latency_sum_ms,
-        )
-    lt = telemetry_latency
-    for r in conn.execute(sa.select(lt).where(*where(lt))):
-        counts = out.get((r.model, r.version, r.bucket))
-        if counts is not None and 0 <= r.le_index < _NBUCKETS:
-            counts.hist[r.le_index] += r.count
-    return out
-
-
-def _all_time(conn: sa.Connection) -> dict[tuple[str, int], Counts]:
-    """Totals per (model, version) over every bucket, summed by the database."""
-    out: dict[tuple[str, int], Counts] = {}
-    for r in conn.execute(_count_sums()):
-        out[(r.model, r.version)] = Counts(
-            requests=int(r.requests),
-            errors_4xx=int(r.errors_4xx),
-            errors_5xx=int(r.errors_5xx),
-            rows=int(r.rows),
-            latency_sum_ms=float(r.latency_sum_ms),
-        )
-    for r in conn.execute(_latency_sums()):
-        counts = out.get((r.model, r.version))
-        if counts is not None and 0 <= r.le_index < _NBUCKETS:
-            counts.hist[r.le_index] += int(r.hits)
-    return out
-
-
-def _figures(c: Counts, seconds: float | None) -> dict[str, Any]:
-    return {
-        "requests": c.requests,
-        "errors_4xx": c.errors_4xx,
-        "errors_5xx": c.errors_5xx,
-        "rows": c.rows,
-        # significant digits, not decimals: one request an hour is 0.000278/s, not 0
-        "throughput_rps": float(f"{c.requests / seconds:.4g}") if seconds else None,
-        "latency_mean_ms": round(c.latency_sum_ms / c.requests, 4) if c.requests else None,
-        "latency_p50_ms": percentile(c.hist, 0.50),
-        "latency_p95_ms": percentile(c.hist, 0.95),
-        "latency_p99_ms": percentile(c.hist, 0.99),
-    }
-
-
-def summary(
-    engine: sa.Engine,
-    model: str,
-    *,
-    window_seconds: int = 3600,
-    step_seconds: int | None = None,
-    version: int | None = None,
-    now: float | None = None,
-    since: float | None = None,
-    until: float | None = None,
-) -> dict[str, Any]:
-    """Totals per version and a time series for ``model`` over [since, until).
-
-    ``since``/``until`` are epoch seconds; by default the last ``window_seconds``.
-    Buckets are counted whole, by their start time.
-    """
-    now = time.time() if now is None else now
-    last = until if until is not None else now
-    first = since if since is not None else last - window_seconds
-    span = max(round(last - first), 1)  # the period asked for, from the exact times
-    # Buckets are kept while they start in [start, end): ``end`` rounded up, or a query in
-    # the first second of a bucket would drop that bucket.
-    start, end = int(first), math.ceil(last)
-    with engine.connect() as conn:
-        upper = end if until is not None else None
-        data = _read(conn, model=model, since=start, until=upper, version=version)
-    step = step_seconds or max(10, span // 60)
-    per_version: dict[int, Counts] = {}
-    series: dict[tuple[int, int], Counts] = {}
-    for (_, ver, bucket), c in data.items():
-        per_version.setdefault(ver, Counts()).add(c)
-        series.setdefault((bucket // step * step, ver), Counts()).add(c)
-    total = Counts()
-    for c in per_version.values():
-        total.add(c)
-    return {
-        "model": model,
-        "window_seconds": span,
-        "step_seconds": step,
-        "since": start,
-        "until": end,
-        "total": _figures(total, span),
-        "versions": {str(v): _figures(c, span) for v, c in sorted(per_version.items())},
-        "series": [
-            {"start": at, "version": ver, **_figures(c, step)}
-            for (at, ver), c in sorted(series.items())
-        ],
-    }
-
-
-def _label(value: object) -> str:
-    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def prometheus_text(engine: sa.Engine, served: Iterable[tuple[str, str, int]] = ()) -> str:
-    """Prometheus exposition of the fleet's all-time totals, plus what this worker serves.
-
-    The counters come from the shared database, so they are the same (and only grow)
-    whichever worker a scrape reaches. ``served`` lists (model, alias, version).
-    """
-    with engine.connect() as conn:
-        totals = _all_time(conn)
-    lines = [
-        "# HELP deploykit_requests_total Predict requests answered, by model, version and class.",
-        "# TYPE deploykit_requests_total counter",
-    ]
-    for (model, ver), c in sorted(totals.items()):
-        labels = f'model="{_label(model)}",version="{ver}"'
-        ok = c.requests - c.errors_4xx - c.errors_5xx
-        lines.append(f'deploykit_requests_total{{{labels},code="2xx"}} {ok}')
-        lines.append(f'deploykit_requests_total{{{labels},code="4xx"}} {c.errors_4xx}')
-        lines.append(f'deploykit_requests_total{{{labels},code="5xx"}} {c.errors_5xx}')
-    lines += [
-        "# HELP deploykit_prediction_rows_total Rows predicted, by model and version.",
-        "# TYPE deploykit_prediction_rows_total counter",
-    ]
-    for (model, ver), c in sorted(totals.items()):
-        lines.append(
-            f'deploykit_prediction_rows_total{{model="{_label(model)}",version="{ver}"}} {c.rows}'
-        )
-    lines += [
-        "# HELP deploykit_request_duration_seconds Predict latency inside the server.",
-        "# TYPE deploykit_request_duration_seconds histogram",
-    ]
-    for (model, ver), c in sorted(totals.items()):
-        labels = f'model="{_label(model)}",version="{ver}"'
-        cumulative = 0
-        for edge, n in zip(LATENCY_EDGES_MS, c.hist[:-1], strict=True):
-            cumulative += n
-            le = _fmt(round(edge / 1000.0, 9))  # 0.0002531, not 0.00025309999999999997
-            lines.append(
-                f'deploykit_request_duration_seconds_bucket{{{labels},le="{le}"}} {cumulative}'
-            )
-        lines.append(
-            f'deploykit_request_duration_seconds_bucket{{{labels},le="+Inf"}} {c.requests}'
-        )
-        lines.append(
-            f"deploykit_request_duration_seconds_sum{{{labels}}} {_fmt(c.latency_sum_ms / 1000)}"
-        )
-        lines.append(f"deploykit_request_duration_seconds_count{{{labels}}} {c.requests}")
-    lines += [
-        "# HELP deploykit_served_version The version this worker serves for a model's alias.",
-        "# TYPE deploykit_served_version gauge",
-    ]
-    for model, alias, ver in sorted(served):
-        lines.append(
-            f'deploykit_served_version{{model="{_label(model)}",alias="{_label(alias)}"}} {ver}'
-        )
-    return "\n".join(lines) + "\n"
-
-
-def _fmt(x: float) -> str:
-    return repr(float(x)) if math.isfinite(x) else "+Inf"

@@ -19,8 +19,9 @@ import sqlalchemy as sa
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
+from deploykit.monitoring.tables import feedback
 from deploykit.server.config import ServerConfig
-from deploykit.server.tables import feedback, server_secrets
+from deploykit.server.tables import server_secrets
 from deploykit.server.testing import LiveServer
 from tests.integration.conftest import Team
 

@@ -18,12 +18,13 @@ from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
 from deploykit.errors import ArtifactIntegrityError
+from deploykit.monitoring.logs import read_predictions
 from deploykit.registry import Registry, history
 from deploykit.registry.database import _PG_WRITE_LOCK_KEY, run_in_transaction
 from deploykit.registry.events import append_event
 from deploykit.registry.migrate import HEAD_REVISION, current_revision
 from deploykit.registry.tables import models
-from deploykit.server.predlog import PredictionLog, read_predictions
+from deploykit.server.predlog import PredictionLog
 from tests.integration.conftest import Team
 from tests.registry.test_concurrency import PROCESSES, PUSHES, WORKER
 from tests.registry.test_crash import (

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from sklearn.dummy import DummyClassifier
 
+from deploykit.monitoring.logs import read_predictions
 from deploykit.server.config import ServerConfig
-from deploykit.server.predlog import read_predictions
 from deploykit.server.testing import LiveServer
 from tests.integration.conftest import Team
 

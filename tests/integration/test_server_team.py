@@ -13,8 +13,8 @@ from sklearn.linear_model import LogisticRegression
 
 from deploykit.batch import score
 from deploykit.client import Client
+from deploykit.monitoring.logs import read_predictions
 from deploykit.server.config import ServerConfig
-from deploykit.server.predlog import read_predictions
 from deploykit.server.testing import LiveServer
 from tests.integration.conftest import Team
 

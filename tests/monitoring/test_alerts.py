@@ -149,3 +149,13 @@ def test_labels_join_predictions_by_request_id() -> None:
         frame.assign(prediction=[1.5, 2, 2, 0, 0]), {"a": "2"}, task="regression", reference=0.25
     )
     assert (mae.metric, mae.value, mae.drop) == ("mae", 0.5, 0.25)  # worse by 0.25
+
+
+def test_rule_fields_are_the_alert_rule_fields_a_caller_sets() -> None:
+    import dataclasses
+
+    from deploykit.monitoring.rules import RULE_FIELDS, AlertRule
+
+    names = [f.name for f in dataclasses.fields(AlertRule)]
+    assert names[:2] == ["model", "name"]
+    assert tuple(names[2 : 2 + len(RULE_FIELDS)]) == RULE_FIELDS

@@ -31,11 +31,11 @@ from sklearn.linear_model import LogisticRegression
 from deploykit.client import Client
 from deploykit.errors import ConfigurationError
 from deploykit.evaluation import evaluate
+from deploykit.monitoring.tables import feedback
 from deploykit.registry import Registry
 from deploykit.server.auth import ROLES
 from deploykit.server.config import ServerConfig
 from deploykit.server.request_ids import RequestIds
-from deploykit.server.tables import feedback
 from deploykit.server.testing import LiveServer
 from deploykit.settings import Settings
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deploykit.server.predlog import read_predictions
+from deploykit.monitoring.logs import read_predictions
 from tests.server.conftest import Served
 
 

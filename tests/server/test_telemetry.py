@@ -10,15 +10,10 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from deploykit.registry import Registry
+from deploykit.server.prometheus import prometheus_text
 from deploykit.server.tables import telemetry_counts
-from deploykit.server.telemetry import (
-    ARCHIVE_BUCKET,
-    Telemetry,
-    compact,
-    percentile,
-    prometheus_text,
-    summary,
-)
+from deploykit.server.telemetry import ARCHIVE_BUCKET, Telemetry, compact, percentile
+from deploykit.server.telemetry_queries import summary
 from tests.server.conftest import settings_for
 
 
