@@ -14,10 +14,12 @@ client (httpx) is imported only when a server is asked for.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypedDict
+from typing import TYPE_CHECKING, Any, Protocol
+
+from deploykit._push import Progress, PushOptions, split_options
+from deploykit._token import find_token, local_token, token_source
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -31,63 +33,19 @@ if TYPE_CHECKING:
     from deploykit.registry import Registry
     from deploykit.settings import Settings
 
+Time = datetime | str | float | None
+
 __all__ = [
     "Backend",
     "Progress",
     "PushOptions",
     "find_token",
+    "local_token",
     "open_backend",
+    "open_client",
     "split_options",
     "token_source",
 ]
-
-Progress = Callable[[int, int], None]
-Time = datetime | str | float | None
-
-
-class PushOptions(TypedDict, total=False):
-    """What a push takes besides the model (or file), its name and its format.
-
-    Written once for ``Registry.push``/``push_file`` and ``Client.push``/``push_file``.
-    ``X`` gives the signature and the reference profile; ``evaluation`` and ``gate`` the
-    report and its deploy gate; ``deploy`` moves production if the gate passes;
-    ``progress(sent, total)`` follows an upload (nothing is uploaded in-process, so the
-    embedded registry never calls it).
-    """
-
-    X: Any
-    evaluation: Any
-    gate: Any
-    deploy: bool
-    description: str
-    params: dict[str, Any] | None
-    notebook: str | None
-    author: str | None
-    nullable: Sequence[str] | None
-    signature: Any
-    progress: Progress | None
-
-
-_PUSH_KEYS = tuple(PushOptions.__annotations__)
-
-
-def split_options(
-    options: Mapping[str, Any], *, call: str
-) -> tuple[dict[str, Any], bool, Progress | None]:
-    """(``prepare_draft`` keywords, deploy, progress) of a push's ``options``.
-
-    A misspelt keyword is a TypeError naming the method, as Python's own would be.
-    """
-    unknown = sorted(set(options) - set(_PUSH_KEYS))
-    if unknown:
-        raise TypeError(
-            f"{call}() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "
-            f"it takes format, {', '.join(_PUSH_KEYS)}."
-        )
-    draft = dict(options)
-    deploy = bool(draft.pop("deploy", False))
-    progress = draft.pop("progress", None)
-    return draft, deploy, progress
 
 
 class Backend(Protocol):
@@ -199,28 +157,6 @@ if TYPE_CHECKING:
     def _conforms(registry: Registry, client: Client) -> tuple[Backend, Backend]:
         """Never called: mypy proves here that both implementations are Backends."""
         return registry, client
-
-
-def local_token(home: Path) -> str | None:
-    """The admin token a server wrote to ``<home>/token`` on its first start, if any."""
-    try:
-        return (home / "token").read_text(encoding="utf-8").strip() or None
-    except OSError:
-        return None
-
-
-def find_token(settings: Settings, token: str | None = None) -> str | None:
-    """The token to send: ``token``, else ``DEPLOYKIT_TOKEN``, else ``<home>/token``."""
-    return token or settings.token or local_token(settings.home)
-
-
-def token_source(settings: Settings) -> str | None:
-    """Where :func:`find_token` finds the token when none is given, for messages."""
-    if settings.token:
-        return "DEPLOYKIT_TOKEN"
-    if local_token(settings.home):
-        return str(settings.home / "token")
-    return None
 
 
 def open_backend(

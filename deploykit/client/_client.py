@@ -21,7 +21,8 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from deploykit.backend import Progress, PushOptions, find_token, split_options
+from deploykit._push import Progress, PushOptions, split_options
+from deploykit._token import find_token
 from deploykit.client._payload import encode_predict_body
 from deploykit.client.results import Prediction
 from deploykit.errors import (

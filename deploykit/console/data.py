@@ -34,6 +34,7 @@ from deploykit.records import Event, ModelInfo, ModelVersion
 if TYPE_CHECKING:
     from deploykit.backend import Backend
     from deploykit.client import Client
+    from deploykit.monitoring.rules import AlertRule
 
 __all__ = [
     "ALERT_SECONDS",
@@ -117,7 +118,7 @@ class ModelPage:
     window_seconds: int
     drift: DriftData | None = None
     drift_note: str | None = None  # why there is no drift to show, if that is known
-    alert_rules: tuple[Any, ...] = ()
+    alert_rules: tuple[AlertRule, ...] = ()
     problems: tuple[str, ...] = ()
     evidence: Evidence | None = None
     fetched_at: datetime = dataclasses.field(default_factory=lambda: datetime.now(timezone.utc))

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from deploykit.backend import PushOptions, split_options
+from deploykit._push import PushOptions, split_options
 from deploykit.errors import (
     ArtifactError,
     ArtifactIntegrityError,
