@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperCommand
@@ -23,6 +23,10 @@ from deploykit.cli import render
 from deploykit.errors import DeployKitError
 from deploykit.records import Alias
 from deploykit.settings import Settings
+
+if TYPE_CHECKING:
+    from deploykit.backend import Backend
+    from deploykit.client import Client
 
 
 class _Command(TyperCommand):
@@ -52,17 +56,12 @@ ReasonOption = Annotated[
 AliasOption = Annotated[str, typer.Option("--alias", "-a", help="The alias to move.")]
 
 
-def _registry() -> Any:
+def _registry() -> Backend:
     """The registry the settings point at: a server if DEPLOYKIT_SERVER_URL is set, else the
     embedded one. Both offer the same operations, so the commands below don't care which."""
-    settings = Settings.from_env()
-    if settings.server_url:
-        from deploykit.client import Client
+    from deploykit.backend import open_backend
 
-        return Client(settings=settings)
-    from deploykit.registry import Registry
-
-    return Registry(settings)
+    return open_backend(Settings.from_env())
 
 
 def _print_json(value: Any) -> None:
@@ -197,7 +196,7 @@ def _pickle_note(model_file: Path, model_format: str | None) -> None:
 
 
 def _evaluate_file(
-    reg: Any, model_file: Path, model_format: str | None, name: str, path: Path, target: str
+    reg: Backend, model_file: Path, model_format: str | None, name: str, path: Path, target: str
 ) -> Any:
     """Evaluate the model in ``model_file`` on the labelled file, beside production."""
     from deploykit.cli.data import read_table
@@ -608,13 +607,13 @@ class _LocalTokens:
         self._registry.close()
 
 
-def _tokens() -> Any:
+def _tokens() -> Client | _LocalTokens:
     """Token calls on the server (DEPLOYKIT_SERVER_URL, an admin token) or the local database."""
     settings = Settings.from_env()
     if settings.server_url:
-        from deploykit.client import Client
+        from deploykit.backend import open_client
 
-        return Client(settings=settings)
+        return open_client(settings)
     return _LocalTokens(settings)
 
 
@@ -704,7 +703,7 @@ def export(
         )  # fmt: skip
 
 
-def _current(reg: Any, name: str, alias: str) -> int | None:
+def _current(reg: Backend, name: str, alias: str) -> int | None:
     aliases: list[Alias] = reg.aliases(name)
     return next((a.version for a in aliases if a.name == alias), None)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -18,6 +18,9 @@ from rich.progress import (
 
 from deploykit.errors import InvalidInputError
 from deploykit.settings import Settings
+
+if TYPE_CHECKING:
+    from deploykit.backend import Backend
 
 __all__ = ["export_command", "score_command"]
 
@@ -35,7 +38,7 @@ def pick_ref(version: str | None, alias: str | None) -> str:
 
 
 def score_command(
-    registry: Any,
+    registry: Backend,
     name: str,
     source: str,
     destination: str,
@@ -87,7 +90,7 @@ def score_command(
 
 
 def export_command(
-    registry: Any,
+    registry: Backend,
     name: str,
     *,
     ref: str,

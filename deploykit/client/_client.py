@@ -12,7 +12,7 @@ import hashlib
 import os
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +21,8 @@ from urllib.parse import quote
 import httpx
 import orjson
 
+from deploykit._push import Progress, PushOptions, split_options
+from deploykit._token import find_token
 from deploykit.client._payload import encode_predict_body
 from deploykit.client.results import Prediction
 from deploykit.errors import (
@@ -37,6 +39,8 @@ from deploykit.records import Alias, Event, ModelInfo, ModelVersion
 from deploykit.settings import Settings
 
 if TYPE_CHECKING:
+    from typing import Unpack
+
     from deploykit.monitoring.options import DriftOptions
     from deploykit.monitoring.results import DriftTimeline
     from deploykit.monitoring.rules import AlertRule
@@ -45,14 +49,6 @@ __all__ = ["Client"]
 
 DEFAULT_URL = "http://127.0.0.1:8765"
 _CHUNK = 1 << 20
-Progress = Callable[[int, int], None]
-
-
-def _local_token(home: Path) -> str | None:
-    try:
-        return (home / "token").read_text(encoding="utf-8").strip() or None
-    except OSError:
-        return None
 
 
 def _seg(value: object) -> str:
@@ -77,7 +73,7 @@ class Client:
     ) -> None:
         self.settings = settings or Settings.from_env()
         self.url = _server_url(url or self.settings.server_url or DEFAULT_URL)
-        self.token = token or self.settings.token or _local_token(self.settings.home)
+        self.token = find_token(self.settings, token)
         headers = {"user-agent": "deploykit-client"}
         if self.token:
             headers["authorization"] = f"Bearer {self.token}"
@@ -201,47 +197,20 @@ class Client:
 
     # ------------------------------------------------------------------ push
     def push(
-        self,
-        model: Any,
-        name: str,
-        *,
-        X: Any = None,
-        format: str = "joblib",
-        evaluation: Any = None,
-        gate: Any = None,
-        deploy: bool = False,
-        description: str = "",
-        params: dict[str, Any] | None = None,
-        notebook: str | None = None,
-        author: str | None = None,
-        nullable: Sequence[str] | None = None,
-        signature: Any = None,
-        progress: Progress | None = None,
+        self, model: Any, name: str, *, format: str = "joblib", **options: Unpack[PushOptions]
     ) -> ModelVersion:
         """Serialize ``model`` here, stream it to the server, and register the version.
 
         ``progress(sent_bytes, total_bytes)`` is called as the upload goes. The server
         hashes the bytes as they arrive and refuses them if they do not match.
         """
-        from deploykit.registry.drafts import prepare_draft
         from deploykit.registry.names import check_model_name
         from deploykit.serialization import dump, warn_if_pickle
 
         check_model_name(name)
+        fields, deploy, progress = split_options(options, call="push")
         warn_if_pickle(format)
-        draft = prepare_draft(
-            model,
-            X=X,
-            format=format,
-            evaluation=evaluation,
-            gate=gate,
-            description=description,
-            params=params,
-            notebook=notebook,
-            author=author or self.settings.actor,
-            nullable=nullable,
-            signature=signature,
-        )
+        draft = self._draft(model, format, fields)
         with tempfile.TemporaryDirectory(prefix="deploykit-push-") as tmp:
             path = Path(tmp) / f"model.{format}"
             with open(path, "wb") as f:
@@ -253,43 +222,27 @@ class Client:
         path: str | os.PathLike[str],
         name: str,
         *,
-        X: Any = None,
         format: str | None = None,
-        evaluation: Any = None,
-        gate: Any = None,
-        deploy: bool = False,
-        description: str = "",
-        params: dict[str, Any] | None = None,
-        notebook: str | None = None,
-        author: str | None = None,
-        nullable: Sequence[str] | None = None,
-        signature: Any = None,
-        progress: Progress | None = None,
+        **options: Unpack[PushOptions],
     ) -> ModelVersion:
         """Push an already-serialized model file (its own bytes are uploaded)."""
-        from deploykit.registry.drafts import prepare_draft
         from deploykit.registry.names import check_model_name
         from deploykit.serialization import detect_format, load, model_file, warn_if_pickle
 
         check_model_name(name)
+        fields, deploy, progress = split_options(options, call="push_file")
         path = model_file(path)  # the same one-line error as the embedded registry
         format = format or detect_format(path)
         warn_if_pickle(format)
         model = load(path, format=format, trusted=self.settings.skops_trusted)
-        draft = prepare_draft(
-            model,
-            X=X,
-            format=format,
-            evaluation=evaluation,
-            gate=gate,
-            description=description,
-            params=params,
-            notebook=notebook,
-            author=author or self.settings.actor,
-            nullable=nullable,
-            signature=signature,
-        )
+        draft = self._draft(model, format, fields)
         return self._upload_and_register(name, draft, path, deploy=deploy, progress=progress)
+
+    def _draft(self, model: Any, format: str, fields: dict[str, Any]) -> Any:
+        from deploykit.registry.drafts import prepare_draft
+
+        fields["author"] = fields.get("author") or self.settings.actor
+        return prepare_draft(model, format=format, **fields)
 
     def _upload_and_register(
         self, name: str, draft: Any, path: Path, *, deploy: bool, progress: Progress | None

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
@@ -39,6 +39,9 @@ from deploykit.errors import DeployKitError
 from deploykit.magics.markup import BAD, MUTED
 from deploykit.settings import Settings
 
+if TYPE_CHECKING:
+    from deploykit.client import Client
+
 __all__ = ["Console"]
 
 
@@ -47,7 +50,7 @@ class Console:
 
     def __init__(
         self,
-        client: Any,
+        client: Client,
         *,
         refresh_seconds: float = 5.0,
         drift_seconds: float = 30.0,
@@ -87,14 +90,14 @@ class Console:
         In a kernel of ``deploykit console``, with the token of the signed-in visitor
         instead: it waits for the visit (a preheated kernel) and never uses another token.
         """
-        from deploykit.client import Client
+        from deploykit.backend import open_client
         from deploykit.console.visit import served, wait_for_visitor
 
         settings = Settings.from_env(environ)
         if served(environ):
             visitor = wait_for_visitor(environ)
-            return cls(Client(settings=settings, token=visitor.token, timeout=30.0), **options)
-        return cls(Client(settings=settings, timeout=30.0), **options)
+            return cls(open_client(settings, token=visitor.token, timeout=30.0), **options)
+        return cls(open_client(settings, timeout=30.0), **options)
 
     # -- showing ---------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
@@ -30,6 +30,11 @@ from deploykit.console.frames import DriftData, drift_frames, serving_frame
 from deploykit.errors import AuthenticationError, ConflictError, DeployKitError, NotFoundError
 from deploykit.monitoring import health
 from deploykit.records import Event, ModelInfo, ModelVersion
+
+if TYPE_CHECKING:
+    from deploykit.backend import Backend
+    from deploykit.client import Client
+    from deploykit.monitoring.rules import AlertRule
 
 __all__ = [
     "ALERT_SECONDS",
@@ -113,7 +118,7 @@ class ModelPage:
     window_seconds: int
     drift: DriftData | None = None
     drift_note: str | None = None  # why there is no drift to show, if that is known
-    alert_rules: tuple[Any, ...] = ()
+    alert_rules: tuple[AlertRule, ...] = ()
     problems: tuple[str, ...] = ()
     evidence: Evidence | None = None
     fetched_at: datetime = dataclasses.field(default_factory=lambda: datetime.now(timezone.utc))
@@ -224,7 +229,7 @@ def _each(
         return list(pool.map(run, calls))
 
 
-def fetch_access(client: Any) -> Access:
+def fetch_access(client: Client) -> Access:
     """The token's role; deploy and rollback need ``deployer`` or ``admin``."""
     try:
         who = client.whoami()
@@ -242,7 +247,7 @@ def fetch_access(client: Any) -> Access:
     )
 
 
-def recent_alerts(client: Any, *, seconds: int = ALERT_SECONDS) -> dict[str, Event]:
+def recent_alerts(client: Backend, *, seconds: int = ALERT_SECONDS) -> dict[str, Event]:
     """Each model's :func:`current_alert` over the last ``seconds``: what the alert rules
     said lately and nobody has answered by moving production, a few requests for every
     model."""
@@ -255,7 +260,7 @@ def recent_alerts(client: Any, *, seconds: int = ALERT_SECONDS) -> dict[str, Eve
     return {name: event for name, event in found.items() if event is not None}
 
 
-def _drifted_share(client: Any, name: str, seconds: int | None) -> float | None:
+def _drifted_share(client: Backend, name: str, seconds: int | None) -> float | None:
     since = datetime.now(timezone.utc) - timedelta(seconds=seconds or 3600)
     try:
         timeline = client.drift(name, since=since)
@@ -265,7 +270,7 @@ def _drifted_share(client: Any, name: str, seconds: int | None) -> float | None:
 
 
 def fetch_overview(
-    client: Any,
+    client: Backend,
     *,
     window_seconds: int = 300,
     drift_seconds: int | None = None,
@@ -279,7 +284,7 @@ def fetch_overview(
     calls: list[Callable[[], Any]] = [
         functools.partial(client.metrics, n, window=window_seconds) for n in names
     ]
-    with_drift = drift_seconds is not None and hasattr(client, "drift")
+    with_drift = drift_seconds is not None
     if with_drift:
         calls += [functools.partial(_drifted_share, client, n, drift_seconds) for n in names]
     calls.append(lambda: recent_alerts(client))
@@ -321,7 +326,7 @@ def latest_alert(events: Sequence[Event], *, seconds: int) -> tuple[Event, Event
     return None
 
 
-def fetch_evidence(client: Any, name: str, alert: Event, rollback: Event | None) -> Evidence:
+def fetch_evidence(client: Backend, name: str, alert: Event, rollback: Event | None) -> Evidence:
     """The drift and accuracy of the version ``alert`` judged, over the minutes before it
     fired (at least ten, or twice the rule's window), in about thirty points."""
     version = int(alert.details["version"])
@@ -330,8 +335,6 @@ def fetch_evidence(client: Any, name: str, alert: Event, rollback: Event | None)
     since = alert.at - timedelta(seconds=max(600, 2 * window))
     step = max(10, int((until - since).total_seconds()) // 30)
     evidence = Evidence(alert, rollback, version, since, until)
-    if not hasattr(client, "drift"):
-        return dataclasses.replace(evidence, problem="this server does not measure drift")
     try:
         timeline = client.drift(name, since=since, until=until, step=step, version=version)
     except DeployKitError as exc:
@@ -340,7 +343,7 @@ def fetch_evidence(client: Any, name: str, alert: Event, rollback: Event | None)
 
 
 def fetch_model(
-    client: Any,
+    client: Backend,
     name: str,
     *,
     window_seconds: int = 3600,
@@ -359,10 +362,9 @@ def fetch_model(
         "versions": lambda: client.versions(name),
         "metrics": lambda: client.metrics(name, window=window_seconds),
         "audit log": lambda: client.events(name, limit=events_limit),
+        "alert rules": lambda: client.alerts(name),
     }
-    if hasattr(client, "alerts"):
-        calls["alert rules"] = lambda: client.alerts(name)
-    if with_drift and hasattr(client, "drift"):
+    if with_drift:
         step = max(60, window_seconds // 48)  # about 48 points per chart
         calls["drift"] = lambda: client.drift(name, since=since, step=step)
     answers = dict(zip(calls, _each(list(calls.values()), workers), strict=True))

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import orjson
 import plotly.graph_objects as go
 
 from deploykit.magics.markup import BAD, GOOD, MUTED, badge, html_table, when
+
+if TYPE_CHECKING:
+    from deploykit.monitoring.rules import AlertRule
 
 __all__ = [
     "EVIDENCE_ANCHOR",
@@ -116,7 +119,7 @@ class ChartArea(widgets.Output):
         return True
 
 
-def rules_html(rules: Sequence[Any]) -> str:
+def rules_html(rules: Sequence[AlertRule]) -> str:
     """The model's alert rules, each with when it last fired."""
     if not rules:
         return (
@@ -125,10 +128,10 @@ def rules_html(rules: Sequence[Any]) -> str:
         )
     rows = []
     for r in rules:
-        fired = getattr(r, "last_fired_at", None)
+        fired = r.last_fired_at
         state = (
             badge("off", MUTED)
-            if not getattr(r, "enabled", True)
+            if not r.enabled
             else badge(f"fired {fired:%Y-%m-%d %H:%M}", BAD)
             if fired
             else badge("quiet", GOOD)

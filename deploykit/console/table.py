@@ -15,7 +15,7 @@ import html
 import math
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
@@ -25,13 +25,16 @@ from deploykit.magics.session import Session
 from deploykit.records import ModelVersion
 from deploykit.widgets import VersionsTable
 
+if TYPE_CHECKING:
+    from deploykit.client import Client
+
 __all__ = ["ConsoleVersionsTable", "client_session"]
 
 _HEAD = ("version", "created", "author", "key metrics", "gate", "aliases", "", "")
 _COLUMNS = "70px 140px 110px minmax(220px, 1fr) 70px 120px 90px 130px"
 
 
-def client_session(client: Any) -> Session:
+def client_session(client: Client) -> Session:
     """A ``%deploy`` session whose backend is ``client`` (the widgets act through it)."""
     session = Session(client.settings)
     session.url = client.url
@@ -64,7 +67,7 @@ class ConsoleVersionsTable(VersionsTable):
 
     def __init__(
         self,
-        client: Any,
+        client: Client,
         name: str,
         *,
         versions: Sequence[ModelVersion] | None = None,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
@@ -35,6 +35,9 @@ from deploykit.console.parts import (
 from deploykit.console.table import ConsoleVersionsTable
 from deploykit.magics import render
 from deploykit.magics.markup import MUTED
+
+if TYPE_CHECKING:
+    from deploykit.client import Client
 
 __all__ = ["PERIODS", "ModelView", "OverviewView"]
 
@@ -127,7 +130,7 @@ class ModelView(widgets.VBox):
 
     def __init__(
         self,
-        client: Any,
+        client: Client,
         page: ModelPage,
         *,
         access: Access,

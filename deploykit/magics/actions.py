@@ -10,11 +10,10 @@ own errors pass through for the caller to show.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import time
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
@@ -22,6 +21,9 @@ from deploykit.errors import DeployKitError, DeployKitWarning
 from deploykit.magics import render
 from deploykit.magics.results import ModelStatus
 from deploykit.magics.session import Session
+
+if TYPE_CHECKING:
+    from deploykit.backend import Backend
 
 __all__ = [
     "DEFAULT_SERVER_URL",
@@ -118,7 +120,7 @@ def push_model(
     }
     if nullable:
         kwargs["nullable"] = nullable
-    if progress is not None and "progress" in inspect.signature(backend.push).parameters:
+    if progress is not None and not session.embedded:  # only an upload has progress to show
         kwargs["progress"] = progress
     from deploykit.serialization import pickle_note
 
@@ -164,7 +166,7 @@ def _summary(session: Session, version: Any, *, deploy: bool, seconds: float) ->
     return "; ".join(parts), version.gate_passed is not False
 
 
-def identical_versions(backend: Any, version: Any) -> list[int]:
+def identical_versions(backend: Backend, version: Any) -> list[int]:
     """Earlier versions of the same model whose artifact has ``version``'s digest."""
     return [
         v.version
@@ -183,10 +185,9 @@ def model_status(session: Session, name: str, *, window_seconds: int = 3600) -> 
         if e.action in _MOVES and e.alias in (None, "production")
     ]
     last = moves[0] if moves else None
-    metrics = getattr(backend, "metrics", None)
-    if not callable(metrics):
+    if session.embedded:  # nothing is served in-process: no figures to show
         return ModelStatus(name, info.production, last, note=NEED_SERVER)
-    summary = metrics(name, window=window_seconds)
+    summary = backend.metrics(name, window=window_seconds)
     window = _window(summary.get("window_seconds") or window_seconds)
     return ModelStatus(
         name,
@@ -199,13 +200,12 @@ def model_status(session: Session, name: str, *, window_seconds: int = 3600) -> 
     )
 
 
-def _drift_line(backend: Any, name: str, window_seconds: int, window: str) -> str | None:
+def _drift_line(backend: Backend, name: str, window_seconds: int, window: str) -> str | None:
     """One line on production's drift over the window, from the server's prediction logs."""
-    drift = getattr(backend, "drift", None)
-    if not callable(drift):
-        return None
     try:
-        report = drift(name, since=time.time() - window_seconds, step=window_seconds).overall
+        report = backend.drift(
+            name, since=time.time() - window_seconds, step=window_seconds
+        ).overall
     except DeployKitError as exc:
         return f"not available: {exc}"
     if report.rows == 0:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
@@ -32,6 +32,10 @@ from deploykit.magics.results import (
 )
 from deploykit.magics.session import Session
 
+if TYPE_CHECKING:
+    from deploykit.backend import Backend
+    from deploykit.client import Client
+
 __all__ = ["DeployMagics"]
 
 
@@ -48,7 +52,7 @@ class DeployMagics(Magics):
         return self.shell.user_ns  # type: ignore[union-attr]
 
     @property
-    def backend(self) -> Any:
+    def backend(self) -> Backend:
         return self.session.backend
 
     @line_magic
@@ -233,7 +237,8 @@ class DeployMagics(Magics):
         return str(path) if path else None
 
     def _predict_remote(self, args: Any, data: Any) -> Prediction:
-        answer = self.backend.predict(args.name, data, version=args.version, proba=args.proba)
+        client = cast("Client", self.backend)  # not embedded: the session's Client
+        answer = client.predict(args.name, data, version=args.version, proba=args.proba)
         return Prediction(
             model=answer.model,
             version=answer.version,

@@ -10,10 +10,13 @@ from __future__ import annotations
 import dataclasses
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deploykit.magics.results import Target
 from deploykit.settings import Settings
+
+if TYPE_CHECKING:
+    from deploykit.backend import Backend
 
 __all__ = ["EvaluationMemory", "Remembered", "Session"]
 
@@ -91,11 +94,11 @@ class Session:
         self.token: str | None = None  # None: the client finds DEPLOYKIT_TOKEN or <home>/token
         self.token_source: str | None = None
         self.memory = EvaluationMemory()
-        self._backend: Any = None
+        self._backend: Backend | None = None
         self._models: dict[str, Any] = {}  # digest -> loaded model, for local predictions
 
     @property
-    def backend(self) -> Any:
+    def backend(self) -> Backend:
         """A Registry or a Client, opened on first use (opening imports SQLAlchemy)."""
         if self._backend is None:
             self._backend = self._open(self.url, self.token)
@@ -105,14 +108,12 @@ class Session:
     def embedded(self) -> bool:
         return self.url is None
 
-    def _open(self, url: str | None, token: str | None) -> Any:
-        if url is None:
-            from deploykit.registry import Registry
+    def _open(self, url: str | None, token: str | None) -> Backend:
+        from deploykit.backend import open_backend
 
-            return Registry(self.settings)
-        from deploykit.client import Client
-
-        return Client(url, token=token, settings=self.settings)
+        if url is None:  # embedded, even if DEPLOYKIT_SERVER_URL is set (%deploy target local)
+            return open_backend(self.settings.replace(server_url=None))
+        return open_backend(self.settings, url=url, token=token)
 
     def target(self) -> Target:
         if self.url is None:
@@ -132,26 +133,30 @@ class Session:
         return f"embedded registry at {mask_url(self.settings.database_url)}"
 
     def _default_token_source(self) -> str | None:
-        if self.settings.token:
-            return "DEPLOYKIT_TOKEN"
-        if getattr(self._backend, "token", None):
-            return str(self.settings.home / "token")
-        return None
+        from deploykit.backend import token_source
+
+        return token_source(self.settings)
 
     def set_target(
         self, url: str | None, *, token: str | None = None, token_source: str | None = None
     ) -> Target:
         """Send commands to ``url`` (None: the embedded registry); the old target is closed."""
-        backend = self._open(url, token)
-        if url is not None:
+        if url is None:
+            backend = self._open(None, None)
+        else:
+            from deploykit.backend import open_client
+
+            client = open_client(self.settings, url=url, token=token)
             try:  # fail now, in the target cell, rather than at the first push
-                backend.health()
-                if getattr(backend, "token", None):
-                    backend.whoami()
+                client.health()
+                if client.token:
+                    client.whoami()
             except BaseException:
-                _close(backend)
+                client.close()
                 raise
-        _close(self._backend)
+            backend = client
+        if self._backend is not None:
+            self._backend.close()
         self._backend, self.url, self.token, self.token_source = backend, url, token, token_source
         self._models.clear()
         return self.target()
@@ -165,12 +170,7 @@ class Session:
         return model
 
     def close(self) -> None:
-        _close(self._backend)
+        if self._backend is not None:
+            self._backend.close()
         self._backend = None
         self._models.clear()
-
-
-def _close(backend: Any) -> None:
-    close = getattr(backend, "close", None)
-    if callable(close):
-        close()

@@ -12,12 +12,13 @@ from __future__ import annotations
 import copy
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from deploykit._push import PushOptions, split_options
 from deploykit.errors import (
     ArtifactError,
     ArtifactIntegrityError,
@@ -36,9 +37,14 @@ from deploykit.registry.opening import ensure_home_if_used, resolve_settings
 from deploykit.settings import Settings
 
 if TYPE_CHECKING:
+    from typing import Unpack
+
     import sqlalchemy as sa
 
     from deploykit.monitoring import ReferenceProfile
+    from deploykit.monitoring.options import DriftOptions
+    from deploykit.monitoring.results import DriftTimeline
+    from deploykit.monitoring.rules import AlertRule
     from deploykit.registry.artifacts import ArtifactStore
     from deploykit.registry.gc import GcReport
     from deploykit.registry.watch import AliasWatcher
@@ -113,21 +119,7 @@ class Registry:
     # -- push ----------------------------------------------------------------------------
 
     def push(
-        self,
-        model: Any,
-        name: str,
-        *,
-        X: Any = None,
-        format: str = "joblib",
-        evaluation: Any = None,
-        gate: Any = None,
-        deploy: bool = False,
-        description: str = "",
-        params: dict[str, Any] | None = None,
-        notebook: str | None = None,
-        author: str | None = None,
-        nullable: Sequence[str] | None = None,
-        signature: Any = None,
+        self, model: Any, name: str, *, format: str = "joblib", **options: Unpack[PushOptions]
     ) -> ModelVersion:
         """Store ``model`` as the next version of ``name``; deploy it if asked and its gate passes.
 
@@ -136,22 +128,11 @@ class Registry:
         :func:`deploykit.evaluate`; ``gate`` (e.g. ``"recall >= 0.8"``) is checked against it.
         """
         check_model_name(name)
+        fields, deploy, _ = split_options(options, call="push")
         from deploykit.serialization import warn_if_pickle
 
         warn_if_pickle(format)
-        draft = prepare_draft(
-            model,
-            X=X,
-            format=format,
-            evaluation=evaluation,
-            gate=gate,
-            description=description,
-            params=params,
-            notebook=notebook,
-            author=author,
-            nullable=nullable,
-            signature=signature,
-        )
+        draft = prepare_draft(model, format=format, **fields)
         from deploykit.serialization import dump
 
         stored = self.artifacts.write(lambda fileobj: dump(model, fileobj, format=format))
@@ -164,17 +145,8 @@ class Registry:
         path: str | os.PathLike[str],
         name: str,
         *,
-        X: Any = None,
         format: str | None = None,
-        evaluation: Any = None,
-        gate: Any = None,
-        deploy: bool = False,
-        description: str = "",
-        params: dict[str, Any] | None = None,
-        notebook: str | None = None,
-        author: str | None = None,
-        nullable: Sequence[str] | None = None,
-        signature: Any = None,
+        **options: Unpack[PushOptions],
     ) -> ModelVersion:
         """Push an already-serialized model file, storing the file's own bytes.
 
@@ -184,6 +156,7 @@ class Registry:
         from deploykit.serialization import detect_format, load, model_file
 
         check_model_name(name)
+        fields, deploy, _ = split_options(options, call="push_file")
         path = model_file(path)
         format = format or detect_format(path)
         from deploykit.serialization import warn_if_pickle
@@ -195,19 +168,7 @@ class Registry:
         self._check_loadable(name, stored.digest, format)
         stored_path = self.artifacts.local_path(stored.digest)
         model = load(stored_path, format=format, trusted=self.settings.skops_trusted)
-        draft = prepare_draft(
-            model,
-            X=X,
-            format=format,
-            evaluation=evaluation,
-            gate=gate,
-            description=description,
-            params=params,
-            notebook=notebook,
-            author=author,
-            nullable=nullable,
-            signature=signature,
-        )
+        draft = prepare_draft(model, format=format, **fields)
         return self._commit(name, draft.with_artifact(stored.digest, stored.size), deploy=deploy)
 
     def register(self, name: str, draft: VersionDraft, *, deploy: bool = False) -> ModelVersion:
@@ -497,6 +458,114 @@ class Registry:
             version=version,
             details=json_safe(dict(details or {})),
         )
+
+    # -- monitoring (what Client offers too; see deploykit.backend) ----------------------
+
+    def metrics(
+        self,
+        name: str,
+        *,
+        window: int = 3600,
+        step: int | None = None,
+        version: int | None = None,
+        since: datetime | str | float | None = None,
+        until: datetime | str | float | None = None,
+    ) -> dict[str, Any]:
+        """Requests, errors, latency and throughput of ``name``, as ``Client.metrics``: from
+        the telemetry servers sharing this database wrote (zero requests if none did)."""
+        from deploykit.monitoring.metrics import metrics
+
+        return metrics(
+            self,
+            check_model_name(name),
+            window=window,
+            step=step,
+            version=version,
+            since=since,
+            until=until,
+        )
+
+    def drift(
+        self,
+        name: str,
+        *,
+        since: datetime | str | float | None = None,
+        until: datetime | str | float | None = None,
+        step: int | None = None,
+        version: int | None = None,
+    ) -> DriftTimeline:
+        """Drift of ``name``'s logged traffic against its reference profile, as
+        ``Client.drift`` (see :func:`deploykit.monitoring.drift`)."""
+        from deploykit.monitoring.monitor import drift
+        from deploykit.monitoring.periods import parse_time
+
+        self.model(name)  # ModelNotFoundError first, as the server's 404
+        return drift(
+            self,
+            name,
+            since=parse_time(since, "since"),
+            until=parse_time(until, "until"),
+            step=step,
+            version=version,
+        )
+
+    def drift_options(self, name: str) -> DriftOptions:
+        """The drift options kept for ``name`` (the defaults if none were set)."""
+        from deploykit.monitoring.store import drift_options
+
+        self.model(name)
+        return drift_options(self, name)
+
+    def set_drift_options(self, name: str, options: DriftOptions | dict[str, Any]) -> DriftOptions:
+        """Keep ``options`` (thresholds per kind and per feature...) for ``name``."""
+        from deploykit.monitoring.store import set_drift_options
+
+        return set_drift_options(self, check_model_name(name), options)
+
+    def alerts(self, name: str) -> list[AlertRule]:
+        """The alert rules of ``name``."""
+        from deploykit.monitoring.store import alerts
+
+        return alerts(self, check_model_name(name))
+
+    def set_alert(
+        self,
+        name: str,
+        rule: str,
+        *,
+        metric: str,
+        threshold: float,
+        window_seconds: int = 300,
+        rollback: bool = False,
+        webhook: str | None = None,
+        min_count: int | None = None,
+        cooldown_seconds: int = 600,
+        enabled: bool = True,
+    ) -> AlertRule:
+        """Create or replace the alert rule ``rule`` of ``name`` (see ``Client.set_alert``).
+
+        A deploykit server sharing this database evaluates it."""
+        from deploykit.monitoring.store import set_alert
+
+        return set_alert(
+            self,
+            check_model_name(name),
+            rule,
+            metric=metric,
+            threshold=threshold,
+            window_seconds=window_seconds,
+            rollback=rollback,
+            webhook=webhook,
+            min_count=min_count,
+            cooldown_seconds=cooldown_seconds,
+            enabled=enabled,
+        )
+
+    def delete_alert(self, name: str, rule: str) -> AlertRule:
+        """Remove the alert rule ``rule`` of ``name``; the rule removed."""
+        from deploykit.monitoring.store import delete_alert
+
+        return delete_alert(self, check_model_name(name), rule)
 
     # -- loading -------------------------------------------------------------------------
 

@@ -14,15 +14,18 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from deploykit.errors import ConflictError, DeployKitError, InvalidInputError, NotFoundError
 from deploykit.monitoring import health
 from deploykit.records import Event, ModelInfo, ModelVersion, utcnow
 
 if TYPE_CHECKING:
+    from deploykit.backend import Backend
+    from deploykit.client import Client
+    from deploykit.monitoring.results import DriftTimeline
+    from deploykit.registry import Registry
     from deploykit.serverext.app import DeployKitLab
-    from deploykit.settings import Settings
 
 __all__ = ["Deployments"]
 
@@ -32,12 +35,9 @@ _EVENTS_SHOWN = 10
 _MUTATING_ROLES = ("deployer", "admin")
 
 
-def _drift_share(reply: Any) -> float | None:
-    """The share of drifted features in ``client.drift()``'s DriftTimeline (or its JSON)."""
-    if isinstance(reply, dict):
-        value = reply.get("drifted_share")
-    else:
-        value = getattr(getattr(reply, "overall", None), "drifted_share", None)
+def _drift_share(reply: DriftTimeline | dict[str, Any]) -> float | None:
+    """The share of drifted features in ``backend.drift()``'s DriftTimeline (or its JSON)."""
+    value = reply.get("drifted_share") if isinstance(reply, dict) else reply.overall.drifted_share
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     return None
@@ -48,7 +48,7 @@ class Deployments:
 
     def __init__(
         self,
-        open_backend: Callable[[], Any],
+        open_backend: Callable[[], Backend],
         *,
         mode: str,
         target: str,
@@ -65,7 +65,7 @@ class Deployments:
         self.window_seconds = window_seconds
         self.token_source = token_source
         self._open = open_backend
-        self._backend: Any = None
+        self._backend: Backend | None = None
         self._lock = threading.Lock()
         self._drift: dict[str, tuple[float, float | None]] = {}
         self._access: tuple[float, dict[str, Any]] | None = None
@@ -77,19 +77,20 @@ class Deployments:
     @classmethod
     def from_config(cls, config: DeployKitLab) -> Deployments:
         """From ``c.DeployKitLab``; the backend opens on the first request, not at start-up."""
+        from deploykit.backend import open_backend, token_source
+
         settings = config.deploykit_settings()
         if settings.server_url is None:
             from deploykit.registry.database import mask_url
 
-            open_backend: Callable[[], Any] = partial(_open_registry, settings)
             mode, target, source = "embedded", mask_url(settings.database_url), None
         else:
-            open_backend = partial(_open_client, settings)
             mode, target = "server", settings.server_url
-            source = "c.DeployKitLab.token" if config.token else _token_source(settings)
+            source = "c.DeployKitLab.token" if config.token else token_source(settings)
         token = settings.token or ""
         return cls(
-            open_backend,
+            # A sidebar poll must not hang for a minute on a stuck server.
+            partial(open_backend, settings, timeout=15.0),
             mode=mode,
             target=target,
             console=config.console(),
@@ -100,7 +101,7 @@ class Deployments:
         )
 
     @property
-    def backend(self) -> Any:
+    def backend(self) -> Backend:
         with self._lock:
             if self._backend is None:
                 self._backend = self._open()
@@ -156,7 +157,7 @@ class Deployments:
         if cached is not None and cached[0] > now:
             return cached[1]
         try:
-            who = self.backend.whoami()
+            who = cast("Client", self.backend).whoami()  # server mode: open_backend's Client
         except DeployKitError as exc:  # unreachable, or a wrong token: read-only until it answers
             found = {"role": None, "name": None, "can_act": False, "reason": str(exc)}
             self._access = None  # ask again at the next poll
@@ -280,15 +281,16 @@ class Deployments:
             "look at Recent moves, then try again if it is still needed."
         )
 
-    def _acting(self, backend: Any, person: str | None) -> Any:
+    def _acting(self, backend: Backend, person: str | None) -> Backend:
         """``backend`` acting for ``person`` in the audit log, the token (or process) kept."""
         if person is None or not person.strip():
             return backend
         if self.mode == "server":
-            return backend.on_behalf_of(person)
-        return backend.as_actor(f"{backend.settings.actor} for {person.strip()}")
+            return cast("Client", backend).on_behalf_of(person)
+        registry = cast("Registry", backend)
+        return registry.as_actor(f"{registry.settings.actor} for {person.strip()}")
 
-    def _current_alerts(self, backend: Any) -> dict[str, Event]:
+    def _current_alerts(self, backend: Backend) -> dict[str, Event]:
         """Each model's :func:`~deploykit.monitoring.health.current_alert`."""
         since = utcnow() - timedelta(seconds=health.ALERT_SECONDS)
         by_model: dict[str, list[Event]] = {}
@@ -298,7 +300,7 @@ class Deployments:
         found = {name: health.current_alert(events) for name, events in by_model.items()}
         return {name: event for name, event in found.items() if event is not None}
 
-    def _row(self, backend: Any, info: ModelInfo, alert: Event | None) -> dict[str, Any]:
+    def _row(self, backend: Backend, info: ModelInfo, alert: Event | None) -> dict[str, Any]:
         live = info.production
         figures: dict[str, Any] | None = None
         drift: float | None = None
@@ -331,7 +333,7 @@ class Deployments:
             "drift_share": drift,
         }
 
-    def _drift_of(self, backend: Any, name: str) -> float | None:
+    def _drift_of(self, backend: Backend, name: str) -> float | None:
         now = time.monotonic()
         cached = self._drift.get(name)
         if cached is not None and cached[0] > now:
@@ -389,23 +391,3 @@ def _event_row(e: Event) -> dict[str, Any]:
         "to_version": e.to_version,
         "reason": e.reason,
     }
-
-
-def _open_registry(settings: Settings) -> Any:
-    from deploykit.registry import Registry
-
-    return Registry(settings)
-
-
-def _open_client(settings: Settings) -> Any:
-    from deploykit.client import Client
-
-    # A sidebar poll must not hang for a minute on a stuck server.
-    return Client(settings.server_url, token=settings.token, timeout=15.0, settings=settings)
-
-
-def _token_source(settings: Settings) -> str | None:
-    if settings.token:
-        return "DEPLOYKIT_TOKEN"
-    token_file = settings.home / "token"
-    return str(token_file) if token_file.exists() else None
