@@ -11,10 +11,11 @@ on some features, an alert and the auto-rollback it triggers (see
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
-from deploykit.errors import NotFoundError
+from deploykit.errors import NotFoundError, PickleWarning
 from deploykit.records import ModelInfo
 
 DEMO_MODEL = "demo-breast-cancer"
@@ -47,7 +48,14 @@ def seed_demo(registry: Any, *, name: str = DEMO_MODEL) -> ModelInfo:
         return registry.model(name)
     except NotFoundError:
         pass
+    # The demo's own models are pickles deploykit itself made: warning the user who just
+    # typed `deploykit up` about them would read as a crash, not as advice.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PickleWarning)
+        return _seed(registry, name)
 
+
+def _seed(registry: Any, name: str) -> ModelInfo:
     from sklearn.datasets import load_breast_cancer
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import LogisticRegression

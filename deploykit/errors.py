@@ -154,6 +154,11 @@ class UntrustedArtifactError(ArtifactError):
     pass
 
 
+class UnreadableArtifactError(ArtifactError):
+    """Bytes that are not a model file of their declared format (damaged, truncated, another
+    format): the pusher's mistake, so a 422, and never advice about missing libraries."""
+
+
 class FormatNotAllowedError(UntrustedArtifactError):
     """A server asked to load a version whose format its settings refuse (a 409, not a 500:
     the artifact is sound, this server's policy says no)."""
@@ -184,6 +189,7 @@ class PickleWarning(DeployKitWarning):
 # Most specific first: http_status walks the MRO, so a subclass inherits its parent's status.
 _HTTP_STATUS: dict[type[DeployKitError], int] = {
     FormatNotAllowedError: 409,
+    UnreadableArtifactError: 422,
     NotFoundError: 404,
     InvalidInputError: 422,
     ConflictError: 409,

@@ -74,7 +74,10 @@ _NOT_GLOBAL = "not globally routable"
 
 
 def _describe(host: str, why: str) -> str:
-    return f"{host} is {why}" if why == _NOT_GLOBAL else f"{host} is a {why} address"
+    if why == _NOT_GLOBAL:
+        return f"{host} is {why}"
+    article = "an" if why[:1] in "aeiou" else "a"
+    return f"{host} is {article} {why} address"
 
 
 def _fail(url: object, reason: str) -> InvalidInputError:
@@ -87,9 +90,17 @@ def _fail(url: object, reason: str) -> InvalidInputError:
 
 
 def _ip(host: str) -> Address | None:
+    """The address ``host`` spells, in any spelling the system resolver would take: a
+    trailing dot, and IPv4 as one number, hex or octal (2852039166, 0xa9fea9fe,
+    0251.0376.0251.0376 are all 169.254.169.254). No lookup: names give None."""
+    literal = host.split("%", 1)[0].rstrip(".")  # drop an IPv6 zone (fe80::1%eth0)
     try:
-        return ipaddress.ip_address(host.split("%", 1)[0])  # drop an IPv6 zone (fe80::1%eth0)
+        return ipaddress.ip_address(literal)
     except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(literal))
+    except OSError:
         return None
 
 

@@ -211,7 +211,7 @@ class Registry:
         trust policy of this registry's settings (the server's, when it registers)."""
         if format != "skops":
             return  # a pickle loads anything; the digest check is its protection
-        from deploykit.errors import UntrustedArtifactError
+        from deploykit.errors import UnreadableArtifactError, UntrustedArtifactError
         from deploykit.serialization import load
 
         try:
@@ -219,8 +219,10 @@ class Registry:
                 self.artifacts.local_path(digest),
                 format=format,
                 trusted=self.settings.skops_trusted,
-                label=f"of {name}",
+                label=name,
             )
+        except UnreadableArtifactError as exc:
+            raise InvalidInputError(f"{name} was not pushed: {exc}") from None
         except UntrustedArtifactError as exc:
             raise InvalidInputError(
                 f"{name} was not pushed: it would not load where it is served. {exc} "

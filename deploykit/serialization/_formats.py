@@ -14,11 +14,17 @@ from __future__ import annotations
 
 import os
 import pickle
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from deploykit.errors import ArtifactError, InvalidInputError, UntrustedArtifactError
+from deploykit.errors import (
+    ArtifactError,
+    InvalidInputError,
+    UnreadableArtifactError,
+    UntrustedArtifactError,
+)
 
 __all__ = ["FORMATS", "detect_format", "dump", "load", "untrusted_types"]
 
@@ -100,19 +106,34 @@ def load(
                 "Install the package (or define the class) the model was trained with "
                 "in this environment, then load it again."
             ) from None
+        except (pickle.UnpicklingError, EOFError, ValueError, IndexError, KeyError) as exc:
+            raise _unreadable(what, format, exc) from None
     import skops.io
     from skops.io.exceptions import UntrustedTypesFoundException
 
     from deploykit.serialization._skops_trust import verify_model
 
-    allowed = trusted_types(path, trusted=trusted)
+    try:
+        allowed = trusted_types(path, trusted=trusted)
+    except (zipfile.BadZipFile, EOFError, ValueError, KeyError) as exc:
+        raise _unreadable(what, format, exc) from None
     try:
         model = skops.io.load(path, trusted=allowed)
     except UntrustedTypesFoundException:
         untrusted = untrusted_types(path, trusted=allowed)
         raise _untrusted_error(what, untrusted, trusted) from None
+    except (zipfile.BadZipFile, EOFError, KeyError) as exc:
+        raise _unreadable(what, format, exc) from None
     verify_model(model, label or f"'{path}'")
     return model
+
+
+def _unreadable(what: str, format: str, exc: BaseException) -> UnreadableArtifactError:
+    return UnreadableArtifactError(
+        f"{what} is not a readable {format} file ({type(exc).__name__}: {exc}): it is damaged, "
+        f"truncated or of another format. Save the model again with deploykit (or "
+        f"{'joblib.dump' if format == 'joblib' else 'skops.io.dump'}) and push that file."
+    )
 
 
 def trusted_types(path: str | os.PathLike[str], *, trusted: Sequence[str] = ()) -> list[str]:

@@ -214,3 +214,19 @@ def test_a_server_never_sends_a_stored_rule_to_a_refused_address(
         time.sleep(1.0)  # the webhook thread has had its chance
         assert Receiver.received == []
         assert f"alert webhook {url} refused" in server.logs()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://2852039166/",  # 169.254.169.254 as one number
+        "http://0xa9fea9fe/",  # ... in hex
+        "http://0251.0376.0251.0376/",  # ... in octal
+        "http://169.254.169.254./",  # with the root's trailing dot
+        "http://0/",  # 0.0.0.0
+    ],
+)
+def test_other_spellings_of_a_refused_address_are_refused_when_saved(url: str) -> None:
+    # parsing only: nothing is sent anywhere
+    with pytest.raises(InvalidInputError, match="'webhook'"):
+        check_webhook_url(url)
