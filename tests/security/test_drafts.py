@@ -166,7 +166,8 @@ def test_push_with_deploy_that_cannot_load_says_pushed_not_deployed(server: Serv
     body = response.json()
     number = body["version"]
     assert body["deployed"] is False
-    assert body["deploy_error"]["type"] == "ArtifactError"
+    assert body["deploy_error"]["type"] == "UnreadableArtifactError"  # an ArtifactError
+    assert "not a readable joblib file" in body["deploy_error"]["message"]
     assert f"pushed as version {number}, not deployed" in body["warnings"][0]
     assert_private(response, server)
     # The version and its push event exist; production did not move.
