@@ -1,0 +1,101 @@
+"""Quick check: deploykit's Open Inference v2 REST path vs its own /v1 path, 1 row.
+
+    python bench/serve/protocols.py [--duration 10] [--rounds 3] [-c 16]
+
+Serves LogisticRegression on make_classification(20000, 20) (as bench/serve/run.py does)
+from one deploykit worker (prediction logging on) and drives, alternately, ``POST
+/v1/models/lr/predict`` (dataframe_split) and ``POST /v2/models/lr/infer`` with the body
+in ``v2_infer_1row.json`` (one FP64 [1, 20] tensor, output ``predict``), with
+../shared/bench/loadgen.py --engine wrk. Prints the rps of each round and the median
+ratio. For bench/serve/run.py, the v2 target is ``--body-file bench/serve/v2_infer_1row.json``
+against ``/v2/models/<name>/infer`` (``v2_infer.lua`` is the same for plain wrk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from run import LOADGEN, TRAIN, start, stop, wait_up  # noqa: E402
+
+LOADGEN = Path(os.environ.get("DEPLOYKIT_LOADGEN", LOADGEN))  # a worktree's shared/ is elsewhere
+
+SAVE = (
+    TRAIN
+    + """
+import json
+from deploykit.registry import Registry
+from deploykit.settings import Settings
+with Registry(Settings.from_env()) as registry:
+    registry.push(lr, "lr", X=X, deploy=True)
+json.dump(X.head(1).values.tolist(), open(sys.argv[1], "w"))
+"""
+)
+
+
+def rps(args: list[str]) -> float:
+    run = subprocess.run(
+        [sys.executable, str(LOADGEN), "--engine", "wrk", "--warmup", "2", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    m = re.search(r"HEADLINE rps=([\d.]+) p50_ms=([\d.]+) p99_ms=([\d.]+) errors=(\d+)", run.stdout)
+    if not m or int(m.group(4)):
+        raise SystemExit(f"loadgen failed:\n{run.stdout}\n{run.stderr}")
+    return float(m.group(1))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--duration", type=float, default=10)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("-c", type=int, default=16)
+    a = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="dk-protocols-bench-"))
+    env = {"DEPLOYKIT_HOME": str(work / "home"), "DEPLOYKIT_FSYNC": "0"}
+    data = work / "rows.json"
+    subprocess.run([sys.executable, "-c", SAVE, str(data)], env={**os.environ, **env}, check=True)
+    port = 18791
+    server = start(
+        [
+            sys.executable,
+            "-c",
+            f"from deploykit.server import run, ServerConfig; run(None, ServerConfig(port={port}))",
+        ],
+        env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    common = ["-c", str(a.c), "-d", str(a.duration)]
+    v1 = [
+        "--url", f"{base}/v1/models/lr/predict", "--format", "dataframe_split",
+        "--rows", "1", "--features", "20", "--data", str(data), *common,
+    ]  # fmt: skip
+    v2 = [
+        "--url", f"{base}/v2/models/lr/infer",
+        "--body-file", str(HERE / "v2_infer_1row.json"), *common,
+    ]  # fmt: skip
+    ratios = []
+    try:
+        wait_up(f"{base}/healthz")
+        for i in range(a.rounds):
+            one, two = rps(v1), rps(v2)
+            ratios.append(two / one)
+            print(f"round {i + 1}: /v1 predict {one:.0f} rps, /v2 infer {two:.0f} rps, "
+                  f"v2/v1 {two / one:.3f}", flush=True)  # fmt: skip
+    finally:
+        stop(server)
+    print(f"median v2/v1 = {statistics.median(ratios):.3f} (c={a.c}, 1 row)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
