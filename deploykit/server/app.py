@@ -85,8 +85,8 @@ def create_app(
         routes=[
             Route("/v1/models/{name}/predict", predict, methods=["POST"]),
             Route("/v1/models/{name}/versions/{version}/predict", predict, methods=["POST"]),
+            *protocols.routes(state),  # MLflow scoring, Open Inference v2 REST: hot paths early
             *routes.routes(state),
-            *protocols.routes(state),  # MLflow scoring, Open Inference v2 (REST)
         ],
         exception_handlers={HTTPException: _http_error, Exception: _unexpected},
         lifespan=lifespan,

@@ -102,9 +102,12 @@ def from_json(index: int, name: str, datatype: str, shape: list[int], data: Any)
             f"{where}.data must be a list of values (flat, row-major, or nested). "
             f"Got {json_type(data)} instead."
         )
-    values = _flatten(data, where)
+    kinds = set(map(type, data))
+    values = data
+    if list in kinds:  # nested, row by row
+        values = _flatten(data, where)
+        kinds = set(map(type, values))
     _check_count(where, shape, len(values))
-    kinds = set(map(type, values))
     if datatype == "BYTES":
         ok = kinds <= {str}
         expected = "strings"
@@ -190,7 +193,7 @@ def _fits(value: Any, datatype: str) -> bool:
 
 def _flatten(data: list[Any], where: str) -> list[Any]:
     if not data or not isinstance(data[0], list):
-        if any(isinstance(v, (list, dict)) for v in data):
+        if any(isinstance(v, list) for v in data):
             raise InvalidInputError(f"{where}.data mixes lists and plain values; nest evenly.")
         return data
     if not all(isinstance(v, list) for v in data):
@@ -288,6 +291,16 @@ def requested(names: list[str], loaded: LoadedModel) -> tuple[list[str], bool]:
 
 
 def datatype_of(dtype: np.dtype[Any]) -> str:
+    name = _NAMES.get(dtype)
+    if name is None:
+        name = _NAMES[dtype] = _datatype_of(dtype)
+    return name
+
+
+_NAMES: dict[np.dtype[Any], str] = {}
+
+
+def _datatype_of(dtype: np.dtype[Any]) -> str:
     if dtype.kind == "b":
         return "BOOL"
     if dtype.kind in "iuf":

@@ -365,7 +365,9 @@ def _encode(answer: dict[str, Any], outputs: list[tensors.Output]) -> tuple[byte
 def routes(state: ServerState, scorer: Scorer) -> list[Route]:
     handlers = Handlers(state, scorer)
     infer = InferEndpoint(state, scorer)
-    return [
+    return [  # inference first: routes are matched in order, one regex each
+        Route("/v2/models/{name}/infer", infer, methods=["POST"]),
+        Route("/v2/models/{name}/versions/{version}/infer", infer, methods=["POST"]),
         Route("/v2", handlers.server, methods=["GET"]),
         Route("/v2/health/live", handlers.live, methods=["GET"]),
         Route("/v2/health/ready", handlers.ready, methods=["GET"]),
@@ -373,6 +375,4 @@ def routes(state: ServerState, scorer: Scorer) -> list[Route]:
         Route("/v2/models/{name}/ready", handlers.model_ready, methods=["GET"]),
         Route("/v2/models/{name}/versions/{version}", handlers.metadata, methods=["GET"]),
         Route("/v2/models/{name}/versions/{version}/ready", handlers.model_ready, methods=["GET"]),
-        Route("/v2/models/{name}/infer", infer, methods=["POST"]),
-        Route("/v2/models/{name}/versions/{version}/infer", infer, methods=["POST"]),
     ]
