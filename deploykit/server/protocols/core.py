@@ -31,7 +31,7 @@ __all__ = ["Failure", "Scored", "Scorer"]
 
 log = logging.getLogger("deploykit.server")
 
-_INLINE_VALUES = 20_000  # payloads up to this many values are checked on the event loop
+_INLINE_VALUES = 10_000  # payloads up to about this many values are checked on the event loop
 
 
 @dataclass
@@ -106,7 +106,7 @@ class Scorer:
         spec = loaded.spec
         limits = Limits.of(state.config, len(spec.columns) if spec is not None else None)
         check_limits(parsed, limits, spec.columns if spec is not None else None)
-        if parsed.nrows * max(len(parsed.names()), 1) <= _INLINE_VALUES:
+        if _values(parsed) <= _INLINE_VALUES:
             data, rows = loaded.to_input(parsed)
         else:  # checking a large payload must not hold up other requests
             data, rows = await asyncio.to_thread(loaded.to_input, parsed)
@@ -142,6 +142,15 @@ class Scorer:
             self.state.telemetry.record(
                 loaded.name, loaded.version, status, time.perf_counter() - start, rows
             )
+
+
+def _values(parsed: Parsed) -> int:
+    """About how many values ``parsed`` holds (its first row's width times its rows)."""
+    data = parsed.data
+    if parsed.shape == "columns":
+        return parsed.nrows * len(data)
+    first = data[0] if data else None
+    return len(data) * (len(first) if isinstance(first, (list, dict)) else 1)
 
 
 def _as_bytes(value: bytes | str | None) -> bytes | None:

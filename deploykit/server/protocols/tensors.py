@@ -69,70 +69,79 @@ class Tensor:
     datatype: str
     shape: list[int]
     values: list[Any]
-    where: str  # how the caller names it in an error: "inputs[0] ('age')"
+    index: int = 0
+
+    @property
+    def where(self) -> str:
+        """How an error names it: ``inputs[0] ('age')``."""
+        return _where(self.index, self.name)
+
+
+def _where(index: int, name: Any) -> str:
+    return f"inputs[{index}] ({name!r})"
+
+
+# what JSON values each datatype takes: (Python types, how an error says it)
+_KINDS: dict[str, tuple[frozenset[type], str]] = {
+    **{d: (frozenset({int}), "integers") for d in DATATYPES if d.startswith(("INT", "UINT"))},
+    **{d: (frozenset({int, float}), "numbers") for d in ("FP16", "FP32", "FP64")},
+    "BOOL": (frozenset({bool}), "true or false"),
+    "BYTES": (frozenset({str}), "strings"),
+}
 
 
 def check_header(index: int, name: Any, datatype: Any, shape: Any) -> tuple[str, str, list[int]]:
     """(name, datatype, shape) of input ``index``, each checked, or a named 400."""
-    where = f"inputs[{index}]"
     if not isinstance(name, str) or not name:
-        raise InvalidInputError(f"{where}.name must be a non-empty string. Got {name!r} instead.")
-    where = f"{where} ({name!r})"
+        raise InvalidInputError(
+            f"inputs[{index}].name must be a non-empty string. Got {name!r} instead."
+        )
     if datatype not in DATATYPES:
         raise InvalidInputError(
-            f"{where}.datatype must be one of {', '.join(DATATYPES)}. Got {datatype!r} instead."
+            f"{_where(index, name)}.datatype must be one of {', '.join(DATATYPES)}. "
+            f"Got {datatype!r} instead."
         )
     if (
         not isinstance(shape, list)
         or not 1 <= len(shape) <= _MAX_DIMS
-        or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+        or not set(map(type, shape)) <= {int}  # bool is a type of its own here
+        or min(shape) < 0
     ):
         raise InvalidInputError(
-            f"{where}.shape must be [rows] or [rows, columns] (non-negative integers). "
-            f"Got {shape!r} instead."
+            f"{_where(index, name)}.shape must be [rows] or [rows, columns] (non-negative "
+            f"integers). Got {shape!r} instead."
         )
-    return name, str(datatype), list(shape)
+    return name, datatype, shape
 
 
 def from_json(index: int, name: str, datatype: str, shape: list[int], data: Any) -> Tensor:
     """A tensor whose values came as JSON (flat or nested lists), types checked."""
-    where = f"inputs[{index}] ({name!r})"
     if not isinstance(data, list):
         raise InvalidInputError(
-            f"{where}.data must be a list of values (flat, row-major, or nested). "
-            f"Got {json_type(data)} instead."
+            f"{_where(index, name)}.data must be a list of values (flat, row-major, or "
+            f"nested). Got {json_type(data)} instead."
         )
     kinds = set(map(type, data))
     values = data
     if list in kinds:  # nested, row by row
-        values = _flatten(data, where)
+        values = _flatten(data, _where(index, name))
         kinds = set(map(type, values))
-    _check_count(where, shape, len(values))
-    if datatype == "BYTES":
-        ok = kinds <= {str}
-        expected = "strings"
-    elif datatype == "BOOL":
-        ok = kinds <= {bool}
-        expected = "true or false"
-    elif datatype.startswith(("INT", "UINT")):
-        ok = kinds <= {int}
-        expected = "integers"
-    else:
-        ok = kinds <= {int, float}
-        expected = "numbers"
-    if not ok:
-        at, bad = next((i, v) for i, v in enumerate(values) if not _fits(v, datatype))
+    if len(values) != math.prod(shape):
+        _check_count(_where(index, name), shape, len(values))
+    allowed, expected = _KINDS[datatype]
+    if not kinds <= allowed:
+        at, bad = next((i, v) for i, v in enumerate(values) if type(v) not in allowed)
         raise InvalidInputError(
-            f"{where}.data must hold {expected} for datatype {datatype}. "
+            f"{_where(index, name)}.data must hold {expected} for datatype {datatype}. "
             f"Got {json_type(bad)} {bad!r} at position {at} instead."
         )
-    return Tensor(name, datatype, shape, values, where)
+    return Tensor(name, datatype, shape, values, index)
 
 
 def from_raw(index: int, name: str, datatype: str, shape: list[int], raw: bytes) -> Tensor:
     """A tensor sent as raw bytes (the binary extension, gRPC ``raw_input_contents``)."""
-    where = f"inputs[{index}] ({name!r})"
-    return Tensor(name, datatype, shape, decode_raw(raw, datatype, shape, where), where)
+    values = decode_raw(raw, datatype, shape, _where(index, name))
+    return Tensor(name, datatype, shape, values, index)
 
 
 def decode_raw(raw: bytes, datatype: str, shape: list[int], where: str) -> list[Any]:
@@ -179,18 +188,6 @@ def encode_raw(array: np.ndarray, datatype: str) -> bytes:
     return np.ascontiguousarray(array, dtype=DATATYPES[datatype]).tobytes()
 
 
-def _fits(value: Any, datatype: str) -> bool:
-    if datatype == "BYTES":
-        return isinstance(value, str)
-    if datatype == "BOOL":
-        return isinstance(value, bool)
-    if isinstance(value, bool):
-        return False
-    if datatype.startswith(("INT", "UINT")):
-        return isinstance(value, int)
-    return isinstance(value, (int, float))
-
-
 def _flatten(data: list[Any], where: str) -> list[Any]:
     if not data or not isinstance(data[0], list):
         if any(isinstance(v, list) for v in data):
@@ -217,8 +214,7 @@ def to_parsed(tensors: list[Tensor], loaded: LoadedModel) -> Parsed:
             "tensor, or one [rows] tensor per column."
         )
     spec = loaded.spec
-    columns = set(spec.columns) if spec is not None else set()
-    if len(tensors) == 1 and tensors[0].name not in columns:
+    if len(tensors) == 1 and (spec is None or tensors[0].name not in spec._names()):
         return _matrix(tensors[0])
     return _columns(tensors)
 
