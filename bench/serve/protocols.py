@@ -1,14 +1,17 @@
-"""Quick check: deploykit's Open Inference v2 REST path vs its own /v1 path, 1 row.
+"""Quick check: deploykit's Open Inference v2 paths vs its own /v1 path, 1 row.
 
-    python bench/serve/protocols.py [--duration 10] [--rounds 3] [-c 16]
+    python bench/serve/protocols.py [--duration 10] [--rounds 3] [-c 16] [--grpc]
 
 Serves LogisticRegression on make_classification(20000, 20) (as bench/serve/run.py does)
-from one deploykit worker (prediction logging on) and drives, alternately, ``POST
-/v1/models/lr/predict`` (dataframe_split) and ``POST /v2/models/lr/infer`` with the body
-in ``v2_infer_1row.json`` (one FP64 [1, 20] tensor, output ``predict``), with
-../shared/bench/loadgen.py --engine wrk. Prints the rps of each round and the median
-ratio. For bench/serve/run.py, the v2 target is ``--body-file bench/serve/v2_infer_1row.json``
-against ``/v2/models/<name>/infer`` (``v2_infer.lua`` is the same for plain wrk).
+from one deploykit worker (prediction logging on) and drives, alternately,
+``POST /v1/models/lr/predict`` (dataframe_split) and ``POST /v2/models/lr/infer`` with the
+body in ``v2_infer_1row.json`` (one FP64 [1, 20] tensor, output ``predict``), using
+../shared/bench/loadgen.py --engine wrk (``DEPLOYKIT_LOADGEN`` if it is elsewhere).
+``--grpc`` adds gRPC ModelInfer, driven by a grpc.aio client, one connection per slot.
+Prints each round's rps and server CPU time per request, then the median ratios.
+
+For bench/serve/run.py the v2 target is ``/v2/models/<name>/infer`` with
+``--body-file bench/serve/v2_infer_1row.json`` (``v2_infer.lua`` is the same for wrk).
 """
 
 from __future__ import annotations
@@ -60,22 +63,66 @@ def rps(args: list[str]) -> float:
     return float(m.group(1))
 
 
+GRPC_LOAD = """
+import asyncio, json, sys, time
+import grpc
+from deploykit.server.protocols import inference_pb2 as pb, inference_pb2_grpc as pbg
+address, conc, duration = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+row = json.load(open(sys.argv[4]))["inputs"][0]["data"]
+
+async def main():
+    request = pb.ModelInferRequest(model_name="lr", outputs=[{"name": "predict"}])
+    tensor = request.inputs.add(name="input", datatype="FP64", shape=[1, 20])
+    tensor.contents.fp64_contents.extend(row)
+    channels = [grpc.aio.insecure_channel(address) for _ in range(conc)]  # a connection each
+    stubs = [pbg.GRPCInferenceServiceStub(c) for c in channels]
+    done = 0
+    async def worker(stub, until):
+        nonlocal done
+        while time.monotonic() < until:
+            await stub.ModelInfer(request)
+            done += 1
+    await asyncio.gather(*(worker(s, time.monotonic() + 1) for s in stubs))  # warm-up
+    done = 0
+    start = time.monotonic()
+    await asyncio.gather(*(worker(s, start + duration) for s in stubs))
+    print(done / (time.monotonic() - start))
+    for c in channels:
+        await c.close()
+
+asyncio.run(main())
+"""
+
+
+def grpc_rps(address: str, conc: int, duration: float) -> float:
+    """gRPC ModelInfer, 1 row, ``conc`` connections; a Python client (grpc.aio), so on a
+    small machine the client's own CPU bounds the figure too."""
+    out = subprocess.run(
+        [sys.executable, "-c", GRPC_LOAD, address, str(conc), str(duration),
+         str(HERE / "v2_infer_1row.json")],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return float(out.strip().splitlines()[-1])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--duration", type=float, default=10)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("-c", type=int, default=16)
+    ap.add_argument("--grpc", action="store_true", help="also time v2 gRPC ModelInfer")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="dk-protocols-bench-"))
     env = {"DEPLOYKIT_HOME": str(work / "home"), "DEPLOYKIT_FSYNC": "0"}
     data = work / "rows.json"
     subprocess.run([sys.executable, "-c", SAVE, str(data)], env={**os.environ, **env}, check=True)
-    port = 18791
+    port, grpc_port = 18791, 18792
+    config = f"ServerConfig(port={port}, grpc_port={grpc_port if a.grpc else 0})"
     server = start(
         [
             sys.executable,
             "-c",
-            f"from deploykit.server import run, ServerConfig; run(None, ServerConfig(port={port}))",
+            f"from deploykit.server import run, ServerConfig; run(None, {config})",
         ],
         env,
     )
@@ -109,6 +156,12 @@ def main() -> int:
             print(f"round {i + 1}: /v1 predict {one:.0f} rps ({cost1:.0f} us CPU/request), "
                   f"/v2 infer {two:.0f} rps ({cost2:.0f} us CPU/request), rps v2/v1 "
                   f"{two / one:.3f}", flush=True)  # fmt: skip
+            if a.grpc:
+                before = cpu_seconds(server.pid)
+                three = grpc_rps(f"127.0.0.1:{grpc_port}", a.c, a.duration)
+                cost3 = (cpu_seconds(server.pid) - before) / (three * (a.duration + 1)) * 1e6
+                print(f"         v2 gRPC ModelInfer {three:.0f} rps ({cost3:.0f} us server "
+                      "CPU/request)", flush=True)  # fmt: skip
     finally:
         stop(server)
     print(
