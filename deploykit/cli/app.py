@@ -402,16 +402,41 @@ def serve(
     host: HostOption = "127.0.0.1",
     port: PortOption = 8765,
     workers: WorkersOption = 1,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="The model MLflow's /invocations scores (default: the only one served).",
+        ),
+    ] = None,
+    grpc_port: Annotated[
+        int | None,
+        typer.Option(
+            "--grpc-port",
+            min=1,
+            max=65535,
+            help="Also serve Open Inference v2 over gRPC on this port (needs grpcio).",
+        ),
+    ] = None,
 ) -> None:
-    """Serve every model's 'production' version over HTTP until interrupted."""
+    """Serve every model's 'production' version over HTTP until interrupted.
+
+    Besides /v1, the server speaks MLflow's scoring protocol (/invocations) and the Open
+    Inference Protocol v2 (/v2, and gRPC with --grpc-port)."""
     from deploykit import server
     from deploykit.cli.starting import check_port_free
 
     check_port_free(host, port, "--port")
-    config = _server_config(host, port, workers)
+    if grpc_port is not None:
+        check_port_free(host, grpc_port, "--grpc-port")
+    config = _server_config(host, port, workers).replace(
+        **{k: v for k, v in (("model", model), ("grpc_port", grpc_port)) if v is not None}
+    )
     settings = Settings.from_env()
     server.prepare(settings)  # the local admin token, created on first start: say where
     render.console.print(f"deploykit server on {config.url} ({workers} worker(s)); Ctrl+C stops")
+    if config.grpc_port:
+        render.console.print(f"Open Inference v2 over gRPC on {host}:{config.grpc_port}")
     render.console.print(
         f"admin token in {settings.home / 'token'} (mode 0600; deploykit.Client and "
         "%deploy target read it from there)",

@@ -4,6 +4,7 @@
     run(Settings.from_env(), ServerConfig(port=8765, workers=2))
 
 Modules, from the top down (each imports only those below it): ``app`` (factory),
+``protocols`` (MLflow scoring and Open Inference v2, REST and gRPC, over ``predict``),
 ``routes`` and ``monitor_routes`` (registry, admin and monitoring routes) on ``endpoint``
 (the ``Call`` and its wrapper), ``predict`` (the hot path), ``openapi`` and
 ``openapi_monitoring`` (the contract) on ``openapi_parts``, ``state`` (one worker's

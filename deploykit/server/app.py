@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from deploykit.errors import DeployKitError, InvalidInputError, NotFoundError
 from deploykit.registry import Registry
-from deploykit.server import routes
+from deploykit.server import protocols, routes
 from deploykit.server.config import ServerConfig
 from deploykit.server.predict import PredictEndpoint
 from deploykit.server.responses import error_response, new_request_id
@@ -73,15 +73,19 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await state.start()
+        grpc_server = await protocols.start_grpc(state)  # Open Inference v2 over gRPC, if set
         try:
             yield
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop()
             await state.stop()
 
     app = Starlette(
         routes=[
             Route("/v1/models/{name}/predict", predict, methods=["POST"]),
             Route("/v1/models/{name}/versions/{version}/predict", predict, methods=["POST"]),
+            *protocols.routes(state),  # MLflow scoring, Open Inference v2 REST: hot paths early
             *routes.routes(state),
         ],
         exception_handlers={HTTPException: _http_error, Exception: _unexpected},

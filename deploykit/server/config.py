@@ -78,6 +78,11 @@ class ServerConfig:
     telemetry_retention_days: float = 30.0
     #: seconds between evaluations of the alert rules (0 turns this worker's evaluator off)
     alert_interval_seconds: float = 30.0
+    #: the model MLflow's ``/invocations`` scores (empty: the only model served); every
+    #: model is also at ``/models/{name}/invocations``
+    model: str = ""
+    #: port of the Open Inference v2 gRPC service (0: off); needs ``deploykit[grpc]``
+    grpc_port: int = 0
     #: uvicorn log level
     log_level: str = "warning"
 
@@ -90,6 +95,11 @@ class ServerConfig:
                 )
 
         need(isinstance(self.port, int) and 0 <= self.port <= 65535, "port", "an int in [0, 65535]")
+        need(
+            isinstance(self.grpc_port, int) and 0 <= self.grpc_port <= 65535,
+            "grpc_port",
+            "an int in [0, 65535] (0: no gRPC)",
+        )
         need(isinstance(self.workers, int) and self.workers >= 1, "workers", "an int >= 1")
         need(self.max_body_bytes >= 1024, "max_body_bytes", "at least 1024")
         for field in ("max_rows", "max_columns", "max_cells"):

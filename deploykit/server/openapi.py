@@ -324,6 +324,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
     """The API contract of a server running with ``config``."""
     from deploykit._version import __version__
     from deploykit.server import openapi_monitoring as monitoring
+    from deploykit.server.protocols import openapi as protocols
 
     arr = {"type": "array"}
     versions_path = get("List the versions of a model", {**arr, "items": ref("ModelVersion")})
@@ -498,6 +499,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                     }
                 },
                 **monitoring.paths(),
+                **protocols.paths(config),  # MLflow scoring, Open Inference v2
                 "/v1/events": get(
                     "The audit log, newest first",
                     {**arr, "items": ref("Event")},
@@ -570,7 +572,12 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
             }
         ),
         "components": {
-            "schemas": {**_SCHEMAS, "VersionDraft": draft_schema(), **monitoring.SCHEMAS},
+            "schemas": {
+                **_SCHEMAS,
+                "VersionDraft": draft_schema(),
+                **monitoring.SCHEMAS,
+                **protocols.SCHEMAS,
+            },
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

@@ -1,0 +1,362 @@
+"""Open Inference Protocol (v2) tensors: decoded into model rows, answers encoded back.
+
+Protocol-neutral (REST JSON, REST binary extension and gRPC all come through here). A
+request holds either
+
+- one tensor ``[rows, columns]`` whose values follow the signature's column order
+  (any name but a column's), or
+- one tensor per column, named by the column, shape ``[rows]`` or ``[rows, 1]``;
+
+either becomes a :class:`~deploykit.server.payloads.Parsed`, which the signature checks
+exactly as for ``/v1`` (named errors, extra columns ignored and listed). Outputs are
+``predict`` (shape ``[rows]``) and ``predict_proba`` (``[rows, classes]``).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass
+from itertools import chain
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from deploykit.errors import InvalidInputError
+from deploykit.server.payloads import Parsed, json_type
+
+if TYPE_CHECKING:
+    from deploykit.server.models import LoadedModel
+
+__all__ = [
+    "DATATYPES",
+    "OUTPUTS",
+    "Output",
+    "Tensor",
+    "decode_raw",
+    "encode_raw",
+    "model_metadata",
+    "outputs_of",
+    "requested",
+    "to_parsed",
+]
+
+#: v2 datatype -> numpy dtype (little-endian, as the binary extension and gRPC raw bytes are)
+DATATYPES: dict[str, np.dtype[Any]] = {
+    "BOOL": np.dtype("?"),
+    "UINT8": np.dtype("<u1"),
+    "UINT16": np.dtype("<u2"),
+    "UINT32": np.dtype("<u4"),
+    "UINT64": np.dtype("<u8"),
+    "INT8": np.dtype("<i1"),
+    "INT16": np.dtype("<i2"),
+    "INT32": np.dtype("<i4"),
+    "INT64": np.dtype("<i8"),
+    "FP16": np.dtype("<f2"),
+    "FP32": np.dtype("<f4"),
+    "FP64": np.dtype("<f8"),
+    "BYTES": np.dtype(object),
+}
+OUTPUTS = ("predict", "predict_proba")
+_MAX_DIMS = 2  # tabular models: rows, or rows x columns
+
+
+@dataclass
+class Tensor:
+    """One input tensor, its values flat in row-major order (Python scalars)."""
+
+    name: str
+    datatype: str
+    shape: list[int]
+    values: list[Any]
+    index: int = 0
+
+    @property
+    def where(self) -> str:
+        """How an error names it: ``inputs[0] ('age')``."""
+        return _where(self.index, self.name)
+
+
+def _where(index: int, name: Any) -> str:
+    return f"inputs[{index}] ({name!r})"
+
+
+# what JSON values each datatype takes: (Python types, how an error says it)
+_KINDS: dict[str, tuple[frozenset[type], str]] = {
+    **{d: (frozenset({int}), "integers") for d in DATATYPES if d.startswith(("INT", "UINT"))},
+    **{d: (frozenset({int, float}), "numbers") for d in ("FP16", "FP32", "FP64")},
+    "BOOL": (frozenset({bool}), "true or false"),
+    "BYTES": (frozenset({str}), "strings"),
+}
+
+
+def check_header(index: int, name: Any, datatype: Any, shape: Any) -> tuple[str, str, list[int]]:
+    """(name, datatype, shape) of input ``index``, each checked, or a named 400."""
+    if not isinstance(name, str) or not name:
+        raise InvalidInputError(
+            f"inputs[{index}].name must be a non-empty string. Got {name!r} instead."
+        )
+    if datatype not in DATATYPES:
+        raise InvalidInputError(
+            f"{_where(index, name)}.datatype must be one of {', '.join(DATATYPES)}. "
+            f"Got {datatype!r} instead."
+        )
+    if (
+        not isinstance(shape, list)
+        or not 1 <= len(shape) <= _MAX_DIMS
+        or not set(map(type, shape)) <= {int}  # bool is a type of its own here
+        or min(shape) < 0
+    ):
+        raise InvalidInputError(
+            f"{_where(index, name)}.shape must be [rows] or [rows, columns] (non-negative "
+            f"integers). Got {shape!r} instead."
+        )
+    return name, datatype, shape
+
+
+def from_json(index: int, name: str, datatype: str, shape: list[int], data: Any) -> Tensor:
+    """A tensor whose values came as JSON (flat or nested lists), types checked."""
+    if not isinstance(data, list):
+        raise InvalidInputError(
+            f"{_where(index, name)}.data must be a list of values (flat, row-major, or "
+            f"nested). Got {json_type(data)} instead."
+        )
+    kinds = set(map(type, data))
+    values = data
+    if list in kinds:  # nested, row by row
+        values = _flatten(data, _where(index, name))
+        kinds = set(map(type, values))
+    if len(values) != math.prod(shape):
+        _check_count(_where(index, name), shape, len(values))
+    allowed, expected = _KINDS[datatype]
+    if not kinds <= allowed:
+        at, bad = next((i, v) for i, v in enumerate(values) if type(v) not in allowed)
+        raise InvalidInputError(
+            f"{_where(index, name)}.data must hold {expected} for datatype {datatype}. "
+            f"Got {json_type(bad)} {bad!r} at position {at} instead."
+        )
+    return Tensor(name, datatype, shape, values, index)
+
+
+def from_raw(index: int, name: str, datatype: str, shape: list[int], raw: bytes) -> Tensor:
+    """A tensor sent as raw bytes (the binary extension, gRPC ``raw_input_contents``)."""
+    values = decode_raw(raw, datatype, shape, _where(index, name))
+    return Tensor(name, datatype, shape, values, index)
+
+
+def decode_raw(raw: bytes, datatype: str, shape: list[int], where: str) -> list[Any]:
+    count = math.prod(shape)
+    if datatype == "BYTES":
+        values: list[Any] = []
+        at = 0
+        while at < len(raw):
+            if at + 4 > len(raw):
+                raise InvalidInputError(f"{where}: BYTES data ends inside a 4-byte length prefix.")
+            (size,) = struct.unpack_from("<I", raw, at)
+            at += 4
+            if at + size > len(raw):
+                raise InvalidInputError(f"{where}: a BYTES element runs past the data sent.")
+            try:
+                values.append(raw[at : at + size].decode("utf-8"))
+            except UnicodeDecodeError:
+                raise InvalidInputError(
+                    f"{where}: BYTES element {len(values)} is not UTF-8 text; "
+                    "deploykit models take text, not binary blobs."
+                ) from None
+            at += size
+        _check_count(where, shape, len(values))
+        return values
+    dtype = DATATYPES[datatype]
+    if len(raw) != count * dtype.itemsize:
+        raise InvalidInputError(
+            f"{where}: shape {shape} of {datatype} needs {count * dtype.itemsize} bytes. "
+            f"Got {len(raw)} bytes instead."
+        )
+    array = np.frombuffer(raw, dtype=dtype)
+    if datatype == "FP16":
+        array = array.astype(np.float32)
+    return array.tolist()
+
+
+def encode_raw(array: np.ndarray, datatype: str) -> bytes:
+    if datatype == "BYTES":
+        parts = []
+        for value in array.reshape(-1).tolist():
+            data = value if isinstance(value, bytes) else str(value).encode("utf-8")
+            parts.append(struct.pack("<I", len(data)) + data)
+        return b"".join(parts)
+    return np.ascontiguousarray(array, dtype=DATATYPES[datatype]).tobytes()
+
+
+def _flatten(data: list[Any], where: str) -> list[Any]:
+    if not data or not isinstance(data[0], list):
+        if any(isinstance(v, list) for v in data):
+            raise InvalidInputError(f"{where}.data mixes lists and plain values; nest evenly.")
+        return data
+    if not all(isinstance(v, list) for v in data):
+        raise InvalidInputError(f"{where}.data mixes lists and plain values; nest evenly.")
+    return _flatten(list(chain.from_iterable(data)), where)
+
+
+def _check_count(where: str, shape: list[int], count: int) -> None:
+    expected = math.prod(shape)
+    if count != expected:
+        raise InvalidInputError(
+            f"{where}: shape {shape} holds {expected} values. Got {count} values instead."
+        )
+
+
+def to_parsed(tensors: list[Tensor], loaded: LoadedModel) -> Parsed:
+    """The rows the tensors hold, for the signature to check (see the module's docstring)."""
+    if not tensors:
+        raise InvalidInputError(
+            "The request must have at least one input tensor in 'inputs': one [rows, columns] "
+            "tensor, or one [rows] tensor per column."
+        )
+    spec = loaded.spec
+    if len(tensors) == 1 and (spec is None or tensors[0].name not in spec._names()):
+        return _matrix(tensors[0])
+    return _columns(tensors)
+
+
+def _matrix(tensor: Tensor) -> Parsed:
+    if len(tensor.shape) != 2:
+        raise InvalidInputError(
+            f"{tensor.where}.shape must be [rows, columns] for a tensor holding whole rows "
+            f"(or name one tensor per column after the model's columns). "
+            f"Got {tensor.shape} instead."
+        )
+    rows, width = tensor.shape
+    values = tensor.values
+    data = [values[i * width : (i + 1) * width] for i in range(rows)]
+    return Parsed("rows", data, None, "inputs")
+
+
+def _columns(tensors: list[Tensor]) -> Parsed:
+    data: dict[str, list[Any]] = {}
+    lengths = set()
+    for tensor in tensors:
+        shape = tensor.shape
+        if len(shape) == 2 and shape[1] != 1:
+            raise InvalidInputError(
+                f"{tensor.where}.shape must be [rows] or [rows, 1] for a tensor per column. "
+                f"Got {shape} instead. To send whole rows, send a single [rows, columns] "
+                "tensor named after none of the columns."
+            )
+        if tensor.name in data:
+            raise InvalidInputError(f"{tensor.where}: the input {tensor.name!r} is sent twice.")
+        data[tensor.name] = tensor.values
+        lengths.add(shape[0])
+    if len(lengths) > 1:
+        raise InvalidInputError(
+            "Every per-column input tensor must have the same number of rows. "
+            f"Got {', '.join(map(str, sorted(lengths)))} instead."
+        )
+    return Parsed("columns", data, None, "inputs")
+
+
+# ---------------------------------------------------------------------- outputs
+@dataclass
+class Output:
+    name: str
+    datatype: str
+    shape: list[int]
+    array: np.ndarray
+    binary: bool = False
+
+    def values(self) -> list[Any]:
+        flat = self.array.reshape(-1)
+        if self.datatype == "BYTES":
+            return [str(v) for v in flat.tolist()]
+        return list(flat.tolist())
+
+
+def requested(names: list[str], loaded: LoadedModel) -> tuple[list[str], bool]:
+    """(output names, whether probabilities are needed); all outputs when none is named."""
+    available = ["predict", *(["predict_proba"] if loaded.has_proba else [])]
+    if not names:
+        return available, loaded.has_proba
+    for i, name in enumerate(names):
+        if name not in available:
+            why = f" ({loaded.record.ref} has no predict_proba)" if name == "predict_proba" else ""
+            raise InvalidInputError(
+                f"outputs[{i}].name must be one of {', '.join(map(repr, available))}{why}. "
+                f"Got {name!r} instead."
+            )
+    return list(dict.fromkeys(names)), "predict_proba" in names
+
+
+def datatype_of(dtype: np.dtype[Any]) -> str:
+    name = _NAMES.get(dtype)
+    if name is None:
+        name = _NAMES[dtype] = _datatype_of(dtype)
+    return name
+
+
+_NAMES: dict[np.dtype[Any], str] = {}
+
+
+def _datatype_of(dtype: np.dtype[Any]) -> str:
+    if dtype.kind == "b":
+        return "BOOL"
+    if dtype.kind in "iuf":
+        for name, known in DATATYPES.items():
+            if known == dtype.newbyteorder("<") and name != "BYTES":
+                return name
+        return "FP64" if dtype.kind == "f" else "INT64"
+    return "BYTES"
+
+
+def outputs_of(
+    names: list[str], predictions: np.ndarray, probabilities: np.ndarray | None
+) -> list[Output]:
+    outputs = []
+    for name in names:
+        if name == "predict":
+            array = predictions
+        else:
+            assert probabilities is not None
+            array = probabilities.astype(np.float64, copy=False)
+        outputs.append(Output(name, datatype_of(array.dtype), list(array.shape), array))
+    return outputs
+
+
+# ---------------------------------------------------------------------- metadata
+def _column_datatype(dtype: str, family: str) -> str:
+    if family in ("float", "int", "bool"):
+        try:
+            return datatype_of(np.dtype(dtype))
+        except TypeError:  # pandas extension dtypes (Int64, boolean...): nullable
+            return {"float": "FP64", "int": "INT64", "bool": "BOOL"}[family]
+    return "BYTES"
+
+
+def model_metadata(loaded: LoadedModel) -> dict[str, Any]:
+    """The v2 model metadata: inputs from the signature, outputs from the estimator."""
+    spec = loaded.spec
+    inputs: list[dict[str, Any]] = []
+    if spec is not None:
+        types = [_column_datatype(c.dtype, c.family) for c in spec.signature.inputs]
+        if len(set(types)) == 1 and types[0] != "BYTES":
+            inputs.append({"name": "input", "datatype": types[0], "shape": [-1, len(types)]})
+        else:
+            inputs.extend(
+                {"name": c, "datatype": t, "shape": [-1]}
+                for c, t in zip(spec.columns, types, strict=True)
+            )
+    else:
+        width = getattr(loaded.estimator, "n_features_in_", None)
+        inputs.append({"name": "input", "datatype": "FP64", "shape": [-1, int(width or -1)]})
+    classes = loaded.classes
+    predict_type = datatype_of(np.asarray(classes).dtype) if classes is not None else "FP64"
+    outputs = [{"name": "predict", "datatype": predict_type, "shape": [-1]}]
+    if loaded.has_proba:
+        n = len(classes) if classes is not None else -1
+        outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, n]})
+    return {
+        "name": loaded.name,
+        "versions": [str(loaded.version)],
+        "platform": "scikit-learn",
+        "inputs": inputs,
+        "outputs": outputs,
+    }

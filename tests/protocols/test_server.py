@@ -1,0 +1,259 @@
+"""What /v1 has applies on the other protocols too: hot swap, signed request ids that
+feedback accepts, telemetry, the prediction log, the limits; and the wire details
+(binary tensors, MLflow's error shape, which model /invocations scores)."""
+
+from __future__ import annotations
+
+import json
+import struct
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+
+from deploykit.registry import Registry
+from deploykit.server.config import ServerConfig
+from deploykit.server.protocols import inference_pb2 as pb
+from deploykit.server.protocols import inference_pb2_grpc as pb_grpc
+from deploykit.server.testing import LiveServer, free_port
+from deploykit.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+COLUMNS = ["a", "b", "c"]
+
+
+class Live:
+    def __init__(self, url: str, grpc_address: str, token: str, frame: pd.DataFrame) -> None:
+        self.url = url
+        self.grpc = grpc_address
+        self.token = token
+        self.frame = frame
+
+    def infer(self, body: object, path: str = "/v2/models/m/infer", **kw: object) -> httpx.Response:
+        return httpx.post(f"{self.url}{path}", json=body, timeout=30, **kw)  # type: ignore[arg-type]
+
+    def admin(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.token}"}
+
+
+def _row_tensor(rows: list[list[float]]) -> dict[str, object]:
+    return {
+        "inputs": [
+            {
+                "name": "input",
+                "shape": [len(rows), len(rows[0])],
+                "datatype": "FP64",
+                "data": rows,  # nested: the spec allows it
+            }
+        ],
+        "outputs": [{"name": "predict"}],
+    }
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    X, y = make_classification(n_samples=200, n_features=3, n_informative=3, n_redundant=0,
+                               random_state=1)  # fmt: skip
+    frame = pd.DataFrame(X, columns=COLUMNS)
+    home: Path = tmp_path_factory.mktemp("protocols-server")
+    settings = Settings.from_env({"DEPLOYKIT_HOME": str(home), "DEPLOYKIT_FSYNC": "0"})
+    with Registry(settings.replace(actor="tester")) as registry:
+        registry.push(LogisticRegression().fit(frame, y), "m", X=frame, deploy=True)
+        registry.push(LogisticRegression().fit(frame, 1 - y), "m", X=frame, deploy=True)
+        registry.push(LogisticRegression().fit(frame, y), "other", X=frame, deploy=True)
+    port = free_port()
+    config = ServerConfig(workers=2, grpc_port=port, log_flush_seconds=0.2, max_rows=50)
+    with LiveServer(settings, config) as server:
+        assert server.token is not None
+        yield Live(server.url, f"127.0.0.1:{port}", server.token, frame)
+
+
+def test_deploy_reaches_v2_and_grpc_on_every_worker(live: Live) -> None:
+    rows = live.frame.head(2).to_numpy().tolist()
+    before = live.infer(_row_tensor(rows)).json()
+    assert before["model_version"] == "2"
+    moved = httpx.post(
+        f"{live.url}/v1/models/m/deploy", json={"version": 1}, headers=live.admin(), timeout=30
+    )
+    assert moved.status_code == 200
+    # every worker follows (tests/server/test_hotswap.py holds the latency to account;
+    # here a 2-core machine shared with other jobs gets a few seconds)
+    deadline = time.monotonic() + 5.0
+    versions: set[str] = set()
+    while time.monotonic() < deadline:
+        versions = {live.infer(_row_tensor(rows)).json()["model_version"] for _ in range(20)}
+        if versions == {"1"}:
+            break
+        time.sleep(0.2)
+    assert versions == {"1"}
+    request = pb.ModelInferRequest(model_name="m")
+    tensor = request.inputs.add(name="input", datatype="FP64", shape=[1, 3])
+    tensor.contents.fp64_contents.extend(rows[0])
+    answers = set()
+    for _ in range(8):  # a connection each: the kernel spreads them over the workers
+        with grpc.insecure_channel(live.grpc) as channel:
+            stub = pb_grpc.GRPCInferenceServiceStub(channel)
+            answers.add(stub.ModelInfer(request, timeout=30).model_version)
+    assert answers == {"1"}
+    httpx.post(f"{live.url}/v1/models/m/deploy", json={"version": 2}, headers=live.admin())
+
+
+def test_v2_request_ids_take_feedback_and_count_in_telemetry(live: Live) -> None:
+    rows = live.frame.head(3).to_numpy().tolist()
+    answer = live.infer(_row_tensor(rows), headers={"x-request-id": "trace-1"})
+    assert answer.status_code == 200
+    body = answer.json()
+    assert answer.headers["x-request-id"] == body["parameters"]["request_id"]
+    assert body["id"] == body["parameters"]["request_id"]  # no id in the request
+    signed = body["parameters"]["request_id"]
+    feedback = httpx.post(
+        f"{live.url}/v1/models/m/feedback",
+        json={"request_id": signed, "label": [1, 0, 1]},
+        headers=live.admin(),
+    )
+    assert feedback.status_code == 200, feedback.text
+    # MLflow's scoring path is counted as well
+    mlflow = httpx.post(
+        f"{live.url}/models/m/invocations", json={"inputs": rows}, timeout=30
+    )  # fmt: skip
+    assert mlflow.status_code == 200
+    assert len(mlflow.json()["predictions"]) == 3
+    time.sleep(3.0)  # telemetry flushes every 2 s
+    metrics = httpx.get(f"{live.url}/metrics").text
+    rows_line = next(
+        line for line in metrics.splitlines()
+        if line.startswith('deploykit_prediction_rows_total{model="m"')
+    )  # fmt: skip
+    assert float(rows_line.rsplit(" ", 1)[1]) >= 6
+
+
+def test_binary_tensors_and_their_errors(live: Live) -> None:
+    rows = np.asarray(live.frame.head(2).to_numpy(), dtype="<f4")
+    header = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "input",
+                    "shape": [2, 3],
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": rows.nbytes},
+                }
+            ],
+            "outputs": [{"name": "predict_proba", "parameters": {"binary_data": True}}],
+        }
+    ).encode()
+    answer = httpx.post(
+        f"{live.url}/v2/models/m/infer",
+        content=header + rows.tobytes(),
+        headers={
+            "content-type": "application/octet-stream",
+            "inference-header-content-length": str(len(header)),
+        },
+    )
+    assert answer.status_code == 200
+    size = int(answer.headers["inference-header-content-length"])
+    meta = json.loads(answer.content[:size])
+    out = meta["outputs"][0]
+    assert out["name"] == "predict_proba"
+    assert out["shape"] == [2, 2]
+    proba = np.frombuffer(answer.content[size:], dtype="<f8").reshape(2, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    # fewer bytes than the shape needs: a 400/422 naming the input and the byte counts
+    short = httpx.post(
+        f"{live.url}/v2/models/m/infer",
+        content=header + rows.tobytes()[:-4],
+        headers={"inference-header-content-length": str(len(header))},
+    )
+    assert short.status_code == 422
+    assert "binary_data_size 24, but only 20 bytes" in short.json()["error"]
+    bogus = httpx.post(
+        f"{live.url}/v2/models/m/infer",
+        content=b"{}",
+        headers={"inference-header-content-length": "99"},
+    )
+    assert bogus.status_code == 400
+    assert "Inference-Header-Content-Length is 99" in bogus.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({"inputs": []}, 422, "'inputs' must be a non-empty list"),
+        (
+            {"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP99", "data": [1]}]},
+            422,
+            "datatype must be one of BOOL",
+        ),
+        (
+            {"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP64", "data": [1, 2]}]},
+            422,
+            "shape [1, 3] holds 3 values. Got 2 values",
+        ),
+        (
+            {
+                "inputs": [
+                    {"name": "input", "shape": [1, 3], "datatype": "INT64", "data": [1, 2.5, 3]}
+                ]
+            },
+            422,
+            "must hold integers for datatype INT64. Got a number 2.5 at position 1",
+        ),
+        (
+            {"inputs": [{"name": "a", "shape": [1], "datatype": "FP64", "data": ["x"]}]},
+            422,
+            "must hold numbers for datatype FP64. Got a string 'x'",
+        ),
+        (
+            {
+                "inputs": [
+                    {"name": "input", "shape": [60, 3], "datatype": "FP64", "data": [0.0] * 180}
+                ]
+            },
+            413,
+            "max_rows",
+        ),
+    ],
+)
+def test_v2_errors_name_the_field(live: Live, body: object, status: int, words: str) -> None:
+    answer = live.infer(body)
+    assert answer.status_code == status, answer.text
+    assert set(answer.json()) == {"error"}
+    assert words in answer.json()["error"]
+
+
+def test_invocations_needs_a_model_when_several_are_served(live: Live) -> None:
+    answer = httpx.post(f"{live.url}/invocations", json={"inputs": [[0.0, 0.0, 0.0]]})
+    assert answer.status_code == 404
+    body = answer.json()
+    assert set(body) == {"error_code", "message"}
+    assert body["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    assert "serve --model NAME" in body["message"]
+    assert httpx.get(f"{live.url}/ping").status_code == 200  # the server is up all the same
+    assert httpx.get(f"{live.url}/models/nope/ping").status_code == 404
+    csv = httpx.post(
+        f"{live.url}/models/m/invocations",
+        content="a,b,c\n0.1,abc,0.3\n",
+        headers={"content-type": "text/csv"},
+    )
+    assert csv.status_code == 400
+    assert csv.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "'b'" in csv.json()["message"]
+
+
+def test_bytes_in_raw_grpc_inputs_decode_per_element() -> None:
+    from deploykit.errors import InvalidInputError
+    from deploykit.server.protocols.tensors import decode_raw, encode_raw
+
+    raw = encode_raw(np.array(["pro", "é"], dtype=object), "BYTES")
+    assert raw == struct.pack("<I", 3) + b"pro" + struct.pack("<I", 2) + "é".encode()
+    assert decode_raw(raw, "BYTES", [2], "inputs[0]") == ["pro", "é"]
+    with pytest.raises(InvalidInputError, match="runs past the data sent"):
+        decode_raw(raw[:-1], "BYTES", [2], "inputs[0]")
