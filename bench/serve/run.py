@@ -27,8 +27,11 @@ same scikit-learn); MLflow saves its own copies of the same fits. The venvs are 
 first use from PyPI (bench/serve/.venv-{mlflow,bentoml,mlserver}). HTTP load is
 ../shared/bench/loadgen.py --engine wrk (apt-get install -y wrk); gRPC load is
 grpc_load.py (grpc.aio, Python, in its own process). Scenarios: 1 row at c=1 and c=16,
-100 rows at c=4. Prints a Markdown table with every figure as a ratio to deploykit /v1 and
-to the floor measured in the same run, and writes bench/results/serve.json.
+100 rows at c=4. Every server is started (and its idle memory read) first; the load then
+goes round-robin over all targets, scenario by scenario, ``--rounds`` times (medians
+reported), so that the other work on a shared machine weighs on every target alike.
+Prints a Markdown table with every figure as a ratio to deploykit /v1 and to the floor
+measured in the same run, and writes bench/results/serve.json (server logs beside it).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -413,6 +417,18 @@ def load(
     return parse(proc.stdout + proc.stderr, f"{ep.target} {ep.model}")
 
 
+def median_of(rounds: list[dict[str, float]]) -> dict[str, float]:
+    """Each figure's median over the rounds; errors added up."""
+    out: dict[str, float] = {
+        k: statistics.median(r[k] for r in rounds) for k in ("rps", "p50_ms", "p99_ms")
+    }
+    out["errors"] = sum(r["errors"] for r in rounds)
+    first = next((r["first_error"] for r in rounds if r.get("first_error")), None)
+    if first:
+        out["first_error"] = first
+    return out
+
+
 def probe(ep: Endpoint, rows_data: list[list[float]]) -> str:
     """One request before the load: what it answered (a wrong answer is no benchmark)."""
     if ep.grpc:
@@ -536,6 +552,12 @@ def main() -> int:
         help=f"run only --targets; otherwise {' and '.join(REFERENCES)} are always added "
         "(the ratios need them)",
     )
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="passes over every target (the order reversed every other pass); medians reported",
+    )
     ap.add_argument("--models", default="lr,rf", help="comma-separated, of: lr, rf")
     ap.add_argument("--skip-mlflow", action="store_true", help="the same as leaving out mlflow")
     ap.add_argument(
@@ -603,7 +625,6 @@ def main() -> int:
     if {"dk-v1", "dk-v1-nolog", "dk-v2", "dk-grpc"} & set(wanted):
         dk_env = deploykit_home(work / "dk", models, trained)
 
-    results: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
     memory: dict[str, dict[str, float]] = {}
     skipped: dict[str, str] = {}
     answers: dict[str, str] = {}
@@ -766,14 +787,22 @@ def main() -> int:
         Group("MLServer", ["mlserver", "mlserver-grpc"], g_mlserver),
         Group("gRPC hello", ["grpc-hello"], g_grpc_hello),
     ]
-    for group in groups:
-        if not set(group.targets) & set(wanted):
-            continue
-        print(f"== {group.name}", flush=True)
-        try:
+    # Every server up first, each measured idle right after it starts; then the load goes
+    # round-robin over all of them, scenario by scenario, so that a neighbour's burst on
+    # this shared machine lands on every target alike rather than on whichever ran then.
+    live: list[Endpoint] = []
+    runs: dict[str, dict[str, dict[str, list[dict[str, float]]]]] = {}
+    try:
+        for group in groups:
+            if not set(group.targets) & set(wanted):
+                continue
+            print(f"== {group.name}", flush=True)
+            before = len(STARTED)
             try:
                 procs, endpoints = group.starter()
             except UnavailableError as e:
+                while len(STARTED) > before:
+                    stop(STARTED.pop())
                 for t in set(group.targets) & set(wanted):
                     skipped[t] = str(e)
                 print(f"SKIPPED {group.name}: {e}", flush=True)
@@ -789,7 +818,11 @@ def main() -> int:
                     skipped[ep.target] = str(e)
                     print(f"SKIPPED {ep.target} {ep.model}: {e}", flush=True)
                     continue
-                for scenario, rows, conc in SCENARIOS:
+                live.append(ep)
+        for round_ in range(args.rounds):
+            order = live if round_ % 2 == 0 else live[::-1]  # drift cancels over two rounds
+            for scenario, rows, conc in SCENARIOS:
+                for ep in order:
                     try:
                         res = load(ep, rows_data, rows, conc, args)
                     except UnavailableError as e:
@@ -798,11 +831,17 @@ def main() -> int:
                         continue
                     if res["errors"] and not ep.grpc and "first_error" not in res:
                         res["first_error"] = sample_error(ep, rows_data, rows, conc)  # type: ignore[assignment]
-                    results.setdefault(ep.target, {}).setdefault(ep.model, {})[scenario] = res
-                    print(ep.target, ep.model, scenario, res, flush=True)
-        finally:
-            while STARTED:
-                stop(STARTED.pop())
+                    runs.setdefault(ep.target, {}).setdefault(ep.model, {}).setdefault(
+                        scenario, []
+                    ).append(res)
+                    print(f"round {round_ + 1}", ep.target, ep.model, scenario, res, flush=True)
+    finally:
+        while STARTED:
+            stop(STARTED.pop())
+    results = {
+        t: {m: {sc: median_of(rs) for sc, rs in by.items()} for m, by in ms.items()}
+        for t, ms in runs.items()
+    }
 
     uptime_after = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     out = {
@@ -810,6 +849,8 @@ def main() -> int:
         "uptime_before": uptime_before,
         "uptime_after": uptime_after,
         "duration_s": args.duration,
+        "rounds": args.rounds,
+        "every_round": runs,
         "versions": {n: versions(p, VERSIONS_OF[n]) for n, p in envs.items()}
         | {"deploykit env": {n: importlib.metadata.version(n) for n in ("scikit-learn",)}},
         "results": results,
