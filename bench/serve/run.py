@@ -549,8 +549,8 @@ def main() -> int:
     ap.add_argument(
         "--no-refs",
         action="store_true",
-        help=f"run only --targets; otherwise {' and '.join(REFERENCES)} are always added "
-        "(the ratios need them)",
+        help=f"run only --targets; otherwise {' and '.join(REFERENCES)} are always added, and "
+        "grpc-hello with any gRPC target (the ratios need them)",
     )
     ap.add_argument(
         "--rounds",
@@ -584,7 +584,8 @@ def main() -> int:
     if unknown:
         ap.error(f"--targets: unknown {', '.join(unknown)}; expected some of {', '.join(TARGETS)}")
     if not args.no_refs:
-        wanted += [r for r in REFERENCES if r not in wanted]
+        refs = REFERENCES + (["grpc-hello"] if GRPC_TARGETS & set(wanted) else [])
+        wanted += [r for r in refs if r not in wanted]
     if args.skip_mlflow and "mlflow" in wanted:
         wanted.remove("mlflow")
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
