@@ -37,6 +37,7 @@ measured in the same run, and writes bench/results/serve.json (server logs besid
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.metadata
 import json
 import os
@@ -669,7 +670,7 @@ def main() -> int:
                         "dk-v2",
                         m,
                         url=f"{base}/v2/models/{m}/infer",
-                        body=lambda rows, n=name: oip_body(rows, n),
+                        body=functools.partial(oip_body, name=name),
                     )
                 )
         return [p], eps
@@ -764,7 +765,12 @@ def main() -> int:
             wait_up(f"{base}/v2/models/{m}/ready", p, log, ok=True)
         eps = []
         if "mlserver" in wanted:
-            eps += http("mlserver", base, "/v2/models/{m}/infer", lambda r: oip_body(r, "input-0"))
+            eps += http(
+                "mlserver",
+                base,
+                "/v2/models/{m}/infer",
+                functools.partial(oip_body, name="input-0"),
+            )
         if "mlserver-grpc" in wanted:
             eps += [Endpoint("mlserver-grpc", m, grpc=f"127.0.0.1:{gport}") for m in models]
         return [p], eps
