@@ -27,6 +27,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from deploykit.monitoring.policy import Clause, Policy
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "Decision",
     "Interval",
     "decide",
+    "difference_bounds",
     "difference_sequence",
     "proportion_sequence",
 ]
@@ -78,6 +81,29 @@ def _smoothed(hits: int, n: int) -> float:
     return (hits + 0.5) / (n + 1)
 
 
+def difference_bounds(
+    candidate_hits: Any,
+    candidate_n: Any,
+    production_hits: Any,
+    production_n: Any,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    t_star: float = 1000,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(estimate, low, high) of candidate minus production, vectorized over arrays of
+    counts (all > 0): what :func:`difference_sequence` computes, for simulations."""
+    xc, nc = np.asarray(candidate_hits, float), np.asarray(candidate_n, float)
+    xp, n_p = np.asarray(production_hits, float), np.asarray(production_n, float)
+    d = xc / nc - xp / n_p
+    qc, qp = (xc + 0.5) / (nc + 1), (xp + 0.5) / (n_p + 1)
+    sigma = np.sqrt((qc * (1 - qc) / nc + qp * (1 - qp) / n_p) * nc)
+    rho2 = _rho(alpha, t_star) ** 2
+    w = sigma * np.sqrt(
+        2 * (nc * rho2 + 1) / (nc * nc * rho2) * np.log(np.sqrt(nc * rho2 + 1) / alpha)
+    )
+    return d, np.maximum(-1.0, d - w), np.minimum(1.0, d + w)
+
+
 def proportion_sequence(
     hits: int, n: int, *, alpha: float = DEFAULT_ALPHA, t_star: float = 1000
 ) -> Interval:
@@ -94,15 +120,17 @@ def difference_sequence(
     counts: Counts, *, alpha: float = DEFAULT_ALPHA, t_star: float = 1000
 ) -> Interval:
     """The confidence sequence of candidate's proportion minus production's."""
-    n_c, n_p = counts.candidate_n, counts.production_n
-    if n_c <= 0 or n_p <= 0:
+    if counts.candidate_n <= 0 or counts.production_n <= 0:
         return Interval(math.nan, -1.0, 1.0)
-    d = counts.candidate_hits / n_c - counts.production_hits / n_p
-    q_c = _smoothed(counts.candidate_hits, n_c)
-    q_p = _smoothed(counts.production_hits, n_p)
-    variance = q_c * (1 - q_c) / n_c + q_p * (1 - q_p) / n_p
-    w = _half_width(math.sqrt(variance * n_c), n_c, alpha, t_star)
-    return Interval(d, max(-1.0, d - w), min(1.0, d + w))
+    d, low, high = difference_bounds(
+        counts.candidate_hits,
+        counts.candidate_n,
+        counts.production_hits,
+        counts.production_n,
+        alpha=alpha,
+        t_star=t_star,
+    )
+    return Interval(float(d), float(low), float(high))
 
 
 @dataclass(frozen=True)

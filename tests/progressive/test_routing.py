@@ -115,7 +115,8 @@ def test_shadow_answers_with_production_and_logs_both_under_one_request_id(trial
         if len(both) == len(ids) and (both == 2).all():
             break
         time.sleep(0.5)
-    assert len(both) == len(ids) and (both == 2).all(), both.value_counts()
+    assert len(both) == len(ids)
+    assert (both == 2).all(), both.value_counts()
     compared = trial.client.compare("mirror", 1, 2)
     assert compared.source == "shadow log"
     assert compared.pairs == 200
