@@ -42,12 +42,15 @@ def test_the_monitor_promotes_when_the_policy_holds(trial: Trial) -> None:
     _traffic(trial, "good", 400)
     assert _until(lambda: trial.registry.model("good").production == 2)
     ended = trial.client.experiment("good")
-    assert ended is not None and ended.state == "promoted"
+    assert ended is not None
+    assert ended.state == "promoted"
     event = trial.registry.events("good", action="experiment-promote")[0]
     assert event.actor == "deploykit-monitor"
-    assert event.reason is not None and event.reason.startswith("automatic promote: evidence holds")
+    assert event.reason is not None
+    assert event.reason.startswith("automatic promote: evidence holds")
     stats = event.details["statistics"]
-    assert stats["action"] == "promote" and stats["requests"] >= 100
+    assert stats["action"] == "promote"
+    assert stats["requests"] >= 100
     assert stats["checks"][0]["clause"] == "error_rate<=production"
     # every worker follows: all answers now come from version 2, with no experiment header
     with httpx.Client(base_url=trial.url, timeout=30) as c:
@@ -55,7 +58,8 @@ def test_the_monitor_promotes_when_the_policy_holds(trial: Trial) -> None:
         r = c.post(
             "/v1/models/good/predict", json={"dataframe_records": [trial.X.iloc[0].to_dict()]}
         )
-        assert r.headers["x-model-version"] == "2" and "x-deploykit-variant" not in r.headers
+        assert r.headers["x-model-version"] == "2"
+        assert "x-deploykit-variant" not in r.headers
 
 
 def test_the_monitor_aborts_a_candidate_that_labels_show_worse(trial: Trial) -> None:
@@ -75,17 +79,21 @@ def test_the_monitor_aborts_a_candidate_that_labels_show_worse(trial: Trial) -> 
     assert r.status_code == 200, r.text
     assert _until(lambda: not trial.registry.experiment("worse").running)  # type: ignore[union-attr]
     ended = trial.registry.experiment("worse")
-    assert ended is not None and ended.state == "aborted"
-    assert ended.end_reason is not None and "breach: accuracy>=production-0.01" in ended.end_reason
+    assert ended is not None
+    assert ended.state == "aborted"
+    assert ended.end_reason is not None
+    assert "breach: accuracy>=production-0.01" in ended.end_reason
     assert trial.registry.model("worse").production == 1
     check = ended.statistics["checks"][0]
-    assert check["status"] == "breached" and check["high"] < -0.01
+    assert check["status"] == "breached"
+    assert check["high"] < -0.01
 
 
 def test_evidence_reads_the_test_without_acting(trial: Trial) -> None:
     trial.fresh("peek")
     trial.client.canary("peek", 2, percent=10, promote_when="accuracy>=production-0.01")
     decision = trial.client.evidence("peek")
-    assert decision is not None and decision["action"] == "wait"
+    assert decision is not None
+    assert decision["action"] == "wait"
     assert trial.client.experiment("peek").running  # type: ignore[union-attr]
     trial.client.abort("peek", "done")

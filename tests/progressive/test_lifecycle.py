@@ -43,7 +43,8 @@ def test_canary_step_promote_are_audited_with_their_reasons(reg: Registry) -> No
     )
     assert reg.step("churn", 25, reason="no errors").percent == 25.0
     ended = reg.promote("churn", "held for a week")
-    assert ended.state == "promoted" and ended.end_reason == "held for a week"
+    assert ended.state == "promoted"
+    assert ended.end_reason == "held for a week"
     assert reg.model("churn").production == 2
     actions = [(e.action, e.reason, e.actor) for e in reg.events("churn", limit=5)]
     assert actions[:4] == [
@@ -53,7 +54,8 @@ def test_canary_step_promote_are_audited_with_their_reasons(reg: Registry) -> No
         ("experiment-start", "first slice", "ana"),
     ]
     step = reg.events("churn", action="experiment-step")[0]
-    assert step.details["from_percent"] == 5.0 and step.details["percent"] == 25.0
+    assert step.details["from_percent"] == 5.0
+    assert step.details["percent"] == 25.0
 
 
 def test_abort_leaves_production_where_it_was(reg: Registry) -> None:
@@ -74,7 +76,9 @@ def test_a_deploy_or_rollback_ends_the_running_experiment(reg: Registry, move: s
     else:
         reg.rollback("churn", reason="back")
     ended = reg.experiment("churn")
-    assert ended is not None and ended.state == "ended" and not ended.running
+    assert ended is not None
+    assert ended.state == "ended"
+    assert not ended.running
     assert move in (ended.end_reason or "")
     with pytest.raises(ExperimentNotFoundError, match="no running experiment"):
         reg.promote("churn", "too late")

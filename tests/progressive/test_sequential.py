@@ -62,7 +62,8 @@ def test_decide_waits_for_min_requests_then_promotes_a_shown_policy() -> None:
         "accuracy": Counts(4700, 5000, 40500, 45000),  # 0.94 vs 0.90
     }
     early = decide(policy, evidence, requests=500, min_requests=1000, elapsed=10, max_duration=None)
-    assert early.action == "wait" and "500 of 1000" in early.reason
+    assert early.action == "wait"
+    assert "500 of 1000" in early.reason
     done = decide(policy, evidence, requests=5000, min_requests=1000, elapsed=10, max_duration=None)
     assert done.action == "promote"
     assert [c.status for c in done.checks] == ["undecided", "shown"]  # the guardrail needs none
@@ -73,7 +74,8 @@ def test_decide_aborts_on_a_breach_and_when_time_runs_out() -> None:
     policy = parse_policy("error_rate<=production")
     harm = {"error_rate": Counts(300, 5000, 10, 45000)}
     breach = decide(policy, harm, requests=5000, min_requests=1000, elapsed=5, max_duration=None)
-    assert breach.action == "abort" and breach.reason.startswith("breach: error_rate<=production")
+    assert breach.action == "abort"
+    assert breach.reason.startswith("breach: error_rate<=production")
     slow = decide(
         parse_policy("accuracy>=production"),
         {"accuracy": Counts(0, 0, 0, 0)},
@@ -82,4 +84,5 @@ def test_decide_aborts_on_a_breach_and_when_time_runs_out() -> None:
         elapsed=120,
         max_duration=60,
     )
-    assert slow.action == "abort" and "max_duration 60s" in slow.reason
+    assert slow.action == "abort"
+    assert "max_duration 60s" in slow.reason

@@ -47,7 +47,8 @@ def test_only_a_deployer_changes_an_experiment(server, verb: str) -> None:  # ty
     assert httpx.post(url, json=body).status_code == 401
     r = httpx.post(url, json=body, headers={"authorization": f"Bearer {viewer}"})
     assert r.status_code == 403
-    assert reg.experiment("m") is None and reg.model("m").production == 1
+    assert reg.experiment("m") is None
+    assert reg.model("m").production == 1
 
 
 def test_a_viewer_reads_and_a_stranger_does_not(server) -> None:  # type: ignore[no-untyped-def]
@@ -56,7 +57,8 @@ def test_a_viewer_reads_and_a_stranger_does_not(server) -> None:  # type: ignore
     r = httpx.get(
         f"{live.url}/v1/models/m/experiment", headers={"authorization": f"Bearer {viewer}"}
     )
-    assert r.status_code == 200 and r.json() is None
+    assert r.status_code == 200
+    assert r.json() is None
     compare = httpx.post(
         f"{live.url}/v1/models/m/compare",
         json={"a": 1, "b": 2, "data": [{"a": 1.0, "b": 2.0}]},
