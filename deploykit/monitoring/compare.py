@@ -28,7 +28,14 @@ if TYPE_CHECKING:
     from deploykit.monitoring.profile import ReferenceProfile
     from deploykit.registry import Registry
 
-__all__ = ["Comparison", "compare_predictions", "compare_versions", "pair_rows", "shadow_key"]
+__all__ = [
+    "Comparison",
+    "compare_predictions",
+    "compare_versions",
+    "id_keys",
+    "pair_rows",
+    "shadow_key",
+]
 
 _TOP_LABELS = 20  # cross-table labels kept by name; the rest pool under "other"
 _TOP_BINS = 10
@@ -132,10 +139,13 @@ def compare_predictions(
     inputs: pd.DataFrame | None = None,
     profile: ReferenceProfile | None = None,
     request_ids: Any = None,
+    rows: np.ndarray | None = None,
     examples: int = 5,
 ) -> dict[str, Any]:
     """Agreement, cross-table, disagreement by feature bin and example rows of two
-    aligned prediction arrays (``inputs`` row-aligned with them)."""
+    aligned prediction arrays. ``inputs`` and ``request_ids`` are row-aligned with them,
+    or, given ``rows``, ``inputs.iloc[rows]`` is (taken column by column, only as needed:
+    no copy of the whole frame)."""
     pa_, pb_ = np.asarray(a), np.asarray(b)
     if pa_.shape[0] != pb_.shape[0]:
         raise InvalidInputError(
@@ -172,18 +182,21 @@ def compare_predictions(
         }
     out["agreement"] = float(1.0 - differ.mean())
     if inputs is not None and profile is not None:
-        out["disagreement"] = _by_bins(differ, inputs, profile)
+        out["disagreement"] = _by_bins(differ, inputs, profile, rows)
     if examples:
-        where = np.flatnonzero(differ)[:examples]
-        rows = []
-        for i in where:
+        found = []
+        for i in np.flatnonzero(differ)[:examples]:
+            at = int(i) if rows is None else int(rows[i])
             row: dict[str, Any] = {"a": _plain(pa_[i]), "b": _plain(pb_[i])}
             if request_ids is not None:
-                row["request_id"] = str(np.asarray(request_ids)[i])
+                ids = request_ids
+                row["request_id"] = str(
+                    ids.iloc[at] if isinstance(ids, pd.Series) else np.asarray(ids)[at]
+                )
             if inputs is not None:
-                row["input"] = {str(c): _plain(v) for c, v in inputs.iloc[int(i)].items()}
-            rows.append(row)
-        out["examples"] = rows
+                row["input"] = {str(c): _plain(v) for c, v in inputs.iloc[at].items()}
+            found.append(row)
+        out["examples"] = found
     return out
 
 
@@ -214,7 +227,10 @@ def _crosstab(counts: np.ndarray, space: list[str]) -> dict[str, dict[str, int]]
 
 
 def _by_bins(
-    differ: np.ndarray, inputs: pd.DataFrame, profile: ReferenceProfile
+    differ: np.ndarray,
+    inputs: pd.DataFrame,
+    profile: ReferenceProfile,
+    rows: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     """The reference profile's bins of each feature, ranked by disagreement rate."""
     found: list[dict[str, Any]] = []
@@ -223,10 +239,17 @@ def _by_bins(
         if feature.name not in inputs.columns:
             continue
         column = inputs[feature.name]
+        if rows is not None:
+            column = pd.Series(column.to_numpy()[rows])
         if feature.kind == "numeric" and len(feature.bin_edges) >= 2:
             values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
             edges = np.asarray(feature.bin_edges[1:-1], dtype=float)
-            codes = np.searchsorted(edges, values, side="right")
+            if len(edges) <= 32:  # a few edges: counting comparisons beats a binary search
+                codes = np.zeros(len(values), dtype=np.int64)
+                for edge in edges:
+                    codes += values >= edge
+            else:
+                codes = np.searchsorted(edges, values, side="right")
             codes = np.where(np.isnan(values), len(edges) + 1, codes)
             names = [*_edge_names(feature.bin_edges), "missing"]
         else:
@@ -260,28 +283,75 @@ def _edge_names(edges: tuple[float, ...]) -> list[str]:
     return names
 
 
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def id_keys(ids: Any) -> np.ndarray:
+    """A 64-bit key per request id, vectorized.
+
+    The server's ids have one length (hex nonce, dot, hex MAC), so their bytes are read
+    straight from the Arrow buffer as 8-byte words and folded: no per-string work, which
+    is what a million ids cost otherwise. Ids of mixed lengths are hashed by pandas."""
+    import pyarrow as pa
+
+    try:
+        arr = pa.array(ids, type=pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        arr = None
+    if arr is not None and len(arr) and arr.null_count == 0:
+        offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[
+            arr.offset : arr.offset + len(arr) + 1
+        ]
+        lengths = np.diff(offsets)
+        width = int(lengths[0])
+        if width > 0 and (lengths == width).all():
+            raw = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+            raw = raw.reshape(len(arr), width)
+            pad = (-width) % 8
+            if pad:
+                raw = np.concatenate([raw, np.zeros((len(arr), pad), np.uint8)], axis=1)
+            words = np.ascontiguousarray(raw).view(np.uint64)
+            key = words[:, 0].copy()
+            for column in words[:, 1:].T:
+                key = (key ^ column) * _MIX
+            return key ^ (key >> np.uint64(31))
+    return pd.util.hash_array(np.asarray(ids, dtype=object), categorize=False)
+
+
 def pair_rows(log: pd.DataFrame, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
     """Row indices (into ``log``) of version ``a`` and of ``b`` scoring the same row of the
-    same request: paired by request id and position within the request."""
+    same request: paired by request id and position within the request.
+
+    Request ids become 64-bit keys once (:func:`id_keys`; a false pair needs a 64-bit
+    collision), and everything after is integer sorting."""
     versions = log["version"].to_numpy()
-    codes, _ = pd.factorize(log["request_id"].to_numpy())
     idx_a = np.flatnonzero(versions == a)
     idx_b = np.flatnonzero(versions == b)
+    if not len(idx_a) or not len(idx_b):
+        return idx_a[:0], idx_b[:0]
+    hashed = id_keys(log["request_id"])
 
-    def keys(idx: np.ndarray) -> np.ndarray:
-        c = codes[idx]
-        order = np.argsort(c, kind="stable")
-        sorted_c = c[order]
-        starts = np.r_[0, np.flatnonzero(np.diff(sorted_c)) + 1]
-        run = np.repeat(starts, np.diff(np.r_[starts, len(sorted_c)]))
-        pos = np.empty_like(order)
-        pos[order] = np.arange(len(order)) - run
-        return c.astype(np.int64) * 1_000_003 + pos
+    def keys(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(sorted keys, positions into ``idx`` in that order) of one version's rows."""
+        h = hashed[idx]
+        order = np.argsort(h, kind="stable")  # stable: a request's rows keep their order
+        hs = h[order]
+        repeats = np.flatnonzero(hs[1:] == hs[:-1])
+        if not len(repeats):  # one row per request (the usual case): sorted already
+            return hs, order
+        starts = np.r_[0, np.flatnonzero(hs[1:] != hs[:-1]) + 1]
+        run = np.repeat(starts, np.diff(np.r_[starts, len(hs)]))
+        pos = (np.arange(len(h)) - run).astype(np.uint64)
+        key = hs + pos * _MIX  # row n of a request gets a key of its own
+        again = np.argsort(key)
+        return key[again], order[again]
 
-    ka, kb = keys(idx_a), keys(idx_b)
-    where = pd.Index(kb).get_indexer(ka)
-    hit = where >= 0
-    return idx_a[hit], idx_b[where[hit]]
+    ka, oa = keys(idx_a)
+    kb, ob = keys(idx_b)
+    j = np.searchsorted(kb, ka)  # both sorted: a cache-friendly merge
+    j[j == len(kb)] = 0
+    hit = kb[j] == ka
+    return idx_a[oa[hit]], idx_b[ob[j[hit]]]
 
 
 def _resolve(registry: Registry, name: str, ref: int | str) -> int:
@@ -330,12 +400,14 @@ def compare_versions(
     inputs = _inputs(log)
     shadow = len(i_a) > 0
     if shadow:
+        predictions = log["prediction"].to_numpy()
         found = compare_predictions(
-            log["prediction"].to_numpy()[i_a],
-            log["prediction"].to_numpy()[i_b],
-            inputs=None if inputs is None else inputs.iloc[i_a].reset_index(drop=True),
+            predictions[i_a],
+            predictions[i_b],
+            inputs=inputs,
             profile=profile,
-            request_ids=log["request_id"].to_numpy()[i_a],
+            request_ids=log["request_id"],
+            rows=i_a,
             examples=examples,
         )
     else:

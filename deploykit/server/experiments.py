@@ -35,6 +35,7 @@ import numpy as np
 
 from deploykit.errors import DeployKitError
 from deploykit.monitoring.compare import shadow_key
+from deploykit.server.prometheus import _label
 
 if TYPE_CHECKING:
     from deploykit.records import Experiment
@@ -43,11 +44,12 @@ if TYPE_CHECKING:
     from deploykit.server.predlog import PredictionLog
     from deploykit.server.telemetry import Telemetry
 
-__all__ = ["KEY_HEADER", "ShadowScorer", "Split", "draw"]
+__all__ = ["KEY_HEADER", "ShadowScorer", "Split", "draw", "prometheus_lines"]
 
 log = logging.getLogger("deploykit.server")
 
 KEY_HEADER = b"x-deploykit-key"
+_BATCH = 256  # queued shadow requests scored in one predict call
 _SCALE = float(1 << 64)
 
 
@@ -169,47 +171,114 @@ class ShadowScorer:
 
     def _loop(self) -> None:
         while True:
-            job = self._queue.get()
+            first = self._queue.get()
+            jobs = [first]
+            # what waits besides is scored in the same call: one predict per batch, not
+            # per request, is what keeps a shadow's CPU (and production's p99) small
+            while len(jobs) < _BATCH:
+                try:
+                    jobs.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
             try:
-                if job is None:
-                    return
-                self._score(job)
-            except Exception:  # a shadow's failure must never reach production
-                log.exception("shadow scoring failed")
+                live = [j for j in jobs if j is not None]
+                by_split: dict[int, list[_Job]] = {}
+                for job in live:
+                    by_split.setdefault(id(job.split), []).append(job)
+                for group in by_split.values():
+                    try:
+                        self._score(group)
+                    except Exception:  # a shadow's failure must never reach production
+                        log.exception("shadow scoring failed")
             finally:
-                self._queue.task_done()
+                for _ in jobs:
+                    self._queue.task_done()
+            if any(j is None for j in jobs):
+                return
 
-    def _score(self, job: _Job) -> None:
-        split, model = job.split, job.split.experiment.model
-        candidate = split.candidate
+    def _score(self, jobs: list[_Job]) -> None:
+        split = jobs[0].split
+        model, candidate = split.experiment.model, split.candidate
         key = shadow_key(model)
         start = time.perf_counter()
-        status, rows = 200, job.parsed.nrows
-        try:
-            data, rows = candidate.to_input(job.parsed)
-            predictions, _ = candidate.predict_sync(data, False)
-        except DeployKitError as exc:  # the candidate refused what production took
-            status = 422 if getattr(exc, "status", 500) < 500 else 500
-            self.failed[model] += 1
-            self.telemetry.record(key, candidate.version, status, time.perf_counter() - start, rows)
-            self.telemetry.record(key, job.production, 200, job.production_seconds, rows)
+        inputs: list[tuple[_Job, Any, int]] = []
+        for job in jobs:
+            try:
+                data, rows = candidate.to_input(job.parsed)
+            except DeployKitError:  # the candidate refused what production took
+                self.failed[model] += 1
+                self.telemetry.record(key, candidate.version, 422, 0.0, job.parsed.nrows)
+                self.telemetry.record(key, job.production, 200, job.production_seconds, 0)
+                continue
+            inputs.append((job, data, rows))
+        if not inputs:
             return
-        except Exception:
-            self.failed[model] += 1
-            self.telemetry.record(key, candidate.version, 500, time.perf_counter() - start, rows)
-            self.telemetry.record(key, job.production, 200, job.production_seconds, rows)
-            raise
+        predictions = self._predict(candidate, [x for _, x, _ in inputs], model, key)
         seconds = time.perf_counter() - start
-        self.telemetry.record(key, candidate.version, status, seconds, rows)
-        self.telemetry.record(key, job.production, 200, job.production_seconds, rows)
-        self.scored[model] += 1
-        if self.predlog.enabled:
-            columns = candidate.spec.columns if candidate.spec is not None else None
-            self.predlog.add(
-                job.request_id,
-                model,
-                candidate.version,
-                data,
-                np.asarray(predictions),
-                tuple(columns) if columns else None,
-            )
+        total = sum(rows for _, _, rows in inputs) or 1
+        columns = candidate.spec.columns if candidate.spec is not None else None
+        offset = 0
+        for job, data, rows in inputs:
+            share = seconds * rows / total  # the batch's time, split by rows
+            if predictions is None:
+                self.telemetry.record(key, candidate.version, 500, share, rows)
+            else:
+                self.telemetry.record(key, candidate.version, 200, share, rows)
+                self.scored[model] += 1
+                if self.predlog.enabled:
+                    self.predlog.add(
+                        job.request_id,
+                        model,
+                        candidate.version,
+                        data,
+                        predictions[offset : offset + rows],
+                        tuple(columns) if columns else None,
+                    )
+            self.telemetry.record(key, job.production, 200, job.production_seconds, rows)
+            offset += rows
+
+    def _predict(
+        self, candidate: LoadedModel, parts: list[Any], model: str, key: str
+    ) -> np.ndarray | None:
+        """The candidate's predictions for every part, in one call when they stack."""
+        try:
+            if len(parts) == 1:
+                batch = parts[0]
+            elif all(isinstance(p, np.ndarray) for p in parts):
+                batch = np.concatenate(parts)
+            else:
+                import pandas as pd
+
+                batch = pd.concat(parts, ignore_index=True)
+            predicted, _ = candidate.predict_sync(batch, False)
+            return np.asarray(predicted)
+        except Exception as exc:
+            self.failed[model] += len(parts)
+            log.warning("shadow %s:%d failed: %s", model, candidate.version, exc)
+            return None
+
+
+def prometheus_lines(splits: dict[str, Split], shadow: ShadowScorer) -> str:
+    """This worker's experiments for ``/metrics``: each split's share and version, and
+    shadow requests scored, failed and dropped (queue full) since the worker started."""
+    lines = [
+        "# HELP deploykit_experiment_percent Share of requests a running experiment's "
+        "candidate answers (canary) or also scores (shadow), by model, kind and version.",
+        "# TYPE deploykit_experiment_percent gauge",
+    ]
+    for name, split in sorted(splits.items()):
+        e = split.experiment
+        lines.append(
+            f'deploykit_experiment_percent{{model="{_label(name)}",kind="{e.kind}",'
+            f'version="{e.candidate}",production="{e.production}"}} {e.percent:g}'
+        )
+    for metric, counts, what in (
+        ("scored", shadow.scored, "Shadow requests the candidate scored"),
+        ("failed", shadow.failed, "Shadow requests the candidate failed on"),
+        ("dropped", shadow.dropped, "Shadow requests dropped: the queue was full"),
+    ):
+        lines.append(f"# HELP deploykit_shadow_{metric}_total {what}, on this worker.")
+        lines.append(f"# TYPE deploykit_shadow_{metric}_total counter")
+        for name, count in sorted(counts.items()):
+            lines.append(f'deploykit_shadow_{metric}_total{{model="{_label(name)}"}} {count}')
+    return "\n".join(lines) + "\n"

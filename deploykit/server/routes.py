@@ -310,7 +310,10 @@ async def prometheus(call: Call) -> Any:
 
     state = call.state
     await thread(state.telemetry.flush)
+    from deploykit.server.experiments import prometheus_lines
+
     text = await thread(prometheus_text, state.registry.engine, state.host.served_versions())
+    text += prometheus_lines(state.host.splits, state.shadow)
     return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
