@@ -296,6 +296,8 @@ def id_keys(ids: Any) -> np.ndarray:
 
     try:
         arr = pa.array(ids, type=pa.string())
+        if isinstance(arr, pa.ChunkedArray):  # a column read from several log files
+            arr = arr.combine_chunks()
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         arr = None
     if arr is not None and len(arr) and arr.null_count == 0:
