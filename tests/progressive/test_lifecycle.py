@@ -147,3 +147,32 @@ def test_compare_on_a_dataframe(reg: Registry) -> None:
     assert worst["disagreement"] >= max(d["disagreement"] for d in got.disagreement)
     assert all(e["a"] != e["b"] for e in got.examples)
     assert "agreement" in got.summary()
+
+
+def test_the_lab_sidebar_row_carries_the_experiment_badge(reg: Registry) -> None:
+    from deploykit.serverext.deployments import Deployments
+
+    sidebar = Deployments(lambda: reg, mode="embedded", target="here")
+    assert sidebar.models()[0]["experiment"] is None
+    reg.canary("churn", 2, percent=10)
+    assert sidebar.models()[0]["experiment"] == "canary 10%"
+    reg.abort("churn", "done")
+    assert sidebar.models()[0]["experiment"] is None
+
+
+def test_the_widget_steps_and_promotes_without_a_browser(reg: Registry) -> None:
+    from deploykit.ui.experiments import ExperimentWidget
+
+    reg.canary("churn", 2, percent=10)
+    widget = ExperimentWidget(reg, "churn")
+    assert widget.split.value == 10
+    widget.split.value = 40
+    widget.step()
+    assert reg.experiment("churn").percent == 40.0  # type: ignore[union-attr]
+    widget.promote()  # no reason typed: refused, said in the widget, nothing moved
+    assert "needs a reason" in widget.status.value
+    assert reg.model("churn").production == 1
+    widget.reason.value = "looks right"
+    widget.promote()
+    assert reg.model("churn").production == 2
+    assert widget.promote_button.disabled
