@@ -35,3 +35,26 @@ def test_regression_predictions_compare_by_difference() -> None:
     found = compare_predictions(a, b)
     assert found["agreement"] == 0.9
     assert abs(found["mean_abs_difference"] - 0.05) < 1e-9
+
+
+def test_the_split_chart_steps_through_start_step_and_end() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from deploykit.console.charts import split_figure
+    from deploykit.records import Event
+
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+    def event(minutes: int, action: str, percent: float) -> Event:
+        at = t0 + timedelta(minutes=minutes)
+        return Event(1, at, "ana", action, "m", details={"percent": percent})
+
+    events = [
+        event(20, "experiment-promote", 50),
+        event(0, "experiment-start", 10),
+        event(10, "experiment-step", 50),
+        event(1, "deploy", 0),  # not an experiment's: ignored
+    ]
+    fig = split_figure(events, now=t0 + timedelta(minutes=30))
+    assert list(fig.data[0].y) == [10.0, 50.0, 0.0, 0.0]
+    assert fig.data[0].line.shape == "hv"
