@@ -3,7 +3,10 @@
 One worker serves v1 (LogisticRegression, 20 features); wrk (via
 ../shared/bench/loadgen.py) sends 1-row requests at c=16. Phases alternate
 baseline / shadow (v2, a depth-8 tree, scoring every request) to cancel drift in a
-shared machine's load; the figure is the median of each side's p99.
+shared machine's load; the figure is the median of each side's p99. On a machine
+other work shares, latency swings with their load, so the server's CPU time per
+request (its process tree's user+system time over the requests it answered, both
+read around each phase) is printed too: that figure does not depend on the neighbours.
 
     PYTHONPATH=. python bench/progressive/shadow_overhead.py [--duration 10] [--rounds 3]
 """
@@ -18,6 +21,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import psutil
 
 from deploykit.client import Client
 from deploykit.server.config import ServerConfig
@@ -75,6 +79,28 @@ def shadow_counts(url: str) -> dict[str, int]:
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            t = proc.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def answered(url: str) -> int:
+    text = httpx.get(f"{url}/metrics").text
+    return sum(
+        int(float(m[1]))
+        for m in re.finditer(
+            r'deploykit_requests_total\{model="churn",version="1"[^}]*\} (\S+)', text
+        )
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=float, default=10.0)
@@ -86,11 +112,15 @@ def main() -> None:
     with LiveServer(settings, config) as server:
         client = Client(server.url, token=server.token, settings=settings)
         results: dict[str, list[dict[str, float]]] = {"baseline": [], "shadow": []}
+        pid = server._proc.pid  # type: ignore[union-attr]  # the server's process tree
         for _ in range(args.rounds):
             for phase in ("baseline", "shadow"):
                 if phase == "shadow":
                     client.shadow("churn", 2, reason="bench")
+                cpu0, n0 = cpu_seconds(pid), answered(server.url)
                 results[phase].append(load(server.url + url_path, args.duration))
+                cpu1, n1 = cpu_seconds(pid), answered(server.url)
+                results[phase][-1]["cpu_ms_per_request"] = (cpu1 - cpu0) * 1000 / max(n1 - n0, 1)
                 if phase == "shadow":
                     counts = shadow_counts(server.url)
                     client.abort("churn", "bench phase over")
@@ -101,9 +131,13 @@ def main() -> None:
     shadow = statistics.median(r["p99_ms"] for r in results["shadow"])
     base_rps = statistics.median(r["rps"] for r in results["baseline"])
     shadow_rps = statistics.median(r["rps"] for r in results["shadow"])
+    base_cpu = statistics.median(r["cpu_ms_per_request"] for r in results["baseline"])
+    shadow_cpu = statistics.median(r["cpu_ms_per_request"] for r in results["shadow"])
     print(
         f"c=16, 1 row: p99 {base:.2f} ms -> {shadow:.2f} ms with a shadow "
-        f"({(shadow - base) / base:+.1%}); rps {base_rps:,.0f} -> {shadow_rps:,.0f}"
+        f"({(shadow - base) / base:+.1%}); rps {base_rps:,.0f} -> {shadow_rps:,.0f}; "
+        f"server CPU per request {base_cpu:.3f} -> {shadow_cpu:.3f} ms "
+        f"({(shadow_cpu - base_cpu) / base_cpu:+.1%})"
     )
 
 

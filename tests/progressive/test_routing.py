@@ -125,3 +125,26 @@ def test_shadow_answers_with_production_and_logs_both_under_one_request_id(trial
     assert sum(sum(r.values()) for r in compared.crosstab.values()) == 200
     assert compared.serving["b"]["requests"] >= 1  # timed by the shadow scorer
     trial.client.abort("mirror", "seen enough")
+
+
+def test_a_deploy_ends_the_canary_on_every_worker(trial: Trial) -> None:
+    trial.fresh("ended")
+    trial.client.canary("ended", 2, percent=50)
+    time.sleep(1.5)
+    moved = trial.client.deploy("ended", 3, reason="hotfix")
+    assert moved.version == 3
+    ended = trial.client.experiment("ended")
+    assert ended is not None
+    assert ended.state == "ended"
+    time.sleep(1.5)  # the other workers follow within poll_interval
+    by_pid = worker_clients(trial.url, 12)
+    assert len(by_pid) >= 2
+    for clients in by_pid.values():
+        for c in clients:
+            for _ in range(10):
+                r = c.post("/v1/models/ended/predict", json=ROW)
+                assert r.headers["x-model-version"] == "3"
+                assert "x-deploykit-variant" not in r.headers
+            c.close()
+    metrics = httpx.get(f"{trial.url}/metrics").text
+    assert 'deploykit_experiment_percent{model="ended"' not in metrics
