@@ -403,13 +403,17 @@ def compare_versions(
     shadow = len(i_a) > 0
     if shadow:
         predictions = log["prediction"].to_numpy()
+        # a shadow's rows carry no inputs (production's do): take them from the side that has
+        rows = i_a
+        if inputs is not None and inputs.iloc[i_a[:100]].isna().all().all():
+            rows = i_b
         found = compare_predictions(
             predictions[i_a],
             predictions[i_b],
             inputs=inputs,
             profile=profile,
             request_ids=log["request_id"],
-            rows=i_a,
+            rows=rows,
             examples=examples,
         )
     else:

@@ -13,7 +13,8 @@ random number. Either way each worker honours the same share, independently.
 Shadow: after production's answer is sent, :class:`ShadowScorer` gets the parsed
 request on a bounded queue (full: dropped and counted, never waited on) and a thread
 of its own scores it with the candidate. Its prediction is logged under the same
-request id; both versions' model times go to telemetry under ``<model>@shadow``
+request id, without the inputs (production's row holds them); both versions' model
+times go to telemetry under ``<model>@shadow``
 (:func:`deploykit.monitoring.compare.shadow_key`), so comparing them is like for like.
 """
 
@@ -50,6 +51,7 @@ log = logging.getLogger("deploykit.server")
 
 KEY_HEADER = b"x-deploykit-key"
 _BATCH = 256  # queued shadow requests scored in one predict call
+_GATHER_SECONDS = 0.05  # pause after a partial batch: at most 20 wake-ups a second
 _SCALE = float(1 << 64)
 
 
@@ -195,6 +197,10 @@ class ShadowScorer:
                     self._queue.task_done()
             if any(j is None for j in jobs):
                 return
+            if len(jobs) < _BATCH:
+                # let requests gather: a wake-up per request would take the interpreter
+                # from the request path hundreds of times a second for one row each
+                time.sleep(_GATHER_SECONDS)
 
     def _score(self, jobs: list[_Job]) -> None:
         split = jobs[0].split
@@ -216,9 +222,8 @@ class ShadowScorer:
         predictions = self._predict(candidate, [x for _, x, _ in inputs], model, key)
         seconds = time.perf_counter() - start
         total = sum(rows for _, _, rows in inputs) or 1
-        columns = candidate.spec.columns if candidate.spec is not None else None
         offset = 0
-        for job, data, rows in inputs:
+        for job, _, rows in inputs:
             share = seconds * rows / total  # the batch's time, split by rows
             if predictions is None:
                 self.telemetry.record(key, candidate.version, 500, share, rows)
@@ -226,13 +231,12 @@ class ShadowScorer:
                 self.telemetry.record(key, candidate.version, 200, share, rows)
                 self.scored[model] += 1
                 if self.predlog.enabled:
-                    self.predlog.add(
+                    self.predlog.add(  # no inputs: they are production's, same request id
                         job.request_id,
                         model,
                         candidate.version,
-                        data,
+                        None,
                         predictions[offset : offset + rows],
-                        tuple(columns) if columns else None,
                     )
             self.telemetry.record(key, job.production, 200, job.production_seconds, rows)
             offset += rows

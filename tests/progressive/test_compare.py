@@ -58,3 +58,15 @@ def test_the_split_chart_steps_through_start_step_and_end() -> None:
     fig = split_figure(events, now=t0 + timedelta(minutes=30))
     assert list(fig.data[0].y) == [10.0, 50.0, 0.0, 0.0]
     assert fig.data[0].line.shape == "hv"
+
+
+def test_a_flush_mixing_rows_with_and_without_inputs_keeps_both() -> None:
+    from deploykit.server.predlog import _Record, _table
+
+    with_inputs = _Record("r1", 1.0, "m", 2, ("a", "b"), np.array([[1.0, 2.0]]), np.array([1]))
+    shadow_row = _Record("r2", 1.0, "m", 2, None, None, np.array([0]))
+    table = _table(2, [shadow_row, with_inputs]).to_pandas()
+    assert list(table["request_id"]) == ["r2", "r1"]
+    assert table["input.a"].isna().tolist() == [True, False]
+    only_shadow = _table(2, [shadow_row]).to_pandas()
+    assert not [c for c in only_shadow.columns if c.startswith("input.")]
