@@ -1,8 +1,9 @@
 """The protocol every front end speaks, and the one place that picks its implementation.
 
 :class:`Backend` is what the magics, widgets, console, Lab sidebar and CLI call:
-registry operations (push, versions, deploy, rollback, events) and monitoring
-ones (metrics, drift, alert rules). :class:`deploykit.Registry` serves it
+registry operations (push, versions, deploy, rollback, events), monitoring
+ones (metrics, drift, alert rules) and experiments (shadow, canary, promote,
+compare). :class:`deploykit.Registry` serves it
 in-process and :class:`deploykit.Client` over HTTP; mypy checks both conform
 (``_conforms`` below). :func:`open_backend` chooses between them from the
 settings and finds the token, so no front end decides it on its own.
@@ -25,11 +26,14 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import Unpack
 
+    import pandas as pd
+
     from deploykit.client import Client
+    from deploykit.monitoring.compare import Comparison
     from deploykit.monitoring.options import DriftOptions
     from deploykit.monitoring.results import DriftTimeline
     from deploykit.monitoring.rules import AlertRule
-    from deploykit.records import Alias, Event, ModelInfo, ModelVersion
+    from deploykit.records import Alias, Event, Experiment, ModelInfo, ModelVersion
     from deploykit.registry import Registry
     from deploykit.settings import Settings
 
@@ -140,6 +144,44 @@ class Backend(Protocol):
         enabled: bool = ...,
     ) -> AlertRule: ...
     def delete_alert(self, name: str, rule: str) -> AlertRule: ...
+
+    # experiments: shadow, canary, promote on evidence
+    def shadow(
+        self,
+        name: str,
+        version: int | str,
+        *,
+        share: float = ...,
+        alias: str = ...,
+        reason: str | None = ...,
+    ) -> Experiment: ...
+    def canary(
+        self,
+        name: str,
+        version: int | str,
+        *,
+        percent: float = ...,
+        sticky: str | None = ...,
+        promote_when: str | None = ...,
+        min_requests: int = ...,
+        max_duration: float | None = ...,
+        alias: str = ...,
+        reason: str | None = ...,
+    ) -> Experiment: ...
+    def step(self, name: str, percent: float, *, reason: str | None = ...) -> Experiment: ...
+    def promote(self, name: str, reason: str) -> Experiment: ...
+    def abort(self, name: str, reason: str) -> Experiment: ...
+    def experiment(self, name: str) -> Experiment | None: ...
+    def evidence(self, name: str) -> dict[str, Any] | None: ...
+    def compare(
+        self,
+        name: str,
+        a: int | str = ...,
+        b: int | str = ...,
+        *,
+        since: Time = ...,
+        data: pd.DataFrame | None = ...,
+    ) -> Comparison: ...
 
     # lifetime
     def close(self) -> None: ...

@@ -8,7 +8,8 @@ Every class also inherits the builtin a Python user would reach for, so
     ├── NotFoundError(LookupError)                                                     404
     │   ├── ModelNotFoundError                no such model
     │   ├── VersionNotFoundError              no such version of a model
-    │   └── AliasNotFoundError                alias points nowhere
+    │   ├── AliasNotFoundError                alias points nowhere
+    │   └── ExperimentNotFoundError           no shadow or canary runs for the model
     ├── InvalidInputError(ValueError)                                                  422
     │   ├── SignatureError                    data does not match the model's input schema
     │   ├── NotAnEstimatorError(TypeError)    pushed object cannot fit/predict
@@ -48,6 +49,7 @@ __all__ = [
     "DeployKitWarning",
     "EnvironmentMismatchWarning",
     "EvaluationError",
+    "ExperimentNotFoundError",
     "FormatNotAllowedError",
     "GateError",
     "InvalidInputError",
@@ -95,6 +97,10 @@ class VersionNotFoundError(NotFoundError):
 
 
 class AliasNotFoundError(NotFoundError):
+    pass
+
+
+class ExperimentNotFoundError(NotFoundError):
     pass
 
 

@@ -13,7 +13,7 @@ import dataclasses
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-__all__ = ["Alias", "Event", "ModelInfo", "ModelVersion", "utcnow"]
+__all__ = ["Alias", "Event", "Experiment", "ModelInfo", "ModelVersion", "utcnow"]
 
 _R = TypeVar("_R")
 
@@ -138,7 +138,8 @@ class Event(_Record):
     """One line of the append-only audit log.
 
     ``action`` is one of ``push``, ``deploy``, ``rollback``, ``auto-rollback``,
-    ``alias-delete``, ``alert``. ``from_version``/``to_version`` say where an alias
+    ``alias-delete``, ``alert``, or an experiment's ``experiment-start``, ``-step``,
+    ``-promote``, ``-abort``, ``-end``. ``from_version``/``to_version`` say where an alias
     moved (both None for actions that move none).
     """
 
@@ -154,3 +155,49 @@ class Event(_Record):
     details: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     _datetime_fields = ("at",)
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment(_Record):
+    """A shadow or canary of a ``candidate`` version beside ``production``.
+
+    ``percent`` is the share of requests the candidate answers (canary) or also scores
+    off the request path (shadow). ``sticky`` names the input column whose value keeps
+    one caller on one version (the ``X-Deploykit-Key`` header always does). ``state`` is
+    ``running``, ``promoted``, ``aborted`` or ``ended`` (production moved under it).
+    ``statistics`` holds the evidence of the last policy check.
+    """
+
+    id: int
+    model: str
+    kind: str
+    alias: str
+    production: int
+    candidate: int
+    percent: float
+    state: str
+    started_at: datetime
+    started_by: str
+    updated_at: datetime
+    sticky: str | None = None
+    promote_when: str | None = None
+    min_requests: int = 0
+    max_duration: float | None = None
+    reason: str | None = None
+    ended_at: datetime | None = None
+    ended_by: str | None = None
+    end_reason: str | None = None
+    statistics: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+
+    _datetime_fields = ("started_at", "updated_at", "ended_at")
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+    @property
+    def label(self) -> str:
+        """What a badge says: ``canary 10%``, ``shadow``, ``shadow 25%``."""
+        if self.kind == "shadow":
+            return "shadow" if self.percent >= 100 else f"shadow {self.percent:g}%"
+        return f"canary {self.percent:g}%"

@@ -733,6 +733,15 @@ def _current(reg: Backend, name: str, alias: str) -> int | None:
     return next((a.version for a in aliases if a.name == alias), None)
 
 
+def _register_experiments() -> None:
+    from deploykit.cli.experiments import register
+
+    register(app, _registry, _Command)
+
+
+_register_experiments()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``deploykit`` script: deploykit errors become one line, exit 1.
 

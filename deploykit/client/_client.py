@@ -35,12 +35,15 @@ from deploykit.errors import (
     StorageError,
     error_class,
 )
-from deploykit.records import Alias, Event, ModelInfo, ModelVersion
+from deploykit.records import Alias, Event, Experiment, ModelInfo, ModelVersion
 from deploykit.settings import Settings
 
 if TYPE_CHECKING:
     from typing import Unpack
 
+    import pandas as pd
+
+    from deploykit.monitoring.compare import Comparison
     from deploykit.monitoring.options import DriftOptions
     from deploykit.monitoring.results import DriftTimeline
     from deploykit.monitoring.rules import AlertRule
@@ -439,6 +442,96 @@ class Client:
 
         data = self._json("DELETE", f"/v1/models/{_seg(name)}/alerts/{_seg(rule)}")
         return AlertRule.from_dict(data)
+
+    # ------------------------------------------------------------------ experiments
+    def shadow(
+        self,
+        name: str,
+        version: int | str,
+        *,
+        share: float = 1.0,
+        alias: str = "production",
+        reason: str | None = None,
+    ) -> Experiment:
+        """Score ``share`` of production's requests with ``version`` too (see Registry.shadow).
+
+        ``alias`` is the server's: it runs experiments beside the alias it serves."""
+        body = {"version": version, "share": share, "reason": reason}
+        return self._experiment_call(name, "shadow", body)
+
+    def canary(
+        self,
+        name: str,
+        version: int | str,
+        *,
+        percent: float = 10,
+        sticky: str | None = None,
+        promote_when: str | None = None,
+        min_requests: int = 1000,
+        max_duration: float | None = None,
+        alias: str = "production",
+        reason: str | None = None,
+    ) -> Experiment:
+        """Let ``version`` answer ``percent`` of production's requests (see Registry.canary)."""
+        body = {
+            "version": version,
+            "percent": percent,
+            "sticky": sticky,
+            "promote_when": promote_when,
+            "min_requests": min_requests,
+            "max_duration": max_duration,
+            "reason": reason,
+        }
+        return self._experiment_call(name, "canary", body)
+
+    def step(self, name: str, percent: float, *, reason: str | None = None) -> Experiment:
+        """Change the running experiment's share to ``percent``."""
+        return self._experiment_call(name, "step", {"percent": percent, "reason": reason})
+
+    def promote(self, name: str, reason: str) -> Experiment:
+        """End the running experiment and move production to its candidate."""
+        return self._experiment_call(name, "promote", {"reason": reason})
+
+    def abort(self, name: str, reason: str) -> Experiment:
+        """End the running experiment: all traffic back to production."""
+        return self._experiment_call(name, "abort", {"reason": reason})
+
+    def _experiment_call(self, name: str, verb: str, body: dict[str, Any]) -> Experiment:
+        data = self._json("POST", f"/v1/models/{_seg(name)}/experiment/{verb}", json=body)
+        return Experiment.from_dict(data)
+
+    def experiment(self, name: str) -> Experiment | None:
+        """The running experiment of ``name``, else its last one, else None."""
+        data = self._json("GET", f"/v1/models/{_seg(name)}/experiment")
+        return None if data is None else Experiment.from_dict(data)
+
+    def evidence(self, name: str) -> dict[str, Any] | None:
+        """What the running experiment's policy test says now (None without a policy)."""
+        return self._json("GET", f"/v1/models/{_seg(name)}/experiment/evidence").get("decision")
+
+    def compare(
+        self,
+        name: str,
+        a: int | str = "production",
+        b: int | str = "candidate",
+        *,
+        since: datetime | str | float | None = None,
+        data: pd.DataFrame | None = None,
+    ) -> Comparison:
+        """How versions ``a`` and ``b`` differ, on logged traffic or on ``data``."""
+        import json
+
+        from deploykit.monitoring.compare import Comparison
+
+        path = f"/v1/models/{_seg(name)}/compare"
+        if data is not None:
+            split = json.loads(data.to_json(orient="split", index=False, date_format="iso"))
+            body = {"a": a, "b": b, "data": {"dataframe_split": split}}
+            return Comparison.from_dict(self._json("POST", path, json=body))
+        params: dict[str, Any] = {"a": str(a), "b": str(b)}
+        if since is not None:
+            params["since"] = since.isoformat() if isinstance(since, datetime) else str(since)
+        return Comparison.from_dict(self._json("GET", path, params=params))
 
     def feedback(self, name: str, request_id: str | Prediction, label: Any) -> dict[str, Any]:
         """Record the true ``label`` of a prediction (one label, or one per row).

@@ -22,6 +22,7 @@ __all__ = [
     "distribution_figure",
     "drift_scores_figure",
     "latency_figure",
+    "split_figure",
     "traffic_figure",
     "version_color",
 ]
@@ -361,3 +362,36 @@ def accuracy_figure(
         )
     fig.update_yaxes(title_text=metric)
     return _period(_layout(fig, title), x_range)
+
+
+def split_figure(
+    events: Sequence[Any], *, now: Any, title: str = "Candidate's share over time"
+) -> go.Figure:
+    """The share of an experiment's candidate over time, as a step line: each start, step
+    and end event (``experiment-*`` of the audit log, any order) is one corner."""
+    moves = sorted(
+        (e for e in events if str(getattr(e, "action", "")).startswith("experiment-")),
+        key=lambda e: e.at,
+    )
+    if not moves:
+        return _empty(title, "No experiment yet: start one with %deploy canary or shadow.")
+    times, shares = [], []
+    for e in moves:
+        ended = e.action in ("experiment-promote", "experiment-abort", "experiment-end")
+        share = 0.0 if ended else float(e.details.get("percent") or 0.0)
+        times.append(pd.Timestamp(e.at))
+        shares.append(share)
+    times.append(pd.Timestamp(now))
+    shares.append(shares[-1])
+    fig = go.Figure(
+        go.Scatter(
+            x=times,
+            y=shares,
+            mode="lines+markers",
+            line={"shape": "hv", "color": _PALETTE[1]},
+            name="candidate %",
+            hovertemplate="%{y:g}%<extra></extra>",
+        )
+    )
+    fig.update_yaxes(title_text="% of requests", range=[0, 105])
+    return _layout(fig, title)

@@ -29,7 +29,7 @@ import pandas as pd
 from deploykit.console.frames import DriftData, drift_frames, serving_frame
 from deploykit.errors import AuthenticationError, ConflictError, DeployKitError, NotFoundError
 from deploykit.monitoring import health
-from deploykit.records import Event, ModelInfo, ModelVersion
+from deploykit.records import Event, Experiment, ModelInfo, ModelVersion
 
 if TYPE_CHECKING:
     from deploykit.backend import Backend
@@ -121,6 +121,7 @@ class ModelPage:
     alert_rules: tuple[AlertRule, ...] = ()
     problems: tuple[str, ...] = ()
     evidence: Evidence | None = None
+    experiment: Experiment | None = None  # the running (else last) shadow or canary
     fetched_at: datetime = dataclasses.field(default_factory=lambda: datetime.now(timezone.utc))
 
     @property
@@ -363,6 +364,7 @@ def fetch_model(
         "metrics": lambda: client.metrics(name, window=window_seconds),
         "audit log": lambda: client.events(name, limit=events_limit),
         "alert rules": lambda: client.alerts(name),
+        "experiment": lambda: client.experiment(name),
     }
     if with_drift:
         step = max(60, window_seconds // 48)  # about 48 points per chart
@@ -395,5 +397,6 @@ def fetch_model(
         drift=None if timeline is None else drift_frames(timeline),
         drift_note=drift_note,
         alert_rules=tuple(answers.get("alert rules", (None, None))[0] or ()),
+        experiment=answers.get("experiment", (None, None))[0],
         problems=tuple(problems),
     )

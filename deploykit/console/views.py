@@ -20,6 +20,7 @@ import ipywidgets as widgets
 
 from deploykit.console import charts
 from deploykit.console.data import Access, Evidence, ModelPage, ModelSummary, page_status
+from deploykit.console.experiment_panel import ExperimentPanel
 from deploykit.console.frames import DriftData
 from deploykit.console.parts import (
     EVIDENCE_ANCHOR,
@@ -171,6 +172,13 @@ class ModelView(widgets.VBox):
             ]
         )
         self.evidence.add_class("dk-evidence")
+        self.experiment = ExperimentPanel(
+            client,
+            page.name,
+            read_only=None if access.can_act else access.reason or "Read-only.",
+            on_change=on_change,
+            lock=lock,
+        )
         self.table = ConsoleVersionsTable(
             client,
             page.name,
@@ -211,6 +219,7 @@ class ModelView(widgets.VBox):
                 self.access_note,
                 self.problems,
                 self.evidence,
+                self.experiment,
                 self.table,
                 widgets.HBox(
                     [widgets.HTML("<h4>Serving</h4>"), self.period],
@@ -268,6 +277,7 @@ class ModelView(widgets.VBox):
             "".join(render.error_html(p) for p in page.problems) if page.problems else ""
         )
         self.table.show_versions(page.versions)
+        self.experiment.show(page.experiment, page.events)
         self.latency.draw(charts.latency_figure(page.serving, x_range=page.period))
         self.traffic.draw(charts.traffic_figure(page.serving, x_range=page.period))
         self._show_drift(page)

@@ -147,6 +147,62 @@ class DeployMagics(Magics):
         print(f"{alias.model} {alias.name} → version {alias.version} → {self.session.where()}")
         return alias
 
+    # -- experiments (deploykit.ui.experiments renders them) ---------------------------
+
+    def _shadow(self, args: Any) -> Any:
+        from deploykit.ui.experiments import ExperimentView
+
+        started = self.backend.shadow(args.name, args.version, share=args.share, reason=args.reason)
+        return ExperimentView(started)
+
+    def _canary(self, args: Any) -> Any:
+        from deploykit.ui.experiments import ExperimentView
+
+        started = self.backend.canary(
+            args.name,
+            args.version,
+            percent=args.percent,
+            sticky=args.sticky,
+            promote_when=args.promote_when,
+            min_requests=args.min_requests,
+            max_duration=args.max_duration,
+            reason=args.reason,
+        )
+        return ExperimentView(started)
+
+    def _step(self, args: Any) -> Any:
+        from deploykit.ui.experiments import ExperimentView
+
+        return ExperimentView(self.backend.step(args.name, args.percent, reason=args.reason))
+
+    def _promote(self, args: Any) -> Any:
+        from deploykit.ui.experiments import ExperimentView
+
+        return ExperimentView(self.backend.promote(args.name, args.reason))
+
+    def _abort(self, args: Any) -> Any:
+        from deploykit.ui.experiments import ExperimentView
+
+        return ExperimentView(self.backend.abort(args.name, args.reason))
+
+    def _experiment(self, args: Any) -> Any:
+        from deploykit.ui.experiments import ExperimentView, ExperimentWidget
+
+        if args.widget:
+            return ExperimentWidget(self.backend, args.name)
+        found = self.backend.experiment(args.name)
+        if found is None:
+            print(f"{args.name} has had no experiment: start one with %deploy canary or shadow.")
+            return None
+        return ExperimentView(found)
+
+    def _compare(self, args: Any) -> Any:
+        from deploykit.ui.experiments import ComparisonView
+
+        data = lookup(self.namespace, args.data) if args.data is not None else None
+        compared = self.backend.compare(args.name, args.a, args.b, since=args.since, data=data)
+        return ComparisonView(compared)
+
     def _models(self, args: Any) -> RecordList:
         return RecordList(self.backend.models(), kind="models")
 

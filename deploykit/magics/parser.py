@@ -63,6 +63,49 @@ SUBCOMMANDS: dict[str, Subcommand] = {
             '%deploy rollback churn --reason "recall dropped"',
         ),
         Subcommand(
+            "shadow",
+            "shadow NAME VERSION [--share F] [--reason TEXT]",
+            "score production's requests with VERSION too; callers get production's answer",
+            "%deploy shadow churn 4",
+        ),
+        Subcommand(
+            "canary",
+            "canary NAME VERSION [--percent P] [--sticky COLUMN] [--promote-when RULES] "
+            "[--min-requests N] [--max-duration SECONDS] [--reason TEXT]",
+            "let VERSION answer a share of requests; promoted on evidence with --promote-when",
+            '%deploy canary churn 4 --percent 10 --promote-when "accuracy>=production-0.01"',
+        ),
+        Subcommand(
+            "step",
+            "step NAME PERCENT [--reason TEXT]",
+            "change the running experiment's share",
+            "%deploy step churn 25",
+        ),
+        Subcommand(
+            "promote",
+            "promote NAME --reason TEXT",
+            "end the experiment and move production to its candidate",
+            '%deploy promote churn --reason "agreement 99%, no errors"',
+        ),
+        Subcommand(
+            "abort",
+            "abort NAME --reason TEXT",
+            "end the experiment; all traffic back to production",
+            '%deploy abort churn --reason "disagrees on young customers"',
+        ),
+        Subcommand(
+            "experiment",
+            "experiment NAME [--widget]",
+            "the running (else last) experiment; --widget gives a split slider and buttons",
+            "%deploy experiment churn --widget",
+        ),
+        Subcommand(
+            "compare",
+            "compare NAME [A] [B] [--since TIME] [--data DATAFRAME]",
+            "how two versions differ: agreement, cross-table, where they disagree, deltas",
+            "%deploy compare churn 3 4",
+        ),
+        Subcommand(
             "predict",
             "predict NAME DATA [--version VERSION] [--proba]",
             "predictions of the live version for a DataFrame or array variable",
@@ -161,6 +204,26 @@ def _version_number(text: str) -> int:
     return int(text)
 
 
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number such as 10, got {text!r}") from None
+
+
+def _share(text: str) -> float:
+    value = _number(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1], got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    if not _digits(text):
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return int(text)
+
+
 def _names(text: str) -> list[str]:
     return [n.strip() for n in text.split(",") if n.strip()]
 
@@ -199,6 +262,36 @@ def _build(name: str) -> _Parser:
         p.add_argument("data")
         p.add_argument("--version", type=_version, default=None)
         p.add_argument("--proba", action="store_true")
+    elif name == "shadow":
+        p.add_argument("name")
+        p.add_argument("version", type=_version)
+        p.add_argument("--share", type=_share, default=1.0)
+        p.add_argument("--reason", default=None)
+    elif name == "canary":
+        p.add_argument("name")
+        p.add_argument("version", type=_version)
+        p.add_argument("--percent", type=_number, default=10.0)
+        p.add_argument("--sticky", default=None)
+        p.add_argument("--promote-when", dest="promote_when", default=None)
+        p.add_argument("--min-requests", dest="min_requests", type=_count, default=1000)
+        p.add_argument("--max-duration", dest="max_duration", type=_number, default=None)
+        p.add_argument("--reason", default=None)
+    elif name == "step":
+        p.add_argument("name")
+        p.add_argument("percent", type=_number)
+        p.add_argument("--reason", default=None)
+    elif name in ("promote", "abort"):
+        p.add_argument("name")
+        p.add_argument("--reason", required=True)
+    elif name == "experiment":
+        p.add_argument("name")
+        p.add_argument("--widget", action="store_true")
+    elif name == "compare":
+        p.add_argument("name")
+        p.add_argument("a", nargs="?", type=_version, default="production")
+        p.add_argument("b", nargs="?", type=_version, default="candidate")
+        p.add_argument("--since", default=None)
+        p.add_argument("--data", default=None)
     elif name == "status":
         p.add_argument("name", nargs="?", default=None)
     elif name == "events":

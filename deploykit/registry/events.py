@@ -19,6 +19,7 @@ from deploykit.registry.tables import events
 
 __all__ = [
     "ACTIONS",
+    "EXPERIMENT_ACTIONS",
     "append_event",
     "check_filters",
     "last_event_id",
@@ -26,7 +27,23 @@ __all__ = [
     "read_events",
 ]
 
-ACTIONS = ("push", "deploy", "rollback", "auto-rollback", "alias-delete", "alert")
+#: What starts, changes and ends a shadow or canary (deploykit.registry.experiments).
+EXPERIMENT_ACTIONS = (
+    "experiment-start",
+    "experiment-step",
+    "experiment-promote",
+    "experiment-abort",
+    "experiment-end",
+)
+ACTIONS = (
+    "push",
+    "deploy",
+    "rollback",
+    "auto-rollback",
+    "alias-delete",
+    "alert",
+    *EXPERIMENT_ACTIONS,
+)
 
 
 def append_event(

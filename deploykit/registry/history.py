@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from deploykit.errors import AliasNotFoundError, ConflictError, NothingToRollBackError
 from deploykit.records import Alias
 from deploykit.registry.events import append_event
+from deploykit.registry.experiment_rows import end_running
 from deploykit.registry.rows import as_utc
 from deploykit.registry.tables import alias_moves, aliases
 from deploykit.registry.watch import notify_alias_moved
@@ -165,6 +166,7 @@ def delete(
         aliases.delete().where(aliases.c.model_id == model_id, aliases.c.name == alias)
     )
     notify_alias_moved(connection, model, alias)
+    end_running(connection, model=model, alias=alias, actor=actor, at=at, action="alias-delete")
     append_event(
         connection,
         at=at,
@@ -217,6 +219,7 @@ def _move(
             .values(**values)
         )
     notify_alias_moved(connection, model, alias)  # delivered at commit: followers re-read
+    end_running(connection, model=model, alias=alias, actor=actor, at=at, action=action)
     append_event(
         connection,
         at=at,

@@ -26,7 +26,7 @@ from deploykit.errors import (
     DeployKitWarning,
     InvalidInputError,
 )
-from deploykit.records import Alias, Event, ModelInfo, ModelVersion
+from deploykit.records import Alias, Event, Experiment, ModelInfo, ModelVersion
 from deploykit.registry.database import create_engine, mask_url
 from deploykit.registry.drafts import VersionDraft, json_safe, prepare_draft
 from deploykit.registry.events import check_filters
@@ -39,13 +39,16 @@ from deploykit.settings import Settings
 if TYPE_CHECKING:
     from typing import Unpack
 
+    import pandas as pd
     import sqlalchemy as sa
 
     from deploykit.monitoring import ReferenceProfile
+    from deploykit.monitoring.compare import Comparison
     from deploykit.monitoring.options import DriftOptions
     from deploykit.monitoring.results import DriftTimeline
     from deploykit.monitoring.rules import AlertRule
     from deploykit.registry.artifacts import ArtifactStore
+    from deploykit.registry.experiments import ExperimentStore
     from deploykit.registry.gc import GcReport
     from deploykit.registry.watch import AliasWatcher
 
@@ -569,6 +572,183 @@ class Registry:
 
         return delete_alert(self, check_model_name(name), rule)
 
+    # -- experiments: shadow, canary, promote on evidence (deploykit.registry.experiments)
+
+    @property
+    def _experiments(self) -> ExperimentStore:
+        from deploykit.registry.experiments import ExperimentStore
+
+        return ExperimentStore(self.engine)
+
+    def shadow(
+        self,
+        name: str,
+        version: int | str,
+        *,
+        share: float = 1.0,
+        alias: str = "production",
+        reason: str | None = None,
+    ) -> Experiment:
+        """Score ``share`` of ``alias``'s requests with ``version`` too, off the request
+        path: callers get production's answer, both predictions are logged under one
+        request id (compare them with :meth:`compare`)."""
+        from deploykit.registry.experiments import check_percent
+
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
+            raise InvalidInputError(
+                f"The 'share' parameter of shadow must be a fraction in (0, 1]. Got {share!r} "
+                "instead."
+            )
+        percent = check_percent(share * 100, param="share", kind="shadow")
+        return self._start(name, version, "shadow", alias, percent, None, None, reason)
+
+    def canary(
+        self,
+        name: str,
+        version: int | str,
+        *,
+        percent: float = 10,
+        sticky: str | None = None,
+        promote_when: str | None = None,
+        min_requests: int = 1000,
+        max_duration: float | None = None,
+        alias: str = "production",
+        reason: str | None = None,
+    ) -> Experiment:
+        """Let ``version`` answer ``percent`` of ``alias``'s requests.
+
+        The ``X-Deploykit-Key`` header, else the input column ``sticky``, keeps a caller on
+        one version; without either each request draws. With ``promote_when`` (e.g.
+        ``"error_rate<=production; accuracy>=production-0.01"``) the server promotes the
+        candidate once an always-valid sequential test shows the policy holds after
+        ``min_requests``, and aborts on a breach or after ``max_duration`` seconds
+        undecided (see :mod:`deploykit.monitoring.policy`).
+        """
+        from deploykit.registry.experiments import check_percent, check_policy
+
+        percent = check_percent(percent)
+        if sticky is not None and (not isinstance(sticky, str) or not sticky.strip()):
+            raise InvalidInputError(
+                "The 'sticky' parameter of canary must be an input column name or None. "
+                f"Got {sticky!r} instead."
+            )
+        policy = check_policy(promote_when, min_requests, max_duration)
+        return self._start(name, version, "canary", alias, percent, sticky, policy, reason)
+
+    def _start(
+        self,
+        name: str,
+        version: int | str,
+        kind: str,
+        alias: str,
+        percent: float,
+        sticky: str | None,
+        policy: dict[str, Any] | None,
+        reason: str | None,
+    ) -> Experiment:
+        check_model_name(name)
+        check_alias_name(alias)
+        candidate = self._meta.version(name, version)
+        self._verify_target(name, alias, candidate.version, candidate.digest)
+        return self._experiments.start(
+            name,
+            kind=kind,
+            candidate=candidate.version,
+            alias=alias,
+            percent=percent,
+            sticky=sticky,
+            policy=policy,
+            actor=self.settings.actor,
+            reason=reason,
+        )
+
+    def step(self, name: str, percent: float, *, reason: str | None = None) -> Experiment:
+        """Change the running experiment's share of traffic to ``percent``."""
+        from deploykit.registry.experiments import check_percent
+
+        check_model_name(name)
+        return self._experiments.step(
+            name, check_percent(percent, kind="step"), actor=self.settings.actor, reason=reason
+        )
+
+    def promote(
+        self,
+        name: str,
+        reason: str,
+        *,
+        statistics: dict[str, Any] | None = None,
+        if_experiment: int | None = None,
+    ) -> Experiment:
+        """End the running experiment and move its alias to the candidate, in one step."""
+        check_model_name(name)
+        _check_reason(reason, "promote")
+        running = self._experiments.latest(name)
+        if running is not None and running.running:
+            target = self._meta.version(name, running.candidate)
+            self._verify_target(name, running.alias, target.version, target.digest)
+        ended, _ = self._experiments.promote(
+            name,
+            actor=self.settings.actor,
+            reason=reason,
+            statistics=statistics,
+            expect_id=if_experiment,
+        )
+        return ended
+
+    def abort(
+        self,
+        name: str,
+        reason: str,
+        *,
+        statistics: dict[str, Any] | None = None,
+        if_experiment: int | None = None,
+    ) -> Experiment:
+        """End the running experiment: all traffic back to production, which never moved."""
+        check_model_name(name)
+        _check_reason(reason, "abort")
+        return self._experiments.abort(
+            name,
+            actor=self.settings.actor,
+            reason=reason,
+            statistics=statistics,
+            expect_id=if_experiment,
+        )
+
+    def experiment(self, name: str) -> Experiment | None:
+        """The running experiment of ``name``, else its last one, else None."""
+        self.model(name)  # ModelNotFoundError first
+        return self._experiments.latest(name)
+
+    def evidence(self, name: str) -> dict[str, Any] | None:
+        """What the running experiment's policy test says now, without acting on it
+        (None if none runs with a ``promote_when``)."""
+        from deploykit.monitoring.evidence import judge
+
+        found = self.experiment(name)
+        if found is None or not found.running or not found.promote_when:
+            return None
+        return judge(self, found).to_dict()
+
+    def running_experiments(self) -> dict[str, Experiment]:
+        """Model name -> running experiment, for every model: what servers poll."""
+        return self._experiments.running()
+
+    def compare(
+        self,
+        name: str,
+        a: int | str = "production",
+        b: int | str = "candidate",
+        *,
+        since: datetime | str | float | None = None,
+        data: pd.DataFrame | None = None,
+    ) -> Comparison:
+        """How versions ``a`` and ``b`` differ: agreement, cross-table, where they disagree
+        most, latency/error and accuracy deltas, example rows; on the logged shadow/canary
+        traffic since ``since`` (the experiment's start), or on ``data`` scored by both."""
+        from deploykit.monitoring.compare import compare_versions
+
+        return compare_versions(self, check_model_name(name), a, b, since=since, data=data)
+
     # -- loading -------------------------------------------------------------------------
 
     def artifact_path(self, name: str, ref: int | str = "production") -> Path:
@@ -645,4 +825,12 @@ class Registry:
         return (
             f"Registry(database_url={mask_url(self.settings.database_url)!r}, "
             f"artifacts_url={self.settings.artifacts_url!r})"
+        )
+
+
+def _check_reason(reason: object, verb: str) -> None:
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidInputError(
+            f"A {verb} needs a reason for the audit log, such as 'accuracy holds on 5,000 "
+            f"labelled requests'. Got {reason!r} instead."
         )

@@ -14,6 +14,9 @@ Shape, and why:
   from ``versions`` so that listing versions never reads it.
 - ``alias_moves`` is the full history of every alias. ``stack_parent_id`` links a
   move to the move it was stacked on: deploy pushes, rollback pops.
+- ``experiments`` holds shadows and canaries. ``running_model`` is the model's name while
+  one runs and NULL after: a unique column NULLs do not collide in, so at most one
+  experiment per model runs, on any backend, without a partial index.
 - ``events`` is the append-only audit log; it names models by name so it reads
   without joins and keeps working for actions that concern no version.
 """
@@ -27,6 +30,7 @@ __all__ = [
     "alias_moves",
     "aliases",
     "events",
+    "experiments",
     "metadata",
     "models",
     "version_profiles",
@@ -135,4 +139,29 @@ events = sa.Table(
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("details", _JSON, nullable=False),
     sa.Index(None, "model", "id"),
+)
+
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("model", sa.String(128), nullable=False, index=True),
+    sa.Column("running_model", sa.String(128), nullable=True, unique=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("alias", sa.String(128), nullable=False),
+    sa.Column("production_version", sa.Integer, nullable=False),
+    sa.Column("candidate_version", sa.Integer, nullable=False),
+    sa.Column("percent", sa.Float, nullable=False),
+    sa.Column("sticky", sa.String(256), nullable=True),
+    sa.Column("policy", _JSON, nullable=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("started_at", _TIME, nullable=False),
+    sa.Column("started_by", sa.String(256), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("updated_at", _TIME, nullable=False),
+    sa.Column("ended_at", _TIME, nullable=True),
+    sa.Column("ended_by", sa.String(256), nullable=True),
+    sa.Column("end_reason", sa.Text, nullable=True),
+    sa.Column("statistics", _JSON, nullable=True),
+    sa.Column("next_check_at", sa.Float, nullable=True),  # the judge's lease (one replica)
 )

@@ -43,6 +43,7 @@ from deploykit.errors import (
 from deploykit.records import ModelVersion, utcnow
 from deploykit.server.batching import MicroBatcher
 from deploykit.server.config import ServerConfig
+from deploykit.server.experiments import Split
 from deploykit.server.memory import settle_heap
 from deploykit.server.payloads import InputSpec, Parsed, to_model_input
 
@@ -280,6 +281,8 @@ class ModelHost:
         self._aliased: dict[str, tuple[float, frozenset[int]]] = {}
         self._failed_at: dict[str, float] = {}  # name -> monotonic time of its last failure
         self.swaps = 0
+        # model name -> the running shadow/canary, once its candidate is loaded here
+        self.splits: dict[str, Split] = {}
 
     # -------------------------------------------------------------- lookups
     def served(self, name: str) -> LoadedModel:
@@ -402,6 +405,7 @@ class ModelHost:
     def _trim(self) -> bool:
         """Drop the oldest versions no alias serves beyond the few kept; True if any."""
         keep = {(m.name, m.version) for m in self.routes.values()}
+        keep |= {(s.candidate.name, s.candidate.version) for s in self.splits.values()}
         extra = [k for k in self._cache if k not in keep]
         dropped = extra[: max(0, len(extra) - _CACHE_EXTRA)]
         for key in dropped:
@@ -451,9 +455,38 @@ class ModelHost:
             message,
         )
 
+    def follow_experiments(self) -> None:
+        """Apply the running experiments: load each candidate here, then split for it.
+
+        A candidate that cannot load here gets no split: production keeps every request.
+        """
+        running = self.registry.running_experiments()
+        splits: dict[str, Split] = {}
+        for name, experiment in running.items():
+            if experiment.alias != self.alias:
+                continue
+            current = self.splits.get(name)
+            if current is not None and current.experiment == experiment:
+                splits[name] = current
+                continue
+            try:
+                candidate = self.prepare(name, experiment.candidate)
+            except Exception as exc:
+                log.error(
+                    "%s:%d cannot run as a %s here, production answers all: %s",
+                    name,
+                    experiment.candidate,
+                    experiment.kind,
+                    exc,
+                )
+                continue
+            splits[name] = Split(experiment, candidate)
+        self.splits = splits  # atomic: a request sees the old or the new table
+
     def poll(self) -> bool:
         """Follow the aliases if they point elsewhere than at the last poll; True if so."""
         with self._refresh_lock:
+            self.follow_experiments()
             targets = self.registry.alias_versions(self.alias)
             if targets == self._seen:
                 return False

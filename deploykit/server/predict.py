@@ -30,6 +30,7 @@ from deploykit.errors import (
     PermissionDeniedError,
     VersionNotFoundError,
 )
+from deploykit.server.experiments import KEY_HEADER
 from deploykit.server.payloads import (
     Limits,
     Parsed,
@@ -65,7 +66,7 @@ def _headers(scope: dict[str, Any]) -> dict[bytes, bytes]:
     return {k: v for k, v in scope["headers"] if k in _WANTED}
 
 
-_WANTED = {b"content-type", b"content-length", b"authorization", b"x-request-id"}
+_WANTED = {b"content-type", b"content-length", b"authorization", b"x-request-id", KEY_HEADER}
 
 
 class PredictEndpoint:
@@ -88,6 +89,8 @@ class PredictEndpoint:
         loaded: LoadedModel | None = None
         rows = 0
         authorized = False
+        variant = b""  # which side of a running experiment answered
+        shadow: Any = None  # (split, parsed, production version, seconds) to score after
         try:
             authorization = headers.get(b"authorization")
             # Open predict still refuses a token it does not know: a typo must not pass silently.
@@ -113,7 +116,23 @@ class PredictEndpoint:
                 parsed, data, rows = _prepare(body, loaded, limits)
             else:  # decoding and checking a large body must not hold up other requests
                 parsed, data, rows = await asyncio.to_thread(_prepare, body, loaded, limits)
+            split = state.host.splits.get(name) if "version" not in params else None
+            if split is not None:
+                variant = b"production"
+                key = split.key(
+                    headers.get(KEY_HEADER), parsed, loaded.spec.columns if loaded.spec else None
+                )
+                if split.kind == "canary" and split.picks_candidate(key):
+                    loaded, variant = split.candidate, b"candidate"
+                    if proba and not loaded.has_proba:
+                        proba = False  # the candidate cannot; answer its classes only
+                    data, rows = loaded.to_input(parsed)
+                elif split.kind == "shadow" and split.picks_candidate(key):
+                    shadow = (split, parsed, loaded.version)
+            predicted_at = time.perf_counter()
             predictions, probabilities = await loaded.batcher.predict(data, rows, proba)
+            if shadow is not None:
+                shadow = (*shadow, time.perf_counter() - predicted_at)
             request_id = state.request_ids.issue(name)
             answer: dict[str, Any] = {
                 "predictions": predictions,
@@ -168,10 +187,14 @@ class PredictEndpoint:
                         if loaded is not None
                         else []
                     ),
+                    *([(b"x-deploykit-variant", variant)] if variant else []),
                 ],
             }
         )
         await send({"type": "http.response.body", "body": payload})
+        if shadow is not None and status == 200:  # after the answer: off the request path
+            split, parsed, production, seconds = shadow
+            state.shadow.submit(split, parsed, request_id, production, seconds)
 
     async def _resolve(
         self, name: str, version: str | None, authorization: bytes | None

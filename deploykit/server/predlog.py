@@ -216,6 +216,10 @@ def _table(version: int, records: list[_Record]) -> pa.Table:
     values = (ids, timestamps, pa.array(np.full(n, version, dtype=np.int64)), _arrow(predictions))
     columns: dict[str, Any] = dict(zip(COLUMNS, values, strict=True))
     columns.update(_probability_columns(records, counts, n))
+    if any(r.data is None for r in records):
+        records = _inputs_filled(records)
+        if records[0].data is None:  # none has inputs (a shadow's rows): no input columns
+            return pa.table(columns)
     first = records[0].data
     if isinstance(first, pd.DataFrame):
         frame = pd.concat([r.data for r in records], ignore_index=True, copy=False)
@@ -229,6 +233,32 @@ def _table(version: int, records: list[_Record]) -> pa.Table:
         for i, name in enumerate(names):
             columns[f"{INPUT}{name}"] = _arrow(matrix[:, i])
     return pa.table(columns)
+
+
+def _inputs_filled(records: list[_Record]) -> list[_Record]:
+    """``records`` with missing inputs (``data`` None: a shadow's rows, whose inputs are
+    production's under the same request id) as nulls shaped like the others' inputs."""
+    import dataclasses
+
+    template = next((r.data for r in records if r.data is not None), None)
+    if template is None:
+        return records
+    filled = []
+    for r in records:
+        if r.data is None:
+            rows = len(r.predictions)
+            if isinstance(template, pd.DataFrame):
+                blank: Any = pd.DataFrame(np.nan, index=range(rows), columns=template.columns)
+            else:
+                width = np.asarray(template).reshape(len(template), -1).shape[1]
+                blank = np.full((rows, width), np.nan)
+            r = dataclasses.replace(
+                r,
+                data=blank,
+                columns=next((x.columns for x in records if x.data is not None), None),
+            )
+        filled.append(r)
+    return filled
 
 
 def _probability_columns(records: list[_Record], counts: np.ndarray, n: int) -> dict[str, pa.Array]:

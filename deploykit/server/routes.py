@@ -310,7 +310,10 @@ async def prometheus(call: Call) -> Any:
 
     state = call.state
     await thread(state.telemetry.flush)
+    from deploykit.server.experiments import prometheus_lines
+
     text = await thread(prometheus_text, state.registry.engine, state.host.served_versions())
+    text += prometheus_lines(state.host.splits, state.shadow)
     return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
@@ -456,6 +459,7 @@ async def openapi(call: Call) -> Any:
 
 def routes(state: ServerState) -> list[Route]:
     """Every route but predict; predict is mounted by the app (hot path)."""
+    from deploykit.server import experiment_routes as trial
     from deploykit.server import monitor_routes as watch
 
     table: list[tuple[str, Handler, str | None, str]] = [
@@ -478,6 +482,15 @@ def routes(state: ServerState) -> list[Route]:
         ("/v1/models/{name}/alerts", watch.list_alerts, "viewer", "GET"),
         ("/v1/models/{name}/alerts", watch.set_alert, "deployer", "POST"),
         ("/v1/models/{name}/alerts/{rule}", watch.delete_alert, "deployer", "DELETE"),
+        ("/v1/models/{name}/experiment", trial.get_experiment, "viewer", "GET"),
+        ("/v1/models/{name}/experiment/shadow", trial.shadow, "deployer", "POST"),
+        ("/v1/models/{name}/experiment/canary", trial.canary, "deployer", "POST"),
+        ("/v1/models/{name}/experiment/step", trial.step, "deployer", "POST"),
+        ("/v1/models/{name}/experiment/promote", trial.promote, "deployer", "POST"),
+        ("/v1/models/{name}/experiment/abort", trial.abort, "deployer", "POST"),
+        ("/v1/models/{name}/experiment/evidence", trial.evidence, "viewer", "GET"),
+        ("/v1/models/{name}/compare", trial.compare_logged, "viewer", "GET"),
+        ("/v1/models/{name}/compare", trial.compare_data, "deployer", "POST"),
         ("/v1/models/{name}/feedback", post_feedback, None, "POST"),  # checks its own token
         ("/v1/events", events, "viewer", "GET"),
         ("/v1/events/last", last_event, "viewer", "GET"),

@@ -13,6 +13,8 @@ from deploykit.registry import Registry
 from deploykit.server.alerting import AlertEvaluator
 from deploykit.server.auth import TokenStore, ensure_local_token
 from deploykit.server.config import ServerConfig
+from deploykit.server.experiments import ShadowScorer
+from deploykit.server.judge import ExperimentJudge
 from deploykit.server.models import ModelHost, quiet_feature_name_warning
 from deploykit.server.predlog import PredictionLog
 from deploykit.server.request_ids import RequestIds
@@ -48,6 +50,7 @@ class ServerState:
             flush_seconds=config.log_flush_seconds,
             storage_options=registry.settings.storage_options(),
         )
+        self.shadow = ShadowScorer(self.predlog, self.telemetry)
         self._registries: dict[str, Registry] = {}
         self.alerts = AlertEvaluator(
             registry,
@@ -55,6 +58,10 @@ class ServerState:
             host=self.host,
             telemetry=self.telemetry,
             predlog=self.predlog,
+        )
+
+        self.judge = ExperimentJudge(
+            registry, config, host=self.host, telemetry=self.telemetry, predlog=self.predlog
         )
 
     async def authorize(self, header: bytes | str | None, needed: str) -> tuple[str, str]:
@@ -92,9 +99,12 @@ class ServerState:
         self.predlog.start()
         self.host.start_following()
         self.alerts.start()
+        self.judge.start()
 
     async def stop(self) -> None:
         await asyncio.to_thread(self.alerts.stop)
+        await asyncio.to_thread(self.judge.stop)
+        await asyncio.to_thread(self.shadow.stop)
         await asyncio.to_thread(self.telemetry.stop)
         await asyncio.to_thread(self.predlog.stop)
         self.host.close()

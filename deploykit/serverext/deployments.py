@@ -319,6 +319,10 @@ class Deployments:
             status, detail = found.status, found.detail
         requests = None if figures is None else int(figures.get("requests") or 0)
         failed = (figures or {}).get("errors_5xx") or 0
+        try:  # "canary 10%" beside the status badge while an experiment runs
+            trial = backend.experiment(info.name)
+        except DeployKitError:
+            trial = None
         return {
             "name": info.name,
             "description": info.description,
@@ -331,6 +335,7 @@ class Deployments:
             "p95_ms": (figures or {}).get("latency_p95_ms"),
             "error_rate": failed / requests if requests else None,
             "drift_share": drift,
+            "experiment": trial.label if trial is not None and trial.running else None,
         }
 
     def _drift_of(self, backend: Backend, name: str) -> float | None:

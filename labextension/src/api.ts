@@ -58,6 +58,8 @@ export interface IModelRow {
   p95_ms?: number | null;
   error_rate?: number | null;
   drift_share?: number | null;
+  /** A running shadow or canary, as its badge reads: "canary 10%", "shadow". */
+  experiment?: string | null;
 }
 
 export interface IVersionRow {

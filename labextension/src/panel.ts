@@ -402,6 +402,11 @@ export class DeploymentsPanel extends Widget {
     name.title = `Versions and rollback of ${row.name}`;
     name.dataset.focus = `open:${row.name}`;
     top.append(name, badge(row.status, row.status_detail));
+    if (row.experiment) {
+      const trial = el('span', 'jp-DeploykitBadge jp-mod-experiment', row.experiment);
+      trial.title = `A ${row.experiment} runs beside production`;
+      top.append(trial);
+    }
     const figures = el('div', 'jp-DeploykitPanel-figures');
     figures.append(
       figure('live', 'live', formatVersion(row.live_version)),

@@ -102,6 +102,9 @@ class _Backend:
     def events(self, *args: Any, **kwargs: Any) -> list[Event]:
         return []
 
+    def experiment(self, name: str) -> None:
+        return None
+
 
 @pytest.mark.parametrize(
     ("live", "per_version"),

@@ -67,6 +67,21 @@ describe('DeploymentsPanel list', () => {
     );
   });
 
+  it('shows a running canary beside the status badge', async () => {
+    const { api, panel } = setup();
+    api.extraRows = [
+      { name: 'trial', live_version: 3, status: 'serving', experiment: 'canary 10%' }
+    ];
+    await panel.refresh();
+    const trial = panel.node.querySelector('li[data-model="trial"]') as HTMLElement;
+    const badges = Array.from(trial.querySelectorAll('.jp-DeploykitBadge')).map(
+      b => b.textContent
+    );
+    expect(badges).toEqual(['serving', 'canary 10%']);
+    const churn = panel.node.querySelector('li[data-model="churn"]') as HTMLElement;
+    expect(churn.querySelectorAll('.jp-DeploykitBadge')).toHaveLength(1);
+  });
+
   it('says when figures need a server', async () => {
     const { api, panel } = setup();
     api.status_ = {
