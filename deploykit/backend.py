@@ -1,7 +1,7 @@
 """The protocol every front end speaks, and the one place that picks its implementation.
 
 :class:`Backend` is what the magics, widgets, console, Lab sidebar and CLI call:
-registry operations (push, versions, deploy, rollback, events) and monitoring
+registry operations (push, versions, deploy, rollback, events, cards) and monitoring
 ones (metrics, drift, alert rules). :class:`deploykit.Registry` serves it
 in-process and :class:`deploykit.Client` over HTTP; mypy checks both conform
 (``_conforms`` below). :func:`open_backend` chooses between them from the
@@ -22,9 +22,11 @@ from deploykit._push import Progress, PushOptions, split_options
 from deploykit._token import find_token, local_token, token_source
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from types import TracebackType
     from typing import Unpack
 
+    from deploykit.cards.store import CardRevision
     from deploykit.client import Client
     from deploykit.monitoring.options import DriftOptions
     from deploykit.monitoring.results import DriftTimeline
@@ -95,6 +97,25 @@ class Backend(Protocol):
         action: str = ...,
         if_current: int | None = ...,
     ) -> Alias: ...
+
+    # cards and lineage
+    def card(
+        self,
+        name: str,
+        version: int | str = ...,
+        *,
+        revision: int | None = ...,
+        format: str = ...,
+    ) -> str: ...
+    def amend_card(
+        self,
+        name: str,
+        version: int | str,
+        fields: Mapping[str, Any],
+        *,
+        reason: str | None = ...,
+    ) -> CardRevision: ...
+    def lineage(self, name: str, version: int | str = ...) -> dict[str, Any] | None: ...
 
     # artifacts
     def artifact_path(self, name: str, ref: int | str = ...) -> Path: ...

@@ -138,7 +138,8 @@ class Event(_Record):
     """One line of the append-only audit log.
 
     ``action`` is one of ``push``, ``deploy``, ``rollback``, ``auto-rollback``,
-    ``alias-delete``, ``alert``. ``from_version``/``to_version`` say where an alias
+    ``alias-delete``, ``alert``, ``card`` (a card amended: ``to_version`` is the version,
+    ``details["revision"]`` the new revision). ``from_version``/``to_version`` say where an alias
     moved (both None for actions that move none).
     """
 

@@ -26,7 +26,7 @@ __all__ = [
     "read_events",
 ]
 
-ACTIONS = ("push", "deploy", "rollback", "auto-rollback", "alias-delete", "alert")
+ACTIONS = ("push", "deploy", "rollback", "auto-rollback", "alias-delete", "alert", "card")
 
 
 def append_event(

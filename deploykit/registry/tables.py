@@ -14,6 +14,9 @@ Shape, and why:
   from ``versions`` so that listing versions never reads it.
 - ``alias_moves`` is the full history of every alias. ``stack_parent_id`` links a
   move to the move it was stacked on: deploy pushes, rollback pops.
+- ``version_lineage`` holds where a version came from (notebook, cells hash, git, the
+  package lock) and its reference sample; ``card_revisions`` each revision of its card
+  (revision 1 written at push, later ones by amendments). Migration ``0006``.
 - ``events`` is the append-only audit log; it names models by name so it reads
   without joins and keeps working for actions that concern no version.
 """
@@ -26,9 +29,11 @@ __all__ = [
     "NAMING_CONVENTION",
     "alias_moves",
     "aliases",
+    "card_revisions",
     "events",
     "metadata",
     "models",
+    "version_lineage",
     "version_profiles",
     "versions",
 ]
@@ -135,4 +140,25 @@ events = sa.Table(
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("details", _JSON, nullable=False),
     sa.Index(None, "model", "id"),
+)
+
+version_lineage = sa.Table(
+    "version_lineage",
+    metadata,
+    sa.Column("version_id", sa.Integer, sa.ForeignKey("versions.id"), primary_key=True),
+    sa.Column("lineage", _JSON, nullable=True),
+    sa.Column("reference", _JSON, nullable=True),
+)
+
+card_revisions = sa.Table(
+    "card_revisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("version_id", sa.Integer, sa.ForeignKey("versions.id"), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("fields", _JSON, nullable=False),
+    sa.Column("markdown", sa.Text, nullable=False),
+    sa.Column("created_at", _TIME, nullable=False),
+    sa.Column("actor", sa.String(256), nullable=False),
+    sa.UniqueConstraint("version_id", "revision"),
 )
