@@ -106,7 +106,7 @@ def package_lock() -> dict[str, str]:
 def _lock() -> tuple[tuple[str, str], ...]:
     found: dict[str, str] = {}
     for dist in metadata.distributions():
-        name = dist.metadata.get("Name")
+        name = dist.metadata["Name"]
         if name and name.lower() not in found:
             found[_canonical(name)] = dist.version
     return tuple(sorted(found.items()))
@@ -122,7 +122,7 @@ def local_packages() -> list[str]:
     for dist in metadata.distributions():
         text = dist.read_text("direct_url.json") or ""
         if '"url": "file:' in text or '"url":"file:' in text:
-            local.append(_canonical(dist.metadata.get("Name") or ""))
+            local.append(_canonical(dist.metadata["Name"] or ""))
     return sorted(set(local) - {""})
 
 

@@ -323,6 +323,7 @@ def _linked(paths: dict[str, Any]) -> dict[str, Any]:
 def openapi_document(config: ServerConfig) -> dict[str, Any]:
     """The API contract of a server running with ``config``."""
     from deploykit._version import __version__
+    from deploykit.server import openapi_cards as cards
     from deploykit.server import openapi_monitoring as monitoring
 
     arr = {"type": "array"}
@@ -498,6 +499,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                     }
                 },
                 **monitoring.paths(),
+                **cards.paths(_REF),
                 "/v1/events": get(
                     "The audit log, newest first",
                     {**arr, "items": ref("Event")},
@@ -570,7 +572,12 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
             }
         ),
         "components": {
-            "schemas": {**_SCHEMAS, "VersionDraft": draft_schema(), **monitoring.SCHEMAS},
+            "schemas": {
+                **_SCHEMAS,
+                "VersionDraft": draft_schema(),
+                **monitoring.SCHEMAS,
+                **cards.SCHEMAS,
+            },
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
