@@ -69,8 +69,8 @@ def git_state(path: str | os.PathLike[str] | None) -> dict[str, Any] | None:
     commit = _git(folder, "rev-parse", "HEAD")
     if top is None or commit is None:
         return None
-    status = _git(folder, "status", "--porcelain", "--untracked-files=no") or ""
-    changed = [line[3:] for line in status.splitlines() if line.strip()]
+    status = _git(folder, "status", "--porcelain", "-z", "--untracked-files=no", strip=False)
+    changed = [entry[3:] for entry in (status or "").split("\0") if len(entry) > 3]
     return {
         "commit": commit,
         "branch": _git(folder, "rev-parse", "--abbrev-ref", "HEAD"),
@@ -81,7 +81,7 @@ def git_state(path: str | os.PathLike[str] | None) -> dict[str, Any] | None:
     }
 
 
-def _git(folder: Path, *args: str) -> str | None:
+def _git(folder: Path, *args: str, strip: bool = True) -> str | None:
     try:
         done = subprocess.run(
             ["git", *args],
@@ -94,7 +94,9 @@ def _git(folder: Path, *args: str) -> str | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else None
+    if done.returncode != 0 or not done.stdout.strip():
+        return None
+    return done.stdout.strip() if strip else done.stdout
 
 
 def package_lock() -> dict[str, str]:

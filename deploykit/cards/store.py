@@ -33,10 +33,6 @@ from deploykit.registry.tables import (
 __all__ = ["CardRevision", "CardStore", "write_push"]
 
 
-class CardRevisionNotFoundError(NotFoundError):
-    """A card revision number the version does not have."""
-
-
 @dataclasses.dataclass(frozen=True)
 class CardRevision(_Record):
     """One revision of a version's card: the editable fields and the Markdown written then.
@@ -149,7 +145,7 @@ class CardStore:
                         card_revisions.c.version_id == version_id
                     )
                 ).scalar()
-                raise CardRevisionNotFoundError(
+                raise NotFoundError(
                     f"The card of {version.ref} has no revision {revision} "
                     f"(latest is {latest or 'none'})."
                 )

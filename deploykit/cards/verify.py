@@ -17,11 +17,14 @@ Core: subprocesses only; no Jupyter, no web framework.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import pickle
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,7 +34,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deploykit.errors import DeployKitError
+from deploykit.errors import ConflictError
 
 if TYPE_CHECKING:
     from deploykit.backend import Backend
@@ -44,10 +47,8 @@ _RUN_TIMEOUT_S = 300.0
 _SHOWN = 10  # differing rows listed in a report
 
 
-class VerifyError(DeployKitError):
+class VerifyError(ConflictError):
     """A version that cannot be verified at all: no lineage, no reference sample."""
-
-    status = 409
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,13 +179,19 @@ def verify(
     *,
     full: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,
+    env_cache: str | os.PathLike[str] | None = None,
     tolerance: float = 1e-9,
     log: Any = None,
 ) -> VerifyReport:
     """Rebuild ``name:version``'s environment from its lock in a fresh venv, load the
     artifact there and reproduce its reference predictions. A :class:`VerifyReport`;
     ``report.ok`` is False (with ``report.problem``) when the environment cannot be built,
-    the artifact cannot be loaded there, or a prediction differs."""
+    the artifact cannot be loaded there, or a prediction differs.
+
+    ``cache_dir`` is pip's cache (default: pip's own). ``env_cache``, a folder, keeps each
+    environment built, named by the hash of its exact pins and Python, and reuses it for
+    the same pins (CI runs that verify every push); without it every run builds afresh.
+    """
     started = time.perf_counter()
     record = backend.version(name, version)
     stored = backend.lineage(name, record.version)
@@ -231,10 +238,7 @@ def verify(
 
     artifact = backend.artifact_path(name, record.version)
     with tempfile.TemporaryDirectory(prefix="deploykit-verify-") as tmp:
-        venv = Path(tmp) / "venv"
-        _say(log, f"building a fresh environment: {len(pins)} packages from the lock")
-        python = _make_venv(venv)
-        failed = _pip_install(python, pins, cache_dir=cache_dir)
+        python, failed = _environment(pins, Path(tmp), cache_dir, env_cache, log)
         if failed is not None:
             return report(False, f"The recorded environment cannot be rebuilt: {failed}")
         sample = Path(tmp) / "sample.json"
@@ -271,6 +275,40 @@ def verify(
 def _say(log: Any, message: str) -> None:
     if callable(log):
         log(message)
+
+
+def _environment(
+    pins: Sequence[str],
+    tmp: Path,
+    cache_dir: str | os.PathLike[str] | None,
+    env_cache: str | os.PathLike[str] | None,
+    log: Any,
+) -> tuple[Path, str | None]:
+    """(the python of an environment holding exactly ``pins``, why it failed or None)."""
+    if env_cache is None:
+        _say(log, f"building a fresh environment: {len(pins)} packages from the lock")
+        python = _make_venv(tmp / "venv")
+        return python, _pip_install(python, pins, cache_dir=cache_dir)
+    key = hashlib.sha256("\n".join([sys.version, *sorted(pins)]).encode()).hexdigest()[:20]
+    folder = Path(env_cache) / key
+    python = folder / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    if (folder / "deploykit-complete").exists():
+        _say(log, f"reusing the environment built for these {len(pins)} pins ({key})")
+        return python, None
+    Path(env_cache).mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=env_cache))
+    _say(log, f"building an environment: {len(pins)} packages from the lock")
+    built = _make_venv(building / "venv")
+    failed = _pip_install(built, pins, cache_dir=cache_dir)
+    if failed is not None:
+        shutil.rmtree(building, ignore_errors=True)
+        return built, failed
+    (building / "venv" / "deploykit-complete").write_text("\n".join(pins) + "\n")
+    # atomic: a half-built one is never reused; OSError: another run finished it first
+    with contextlib.suppress(OSError):
+        (building / "venv").rename(folder)
+    shutil.rmtree(building, ignore_errors=True)
+    return python, None
 
 
 def _make_venv(folder: Path) -> Path:

@@ -750,6 +750,10 @@ def verify(
     cache_dir: Annotated[
         Path | None, typer.Option("--cache-dir", help="pip's cache (default: pip's own).")
     ] = None,
+    env_cache: Annotated[
+        Path | None,
+        typer.Option("--env-cache", help="Keep built environments here, reused for the same pins."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Rebuild the version's environment from its lock in a fresh venv and reproduce its
@@ -757,7 +761,10 @@ def verify(
     from deploykit.cli.cards import verify_command
 
     with _registry() as reg:
-        ok = verify_command(reg, name, version, full=full, cache_dir=cache_dir, as_json=as_json)
+        ok = verify_command(
+            reg, name, version, full=full, cache_dir=cache_dir, env_cache=env_cache,
+            as_json=as_json,
+        )  # fmt: skip
     if not ok:
         raise typer.Exit(1)
 

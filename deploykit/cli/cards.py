@@ -94,13 +94,16 @@ def verify_command(
     *,
     full: bool,
     cache_dir: Path | None,
+    env_cache: Path | None,
     as_json: bool,
 ) -> bool:
     from deploykit.cards.verify import verify
 
     ref: int | str = int(version) if version.isdigit() else version
     log = None if as_json else (lambda message: print(f"… {message}", file=sys.stderr))
-    report = verify(backend, name, ref, full=full, cache_dir=cache_dir, log=log)
+    report = verify(
+        backend, name, ref, full=full, cache_dir=cache_dir, env_cache=env_cache, log=log
+    )
     if as_json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
     else:
