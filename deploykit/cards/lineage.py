@@ -101,31 +101,42 @@ def _git(folder: Path, *args: str, strip: bool = True) -> str | None:
 
 def package_lock() -> dict[str, str]:
     """Every installed distribution as name -> version, sorted by name (a copy)."""
-    return dict(_lock())
-
-
-@functools.cache  # ~300 distributions: a few ms, and they do not change under a push
-def _lock() -> tuple[tuple[str, str], ...]:
-    found: dict[str, str] = {}
-    for dist in metadata.distributions():
-        name = dist.metadata["Name"]
-        if name and name.lower() not in found:
-            found[_canonical(name)] = dist.version
-    return tuple(sorted(found.items()))
-
-
-def _canonical(name: str) -> str:
-    return name.lower().replace("_", "-").replace(".", "-")
+    return dict(_scan()[0])
 
 
 def local_packages() -> list[str]:
     """Distributions installed from a folder (editable or local): no registry has them."""
-    local = []
+    return list(_scan()[1])
+
+
+@functools.cache  # ~200 distributions: one pass over their metadata, once a process
+def _scan() -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    found: dict[str, str] = {}
+    local: set[str] = set()
     for dist in metadata.distributions():
+        name, version = _name_version(dist)
+        if not name or name in found:
+            continue  # the first on sys.path is the one imported
+        found[name] = version
         text = dist.read_text("direct_url.json") or ""
         if '"url": "file:' in text or '"url":"file:' in text:
-            local.append(_canonical(dist.metadata["Name"] or ""))
-    return sorted(set(local) - {""})
+            local.add(name)
+    return tuple(sorted(found.items())), tuple(sorted(local))
+
+
+def _name_version(dist: metadata.Distribution) -> tuple[str, str]:
+    # A wheel's folder says both ("scikit_learn-1.9.1.dist-info"): ~10x faster than
+    # parsing each METADATA file, which dominated a first push's lineage.
+    folder = getattr(dist, "_path", None)
+    stem = str(getattr(folder, "name", ""))
+    if stem.endswith(".dist-info") and stem[: -len(".dist-info")].count("-") == 1:
+        name, version = stem[: -len(".dist-info")].split("-")
+        return _canonical(name), version
+    return _canonical(dist.metadata["Name"] or ""), dist.version
+
+
+def _canonical(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
 
 
 def capture_lineage(kernel: KernelContext | None = None) -> dict[str, Any]:
