@@ -140,3 +140,23 @@ def test_the_diff_says_what_changed(
     assert "# What changed from churn:1 to churn:2" in text
     assert "| C | 1.0000 | 0.0500 |" in text
     assert "rows 400 → 300" in text
+
+
+def test_slices_named_at_evaluation_show_on_the_card(
+    reg: Any, churn_data: Any, churn_model: Any
+) -> None:
+    X, y = churn_data
+    features = X.drop(columns="region")
+    report = deploykit.evaluate(churn_model, features, y, slice_by=X["region"])
+    groups = {g["value"]: g for g in report.slices["groups"]}
+    assert set(groups) == {"north", "south"}
+    assert groups["north"]["rows"] + groups["south"]["rows"] == len(y)
+    north = (X["region"] == "north").to_numpy()
+    expected = float((churn_model.predict(features[north]) == y[north]).mean())
+    assert groups["north"]["metrics"]["accuracy"] == pytest.approx(expected)
+    push_quietly(reg, churn_model, X=features, evaluation=report)
+    card = reg.card("churn", 1)
+    assert "By `region`:" in card
+    assert re.search(r"\| north \| \d+ \| ", card)
+    with pytest.raises(deploykit.errors.EvaluationError, match="'slice_by' parameter must name"):
+        deploykit.evaluate(churn_model, features, y, slice_by="region")
