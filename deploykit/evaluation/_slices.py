@@ -70,5 +70,5 @@ def slice_metrics(
         except ValueError:  # a slice too small for a metric: show its size, not a failure
             figures = {}
         groups.append({"value": str(values[i]), "rows": int(counts[i]), "metrics": figures})
-    shown = sum(g["rows"] for g in groups)
+    shown = int(counts[order].sum())
     return {"column": name, "groups": groups, "other_rows": int(len(keys) - shown)}
