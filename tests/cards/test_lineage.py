@@ -77,3 +77,43 @@ def test_the_lock_pins_every_installed_distribution() -> None:
     assert "threadpoolctl" in lock  # a dependency of a dependency
     assert len(lock) > 50  # everything, not just the model libraries
     assert "deploykit" in lineage["local_packages"]  # editable: no registry has it
+
+
+def test_a_script_push_records_the_script_and_its_commit(tmp_path: Path) -> None:
+    """A push from plain Python (no kernel): the script's path and the git state of its repo."""
+    import os
+    import sys
+
+    repo = tmp_path / "project"
+    repo.mkdir()
+    (repo / "train.py").write_text(
+        "import warnings\n"
+        "from sklearn.datasets import make_classification\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "from deploykit.registry import Registry\n"
+        "X, y = make_classification(n_samples=50, n_features=4, random_state=0)\n"
+        "warnings.simplefilter('ignore')\n"
+        f"Registry(home={str(tmp_path / 'home')!r}).push(LogisticRegression().fit(X, y), 'm', X=X)\n"
+    )
+    commit = make_repo_with(repo, "train.py")
+    env = {**os.environ, "DEPLOYKIT_FSYNC": "0"}
+    env.pop("JPY_SESSION_NAME", None)
+    subprocess.run([sys.executable, "train.py"], cwd=repo, check=True, env=env, timeout=120)
+    from deploykit.registry import Registry
+
+    with Registry(home=tmp_path / "home") as reg:
+        lineage = reg.lineage("m", 1)
+        card = reg.card("m", 1)
+    assert lineage is not None
+    source = lineage["lineage"]["source"]
+    assert source == {"kind": "script", "script": str(repo / "train.py")}
+    assert lineage["lineage"]["git"]["commit"] == commit
+    assert f"| Script | `{repo / 'train.py'}` |" in card
+    assert f"`{commit}` (clean)" in card
+
+
+def make_repo_with(folder: Path, name: str) -> str:
+    _git(folder, "init", "-q")
+    _git(folder, "add", name)
+    _git(folder, "commit", "-qm", "train")
+    return _git(folder, "rev-parse", "HEAD")
