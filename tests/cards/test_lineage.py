@@ -93,7 +93,8 @@ def test_a_script_push_records_the_script_and_its_commit(tmp_path: Path) -> None
         "from deploykit.registry import Registry\n"
         "X, y = make_classification(n_samples=50, n_features=4, random_state=0)\n"
         "warnings.simplefilter('ignore')\n"
-        f"Registry(home={str(tmp_path / 'home')!r}).push(LogisticRegression().fit(X, y), 'm', X=X)\n"
+        f"reg = Registry(home={str(tmp_path / 'home')!r})\n"
+        "reg.push(LogisticRegression().fit(X, y), 'm', X=X)\n"
     )
     commit = make_repo_with(repo, "train.py")
     env = {**os.environ, "DEPLOYKIT_FSYNC": "0"}

@@ -21,7 +21,7 @@ from deploykit.settings import Settings
 PAYLOADS = {
     "intended_use": "<script>alert('use')</script>",
     "limitations": '<img src=x onerror="alert(1)"> and [click](javascript:alert(2))',
-    "notes": "<iframe src=//evil.example></iframe> | a | table | breaker |\n\n<b onmouseover=x>b</b>",
+    "notes": "<iframe src=//evil.example></iframe> | a | breaker |\n\n<b onmouseover=x>b</b>",
     "owners": ["<svg onload=alert(3)>"],
 }
 
