@@ -26,12 +26,11 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import Unpack
 
-    from deploykit.cards.store import CardRevision
     from deploykit.client import Client
     from deploykit.monitoring.options import DriftOptions
     from deploykit.monitoring.results import DriftTimeline
     from deploykit.monitoring.rules import AlertRule
-    from deploykit.records import Alias, Event, ModelInfo, ModelVersion
+    from deploykit.records import Alias, CardRevision, Event, ModelInfo, ModelVersion
     from deploykit.registry import Registry
     from deploykit.settings import Settings
 

@@ -13,7 +13,7 @@ import dataclasses
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-__all__ = ["Alias", "Event", "ModelInfo", "ModelVersion", "utcnow"]
+__all__ = ["Alias", "CardRevision", "Event", "ModelInfo", "ModelVersion", "utcnow"]
 
 _R = TypeVar("_R")
 
@@ -155,3 +155,23 @@ class Event(_Record):
     details: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     _datetime_fields = ("at",)
+
+
+@dataclasses.dataclass(frozen=True)
+class CardRevision(_Record):
+    """One revision of a version's model card: its editable fields and the Markdown
+    written then (without the history, which is read from the audit log when shown).
+
+    Revision 1 is written at push; each amendment adds one. Revision 0 stands for a
+    version pushed before cards existed: rendered on read, never stored.
+    """
+
+    model: str
+    version: int
+    revision: int
+    created_at: datetime
+    actor: str
+    fields: dict[str, Any]
+    markdown: str = dataclasses.field(repr=False)
+
+    _datetime_fields = ("created_at",)

@@ -7,7 +7,8 @@
 - :mod:`~deploykit.cards.render` / :mod:`~deploykit.cards.html`: the card as Markdown / HTML.
 - :mod:`~deploykit.cards.document`: a card with its history, as a front end shows it.
 - :mod:`~deploykit.cards.diff`: what changed between two versions.
-- :mod:`~deploykit.cards.store`: revisions in the registry database.
+- :mod:`~deploykit.cards.store`: revisions in the registry database (records:
+  :class:`deploykit.records.CardRevision`).
 - :mod:`~deploykit.cards.verify`: rebuild the environment from the lock and reproduce.
 
 Core: nothing here imports Jupyter or a web framework.

@@ -8,9 +8,7 @@ plus a ``card`` event in the audit log, in one transaction.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,7 +16,7 @@ import sqlalchemy as sa
 from deploykit.cards.fields import check_fields
 from deploykit.cards.render import render_card
 from deploykit.errors import InvalidInputError, NotFoundError
-from deploykit.records import ModelVersion, _Record, utcnow
+from deploykit.records import CardRevision, ModelVersion, utcnow
 from deploykit.registry import events as event_log
 from deploykit.registry.database import run_in_transaction
 from deploykit.registry.rows import as_utc
@@ -31,25 +29,6 @@ from deploykit.registry.tables import (
 )
 
 __all__ = ["CardRevision", "CardStore", "write_push"]
-
-
-@dataclasses.dataclass(frozen=True)
-class CardRevision(_Record):
-    """One revision of a version's card: the editable fields and the Markdown written then.
-
-    Revision 1 is written at push; each amendment adds one. Revision 0 stands for a
-    version pushed before cards existed: rendered on read, never stored.
-    """
-
-    model: str
-    version: int
-    revision: int
-    created_at: datetime
-    actor: str
-    fields: dict[str, Any]
-    markdown: str
-
-    _datetime_fields = ("created_at",)
 
 
 def write_push(

@@ -35,13 +35,12 @@ from deploykit.errors import (
     StorageError,
     error_class,
 )
-from deploykit.records import Alias, Event, ModelInfo, ModelVersion
+from deploykit.records import Alias, CardRevision, Event, ModelInfo, ModelVersion
 from deploykit.settings import Settings
 
 if TYPE_CHECKING:
     from typing import Unpack
 
-    from deploykit.cards.store import CardRevision
     from deploykit.monitoring.options import DriftOptions
     from deploykit.monitoring.results import DriftTimeline
     from deploykit.monitoring.rules import AlertRule
@@ -297,8 +296,6 @@ class Client:
         reason: str | None = None,
     ) -> CardRevision:
         """A new revision of the card of ``version`` (see ``Registry.amend_card``)."""
-        from deploykit.cards.store import CardRevision
-
         path = f"/v1/models/{_seg(name)}/versions/{_seg(version)}/card"
         body = {"fields": dict(fields) if isinstance(fields, Mapping) else fields, "reason": reason}
         return CardRevision.from_dict(self._json("POST", path, json=body))

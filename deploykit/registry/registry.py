@@ -26,7 +26,7 @@ from deploykit.errors import (
     DeployKitWarning,
     InvalidInputError,
 )
-from deploykit.records import Alias, Event, ModelInfo, ModelVersion
+from deploykit.records import Alias, CardRevision, Event, ModelInfo, ModelVersion
 from deploykit.registry.database import create_engine, mask_url
 from deploykit.registry.drafts import VersionDraft, json_safe, prepare_draft
 from deploykit.registry.events import check_filters
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     import sqlalchemy as sa
 
-    from deploykit.cards.store import CardRevision, CardStore
+    from deploykit.cards.store import CardStore
     from deploykit.monitoring import ReferenceProfile
     from deploykit.monitoring.options import DriftOptions
     from deploykit.monitoring.results import DriftTimeline
