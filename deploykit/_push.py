@@ -22,8 +22,9 @@ class PushOptions(TypedDict, total=False):
     Written once for ``Registry.push``/``push_file`` and ``Client.push``/``push_file``.
     ``X`` gives the signature and the reference profile; ``evaluation`` and ``gate`` the
     report and its deploy gate; ``deploy`` moves production if the gate passes;
-    ``progress(sent, total)`` follows an upload (nothing is uploaded in-process, so the
-    embedded registry never calls it).
+    ``card`` the card's editable fields (intended use, limitations, owners); ``lineage`` a
+    ``deploykit.cards.KernelContext`` from the magics; ``progress(sent, total)`` follows an
+    upload (nothing is uploaded in-process, so the embedded registry never calls it).
     """
 
     X: Any
@@ -36,6 +37,8 @@ class PushOptions(TypedDict, total=False):
     author: str | None
     nullable: Sequence[str] | None
     signature: Any
+    card: Mapping[str, Any] | None
+    lineage: Any
     progress: Progress | None
 
 

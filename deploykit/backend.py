@@ -1,7 +1,7 @@
 """The protocol every front end speaks, and the one place that picks its implementation.
 
 :class:`Backend` is what the magics, widgets, console, Lab sidebar and CLI call:
-registry operations (push, versions, deploy, rollback, events), monitoring
+registry operations (push, versions, deploy, rollback, events, cards), monitoring
 ones (metrics, drift, alert rules) and experiments (shadow, canary, promote,
 compare). :class:`deploykit.Registry` serves it
 in-process and :class:`deploykit.Client` over HTTP; mypy checks both conform
@@ -23,6 +23,7 @@ from deploykit._push import Progress, PushOptions, split_options
 from deploykit._token import find_token, local_token, token_source
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from types import TracebackType
     from typing import Unpack
 
@@ -33,7 +34,14 @@ if TYPE_CHECKING:
     from deploykit.monitoring.options import DriftOptions
     from deploykit.monitoring.results import DriftTimeline
     from deploykit.monitoring.rules import AlertRule
-    from deploykit.records import Alias, Event, Experiment, ModelInfo, ModelVersion
+    from deploykit.records import (
+        Alias,
+        CardRevision,
+        Event,
+        Experiment,
+        ModelInfo,
+        ModelVersion,
+    )
     from deploykit.registry import Registry
     from deploykit.settings import Settings
 
@@ -99,6 +107,25 @@ class Backend(Protocol):
         action: str = ...,
         if_current: int | None = ...,
     ) -> Alias: ...
+
+    # cards and lineage
+    def card(
+        self,
+        name: str,
+        version: int | str = ...,
+        *,
+        revision: int | None = ...,
+        format: str = ...,
+    ) -> str: ...
+    def amend_card(
+        self,
+        name: str,
+        version: int | str,
+        fields: Mapping[str, Any],
+        *,
+        reason: str | None = ...,
+    ) -> CardRevision: ...
+    def lineage(self, name: str, version: int | str = ...) -> dict[str, Any] | None: ...
 
     # artifacts
     def artifact_path(self, name: str, ref: int | str = ...) -> Path: ...

@@ -13,7 +13,7 @@ import dataclasses
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-__all__ = ["Alias", "Event", "Experiment", "ModelInfo", "ModelVersion", "utcnow"]
+__all__ = ["Alias", "CardRevision", "Event", "Experiment", "ModelInfo", "ModelVersion", "utcnow"]
 
 _R = TypeVar("_R")
 
@@ -138,9 +138,10 @@ class Event(_Record):
     """One line of the append-only audit log.
 
     ``action`` is one of ``push``, ``deploy``, ``rollback``, ``auto-rollback``,
-    ``alias-delete``, ``alert``, or an experiment's ``experiment-start``, ``-step``,
-    ``-promote``, ``-abort``, ``-end``. ``from_version``/``to_version`` say where an alias
-    moved (both None for actions that move none).
+    ``alias-delete``, ``alert``, ``card`` (a card amended: ``to_version`` is the version,
+    ``details["revision"]`` the new revision), or an experiment's ``experiment-start``,
+    ``-step``, ``-promote``, ``-abort``, ``-end``. ``from_version``/``to_version`` say where
+    an alias moved (both None for actions that move none).
     """
 
     id: int
@@ -201,3 +202,23 @@ class Experiment(_Record):
         if self.kind == "shadow":
             return "shadow" if self.percent >= 100 else f"shadow {self.percent:g}%"
         return f"canary {self.percent:g}%"
+
+
+@dataclasses.dataclass(frozen=True)
+class CardRevision(_Record):
+    """One revision of a version's model card: its editable fields and the Markdown
+    written then (without the history, which is read from the audit log when shown).
+
+    Revision 1 is written at push; each amendment adds one. Revision 0 stands for a
+    version pushed before cards existed: rendered on read, never stored.
+    """
+
+    model: str
+    version: int
+    revision: int
+    created_at: datetime
+    actor: str
+    fields: dict[str, Any]
+    markdown: str = dataclasses.field(repr=False)
+
+    _datetime_fields = ("created_at",)

@@ -1,4 +1,5 @@
-"""Typer application: ``deploykit push|versions|deploy|rollback|events|models|score|export|gc``.
+"""Typer application: ``deploykit push|versions|deploy|rollback|events|models|score|export|gc``,
+``card`` and ``verify``.
 
 Every command talks to the registry named by the ``DEPLOYKIT_*`` settings.
 A deploykit error prints one line on stderr and exits with status 1; a usage
@@ -726,6 +727,71 @@ def export(
             reg, name, ref=pick_ref(version, alias), directory=docker,
             image=image, force=force, as_json=as_json,
         )  # fmt: skip
+
+
+@app.command(cls=_Command)
+def card(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Model name.")],
+    version: Annotated[
+        str, typer.Argument(metavar="VERSION", help="A version number or an alias.")
+    ] = "production",
+    diff: Annotated[
+        str | None, typer.Option("--diff", help="Another version: what changed to it.")
+    ] = None,
+    revision: Annotated[
+        int | None, typer.Option("--revision", help="A card revision (default: latest).")
+    ] = None,
+    html: Annotated[bool, typer.Option("--html", help="HTML instead of Markdown.")] = False,
+    settings: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Amend a field: intended_use, out_of_scope, limitations, "
+            "ethical_considerations, owners (comma-separated), notes. Repeatable.",
+        ),
+    ] = None,
+    reason: ReasonOption = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
+) -> None:
+    """Print a version's model card (Markdown), diff two versions, or amend the card."""
+    from deploykit.cli.cards import card_command
+
+    with _registry() as reg:
+        card_command(
+            reg, name, version, diff=diff, revision=revision, html=html,
+            settings=settings or [], reason=reason, output=output,
+        )  # fmt: skip
+
+
+@app.command(cls=_Command)
+def verify(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Model name.")],
+    version: Annotated[
+        str, typer.Argument(metavar="VERSION", help="A version number or an alias.")
+    ] = "production",
+    full: Annotated[
+        bool, typer.Option("--full", help="Install the whole lock, not the model's closure.")
+    ] = False,
+    cache_dir: Annotated[
+        Path | None, typer.Option("--cache-dir", help="pip's cache (default: pip's own).")
+    ] = None,
+    env_cache: Annotated[
+        Path | None,
+        typer.Option("--env-cache", help="Keep built environments here, reused for the same pins."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Rebuild the version's environment from its lock in a fresh venv and reproduce its
+    reference predictions. Exit status 0 if they match, 1 if not (for CI)."""
+    from deploykit.cli.cards import verify_command
+
+    with _registry() as reg:
+        ok = verify_command(
+            reg, name, version, full=full, cache_dir=cache_dir, env_cache=env_cache,
+            as_json=as_json,
+        )  # fmt: skip
+    if not ok:
+        raise typer.Exit(1)
 
 
 def _current(reg: Backend, name: str, alias: str) -> int | None:

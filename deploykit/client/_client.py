@@ -12,7 +12,7 @@ import hashlib
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +35,14 @@ from deploykit.errors import (
     StorageError,
     error_class,
 )
-from deploykit.records import Alias, Event, Experiment, ModelInfo, ModelVersion
+from deploykit.records import (
+    Alias,
+    CardRevision,
+    Event,
+    Experiment,
+    ModelInfo,
+    ModelVersion,
+)
 from deploykit.settings import Settings
 
 if TYPE_CHECKING:
@@ -271,6 +278,43 @@ class Client:
         for message in data.pop("warnings", None) or []:
             warnings.warn(message, DeployKitWarning, stacklevel=3)
         return ModelVersion.from_dict(data)
+
+    # ------------------------------------------------------------------ cards
+    def card(
+        self,
+        name: str,
+        version: int | str = "production",
+        *,
+        revision: int | None = None,
+        format: str = "markdown",
+    ) -> str:
+        """The model card of ``version`` (see ``Registry.card``), asked for by ``Accept``."""
+        from deploykit.cards.document import check_format
+
+        accept = "text/html" if check_format(format) == "html" else "text/markdown"
+        params = {} if revision is None else {"revision": revision}
+        path = f"/v1/models/{_seg(name)}/versions/{_seg(version)}/card"
+        response = self._send("GET", path, params=params, headers={"accept": accept})
+        return response.text
+
+    def amend_card(
+        self,
+        name: str,
+        version: int | str,
+        fields: Mapping[str, Any],
+        *,
+        reason: str | None = None,
+    ) -> CardRevision:
+        """A new revision of the card of ``version`` (see ``Registry.amend_card``)."""
+        path = f"/v1/models/{_seg(name)}/versions/{_seg(version)}/card"
+        body = {"fields": dict(fields) if isinstance(fields, Mapping) else fields, "reason": reason}
+        return CardRevision.from_dict(self._json("POST", path, json=body))
+
+    def lineage(self, name: str, version: int | str = "production") -> dict[str, Any] | None:
+        """What ``Registry.lineage`` returns, from the server."""
+        path = f"/v1/models/{_seg(name)}/versions/{_seg(version)}/lineage"
+        data = self._json("GET", path)
+        return data if data else None
 
     # ------------------------------------------------------------------ artifacts
     def artifact_path(self, name: str, ref: int | str = "production") -> Path:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 
 from deploykit.console import charts
+from deploykit.console.card import CardPanel
 from deploykit.console.data import Access, Evidence, ModelPage, ModelSummary, page_status
 from deploykit.console.experiment_panel import ExperimentPanel
 from deploykit.console.frames import DriftData
@@ -211,14 +212,10 @@ class ModelView(widgets.VBox):
         self.accuracy = ChartArea("dk-chart-accuracy")
         self.events = widgets.HTML()
         self.events.add_class("dk-events")
+        self.card = CardPanel(client, page.name)
         half = widgets.Layout(width="50%")
-        super().__init__(
+        self.overview = widgets.VBox(
             [
-                widgets.HBox([self.back_button]),
-                self.heading,
-                self.access_note,
-                self.problems,
-                self.evidence,
                 self.experiment,
                 self.table,
                 widgets.HBox(
@@ -253,12 +250,30 @@ class ModelView(widgets.VBox):
                 self.events,
             ]
         )
+        # The card is fetched when its tab opens, not at every refresh of the page.
+        self.tabs = widgets.Tab(children=[self.overview, self.card], titles=("Overview", "Card"))
+        self.tabs.add_class("dk-model-tabs")
+        self.tabs.observe(self.card._selected, names="selected_index")
+        super().__init__(
+            [
+                widgets.HBox([self.back_button]),
+                self.heading,
+                self.access_note,
+                self.problems,
+                self.evidence,
+                self.tabs,
+            ]
+        )
         self.show(page)
 
     # -- actions ---------------------------------------------------------------------------
 
     def back(self) -> None:
         self.on_back()
+
+    def open_card(self) -> None:
+        """Show the Card tab (the live version's card first)."""
+        self.tabs.selected_index = 1
 
     def set_period(self, label: str) -> None:
         """Show the charts over ``label`` (a key of :data:`PERIODS`)."""
@@ -278,6 +293,7 @@ class ModelView(widgets.VBox):
         )
         self.table.show_versions(page.versions)
         self.experiment.show(page.experiment, page.events)
+        self.card.set_versions(page.versions, page.live_version)
         self.latency.draw(charts.latency_figure(page.serving, x_range=page.period))
         self.traffic.draw(charts.traffic_figure(page.serving, x_range=page.period))
         self._show_drift(page)

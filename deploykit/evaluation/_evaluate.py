@@ -42,6 +42,7 @@ def evaluate(
     cv: int | None = None,
     gate: str | Gate | None = None,
     sample_weight: Any = None,
+    slice_by: Any = None,
 ) -> EvaluationReport:
     """Measure a fitted model on labelled data ``X, y`` and put the figures in context.
 
@@ -59,6 +60,8 @@ def evaluate(
     k-fold cross-validation of a clone of ``model`` refitted on ``X, y`` (stratified for
     classifiers). ``gate`` (text or :class:`Gate`) is checked and its result stored in the
     report. ``sample_weight`` weighs rows in every metric (not ``max_error``) and in cv fits.
+    ``slice_by`` (a column of X, or one key per row) adds the metrics of each slice (the
+    20 largest), shown on the version's card.
 
     Raises EvaluationError, in one line, for data the model cannot be scored on: lengths
     that differ, no rows, NaN in y, an unfitted model, columns other than those fitted on.
@@ -85,7 +88,21 @@ def evaluate(
                 f"{model_name(estimator)} could not be evaluated: {one_line(exc)}"
             ) from None
 
-    main = score(model, X, y_arr, sw)
+    main_outputs = predict_outputs(model, X, task)
+    try:
+        main = score_outputs(task, y_arr, main_outputs, pos_label=pos_label, sample_weight=sw)
+    except ValueError as exc:
+        raise EvaluationError(
+            f"{model_name(model)} could not be evaluated: {one_line(exc)}"
+        ) from None
+    slices = None
+    if slice_by is not None:
+        from deploykit.evaluation._slices import slice_keys, slice_metrics
+
+        column, keys = slice_keys(X, slice_by, len(y_arr))
+        slices = slice_metrics(
+            column, keys, task, y_arr, main_outputs, pos_label=pos_label, sample_weight=sw
+        )
     dummy = DummyRegressor(strategy="mean") if task == "regression" else DummyClassifier()
     baseline = score(dummy.fit(X, y_arr, sample_weight=sw), X, y_arr, sw)
     notes = [*main.notes, *(f"baseline: {n}" for n in baseline.notes if n not in main.notes)]
@@ -119,6 +136,7 @@ def evaluate(
         confusion_matrix=main.confusion_matrix,
         labels=main.labels,
         notes=tuple(notes),
+        slices=slices,
     )
     if gate_obj is None:
         return report

@@ -29,6 +29,8 @@ class EvaluationReport:
     ``confusion_matrix`` counts rows (unweighted); its rows are the true labels and its
     columns the predicted ones, both in ``labels`` order. ``notes`` say why a metric
     of the task is missing (``mape`` when y has zeros, ``roc_auc`` without scores).
+    ``slices`` (with ``evaluate(..., slice_by=...)``) holds the metrics per slice:
+    ``{"column", "groups": [{"value", "rows", "metrics"}], "other_rows"}``.
     """
 
     task: str
@@ -43,6 +45,7 @@ class EvaluationReport:
     labels: list[Any] | None = None
     gate: GateResult | None = None
     notes: tuple[str, ...] = ()
+    slices: dict[str, Any] | None = None
 
     def _other(self, against: str) -> dict[str, float] | None:
         if against not in _AGAINST:

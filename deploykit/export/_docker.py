@@ -11,6 +11,7 @@
       k8s/service.yaml
       k8s/hpa.yaml          autoscaling/v2 on CPU
       README.md             build, run, deploy
+      MODEL_CARD.md         the version's model card (deploykit card NAME VERSION)
 
 The image serves what a deploykit server serves for one model (MLflow scoring
 formats, the version's signature checks, ``/healthz``) without the registry: it is
@@ -143,6 +144,7 @@ def export_docker(
     (target / "k8s" / "service.yaml").write_text(_service(k8s))
     (target / "k8s" / "hpa.yaml").write_text(_hpa(k8s, replicas, max_replicas))
     (target / "README.md").write_text(_readme(record, image, python))
+    (target / "MODEL_CARD.md").write_text(registry.card(name, record.version), encoding="utf-8")
     files = tuple(sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()))
     return ExportResult(target, name, record.version, python, tuple(requirements), files, image)
 

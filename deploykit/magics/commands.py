@@ -22,6 +22,7 @@ from deploykit.magics.parser import parse
 from deploykit.magics.progress import Progress
 from deploykit.ui import actions
 from deploykit.ui.addresses import DEFAULT_SERVER_URL, console_url
+from deploykit.ui.cards import CardView, card_view, kernel_context
 from deploykit.ui.resolve import lookup, require_estimator
 from deploykit.ui.results import (
     ConsoleLink,
@@ -124,12 +125,19 @@ class DeployMagics(Magics):
                 notebook=self._notebook(),
                 progress=bar,
                 nullable=args.nullable,
+                card=lookup(self.namespace, args.card) if args.card is not None else None,
+                lineage=kernel_context(self.shell, keep_source=args.keep_source),
             )
         except BaseException as exc:
             bar.finish(f"Push of {args.name} failed: {type(exc).__name__}", ok=False)
             raise
         bar.finish(summary, ok=ok)
         return version
+
+    def _card(self, args: Any) -> CardView:
+        return card_view(
+            self.backend, args.name, args.version, diff=args.diff, revision=args.revision
+        )
 
     def _versions(self, args: Any) -> RecordList:
         return RecordList(self.backend.versions(args.name), kind="versions")

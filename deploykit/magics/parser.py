@@ -40,9 +40,15 @@ SUBCOMMANDS: dict[str, Subcommand] = {
             "push",
             "push MODEL --name NAME [--data X_TRAIN] [--format joblib|skops] [--gate RULES] "
             "[--nullable COL,COL] "
-            "[--deploy] [--description TEXT]",
+            "[--deploy] [--description TEXT] [--card DICT] [--keep-source]",
             "store a new immutable version; --deploy moves production if the gate passes",
             '%deploy push model --name churn --data X_train --gate "roc_auc>=0.9" --deploy',
+        ),
+        Subcommand(
+            "card",
+            "card NAME [VERSION] [--diff VERSION] [--revision N]",
+            "the model card of a version (production by default), or what changed to another",
+            "%deploy card churn 3 --diff 4",
         ),
         Subcommand(
             "versions",
@@ -245,6 +251,13 @@ def _build(name: str) -> _Parser:
         p.add_argument("--deploy", action="store_true")
         p.add_argument("--description", default="")
         p.add_argument("--nullable", type=_names, default=None)
+        p.add_argument("--card", default=None)
+        p.add_argument("--keep-source", dest="keep_source", action="store_true")
+    elif name == "card":
+        p.add_argument("name")
+        p.add_argument("version", type=_version, nargs="?", default="production")
+        p.add_argument("--diff", type=_version, default=None)
+        p.add_argument("--revision", type=_positive_int, default=None)
     elif name == "versions":
         p.add_argument("name")
     elif name == "deploy":

@@ -11,10 +11,13 @@ import dataclasses
 import functools
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deploykit._schema import json_type
 from deploykit.errors import GateError, InvalidInputError
+
+if TYPE_CHECKING:
+    from deploykit.cards.lineage import KernelContext
 
 __all__ = ["VersionDraft", "draft_schema", "json_safe", "prepare_draft"]
 
@@ -74,6 +77,16 @@ def draft_schema() -> dict[str, Any]:
                 "description": "Package -> version at push time",
             },
             "profile": nullable("object", "deploykit ReferenceProfile.to_dict()"),
+            "lineage": nullable(
+                "object", "Where the version came from: deploykit.cards.capture_lineage()"
+            ),
+            "card": {
+                "type": "object",
+                "description": "The card's editable fields (intended_use, limitations, owners...)",
+            },
+            "reference": nullable(
+                "object", "A few training rows and the model's predictions on them"
+            ),
         },
     }
 
@@ -97,6 +110,9 @@ class VersionDraft:
     data_fingerprint: dict[str, Any] | None = None
     environment: dict[str, str] = dataclasses.field(default_factory=dict)
     profile: dict[str, Any] | None = None
+    lineage: dict[str, Any] | None = None
+    card: dict[str, Any] = dataclasses.field(default_factory=dict)
+    reference: dict[str, Any] | None = None
 
     @property
     def gate_passed(self) -> bool | None:
@@ -148,6 +164,29 @@ def _check_fields(fields: dict[str, Any]) -> None:
                 ) from None
 
 
+def _read_lineage(value: dict[str, Any]) -> None:
+    from deploykit.cards.lineage import check_lineage
+
+    check_lineage(value)
+
+
+def _read_card(value: dict[str, Any]) -> None:
+    from deploykit.cards.fields import check_fields
+
+    if check_fields(value, parameter="draft.card") != value:
+        raise ValueError("fields must be clean (see deploykit.cards.check_fields)")
+
+
+def _read_reference(value: dict[str, Any]) -> None:
+    if value.get("kind") not in ("dataframe", "array"):
+        raise ValueError("kind must be 'dataframe' or 'array'")
+    rows, predictions = value.get("rows"), value.get("predictions")
+    if not isinstance(rows, list) or not isinstance(predictions, list):
+        raise ValueError("rows and predictions must be lists")
+    if len(rows) != len(predictions) or len(rows) > 1000:
+        raise ValueError("rows and predictions must be as many, at most 1000")
+
+
 def _read_signature(value: dict[str, Any]) -> None:
     from deploykit.signature import Signature
 
@@ -192,6 +231,9 @@ _READERS = {
     "evaluation": _read_evaluation,
     "gate": _read_gate,
     "data_fingerprint": _read_fingerprint,
+    "lineage": _read_lineage,
+    "card": _read_card,
+    "reference": _read_reference,
 }
 _READ_AS = {
     "signature": "a signature",
@@ -199,6 +241,9 @@ _READ_AS = {
     "evaluation": "an evaluation report",
     "gate": "a gate result",
     "data_fingerprint": "a data fingerprint",
+    "lineage": "a lineage",
+    "card": "card fields",
+    "reference": "a reference sample",
 }
 
 
@@ -217,6 +262,8 @@ def prepare_draft(
     size: int = 0,
     nullable: Sequence[str] | None = None,
     signature: Any = None,
+    card: Mapping[str, Any] | None = None,
+    lineage: KernelContext | None = None,
 ) -> VersionDraft:
     """Describe ``model`` as a version draft: estimator, signature, profile, params, gate.
 
@@ -226,8 +273,13 @@ def prepare_draft(
     :class:`deploykit.Gate` or its text, e.g. ``"recall >= 0.8"``) is checked
     against it. ``nullable`` names columns that accept nulls whatever the data and the
     probe say; ``signature`` (a :class:`deploykit.Signature` or its dict) replaces the
-    inferred one. Nothing is stored.
+    inferred one. ``card`` holds the card's editable fields (intended use, limitations,
+    owners, see :data:`deploykit.cards.CARD_FIELDS`); ``lineage`` what a notebook kernel
+    knows (the magics pass it); the rest of the lineage (git, the package lock) is read
+    here, in the pushing process. Nothing is stored.
     """
+    from deploykit.cards.fields import check_fields
+    from deploykit.cards.lineage import KernelContext, capture_lineage
     from deploykit.serialization import FORMATS, capture_environment, check_estimator
 
     if format not in FORMATS:
@@ -239,25 +291,35 @@ def prepare_draft(
         raise InvalidInputError(
             f"The 'description' parameter must be a str. Got {type(description).__name__} instead."
         )
+    card_fields = check_fields(card)
+    if lineage is not None and not isinstance(lineage, KernelContext):
+        raise InvalidInputError(
+            "The 'lineage' parameter must be a deploykit.cards.KernelContext (the %deploy "
+            f"magics pass one). Got {type(lineage).__name__} instead."
+        )
     estimator = check_estimator(model)
     report = _as_report(evaluation)
     gate_result = _check_gate(gate, report)
     # first: it names a mismatch between X and the model best
     signature_dict = _signature(X, model, nullable, signature)
-    profile = fingerprint = None
+    profile = fingerprint = reference = None
     if X is not None:
+        from deploykit.cards.reference import reference_sample
+
+        reference = reference_sample(model, X)
         from deploykit.monitoring import ReferenceProfile
         from deploykit.monitoring import fingerprint as fingerprint_of
 
         profile = json_safe(ReferenceProfile.from_data(X, model=model).to_dict())
         fingerprint = json_safe(fingerprint_of(X).to_dict())
+    captured = json_safe(capture_lineage(lineage))
     return VersionDraft(
         digest=digest,
         format=format,
         size=size,
         estimator=estimator,
         description=description,
-        notebook=notebook,
+        notebook=(notebook or captured["source"].get("notebook") or "")[:1024] or None,
         author=author,
         signature=signature_dict,
         metrics=json_safe(dict(report.metrics)) if report is not None else {},
@@ -267,6 +329,9 @@ def prepare_draft(
         data_fingerprint=fingerprint,
         environment=dict(capture_environment()),
         profile=profile,
+        lineage=captured,
+        card=card_fields,
+        reference=reference,
     )
 
 

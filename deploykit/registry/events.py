@@ -42,6 +42,7 @@ ACTIONS = (
     "auto-rollback",
     "alias-delete",
     "alert",
+    "card",
     *EXPERIMENT_ACTIONS,
 )
 

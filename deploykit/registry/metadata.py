@@ -217,6 +217,7 @@ class MetadataStore:
                 connection.execute(
                     version_profiles.insert().values(version_id=version_id, profile=draft.profile)
                 )
+            _write_card(connection, name, number, version_id, draft, actor=actor, at=now)
             details: dict[str, Any] = {"digest": draft.digest, "format": draft.format}
             if draft.gate is not None:
                 details["gate_passed"] = draft.gate_passed
@@ -361,6 +362,50 @@ class MetadataStore:
             known = connection.execute(sa.select(models.c.name)).scalars().all()
             raise ModelNotFoundError(f"No model named {name!r}{did_you_mean(name, known)}")
         return row
+
+
+def _write_card(
+    connection: sa.Connection,
+    name: str,
+    number: int,
+    version_id: int,
+    draft: VersionDraft,
+    *,
+    actor: str,
+    at: datetime,
+) -> None:
+    """The new version's lineage and first card revision, in the push's transaction."""
+    from deploykit.cards.store import write_push  # cards reads registry tables: no loop
+
+    record = ModelVersion(
+        model=name,
+        version=number,
+        digest=draft.digest,
+        format=draft.format,
+        size=draft.size,
+        created_at=at,
+        author=draft.author or actor,
+        estimator=draft.estimator,
+        description=draft.description,
+        notebook=draft.notebook,
+        signature=draft.signature,
+        metrics=draft.metrics,
+        evaluation=draft.evaluation,
+        gate=draft.gate,
+        params=draft.params,
+        data_fingerprint=draft.data_fingerprint,
+        environment=draft.environment,
+    )
+    write_push(
+        connection,
+        version_id,
+        record,
+        lineage=draft.lineage,
+        reference=draft.reference,
+        profile=draft.profile,
+        fields=draft.card,
+        actor=actor,
+    )
 
 
 def _with_digest(

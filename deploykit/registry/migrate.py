@@ -31,8 +31,9 @@ __all__ = ["HEAD_REVISION", "MIGRATIONS", "alembic_config", "current_revision", 
 
 # 0001: registry tables (tables.py); 0002: server tables (deploykit/server/tables.py);
 # 0003: monitoring tables (deploykit/monitoring/tables.py); 0004: telemetry bucket indexes;
-# 0005: feedback.authenticated and server_secrets (feedback trust).
-HEAD_REVISION = "0006_experiments"
+# 0005: feedback.authenticated and server_secrets (feedback trust); 0006: experiments
+# (shadow, canary); 0007: lineage and cards.
+HEAD_REVISION = "0007"
 MIGRATIONS = Path(__file__).with_name("migrations")
 _LOCK_TIMEOUT_S = 300
 # Key of the PostgreSQL advisory lock: any fixed 63-bit number unique to deploykit.

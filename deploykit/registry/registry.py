@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -26,7 +26,14 @@ from deploykit.errors import (
     DeployKitWarning,
     InvalidInputError,
 )
-from deploykit.records import Alias, Event, Experiment, ModelInfo, ModelVersion
+from deploykit.records import (
+    Alias,
+    CardRevision,
+    Event,
+    Experiment,
+    ModelInfo,
+    ModelVersion,
+)
 from deploykit.registry.database import create_engine, mask_url
 from deploykit.registry.drafts import VersionDraft, json_safe, prepare_draft
 from deploykit.registry.events import check_filters
@@ -42,6 +49,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import sqlalchemy as sa
 
+    from deploykit.cards.store import CardStore
     from deploykit.monitoring import ReferenceProfile
     from deploykit.monitoring.compare import Comparison
     from deploykit.monitoring.options import DriftOptions
@@ -463,6 +471,52 @@ class Registry:
             version=version,
             details=json_safe(dict(details or {})),
         )
+
+    # -- cards and lineage ---------------------------------------------------------------
+
+    @property
+    def _cards(self) -> CardStore:
+        from deploykit.cards.store import CardStore
+
+        return CardStore(self.engine)
+
+    def card(
+        self,
+        name: str,
+        version: int | str = "production",
+        *,
+        revision: int | None = None,
+        format: str = "markdown",
+    ) -> str:
+        """The model card of ``version``: revision ``revision`` (the latest if None) with
+        its deploy history so far, as Markdown or (``format="html"``) HTML."""
+        from deploykit.cards.document import assemble, check_format
+
+        check_format(format)
+        record = self.version(name, version)
+        stored = self._cards.revision(record, revision)
+        history = self._meta.events(name, limit=10_000)
+        return assemble(stored.markdown, record.version, history, format=format)
+
+    def amend_card(
+        self,
+        name: str,
+        version: int | str,
+        fields: Mapping[str, Any],
+        *,
+        reason: str | None = None,
+    ) -> CardRevision:
+        """A new revision of the card of ``version`` with ``fields`` changed (intended use,
+        limitations, owners...; ``None`` clears one). The version stays as pushed; the
+        amendment is a ``card`` event in the audit log."""
+        record = self.version(name, version)
+        return self._cards.amend(record, fields, actor=self.settings.actor, reason=reason)
+
+    def lineage(self, name: str, version: int | str = "production") -> dict[str, Any] | None:
+        """``{"lineage": ..., "reference": ...}`` recorded at push (None if pushed before
+        deploykit kept lineage): the notebook, cells hash, git state, package lock, and the
+        reference sample ``deploykit verify`` reproduces."""
+        return self._cards.lineage(self.version(name, version))
 
     # -- monitoring (what Client offers too; see deploykit.backend) ----------------------
 

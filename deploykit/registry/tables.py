@@ -17,6 +17,9 @@ Shape, and why:
 - ``experiments`` holds shadows and canaries. ``running_model`` is the model's name while
   one runs and NULL after: a unique column NULLs do not collide in, so at most one
   experiment per model runs, on any backend, without a partial index.
+- ``version_lineage`` holds where a version came from (notebook, cells hash, git, the
+  package lock) and its reference sample; ``card_revisions`` each revision of its card
+  (revision 1 written at push, later ones by amendments). Migration ``0007``.
 - ``events`` is the append-only audit log; it names models by name so it reads
   without joins and keeps working for actions that concern no version.
 """
@@ -29,10 +32,12 @@ __all__ = [
     "NAMING_CONVENTION",
     "alias_moves",
     "aliases",
+    "card_revisions",
     "events",
     "experiments",
     "metadata",
     "models",
+    "version_lineage",
     "version_profiles",
     "versions",
 ]
@@ -164,4 +169,25 @@ experiments = sa.Table(
     sa.Column("end_reason", sa.Text, nullable=True),
     sa.Column("statistics", _JSON, nullable=True),
     sa.Column("next_check_at", sa.Float, nullable=True),  # the judge's lease (one replica)
+)
+
+version_lineage = sa.Table(
+    "version_lineage",
+    metadata,
+    sa.Column("version_id", sa.Integer, sa.ForeignKey("versions.id"), primary_key=True),
+    sa.Column("lineage", _JSON, nullable=True),
+    sa.Column("reference", _JSON, nullable=True),
+)
+
+card_revisions = sa.Table(
+    "card_revisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("version_id", sa.Integer, sa.ForeignKey("versions.id"), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("fields", _JSON, nullable=False),
+    sa.Column("markdown", sa.Text, nullable=False),
+    sa.Column("created_at", _TIME, nullable=False),
+    sa.Column("actor", sa.String(256), nullable=False),
+    sa.UniqueConstraint("version_id", "revision"),
 )

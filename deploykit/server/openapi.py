@@ -323,6 +323,7 @@ def _linked(paths: dict[str, Any]) -> dict[str, Any]:
 def openapi_document(config: ServerConfig) -> dict[str, Any]:
     """The API contract of a server running with ``config``."""
     from deploykit._version import __version__
+    from deploykit.server import openapi_cards as cards
     from deploykit.server import openapi_experiments as experiments
     from deploykit.server import openapi_monitoring as monitoring
     from deploykit.server.protocols import openapi as protocols
@@ -502,6 +503,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                 **monitoring.paths(),
                 **protocols.paths(config),  # MLflow scoring, Open Inference v2
                 **experiments.paths(),
+                **cards.paths(_REF),
                 "/v1/events": get(
                     "The audit log, newest first",
                     {**arr, "items": ref("Event")},
@@ -580,6 +582,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                 **monitoring.SCHEMAS,
                 **protocols.SCHEMAS,
                 **experiments.SCHEMAS,
+                **cards.SCHEMAS,
             },
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },

@@ -77,6 +77,27 @@ async def get_version(call: Call) -> Any:
     return await thread(call.state.registry.version, call.name, ref)  # the registry parses refs
 
 
+async def get_card(call: Call) -> Any:
+    """The version's card: HTML if the caller's ``Accept`` prefers it, else Markdown."""
+    from deploykit.server.cards import card_response
+
+    return await card_response(call)
+
+
+async def amend_card(call: Call) -> Any:
+    body = await call.json()
+    fields = field(body, "fields", (dict,))
+    reason = field(body, "reason", (str,), None)
+    reg = call.state.registry_as(call.actor)
+    ref = call.request.path_params["ref"]
+    return await thread(reg.amend_card, call.name, ref, fields, reason=reason)
+
+
+async def get_lineage(call: Call) -> Any:
+    ref = call.request.path_params["ref"]
+    return await thread(call.state.registry.lineage, call.name, ref)
+
+
 async def get_aliases(call: Call) -> Any:
     return await thread(call.state.registry.aliases, call.name)
 
@@ -472,6 +493,9 @@ def routes(state: ServerState) -> list[Route]:
         ("/v1/models/{name}/versions", list_versions, "viewer", "GET"),
         ("/v1/models/{name}/versions", push_version, "deployer", "POST"),
         ("/v1/models/{name}/versions/{ref}", get_version, "viewer", "GET"),
+        ("/v1/models/{name}/versions/{ref}/card", get_card, "viewer", "GET"),
+        ("/v1/models/{name}/versions/{ref}/card", amend_card, "deployer", "POST"),
+        ("/v1/models/{name}/versions/{ref}/lineage", get_lineage, "viewer", "GET"),
         ("/v1/models/{name}/aliases", get_aliases, "viewer", "GET"),
         ("/v1/models/{name}/deploy", deploy, "deployer", "POST"),
         ("/v1/models/{name}/rollback", rollback, "deployer", "POST"),

@@ -203,6 +203,12 @@ class Deployments:
             "events": [_event_row(e) for e in events],
         }
 
+    def card(self, name: str, version: int | str = "production") -> str:
+        """The model card of ``name:version`` as a whole HTML page."""
+        from deploykit.cards.html import to_html
+
+        return to_html(self.backend.card(name, version), standalone=True)
+
     # ------------------------------------------------------------------ moves
     def rollback(
         self,

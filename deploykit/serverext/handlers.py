@@ -23,6 +23,7 @@ from deploykit.serverext.deployments import Deployments
 __all__ = ["handlers"]
 
 _SETTINGS_KEY = "deploykit.deployments"  # set by DeployKitLab.initialize_settings
+CARD_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 
 class _DeploymentsHandler(APIHandler):
@@ -93,6 +94,26 @@ class ModelHandler(_DeploymentsHandler):
     @web.authenticated
     async def get(self, name: str) -> None:
         await self._answer(self.deployments.model, name)
+
+
+class CardHandler(_DeploymentsHandler):
+    """A version's model card as a page (the sidebar links here; ``?version=N``, default
+    production). Its HTML comes from Markdown with raw HTML off; the page runs no script."""
+
+    @web.authenticated
+    async def get(self, name: str) -> None:
+        raw = self.get_argument("version", "production")
+        ref: int | str = int(raw) if raw.isascii() and raw.isdigit() else raw
+        try:
+            page = await asyncio.to_thread(self.deployments.card, name, ref)
+        except DeployKitError as exc:
+            self._fail(exc)
+            return
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Content-Security-Policy", CARD_POLICY)
+        self.set_header("X-Content-Type-Options", "nosniff")
+        # Past APIHandler.finish, which would label the page application/json.
+        super(APIHandler, self).finish(page)
 
 
 class RollbackHandler(_DeploymentsHandler):
@@ -202,6 +223,7 @@ def handlers() -> list[tuple[str, type[APIHandler]]]:
         ("/deploykit/api/console", ConsoleHandler),
         ("/deploykit/api/models", ModelsHandler),
         (model, ModelHandler),
+        (f"{model}/card", CardHandler),
         (f"{model}/rollback", RollbackHandler),
         (f"{model}/deploy", DeployHandler),
     ]

@@ -102,8 +102,13 @@ def push_model(
     notebook: str | None = None,
     progress: Callable[[int, int | None], None] | None = None,
     nullable: list[str] | None = None,
+    card: Any = None,
+    lineage: Any = None,
 ) -> tuple[Any, str, bool]:
     """Push ``model`` with ``report`` (see :func:`report_for_push`): (version, summary, gate ok).
+
+    ``card`` holds the card's editable fields; ``lineage`` what the kernel knows (a
+    :class:`deploykit.cards.KernelContext`, see :func:`deploykit.ui.cards.kernel_context`).
 
     ``note`` (why no report is attached) is added to the summary.
     """
@@ -119,6 +124,10 @@ def push_model(
     }
     if nullable:
         kwargs["nullable"] = nullable
+    if card is not None:
+        kwargs["card"] = card
+    if lineage is not None:
+        kwargs["lineage"] = lineage
     if progress is not None and not session.embedded:  # only an upload has progress to show
         kwargs["progress"] = progress
     from deploykit.serialization import pickle_note

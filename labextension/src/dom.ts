@@ -17,7 +17,8 @@ import {
  */
 export function versionsList(
   detail: IModelDetail,
-  deployButton?: (v: IVersionRow) => HTMLButtonElement | null
+  deployButton?: (v: IVersionRow) => HTMLButtonElement | null,
+  cardLink?: (v: IVersionRow) => HTMLAnchorElement
 ): HTMLUListElement {
   const list = el('ul', 'jp-DeploykitPanel-versions');
   for (const v of detail.versions) {
@@ -41,6 +42,9 @@ export function versionsList(
     }
     const meta = [formatWhen(v.created_at), v.author];
     parts.push(el('div', 'jp-DeploykitPanel-versionMeta', meta.join(' · ')));
+    if (cardLink) {
+      top.append(' ', cardLink(v));
+    }
     const deploy = v.version === detail.live_version ? null : deployButton?.(v);
     if (deploy) {
       top.append(deploy);

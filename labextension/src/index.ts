@@ -11,6 +11,7 @@ import {
   Notification,
   showDialog
 } from '@jupyterlab/apputils';
+import { URLExt } from '@jupyterlab/coreutils';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IFrame, LabIcon } from '@jupyterlab/ui-components';
 
@@ -90,7 +91,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
       api,
       confirmRollback,
       confirmDeploy,
-      openConsole: () => void app.commands.execute(CommandIDs.openConsole)
+      openConsole: () => void app.commands.execute(CommandIDs.openConsole),
+      cardUrl: (name, version) =>
+        URLExt.join(
+          settings.baseUrl,
+          'deploykit/api/models',
+          encodeURIComponent(name),
+          'card'
+        ) + `?version=${version}`
     });
     panel.title.icon = deploykitIcon;
     app.shell.add(panel, 'left', { rank: 700 });

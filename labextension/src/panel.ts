@@ -34,6 +34,8 @@ export interface IPanelOptions {
   confirmDeploy?: ConfirmDeploy;
   /** Shows an "Open console" button that calls this. */
   openConsole?: () => void;
+  /** The address of a version's model card (a page of the Jupyter server); none: no links. */
+  cardUrl?: (name: string, version: number) => string;
   /** Poll period until the server's status gives one; 0 turns polling off. */
   refreshMs?: number;
 }
@@ -49,6 +51,7 @@ export class DeploymentsPanel extends Widget {
     this._api = options.api;
     this._confirm = options.confirmRollback;
     this._confirmDeploy = options.confirmDeploy ?? null;
+    this._cardUrl = options.cardUrl ?? null;
     this._refreshMs = options.refreshMs ?? DEFAULT_REFRESH_MS;
     this.id = PANEL_ID;
     this.addClass('jp-DeploykitPanel');
@@ -465,9 +468,19 @@ export class DeploymentsPanel extends Widget {
       node.title = `Put v${v.version} of ${name} in production`;
       return node;
     };
+    const cardLink = this._cardUrl
+      ? (v: IVersionRow) => {
+          const link = el('a', 'jp-DeploykitPanel-card', 'card');
+          link.href = (this._cardUrl as (n: string, v: number) => string)(name, v.version);
+          link.target = '_blank';
+          link.rel = 'noopener';
+          link.title = `The model card of ${name} v${v.version}: purpose, data, evaluation, lineage`;
+          return link;
+        }
+      : undefined;
     parts.push(
       el('h4', '', 'Versions'),
-      versionsList(detail, deployButton),
+      versionsList(detail, deployButton, cardLink),
       el('h4', '', 'Recent moves'),
       eventsList(detail)
     );
@@ -477,6 +490,7 @@ export class DeploymentsPanel extends Widget {
   private _api: IDeploykitAPI;
   private _confirm: ConfirmRollback;
   private _confirmDeploy: ConfirmDeploy | null;
+  private _cardUrl: ((name: string, version: number) => string) | null;
   private _refreshMs: number;
   private _refreshOverride: number | null = null;
   private _status: IStatus | null = null;

@@ -92,6 +92,7 @@ def test_the_context_pins_what_the_version_was_pushed_with(pushed, tmp_path) -> 
     assert set(result.files) == {
         ".dockerignore",
         "Dockerfile",
+        "MODEL_CARD.md",
         "README.md",
         "k8s/deployment.yaml",
         "k8s/hpa.yaml",

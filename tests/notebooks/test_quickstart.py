@@ -38,6 +38,14 @@ def check_quickstart(nb):
     assert "live         version 1" in status
     assert "rollback 2 → 1" in status
 
+    # It ends with the card of the version it deployed, history and lineage included.
+    card = cell_starting(nb, "%deploy card")
+    assert nb.cells[-1] is card or nb.cells[-2] is card
+    assert "<h1>Model card: breast-cancer, version 1</h1>" in html_of(card)
+    assert "<code>roc_auc&gt;=0.95</code>: <strong>passed</strong>" in html_of(card)
+    assert "rollback (production: v2 → v1)" in text_of(card)
+    assert "| Cells run | " in text_of(card)
+
 
 pytestmark = pytest.mark.slow  # a kernel (and a server) per test
 

@@ -15,6 +15,7 @@ ROUTES = [
     ("GET", ("status",)),
     ("GET", ("models",)),
     ("GET", ("models", "iris")),
+    ("GET", ("models", "iris", "card")),
     ("GET", ("console",)),
     ("POST", ("models", "iris", "rollback")),
     ("POST", ("models", "iris", "deploy")),

@@ -166,3 +166,19 @@ def test_palette_commands_insert_a_push_cell(page: Page):
         "Insert %deploy push cell",
         "Show Deployments sidebar",
     ]
+
+
+def test_each_version_links_to_its_model_card(page: Page, server_client: Client):
+    open_sidebar(page)
+    panel = page.locator("#deploykit-sidebar")
+    panel.get_by_role("button", name="iris", exact=True).click()
+    links = panel.locator(".jp-DeploykitPanel-versions a.jp-DeploykitPanel-card")
+    expect(links).to_have_count(len(server_client.versions("iris")))
+    live = server_client.model("iris").production
+    link = panel.locator(f'li[data-version="{live}"] a.jp-DeploykitPanel-card')
+    with page.expect_popup() as popup_info:
+        link.click()
+    card = popup_info.value
+    expect(card.locator("h1")).to_have_text(f"Model card: iris, version {live}")
+    expect(card.locator("h2", has_text="History")).to_have_count(1)
+    card.close()

@@ -1,0 +1,145 @@
+"""The cards part of the OpenAPI document: a version's card and lineage, and amendments.
+
+Merged into ``/openapi.json`` by :func:`deploykit.server.openapi.openapi_document`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deploykit.cards.fields import CARD_FIELDS
+from deploykit.server.openapi_parts import (
+    AUTH,
+    NAME,
+    ON_BEHALF,
+    READ,
+    WRITE,
+    errors,
+    json_content,
+    ref,
+)
+
+__all__ = ["SCHEMAS", "paths"]
+
+
+def _ref_param(ref_schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": "ref",
+        "in": "path",
+        "required": True,
+        "description": "A version number, 'latest' or an alias name",
+        "schema": ref_schema,
+    }
+
+
+_FIELDS = {
+    "type": "object",
+    "description": "Card fields to change; null or '' clears one",
+    "properties": {
+        key: (
+            {"type": ["array", "string", "null"], "items": {"type": "string"}, "description": d}
+            if key == "owners"
+            else {"type": ["string", "null"], "maxLength": 20_000, "description": d}
+        )
+        for key, d in CARD_FIELDS.items()
+    },
+    "additionalProperties": False,
+}
+
+SCHEMAS: dict[str, Any] = {
+    "CardRevision": {
+        "type": "object",
+        "required": ["model", "version", "revision", "created_at", "actor", "fields", "markdown"],
+        "properties": {
+            "model": {"type": "string"},
+            "version": {"type": "integer"},
+            "revision": {"type": "integer"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "actor": {"type": "string"},
+            "fields": {"type": "object"},
+            "markdown": {"type": "string"},
+        },
+    },
+    "Lineage": {
+        "type": ["object", "null"],
+        "description": "Where the version came from (notebook, cells hash, git, the package "
+        "lock) and its reference sample; null for versions pushed before lineage was kept",
+        "properties": {
+            "lineage": {"type": ["object", "null"]},
+            "reference": {"type": ["object", "null"]},
+        },
+    },
+}
+
+
+def paths(ref_schema: dict[str, Any]) -> dict[str, Any]:
+    params = [NAME, _ref_param(ref_schema)]
+    return {
+        "/v1/models/{name}/versions/{ref}/card": {
+            "get": {
+                "summary": "The version's model card with its history so far: Markdown, or "
+                "HTML when Accept prefers text/html (or ?format=html)",
+                "security": AUTH,
+                "parameters": [
+                    *params,
+                    {
+                        "name": "revision",
+                        "in": "query",
+                        "required": False,
+                        "description": "A card revision (default: the latest)",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 10**9},
+                    },
+                    {
+                        "name": "format",
+                        "in": "query",
+                        "required": False,
+                        "description": "Overrides Accept",
+                        "schema": {"type": "string", "enum": ["markdown", "html"]},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The card",
+                        "content": {
+                            "text/markdown": {"schema": {"type": "string"}},
+                            "text/html": {"schema": {"type": "string"}},
+                        },
+                    },
+                    **errors(*READ),
+                },
+            },
+            "post": {
+                "summary": "Amend the card: a new revision with some fields changed (the "
+                "version stays as pushed; a 'card' event is logged)",
+                "security": AUTH,
+                "parameters": [*params, ON_BEHALF],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["fields"],
+                                "properties": {
+                                    "fields": _FIELDS,
+                                    "reason": {"type": ["string", "null"], "maxLength": 2000},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": json_content(ref("CardRevision"), "OK"),
+                    **errors(*WRITE),
+                },
+            },
+        },
+        "/v1/models/{name}/versions/{ref}/lineage": {
+            "get": {
+                "summary": "Where the version came from, and its reference sample",
+                "security": AUTH,
+                "parameters": params,
+                "responses": {"200": json_content(ref("Lineage"), "OK"), **errors(*READ)},
+            }
+        },
+    }
