@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from deploykit.client import Client
     from deploykit.monitoring.options import DriftOptions
     from deploykit.monitoring.results import DriftTimeline
-    from deploykit.monitoring.rules import AlertRule
+    from deploykit.monitoring.rules import AlertOptions, AlertRule
     from deploykit.records import Alias, Event, ModelInfo, ModelVersion
     from deploykit.registry import Registry
     from deploykit.settings import Settings
@@ -125,20 +125,7 @@ class Backend(Protocol):
         self, name: str, options: DriftOptions | dict[str, Any]
     ) -> DriftOptions: ...
     def alerts(self, name: str) -> list[AlertRule]: ...
-    def set_alert(
-        self,
-        name: str,
-        rule: str,
-        *,
-        metric: str,
-        threshold: float,
-        window_seconds: int = ...,
-        rollback: bool = ...,
-        webhook: str | None = ...,
-        min_count: int | None = ...,
-        cooldown_seconds: int = ...,
-        enabled: bool = ...,
-    ) -> AlertRule: ...
+    def set_alert(self, name: str, rule: str, **options: Unpack[AlertOptions]) -> AlertRule: ...
     def delete_alert(self, name: str, rule: str) -> AlertRule: ...
 
     # lifetime

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
     from deploykit.monitoring.options import DriftOptions
     from deploykit.monitoring.results import DriftTimeline
-    from deploykit.monitoring.rules import AlertRule
+    from deploykit.monitoring.rules import AlertOptions, AlertRule
 
 __all__ = ["Client"]
 
@@ -406,30 +406,17 @@ class Client:
             AlertRule.from_dict(d) for d in self._json("GET", f"/v1/models/{_seg(name)}/alerts")
         ]
 
-    def set_alert(
-        self,
-        name: str,
-        rule: str,
-        *,
-        metric: str,
-        threshold: float,
-        window_seconds: int = 300,
-        rollback: bool = False,
-        webhook: str | None = None,
-        min_count: int | None = None,
-        cooldown_seconds: int = 600,
-        enabled: bool = True,
-    ) -> AlertRule:
+    def set_alert(self, name: str, rule: str, **options: Unpack[AlertOptions]) -> AlertRule:
         """Create or replace the alert rule ``rule`` of ``name`` (see deploykit.monitoring.rules).
 
         ``metric`` is error_rate, client_error_rate, latency_p95_ms, drift_share or
         accuracy_drop; a breach over ``window_seconds`` writes an alert event, and with
         ``rollback=True`` moves production back to the previous version.
         """
-        from deploykit.monitoring.rules import RULE_FIELDS, AlertRule
+        from deploykit.monitoring.rules import AlertRule, check_options
 
-        given = locals()  # the keyword arguments are the rule's fields, by name
-        body = {"rule": rule, **{field: given[field] for field in RULE_FIELDS}}
+        check_options(options, call="set_alert")  # the server fills in AlertRule's defaults
+        body = {"rule": rule, **options}
         data = self._json("POST", f"/v1/models/{_seg(name)}/alerts", json=body)
         return AlertRule.from_dict(data)
 

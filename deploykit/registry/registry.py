@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from deploykit.monitoring import ReferenceProfile
     from deploykit.monitoring.options import DriftOptions
     from deploykit.monitoring.results import DriftTimeline
-    from deploykit.monitoring.rules import AlertRule
+    from deploykit.monitoring.rules import AlertOptions, AlertRule
     from deploykit.registry.artifacts import ArtifactStore
     from deploykit.registry.gc import GcReport
     from deploykit.registry.watch import AliasWatcher
@@ -530,20 +530,7 @@ class Registry:
 
         return alerts(self, check_model_name(name))
 
-    def set_alert(
-        self,
-        name: str,
-        rule: str,
-        *,
-        metric: str,
-        threshold: float,
-        window_seconds: int = 300,
-        rollback: bool = False,
-        webhook: str | None = None,
-        min_count: int | None = None,
-        cooldown_seconds: int = 600,
-        enabled: bool = True,
-    ) -> AlertRule:
+    def set_alert(self, name: str, rule: str, **options: Unpack[AlertOptions]) -> AlertRule:
         """Create or replace the alert rule ``rule`` of ``name`` (see ``Client.set_alert``).
 
         A deploykit server sharing this database evaluates it."""
@@ -553,14 +540,7 @@ class Registry:
             self,
             check_model_name(name),
             rule,
-            metric=metric,
-            threshold=threshold,
-            window_seconds=window_seconds,
-            rollback=rollback,
-            webhook=webhook,
-            min_count=min_count,
-            cooldown_seconds=cooldown_seconds,
-            enabled=enabled,
+            **options,
         )
 
     def delete_alert(self, name: str, rule: str) -> AlertRule:
