@@ -31,8 +31,7 @@ from deploykit.monitoring.monitor import timeline_for
 from deploykit.monitoring.periods import Period
 from deploykit.monitoring.rules import AlertRule, Breach, check_rule
 from deploykit.monitoring.store import alerts, claim_check, claim_fire, drift_options
-from deploykit.server.telemetry import percentile
-from deploykit.server.telemetry_queries import window_totals
+from deploykit.monitoring.telemetry import percentile, window_totals
 
 if TYPE_CHECKING:
     from deploykit.registry import Registry

@@ -20,44 +20,19 @@ from starlette.responses import Response
 
 from deploykit.errors import DeployKitError
 from deploykit.server.wire import (
-    BadRequestError,
-    PayloadTooLargeError,
-    UnsupportedMediaTypeError,
     check_json_type,
     check_length,
     dumps,
     error_body,
-    is_json,
-    keep_private,
     new_request_id,
     parse_json,
-    public,
     status_of,
     too_large,
-    wire_type,
 )
 
-# The wire contract lives in deploykit.server.wire (shared with exported images).
-__all__ = [
-    "BadRequestError",
-    "PayloadTooLargeError",
-    "UnsupportedMediaTypeError",
-    "check_json_type",
-    "check_length",
-    "dumps",
-    "error_body",
-    "error_response",
-    "is_json",
-    "json_response",
-    "keep_private",
-    "new_request_id",
-    "parse_json",
-    "public",
-    "read_json",
-    "status_of",
-    "too_large",
-    "wire_type",
-]
+# The wire contract (error bodies, JSON, request ids) is deploykit.server.wire, shared with
+# exported images; this module adds the Starlette side.
+__all__ = ["error_response", "json_response", "read_json"]
 
 log = logging.getLogger("deploykit.server")
 
