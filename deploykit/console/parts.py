@@ -17,7 +17,7 @@ import ipywidgets as widgets
 import orjson
 import plotly.graph_objects as go
 
-from deploykit.ui.markup import BAD, GOOD, MUTED, badge, html_table, when
+from deploykit.ui.markup import BAD, GOOD, MUTED, STATUS_COLORS, badge, html_table, when
 
 if TYPE_CHECKING:
     from deploykit.monitoring.rules import AlertRule
@@ -34,14 +34,6 @@ __all__ = [
     "status_badge",
 ]
 
-_STATUS_COLORS = {
-    "serving": GOOD,
-    "idle": MUTED,
-    "not deployed": MUTED,
-    "errors": BAD,
-    "alert": BAD,
-    "unknown": "#9a6700",
-}
 _PLOTLY_CONFIG = {"displaylogo": False}
 #: The id of the model page's "why the alert fired" section; audit-log entries link to it.
 EVIDENCE_ANCHOR = "dk-evidence"
@@ -65,7 +57,7 @@ def share(value: float | None) -> str:
 
 def status_badge(status: str, note: str = "") -> str:
     title = f' title="{html.escape(note)}"' if note else ""
-    return f"<span{title}>{badge(status, _STATUS_COLORS.get(status, MUTED))}</span>"
+    return f"<span{title}>{badge(status, STATUS_COLORS.get(status, MUTED))}</span>"
 
 
 def empty_state_html(server_url: str) -> str:

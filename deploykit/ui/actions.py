@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 
 from deploykit.errors import DeployKitError, DeployKitWarning
+from deploykit.monitoring import health
 from deploykit.ui import render
 from deploykit.ui.addresses import DEFAULT_SERVER_URL
 from deploykit.ui.results import ModelStatus
@@ -184,8 +185,9 @@ def model_status(session: Session, name: str, *, window_seconds: int = 3600) -> 
         if e.action in _MOVES and e.alias in (None, "production")
     ]
     last = moves[0] if moves else None
+    badge = health.model_health(backend, name, measured=not session.embedded)
     if session.embedded:  # nothing is served in-process: no figures to show
-        return ModelStatus(name, info.production, last, note=NEED_SERVER)
+        return ModelStatus(name, info.production, last, note=NEED_SERVER, health=badge)
     summary = backend.metrics(name, window=window_seconds)
     window = _window(summary.get("window_seconds") or window_seconds)
     return ModelStatus(
@@ -196,6 +198,7 @@ def model_status(session: Session, name: str, *, window_seconds: int = 3600) -> 
         series=tuple(summary.get("series") or ()),
         window=window,
         drift=_drift_line(backend, name, window_seconds, window) if info.production else None,
+        health=badge,
     )
 
 

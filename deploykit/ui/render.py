@@ -12,7 +12,17 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from deploykit.records import Alias, Event, ModelInfo, ModelVersion
-from deploykit.ui.markup import BAD, GOOD, MUTED, WARN, number, signed, size, when
+from deploykit.ui.markup import (
+    BAD,
+    GOOD,
+    MUTED,
+    STATUS_COLORS,
+    WARN,
+    number,
+    signed,
+    size,
+    when,
+)
 from deploykit.ui.markup import badge as _badge
 from deploykit.ui.markup import block as _div
 from deploykit.ui.markup import color as _color
@@ -327,6 +337,8 @@ def _improved(value: float | None, other: float | None, greater: bool) -> bool |
 def _status_lines(s: ModelStatus) -> list[tuple[str, str]]:
     live = f"version {s.live_version}" if s.live_version is not None else "nothing deployed"
     lines = [("live", live)]
+    if s.health is not None:
+        lines.insert(0, ("status", f"{s.health.status}: {s.health.detail}"))
     if s.last_move is not None:
         e = s.last_move
         what = f"{e.action} {e.from_version or '-'} → {e.to_version}"
@@ -383,6 +395,9 @@ def status_html(statuses: Sequence[ModelStatus]) -> str:
             cell = _e(value)
             if key == "live" and s.live_version is not None:
                 cell = _color(cell, GOOD, bold=True)
+            elif key == "status" and s.health is not None:
+                word = s.health.status
+                cell = _badge(word, STATUS_COLORS.get(word, MUTED)) + " " + _e(s.health.detail)
             elif key == "error rate" and s.error_rate is not None and s.error_rate > 0.01:
                 cell = _color(cell, BAD, bold=True)
             elif key == "bad input" and (s.client_error_rate or 0) > 0.05:

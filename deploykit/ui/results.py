@@ -20,6 +20,7 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
+from deploykit.monitoring.health import Health
 from deploykit.records import Alias, Event, ModelInfo, ModelVersion
 from deploykit.ui import render
 
@@ -119,7 +120,8 @@ class ModelStatus(Shown):
 
     ``serving`` holds the server's totals over ``window`` (requests, errors_4xx,
     errors_5xx, throughput_rps, latency_p95_ms, ...) and ``series`` its time buckets;
-    both are None/empty without a server, and ``note`` says so.
+    both are None/empty without a server, and ``note`` says so. ``health`` is the
+    badge and its sentence, by the rule the console and the Lab sidebar use.
     """
 
     model: str
@@ -130,6 +132,8 @@ class ModelStatus(Shown):
     window: str = "hour"
     drift: str | None = None
     note: str | None = None
+    #: the badge every front end shows (:func:`deploykit.monitoring.health.verdict`)
+    health: Health | None = None
 
     @property
     def error_rate(self) -> float | None:
