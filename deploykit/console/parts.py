@@ -82,8 +82,9 @@ class ChartArea(widgets.Output):
     """A plotly figure shown by its mime bundle; redrawn only when the figure changed."""
 
     def __init__(self, css_class: str) -> None:
-        super().__init__(layout=widgets.Layout(width="100%", min_height="120px"))
-        self.add_class(css_class)
+        layout = widgets.Layout(width="100%", min_height="120px")
+        super().__init__(layout=layout)  # type: ignore[no-untyped-call]
+        self.add_class(css_class)  # type: ignore[no-untyped-call]
         self.figure: go.Figure | None = None
         self._json: str | None = None
         self.draws = 0  # how many times the browser was sent a figure (tests, benchmarks)

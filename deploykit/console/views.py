@@ -92,7 +92,7 @@ class OverviewView(widgets.VBox):
         )
         self.grid.add_class("dk-overview")
         self._header = [widgets.HTML(f"<b>{h}</b>") for h in _OVERVIEW_HEAD]
-        super().__init__([self.caption, self.empty, self.grid])
+        super().__init__([self.caption, self.empty, self.grid])  # type: ignore[no-untyped-call]
 
     def open_model(self, name: str) -> None:
         """What the model's button does (``open`` is taken: it opens a widget's comm)."""
@@ -204,7 +204,7 @@ class ModelView(widgets.VBox):
         self.events = widgets.HTML()
         self.events.add_class("dk-events")
         half = widgets.Layout(width="50%")
-        super().__init__(
+        super().__init__(  # type: ignore[no-untyped-call]
             [
                 widgets.HBox([self.back_button]),
                 self.heading,

@@ -273,7 +273,10 @@ class Deployments:
             now = self.backend.model(name).production
         except NotFoundError:
             now = None
-        shown = lambda v: "nothing" if v is None else f"v{v}"  # noqa: E731
+
+        def shown(version: int | None) -> str:
+            return "nothing" if version is None else f"v{version}"
+
         return ConflictError(
             f"Production of {name!r} moved to {shown(now)} since you opened it (you saw "
             f"{shown(seen)}); nothing was {what}. The sidebar now shows the current state: "

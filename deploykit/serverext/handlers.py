@@ -28,7 +28,8 @@ _SETTINGS_KEY = "deploykit.deployments"  # set by DeployKitLab.initialize_settin
 class _DeploymentsHandler(APIHandler):
     @property
     def deployments(self) -> Deployments:
-        return self.settings[_SETTINGS_KEY]
+        deployments: Deployments = self.settings[_SETTINGS_KEY]
+        return deployments
 
     async def _answer(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         try:

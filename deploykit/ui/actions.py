@@ -21,6 +21,7 @@ from deploykit.errors import DeployKitError, DeployKitWarning
 from deploykit.monitoring import health
 from deploykit.ui import render
 from deploykit.ui.addresses import DEFAULT_SERVER_URL
+from deploykit.ui.markup import size
 from deploykit.ui.results import ModelStatus
 from deploykit.ui.session import Session
 
@@ -144,9 +145,7 @@ def push_model(
 
 
 def _summary(session: Session, version: Any, *, deploy: bool, seconds: float) -> tuple[str, bool]:
-    parts = [
-        f"Pushed {version.ref} ({render.size(version.size)}, {seconds:.2f} s) → {session.where()}"
-    ]
+    parts = [f"Pushed {version.ref} ({size(version.size)}, {seconds:.2f} s) → {session.where()}"]
     same = identical_versions(session.backend, version)
     if same:
         parts.append(f"identical to version {same[-1]} (the same artifact bytes)")
