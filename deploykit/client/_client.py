@@ -21,6 +21,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
+from deploykit._closing import Closing
 from deploykit._push import Progress, PushOptions, split_options
 from deploykit._token import find_token
 from deploykit.client._payload import encode_predict_body
@@ -55,7 +56,7 @@ def _seg(value: object) -> str:
     return quote(str(value), safe="")
 
 
-class Client:
+class Client(Closing):
     """A deploykit server, spoken to over HTTP.
 
     ``url`` defaults to ``DEPLOYKIT_SERVER_URL``, then ``http://127.0.0.1:8765``;
@@ -460,12 +461,6 @@ class Client:
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
         self._http.close()
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"Client({self.url!r})"

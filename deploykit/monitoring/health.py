@@ -4,8 +4,8 @@ Every front end that colours a model (the console's overview and model page, the
 sidebar, ``%deploy status``, ``deploykit status``) asks :func:`verdict`, so the same model
 reads the same everywhere. Core: no web or Jupyter imports. :func:`verdict` does no I/O;
 :func:`recent_alerts` and :func:`model_health` read through the registry or client they
-are handed (anything with ``model``, ``metrics`` and ``events``), so every front end asks
-the same questions with the same window.
+are handed (a :class:`~deploykit.backend.Backend`), so every front end asks the same
+questions with the same window.
 
 The rule, most urgent first:
 
@@ -28,10 +28,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from deploykit.monitoring.rules import ALERT_ACTIONS, MANUAL_MOVES, standing_alert
-from deploykit.records import Event, ModelInfo
+from deploykit.records import Event
+
+if TYPE_CHECKING:
+    from deploykit.backend import Backend
 
 __all__ = [
     "ALERT_ACTIONS",
@@ -129,23 +132,8 @@ def verdict(
     return Health("serving", f"{requests} requests in the last {window}.")
 
 
-class Readings(Protocol):
-    """What the rule reads: the part of :class:`deploykit.backend.Backend` it needs."""
-
-    def model(self, name: str) -> ModelInfo: ...
-    def metrics(self, name: str, *, window: int = ...) -> dict[str, Any]: ...
-    def events(
-        self,
-        name: str | None = ...,
-        *,
-        limit: int = ...,
-        since: datetime | None = ...,
-        action: str | None = ...,
-    ) -> list[Event]: ...
-
-
 def recent_alerts(
-    source: Readings, name: str | None = None, *, seconds: int = ALERT_SECONDS
+    source: Backend, name: str | None = None, *, seconds: int = ALERT_SECONDS
 ) -> dict[str, Event]:
     """Each model's :func:`current_alert` (or ``name``'s only): what the alert rules said
     in the last ``seconds`` and nobody answered by moving production, a few requests in all."""
@@ -159,7 +147,7 @@ def recent_alerts(
 
 
 def model_health(
-    source: Readings, name: str, *, measured: bool, window_seconds: int = WINDOW_SECONDS
+    source: Backend, name: str, *, measured: bool, window_seconds: int = WINDOW_SECONDS
 ) -> Health:
     """The badge of model ``name``, read from ``source``. ``measured``: whether serving
     figures exist (a server); without them a deployed model reads "deployed"."""

@@ -34,6 +34,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import urlparse
 
+from deploykit._fields import field_names, refuse_unknown
 from deploykit.errors import InvalidInputError
 from deploykit.registry.names import check_model_name
 
@@ -194,13 +195,13 @@ class AlertRule:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> AlertRule:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise InvalidInputError(
-                f"Unknown alert rule field(s) {', '.join(map(repr, unknown))}; the fields are "
-                f"{', '.join(sorted(known))}."
-            )
+        refuse_unknown(
+            d,
+            field_names(cls),
+            what="alert rule field",
+            known_as="the fields are",
+            error=InvalidInputError,
+        )
         values = dict(d)
         for key in ("created_at", "last_fired_at"):
             if isinstance(values.get(key), str):

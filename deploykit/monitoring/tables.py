@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from deploykit.registry.tables import NAMING_CONVENTION
+from deploykit.registry.tables import JSON, NAMING_CONVENTION, TIME
 
 __all__ = [
     "alert_rules",
@@ -39,8 +39,6 @@ __all__ = [
 
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
-_TIME = sa.DateTime(timezone=True)
-_JSON = sa.JSON(none_as_null=True)
 
 alert_rules = sa.Table(
     "alert_rules",
@@ -56,7 +54,7 @@ alert_rules = sa.Table(
     sa.Column("webhook", sa.String(2048), nullable=True),
     sa.Column("cooldown_seconds", sa.Integer, nullable=False),
     sa.Column("enabled", sa.Boolean, nullable=False),
-    sa.Column("created_at", _TIME, nullable=False),
+    sa.Column("created_at", TIME, nullable=False),
     sa.Column("created_by", sa.String(256), nullable=False),
     sa.Column("next_check_at", sa.Float, nullable=True),
     sa.Column("last_fired_at", sa.Float, nullable=True),
@@ -67,8 +65,8 @@ drift_settings = sa.Table(
     "drift_settings",
     metadata,
     sa.Column("model", sa.String(128), primary_key=True),
-    sa.Column("options", _JSON, nullable=False),
-    sa.Column("updated_at", _TIME, nullable=False),
+    sa.Column("options", JSON, nullable=False),
+    sa.Column("updated_at", TIME, nullable=False),
     sa.Column("updated_by", sa.String(256), nullable=False),
 )
 
@@ -78,8 +76,8 @@ feedback = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("model", sa.String(128), nullable=False),
     sa.Column("request_id", sa.String(128), nullable=False),
-    sa.Column("label", _JSON, nullable=True),
-    sa.Column("at", _TIME, nullable=False),
+    sa.Column("label", JSON, nullable=True),
+    sa.Column("at", TIME, nullable=False),
     sa.Column("actor", sa.String(256), nullable=False),
     sa.Column("authenticated", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index(None, "model", "request_id"),

@@ -15,9 +15,9 @@ import warnings
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from deploykit._closing import Closing
 from deploykit._push import PushOptions, split_options
 from deploykit.errors import (
     ArtifactError,
@@ -65,7 +65,7 @@ class _UnverifiedTargetError(Exception):
         self.digest = digest
 
 
-class Registry:
+class Registry(Closing):
     """Versions, aliases and the audit log of your models, with their artifacts.
 
     With no arguments, the embedded registry from ``DEPLOYKIT_*`` settings: a
@@ -609,17 +609,6 @@ class Registry:
     def close(self) -> None:
         """Release database connections."""
         self.engine.dispose()
-
-    def __enter__(self) -> Registry:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return (

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from deploykit.registry.tables import NAMING_CONVENTION
+from deploykit.registry.tables import NAMING_CONVENTION, TIME
 
 __all__ = [
     "metadata",
@@ -27,7 +27,6 @@ __all__ = [
 
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
-_TIME = sa.DateTime(timezone=True)
 
 tokens = sa.Table(
     "tokens",
@@ -36,9 +35,9 @@ tokens = sa.Table(
     sa.Column("name", sa.String(256), nullable=False),
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
-    sa.Column("created_at", _TIME, nullable=False),
+    sa.Column("created_at", TIME, nullable=False),
     sa.Column("created_by", sa.String(256), nullable=False),
-    sa.Column("revoked_at", _TIME, nullable=True),
+    sa.Column("revoked_at", TIME, nullable=True),
 )
 
 server_secrets = sa.Table(
@@ -46,5 +45,5 @@ server_secrets = sa.Table(
     metadata,
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.String(256), nullable=False),  # hex
-    sa.Column("created_at", _TIME, nullable=False),
+    sa.Column("created_at", TIME, nullable=False),
 )

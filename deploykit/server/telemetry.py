@@ -23,6 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from deploykit._worker import Worker
 from deploykit.monitoring.tables import telemetry_counts, telemetry_latency
 from deploykit.monitoring.telemetry import (
     ARCHIVE_BUCKET,
@@ -62,8 +63,7 @@ class Telemetry:
         self._pending: dict[tuple[str, int, int], Counts] = {}
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Worker("deploykit-telemetry", self._loop, join_seconds=10)
         self.flush_failures = 0
 
     # ------------------------------------------------------------------ hot path
@@ -87,20 +87,15 @@ class Telemetry:
 
     # ------------------------------------------------------------------ flushing
     def start(self) -> None:
-        if self._engine is None or self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._loop, name="deploykit-telemetry", daemon=True)
-        self._thread.start()
+        if self._engine is not None:
+            self._worker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        self._worker.stop()
         self.flush()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self._flush_seconds):
+        while not self._worker.stopping.wait(self._flush_seconds):
             self.flush()
             if self._retention > 0 and time.monotonic() >= self._next_compaction:
                 self._next_compaction = time.monotonic() + self._compact_every

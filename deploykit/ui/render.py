@@ -213,16 +213,25 @@ def _models_rows(models: Sequence[ModelInfo]) -> list[list[str]]:
     ]
 
 
+_NO_MODELS = "No models yet. Push one: %deploy push MODEL --name NAME"
+
+
+def _listing_text(head: Sequence[str], rows: Sequence[Sequence[str]], empty: str) -> str:
+    return _text_table(head, rows) if rows else empty
+
+
+def _listing_html(head: Sequence[str], rows: Sequence[Sequence[str]], empty: str) -> str:
+    if not rows:
+        return _div(_e(empty))
+    return _div(_html_table(head, [[_e(c) for c in r] for r in rows]))
+
+
 def models_text(models: Sequence[ModelInfo]) -> str:
-    if not models:
-        return "No models yet. Push one: %deploy push MODEL --name NAME"
-    return _text_table(_MODELS_HEAD, _models_rows(models))
+    return _listing_text(_MODELS_HEAD, _models_rows(models), _NO_MODELS)
 
 
 def models_html(models: Sequence[ModelInfo]) -> str:
-    if not models:
-        return _div(_e(models_text(models)))
-    return _div(_html_table(_MODELS_HEAD, [[_e(c) for c in r] for r in _models_rows(models)]))
+    return _listing_html(_MODELS_HEAD, _models_rows(models), _NO_MODELS)
 
 
 _EVENTS_HEAD = ["when", "actor", "action", "model", "alias", "move", "reason"]
@@ -244,15 +253,11 @@ def _events_rows(events: Sequence[Event]) -> list[list[str]]:
 
 
 def events_text(events: Sequence[Event]) -> str:
-    if not events:
-        return "No events yet."
-    return _text_table(_EVENTS_HEAD, _events_rows(events))
+    return _listing_text(_EVENTS_HEAD, _events_rows(events), "No events yet.")
 
 
 def events_html(events: Sequence[Event]) -> str:
-    if not events:
-        return _div("No events yet.")
-    return _div(_html_table(_EVENTS_HEAD, [[_e(c) for c in r] for r in _events_rows(events)]))
+    return _listing_html(_EVENTS_HEAD, _events_rows(events), "No events yet.")
 
 
 # -- evaluation ----------------------------------------------------------------------------

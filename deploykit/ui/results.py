@@ -41,6 +41,8 @@ _REPORT_MODULE = "deploykit.evaluation._report"
 class Shown:
     """Mixin: ``_repr_html_`` and ``_repr_pretty_`` from a pair of renderers.
 
+    A subclass names its pair (``_html = render.target_html``, a function of the
+    object) or defines the two methods.
     The dataclass ``__repr__`` stays for programmers (``repr(target)``). IPython's
     pretty printer takes the first of ``_repr_pretty_``/``__repr__`` it finds in the
     class's own ``__dict__``, so each subclass gets ``_repr_pretty_`` copied into it.
@@ -107,11 +109,8 @@ class Target(Shown):
             )
         return "Switch back to the local registry with: %deploy target embedded"
 
-    def _html(self) -> str:
-        return render.target_html(self)
-
-    def _text(self) -> str:
-        return render.target_text(self)
+    _html = render.target_html
+    _text = render.target_text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,11 +172,8 @@ class Prediction(Shown):
     def __len__(self) -> int:
         return len(self.predictions)
 
-    def _html(self) -> str:
-        return render.prediction_html(self)
-
-    def _text(self) -> str:
-        return render.prediction_text(self)
+    _html = render.prediction_html
+    _text = render.prediction_text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,11 +183,8 @@ class ConsoleLink(Shown):
     url: str
     note: str
 
-    def _html(self) -> str:
-        return render.console_html(self)
-
-    def _text(self) -> str:
-        return render.console_text(self)
+    _html = render.console_html
+    _text = render.console_text
 
 
 # -- display formatters for the core records ----------------------------------------------
