@@ -333,7 +333,8 @@ def demo(
     ] = True,
 ) -> None:
     """A demo model with versions, serving history, drift, an alert and an auto-rollback."""
-    from deploykit.demo import DEMO_MODEL, run_demo, seed_demo
+    from deploykit.demo import DEMO_MODEL, seed_demo
+    from deploykit.demo_traffic import run_demo
 
     settings = Settings.from_env()
     if traffic:

@@ -119,7 +119,7 @@ class Deployments:
     # ------------------------------------------------------------------ reads
     def status(self) -> dict[str, Any]:
         """Where the figures come from, who the sidebar acts as, how it should behave."""
-        from deploykit import __version__
+        from deploykit._version import __version__
 
         note = None
         if not self.figures:
