@@ -12,9 +12,9 @@ The heavy parts (scikit-learn, SQLAlchemy) are imported on first use, so
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from deploykit._lazy import lazy_exports
 from deploykit._version import __version__
 from deploykit.errors import *  # noqa: F403  (the exception tree is public API)
 from deploykit.errors import __all__ as _error_names
@@ -56,17 +56,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'deploykit' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from deploykit.monitoring.compare import Comparison
     from deploykit.monitoring.options import DriftOptions
     from deploykit.monitoring.results import DriftTimeline
-    from deploykit.monitoring.rules import AlertRule
+    from deploykit.monitoring.rules import AlertOptions, AlertRule
     from deploykit.records import (
         Alias,
         CardRevision,
@@ -156,20 +156,7 @@ class Backend(Protocol):
         self, name: str, options: DriftOptions | dict[str, Any]
     ) -> DriftOptions: ...
     def alerts(self, name: str) -> list[AlertRule]: ...
-    def set_alert(
-        self,
-        name: str,
-        rule: str,
-        *,
-        metric: str,
-        threshold: float,
-        window_seconds: int = ...,
-        rollback: bool = ...,
-        webhook: str | None = ...,
-        min_count: int | None = ...,
-        cooldown_seconds: int = ...,
-        enabled: bool = ...,
-    ) -> AlertRule: ...
+    def set_alert(self, name: str, rule: str, **options: Unpack[AlertOptions]) -> AlertRule: ...
     def delete_alert(self, name: str, rule: str) -> AlertRule: ...
 
     # experiments: shadow, canary, promote on evidence

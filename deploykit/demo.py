@@ -2,10 +2,9 @@
 
 ``seed_demo`` trains two classifiers on scikit-learn's bundled breast-cancer
 data (no download), pushes both with their evaluation, deploys the better one
-and leaves a rollback in the audit log. ``run_demo`` (``deploykit demo``) then
-serves it and plays live traffic through a real server: metrics over time, drift
-on some features, an alert and the auto-rollback it triggers (see
-:mod:`deploykit.demo_traffic`).
+and leaves a rollback in the audit log. :mod:`deploykit.demo_traffic`
+(``deploykit demo``) then serves it and plays live traffic through a real server:
+metrics over time, drift on some features, an alert and the auto-rollback it triggers.
 """
 
 from __future__ import annotations
@@ -90,14 +89,3 @@ def _seed(registry: Any, name: str) -> ModelInfo:
     registry.rollback(name, reason="demo: the linear model is better calibrated")
     registry.deploy(name, second.version, reason="demo: forest back in production")
     return registry.model(name)
-
-
-def run_demo(settings: Any = None, *, echo: Any = print, seconds: float = 1.0) -> Any:
-    """Seed the demo model, then play traffic, drift, an alert and an auto-rollback.
-
-    ``seconds`` scales the phases of traffic (1.0: about half a minute in all).
-    Returns a :class:`deploykit.demo_traffic.DemoSummary`; ``echo`` gets progress lines.
-    """
-    from deploykit.demo_traffic import play
-
-    return play(settings, echo=echo, scale=seconds)

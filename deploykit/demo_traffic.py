@@ -27,7 +27,7 @@ from typing import Any
 from deploykit.records import Event
 from deploykit.settings import Settings
 
-__all__ = ["DemoSummary", "play"]
+__all__ = ["DemoSummary", "play", "run_demo"]
 
 SHIFTED = (
     "mean radius",
@@ -63,6 +63,17 @@ class DemoSummary:
         ]
         out += [f"event {e.action}: {e.reason}" for e in self.events]
         return out
+
+
+def run_demo(
+    settings: Settings | None = None, *, echo: Callable[[str], Any] = print, seconds: float = 1.0
+) -> DemoSummary:
+    """Seed the demo model, then play traffic, drift, an alert and an auto-rollback.
+
+    ``seconds`` scales the phases of traffic (1.0: about half a minute in all);
+    ``echo`` gets progress lines.
+    """
+    return play(settings, echo=echo, scale=seconds)
 
 
 def play(

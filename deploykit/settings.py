@@ -39,6 +39,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from deploykit._fields import replace_fields
 from deploykit.errors import ConfigurationError
 
 __all__ = ["Settings"]
@@ -114,14 +115,7 @@ class Settings:
 
     def replace(self, **changes: object) -> Settings:
         """A copy with ``changes`` applied; unknown field names raise ConfigurationError."""
-        known = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(changes) - known)
-        if unknown:
-            raise ConfigurationError(
-                f"Unknown setting(s) {', '.join(map(repr, unknown))}; "
-                f"known settings are {', '.join(sorted(known))}."
-            )
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+        return replace_fields(self, changes, what="setting", known_as="known settings are")
 
     def ensure_home(self) -> Path:
         """Create the home folder if needed; fail with a clear message if it is unusable."""

@@ -159,6 +159,10 @@ def test_mistakes_get_the_same_errors(
             backend.push(LogisticRegression().fit(X, y), "typo", evalution=None)  # type: ignore[call-arg]
         with pytest.raises(NotFoundError, match="nosuchmodel"):
             backend.delete_alert("nosuchmodel", "nosuchrule")
+        with pytest.raises(TypeError, match=r"set_alert\(\) got unexpected keyword.*'treshold'"):
+            backend.set_alert("typo", "errors", metric="error_rate", treshold=0.1)  # type: ignore[call-arg]
+        with pytest.raises(TypeError, match=r"set_alert\(\) missing .*'threshold'"):
+            backend.set_alert("typo", "errors", metric="error_rate")  # type: ignore[call-arg]
 
 
 def test_the_embedded_registry_reads_what_a_server_on_its_database_measured(

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from deploykit.demo import DEMO_MODEL, run_demo
+from deploykit.demo import DEMO_MODEL
+from deploykit.demo_traffic import run_demo
 from deploykit.monitoring import alerts
 from deploykit.registry import Registry
 from deploykit.settings import Settings

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from deploykit.batch._score import ScoreResult, _open_input, _Plan
+from deploykit.batch._plan import Plan, ScoreResult, open_input
 from deploykit.errors import ConfigurationError
 from deploykit.records import ModelVersion
 
@@ -42,9 +42,9 @@ def score_dask(
             "Or score without --engine dask (chunked, in this process)."
         ) from None
     start = time.perf_counter()
-    with _open_input(source, storage_options) as parquet:
+    with open_input(source, storage_options) as parquet:
         schema = parquet.schema_arrow
-    plan = _Plan.make(model, record, schema, keep, source)
+    plan = Plan.make(model, record, schema, keep, source)
     frames = dd.read_parquet(
         source, columns=plan.read, storage_options=storage_options or None, index=False
     )
@@ -72,6 +72,6 @@ def score_dask(
     )
 
 
-def _score_partition(frame: pd.DataFrame, plan: _Plan, proba: bool) -> pd.DataFrame:
+def _score_partition(frame: pd.DataFrame, plan: Plan, proba: bool) -> pd.DataFrame:
     batch = pa.RecordBatch.from_pandas(frame, preserve_index=False)
     return plan.score(batch, proba=proba).to_pandas()

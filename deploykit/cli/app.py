@@ -234,6 +234,40 @@ def versions(
 
 
 @app.command(cls=_Command)
+def status(
+    name: Annotated[
+        str | None, typer.Argument(metavar="[NAME]", help="One model; every model if left out.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Each model's health badge (serving, idle, errors, alert, rolled back...) and why.
+
+    The rule is the console's and the JupyterLab sidebar's; serving figures need a server
+    (DEPLOYKIT_SERVER_URL): the embedded registry says "deployed" instead.
+    """
+    from deploykit.monitoring.health import model_health
+
+    settings = Settings.from_env()
+    with _registry() as reg:
+        names = [name] if name is not None else [m.name for m in reg.models()]
+        rows = []
+        for model in names:
+            badge = model_health(reg, model, measured=settings.server_url is not None)
+            rows.append(
+                {
+                    "model": model,
+                    "live_version": reg.model(model).production,
+                    "status": badge.status,
+                    "status_detail": badge.detail,
+                }
+            )
+    if as_json:
+        _print_json(rows)
+    else:
+        render.status_table(rows)
+
+
+@app.command(cls=_Command)
 def deploy(
     name: Annotated[str, typer.Argument(metavar="NAME", help="Model name.")],
     version: Annotated[
@@ -300,7 +334,8 @@ def demo(
     ] = True,
 ) -> None:
     """A demo model with versions, serving history, drift, an alert and an auto-rollback."""
-    from deploykit.demo import DEMO_MODEL, run_demo, seed_demo
+    from deploykit.demo import DEMO_MODEL, seed_demo
+    from deploykit.demo_traffic import run_demo
 
     settings = Settings.from_env()
     if traffic:

@@ -85,6 +85,27 @@ def versions_table(name: str, versions: Sequence[ModelVersion]) -> None:
     print_table(table)
 
 
+#: rich styles of the health badges (deploykit.monitoring.health.STATUSES)
+_STATUS_STYLES = {"serving": "bold green", "errors": "bold red", "alert": "bold red"}
+
+
+def status_table(rows: Sequence[Mapping[str, Any]]) -> None:
+    """``deploykit status``: each model's live version and health badge, with its reason."""
+    if not rows:
+        console.print("No models yet. Push one: deploykit push model.joblib --name NAME")
+        return
+    table = Table("model", "production", "status", "why")
+    for row in rows:
+        status = row["status"]
+        table.add_row(
+            row["model"],
+            str(row["live_version"] or "-"),
+            f"[{_STATUS_STYLES[status]}]{status}[/]" if status in _STATUS_STYLES else status,
+            row["status_detail"],
+        )
+    print_table(table)
+
+
 def events_table(events: Sequence[Event]) -> None:
     if not events:
         console.print("No events yet.")

@@ -21,6 +21,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
+from deploykit._closing import Closing
 from deploykit._push import Progress, PushOptions, split_options
 from deploykit._token import find_token
 from deploykit.client._payload import encode_predict_body
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
     from deploykit.monitoring.compare import Comparison
     from deploykit.monitoring.options import DriftOptions
     from deploykit.monitoring.results import DriftTimeline
-    from deploykit.monitoring.rules import AlertRule
+    from deploykit.monitoring.rules import AlertOptions, AlertRule
 
 __all__ = ["Client"]
 
@@ -65,7 +66,7 @@ def _seg(value: object) -> str:
     return quote(str(value), safe="")
 
 
-class Client:
+class Client(Closing):
     """A deploykit server, spoken to over HTTP.
 
     ``url`` defaults to ``DEPLOYKIT_SERVER_URL``, then ``http://127.0.0.1:8765``;
@@ -453,30 +454,17 @@ class Client:
             AlertRule.from_dict(d) for d in self._json("GET", f"/v1/models/{_seg(name)}/alerts")
         ]
 
-    def set_alert(
-        self,
-        name: str,
-        rule: str,
-        *,
-        metric: str,
-        threshold: float,
-        window_seconds: int = 300,
-        rollback: bool = False,
-        webhook: str | None = None,
-        min_count: int | None = None,
-        cooldown_seconds: int = 600,
-        enabled: bool = True,
-    ) -> AlertRule:
+    def set_alert(self, name: str, rule: str, **options: Unpack[AlertOptions]) -> AlertRule:
         """Create or replace the alert rule ``rule`` of ``name`` (see deploykit.monitoring.rules).
 
         ``metric`` is error_rate, client_error_rate, latency_p95_ms, drift_share or
         accuracy_drop; a breach over ``window_seconds`` writes an alert event, and with
         ``rollback=True`` moves production back to the previous version.
         """
-        from deploykit.monitoring.rules import RULE_FIELDS, AlertRule
+        from deploykit.monitoring.rules import AlertRule, check_options
 
-        given = locals()  # the keyword arguments are the rule's fields, by name
-        body = {"rule": rule, **{field: given[field] for field in RULE_FIELDS}}
+        check_options(options, call="set_alert")  # the server fills in AlertRule's defaults
+        body = {"rule": rule, **options}
         data = self._json("POST", f"/v1/models/{_seg(name)}/alerts", json=body)
         return AlertRule.from_dict(data)
 
@@ -610,12 +598,6 @@ class Client:
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
         self._http.close()
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"Client({self.url!r})"

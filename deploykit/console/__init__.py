@@ -24,8 +24,9 @@ extra (ipywidgets, plotly, voila).
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from deploykit._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from deploykit.console.app import Console
@@ -42,14 +43,4 @@ _LAZY = {
 __all__ = ["Console", "ConsoleProcess", "console_url", "notebook_path", "serve"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'deploykit.console' has no attribute {name!r}")
-    value = getattr(import_module(f"deploykit.console.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

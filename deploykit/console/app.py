@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
+from deploykit._worker import Worker
 from deploykit.console.data import (
     Access,
     Evidence,
@@ -70,8 +71,7 @@ class Console:
         self._drift_shares: dict[str, float | None] = {}
         self._evidence: dict[int, Evidence] = {}  # alert event id -> what fired it (fixed)
         self._lock = threading.RLock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Worker("deploykit-console", self._loop, join_seconds=30)
 
         self.access = Access(None, None, False)
         self.title = widgets.HTML()
@@ -114,23 +114,16 @@ class Console:
 
     def start(self) -> None:
         """Refresh every ``refresh_seconds`` on a daemon thread (it dies with the kernel)."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="deploykit-console", daemon=True)
-        self._thread.start()
+        self._worker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
+        self._worker.stop()
 
     def _loop(self) -> None:
         # A preheated kernel of `deploykit console` waited for its visitor in from_env().
         while True:
             self.refresh()
-            if self._stop.wait(self.refresh_seconds):
+            if self._worker.stopping.wait(self.refresh_seconds):
                 return
 
     # -- navigation ------------------------------------------------------------------------

@@ -37,7 +37,7 @@ class CardPanel(widgets.VBox):
         self.picker.observe(lambda _: self.refresh(), names="value")
         self.body = widgets.HTML(f'<span style="color:{MUTED}">Open to load the card.</span>')
         self.body.add_class("dk-card")
-        super().__init__([self.picker, self.body])
+        super().__init__([self.picker, self.body])  # type: ignore[no-untyped-call]
 
     def set_versions(self, versions: Sequence[ModelVersion], live: int | None) -> None:
         options = [

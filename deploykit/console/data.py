@@ -249,16 +249,9 @@ def fetch_access(client: Client) -> Access:
 
 
 def recent_alerts(client: Backend, *, seconds: int = ALERT_SECONDS) -> dict[str, Event]:
-    """Each model's :func:`current_alert` over the last ``seconds``: what the alert rules
-    said lately and nobody has answered by moving production, a few requests for every
-    model."""
-    since = datetime.now(timezone.utc) - timedelta(seconds=seconds)
-    by_model: dict[str, list[Event]] = {}
-    for action in (*health.ALERT_ACTIONS, *health.MANUAL_MOVES):
-        for event in client.events(since=since, action=action, limit=1000):
-            by_model.setdefault(event.model, []).append(event)
-    found = {name: current_alert(events, seconds=seconds) for name, events in by_model.items()}
-    return {name: event for name, event in found.items() if event is not None}
+    """Each model's :func:`current_alert` over the last ``seconds``
+    (:func:`deploykit.monitoring.health.recent_alerts`)."""
+    return health.recent_alerts(client, seconds=seconds)
 
 
 def _drifted_share(client: Backend, name: str, seconds: int | None) -> float | None:

@@ -61,7 +61,7 @@ class ExperimentPanel(widgets.VBox):
         controls: list[widgets.Widget] = [self.compare_button]
         if read_only is None:
             controls += [self.reason, self.promote_button, self.abort_button]
-        super().__init__(
+        super().__init__(  # type: ignore[no-untyped-call]
             [
                 widgets.HTML("<h4>Experiment</h4>"),
                 self.status,
@@ -71,7 +71,7 @@ class ExperimentPanel(widgets.VBox):
                 self.comparison,
             ]
         )
-        self.add_class("dk-experiment")
+        self.add_class("dk-experiment")  # type: ignore[no-untyped-call]
         self.layout.display = "none"
 
     def show(self, experiment: Experiment | None, events: tuple[Event, ...]) -> None:

@@ -86,7 +86,7 @@ class ConsoleKernelManager(AsyncMappingKernelManager):
     )
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(**kwargs)  # type: ignore[no-untyped-call]
         self._keys: dict[str, str] = {}
         self._owners: dict[str, _Owner] = {}
         self._bound: dict[str, asyncio.Event] = {}
@@ -213,7 +213,7 @@ class ConsoleKernelManager(AsyncMappingKernelManager):
 
     async def shutdown_kernel(self, kernel_id: str, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         try:
-            await super().shutdown_kernel(kernel_id, *args, **kwargs)
+            await super().shutdown_kernel(kernel_id, *args, **kwargs)  # type: ignore[no-untyped-call]
         finally:
             for table in (self._keys, self._owners, self._bound, self._alone_since):
                 table.pop(kernel_id, None)
@@ -228,11 +228,11 @@ class ConsoleKernelManager(AsyncMappingKernelManager):
     # -- culling: unwatched, not idle --------------------------------------------------------
 
     def notify_connect(self, kernel_id: str) -> None:
-        super().notify_connect(kernel_id)
+        super().notify_connect(kernel_id)  # type: ignore[no-untyped-call]
         self._alone_since.pop(kernel_id, None)
 
     def notify_disconnect(self, kernel_id: str) -> None:
-        super().notify_disconnect(kernel_id)
+        super().notify_disconnect(kernel_id)  # type: ignore[no-untyped-call]
         if self._kernel_connections.get(kernel_id, 0) <= 0 and kernel_id in self:
             self._alone_since[kernel_id] = time.monotonic()
 

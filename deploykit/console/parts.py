@@ -17,7 +17,7 @@ import ipywidgets as widgets
 import orjson
 import plotly.graph_objects as go
 
-from deploykit.ui.markup import BAD, GOOD, MUTED, badge, html_table, when
+from deploykit.ui.markup import BAD, GOOD, MUTED, STATUS_COLORS, badge, html_table, when
 
 if TYPE_CHECKING:
     from deploykit.monitoring.rules import AlertRule
@@ -34,14 +34,6 @@ __all__ = [
     "status_badge",
 ]
 
-_STATUS_COLORS = {
-    "serving": GOOD,
-    "idle": MUTED,
-    "not deployed": MUTED,
-    "errors": BAD,
-    "alert": BAD,
-    "unknown": "#9a6700",
-}
 _PLOTLY_CONFIG = {"displaylogo": False}
 #: The id of the model page's "why the alert fired" section; audit-log entries link to it.
 EVIDENCE_ANCHOR = "dk-evidence"
@@ -65,7 +57,7 @@ def share(value: float | None) -> str:
 
 def status_badge(status: str, note: str = "") -> str:
     title = f' title="{html.escape(note)}"' if note else ""
-    return f"<span{title}>{badge(status, _STATUS_COLORS.get(status, MUTED))}</span>"
+    return f"<span{title}>{badge(status, STATUS_COLORS.get(status, MUTED))}</span>"
 
 
 def empty_state_html(server_url: str) -> str:
@@ -90,8 +82,9 @@ class ChartArea(widgets.Output):
     """A plotly figure shown by its mime bundle; redrawn only when the figure changed."""
 
     def __init__(self, css_class: str) -> None:
-        super().__init__(layout=widgets.Layout(width="100%", min_height="120px"))
-        self.add_class(css_class)
+        layout = widgets.Layout(width="100%", min_height="120px")
+        super().__init__(layout=layout)  # type: ignore[no-untyped-call]
+        self.add_class(css_class)  # type: ignore[no-untyped-call]
         self.figure: go.Figure | None = None
         self._json: str | None = None
         self.draws = 0  # how many times the browser was sent a figure (tests, benchmarks)

@@ -45,12 +45,12 @@ import time
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from deploykit._closing import Closing
 from deploykit.errors import ConfigurationError, StorageError
 from deploykit.settings import Settings
 from deploykit.ui.addresses import (
@@ -158,7 +158,7 @@ def voila_command(
     ]
 
 
-class ConsoleProcess:
+class ConsoleProcess(Closing):
     """A running Voila serving the console: ``url``, ``wait_ready()``, ``stop()``."""
 
     def __init__(self, process: subprocess.Popen[bytes], url: str, log_path: Path | None) -> None:
@@ -222,15 +222,8 @@ class ConsoleProcess:
                     os.killpg(pid, signal.SIGKILL)
             self.process.wait(timeout=5)
 
-    def __enter__(self) -> ConsoleProcess:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """:meth:`stop` (so ``with serve(...) as console:`` stops it at the end)."""
         self.stop()
 
     def __repr__(self) -> str:

@@ -136,8 +136,8 @@ class ConsoleIdentityProvider(IdentityProvider):
         return _NON_ALNUM.sub("-", f"deploykit-console-{handler.request.host}")
 
     async def get_user(self, handler: web.RequestHandler) -> ConsoleUser | None:
-        known = getattr(handler, "_jupyter_current_user", None)
-        if known:
+        known = getattr(handler, "_jupyter_current_user", None)  # Jupyter's per-request cache
+        if isinstance(known, ConsoleUser):
             return known
         session = await self._session_from_cookie(handler)
         reading = handler.request.method in ("GET", "HEAD")
@@ -336,7 +336,8 @@ class SignInHandler(LoginFormHandler):
             self.set_status(401 if isinstance(exc, TokenRefusedError) else 503)
             self.write(sign_in_page(self, str(exc)))
             return
-        self._redirect_safe(self.get_argument("next", default=self.base_url))
+        after = self.get_argument("next", default=self.base_url)
+        self._redirect_safe(after)  # type: ignore[no-untyped-call]
 
 
 class SignOutHandler(JupyterHandler):

@@ -96,7 +96,7 @@ class ConsoleVersionsTable(VersionsTable):
         self.feedback.widget.add_class("dk-feedback")
         self.refresh_button.layout.display = "none"  # the console refreshes by itself
         pager = widgets.HBox([self.newer_button, self.older_button, self.page_label])
-        parts: tuple[widgets.Widget, ...] = tuple(self.children)  # type: ignore[has-type]
+        parts: tuple[widgets.Widget, ...] = tuple(self.children)
         self.children = (*parts[:2], pager, *parts[2:])
         if read_only:
             for button in (self.rollback_button, self.confirm_button):

@@ -94,7 +94,7 @@ class OverviewView(widgets.VBox):
         )
         self.grid.add_class("dk-overview")
         self._header = [widgets.HTML(f"<b>{h}</b>") for h in _OVERVIEW_HEAD]
-        super().__init__([self.caption, self.empty, self.grid])
+        super().__init__([self.caption, self.empty, self.grid])  # type: ignore[no-untyped-call]
 
     def open_model(self, name: str) -> None:
         """What the model's button does (``open`` is taken: it opens a widget's comm)."""
@@ -254,7 +254,7 @@ class ModelView(widgets.VBox):
         self.tabs = widgets.Tab(children=[self.overview, self.card], titles=("Overview", "Card"))
         self.tabs.add_class("dk-model-tabs")
         self.tabs.observe(self.card._selected, names="selected_index")
-        super().__init__(
+        super().__init__(  # type: ignore[no-untyped-call]
             [
                 widgets.HBox([self.back_button]),
                 self.heading,

@@ -31,6 +31,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from deploykit._fields import from_known
 from deploykit.errors import GateError
 from deploykit.evaluation._metrics import GREATER_IS_BETTER, TASK_METRICS
 
@@ -131,8 +132,7 @@ class GateCheck:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GateCheck:
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return from_known(cls, data)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -50,7 +50,10 @@ class DeployMagics(Magics):
 
     @property
     def namespace(self) -> dict[str, Any]:
-        return self.shell.user_ns  # type: ignore[union-attr]
+        if self.shell is None:  # only a magic made by hand, outside IPython, has no shell
+            raise UsageError("%deploy needs an IPython shell: load it with %load_ext deploykit.")
+        namespace: dict[str, Any] = self.shell.user_ns
+        return namespace
 
     @property
     def backend(self) -> Backend:
@@ -309,7 +312,7 @@ class DeployMagics(Magics):
             classes=answer.classes,
             via=str(self.session.url),
             request_id=answer.request_id,
-            ignored_columns=list(getattr(answer, "ignored_columns", None) or []),
+            ignored_columns=list(answer.ignored_columns),
         )
 
 

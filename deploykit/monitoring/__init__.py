@@ -17,9 +17,9 @@ The data stack (scipy, pyarrow) loads on first use of anything but the profile.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from deploykit._lazy import lazy_exports
 from deploykit.monitoring.profile import (
     DataFingerprint,
     FeatureProfile,
@@ -108,14 +108,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'deploykit.monitoring' has no attribute {name!r}")
-    value = getattr(import_module(f"deploykit.monitoring.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

@@ -477,8 +477,7 @@ def _serving(
 
     For a shadow, both from the shadow scorer's timings (the same requests, model time
     only), so the two figures compare like with like."""
-    from deploykit.server.telemetry import percentile
-    from deploykit.server.telemetry_queries import window_totals
+    from deploykit.monitoring.telemetry import percentile, window_totals
 
     key = shadow_key(name) if shadow else name
     out: dict[str, dict[str, Any]] = {}

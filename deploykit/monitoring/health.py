@@ -1,8 +1,11 @@
 """The one health rule: a model's status badge, its thresholds, its words and its window.
 
 Every front end that colours a model (the console's overview and model page, the JupyterLab
-sidebar) asks :func:`verdict`, so the same model reads the same everywhere. Core: no web or
-Jupyter imports, no I/O; callers fetch the figures and the events.
+sidebar, ``%deploy status``, ``deploykit status``) asks :func:`verdict`, so the same model
+reads the same everywhere. Core: no web or Jupyter imports. :func:`verdict` does no I/O;
+:func:`recent_alerts` and :func:`model_health` read through the registry or client they
+are handed (a :class:`~deploykit.backend.Backend`), so every front end asks the same
+questions with the same window.
 
 The rule, most urgent first:
 
@@ -24,11 +27,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
-from typing import Any
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
 
 from deploykit.monitoring.rules import ALERT_ACTIONS, MANUAL_MOVES, standing_alert
 from deploykit.records import Event
+
+if TYPE_CHECKING:
+    from deploykit.backend import Backend
 
 __all__ = [
     "ALERT_ACTIONS",
@@ -40,6 +46,8 @@ __all__ = [
     "Health",
     "current_alert",
     "live_figures",
+    "model_health",
+    "recent_alerts",
     "verdict",
     "window_text",
 ]
@@ -122,3 +130,30 @@ def verdict(
             "errors", f"{failed} of {requests} requests failed (5xx) in the last {window}."
         )
     return Health("serving", f"{requests} requests in the last {window}.")
+
+
+def recent_alerts(
+    source: Backend, name: str | None = None, *, seconds: int = ALERT_SECONDS
+) -> dict[str, Event]:
+    """Each model's :func:`current_alert` (or ``name``'s only): what the alert rules said
+    in the last ``seconds`` and nobody answered by moving production, a few requests in all."""
+    since = datetime.now(timezone.utc) - timedelta(seconds=seconds)
+    by_model: dict[str, list[Event]] = {}
+    for action in (*ALERT_ACTIONS, *MANUAL_MOVES):
+        for event in source.events(name, since=since, action=action, limit=1000):
+            by_model.setdefault(event.model, []).append(event)
+    found = {model: current_alert(events, seconds=seconds) for model, events in by_model.items()}
+    return {model: event for model, event in found.items() if event is not None}
+
+
+def model_health(
+    source: Backend, name: str, *, measured: bool, window_seconds: int = WINDOW_SECONDS
+) -> Health:
+    """The badge of model ``name``, read from ``source``. ``measured``: whether serving
+    figures exist (a server); without them a deployed model reads "deployed"."""
+    live = source.model(name).production
+    figures: Mapping[str, Any] | None = None
+    if measured and live is not None:
+        figures = live_figures(source.metrics(name, window=window_seconds), live)
+    alert = recent_alerts(source, name).get(name)
+    return verdict(live, figures, alert=alert, window_seconds=window_seconds)

@@ -46,9 +46,7 @@ def metrics(
     """Requests, 4xx/5xx errors, latency percentiles and throughput of ``name`` over
     [since, until) (the last ``window`` seconds by default): in total, per version and
     per ``step`` seconds."""
-    # The telemetry tables and their reader are the server's (they write them); reading
-    # them needs SQLAlchemy only, no web framework.
-    from deploykit.server.telemetry_queries import summary
+    from deploykit.monitoring.telemetry import summary  # SQLAlchemy, on first use
 
     span = period(
         since,

@@ -15,6 +15,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from deploykit._fields import field_names, refuse_unknown
 from deploykit.errors import InvalidInputError
 from deploykit.monitoring.methods import DriftMethod, _is_number, method_spec
 
@@ -152,11 +153,11 @@ class DriftOptions:
     def from_dict(cls, d: Mapping[str, Any]) -> DriftOptions:
         if not isinstance(d, Mapping):
             raise InvalidInputError(f"Drift options must be a JSON object. Got {d!r} instead.")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise InvalidInputError(
-                f"Unknown drift option(s) {', '.join(map(repr, unknown))}; known options are "
-                f"{', '.join(sorted(known))}."
-            )
+        refuse_unknown(
+            d,
+            field_names(cls),
+            what="drift option",
+            known_as="known options are",
+            error=InvalidInputError,
+        )
         return cls(**{k: v for k, v in d.items() if v is not None})

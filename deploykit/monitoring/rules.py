@@ -31,9 +31,10 @@ import dataclasses
 import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import urlparse
 
+from deploykit._fields import field_names, refuse_unknown
 from deploykit.errors import InvalidInputError
 from deploykit.registry.names import check_model_name
 
@@ -45,8 +46,10 @@ __all__ = [
     "MANUAL_MOVES",
     "METRICS",
     "RULE_FIELDS",
+    "AlertOptions",
     "AlertRule",
     "Breach",
+    "check_options",
     "check_rule",
     "standing_alert",
 ]
@@ -65,19 +68,47 @@ METRICS: dict[str, tuple[str, int, float]] = {
 }
 _MAX_WINDOW = 30 * 86400
 
-#: The fields a caller sets on a rule besides its model and name, in the order of
-#: :class:`AlertRule`: the store writes them, the HTTP route accepts them, the OpenAPI
-#: document and the client send them. Defined once here, derived everywhere else.
-RULE_FIELDS = (
-    "metric",
-    "threshold",
-    "window_seconds",
-    "rollback",
-    "webhook",
-    "min_count",
-    "cooldown_seconds",
-    "enabled",
-)
+
+class _RuleNeeds(TypedDict):
+    metric: str
+    threshold: float
+
+
+class AlertOptions(_RuleNeeds, total=False):
+    """What a caller sets on a rule besides its model and name, in the order of
+    :class:`AlertRule` (whose defaults apply to what is left out).
+
+    Written once for ``Registry.set_alert``, ``Client.set_alert``, the store and the
+    backend protocol (``**options: Unpack[AlertOptions]``); the HTTP route, the
+    OpenAPI document and the client derive their field lists from it.
+    """
+
+    window_seconds: int
+    rollback: bool
+    webhook: str | None
+    min_count: int | None
+    cooldown_seconds: int
+    enabled: bool
+
+
+#: The fields of :class:`AlertOptions`, in order: the store writes them, the HTTP route
+#: accepts them, the OpenAPI document and the client send them.
+RULE_FIELDS = tuple(AlertOptions.__annotations__)
+
+
+def check_options(options: Mapping[str, Any], *, call: str) -> None:
+    """A misspelt or missing keyword of ``call`` is a TypeError, as Python's own would be."""
+    unknown = sorted(set(options) - set(RULE_FIELDS))
+    if unknown:
+        raise TypeError(
+            f"{call}() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "
+            f"it takes {', '.join(RULE_FIELDS)}."
+        )
+    missing = sorted(AlertOptions.__required_keys__ - set(options))
+    if missing:
+        raise TypeError(
+            f"{call}() missing required keyword argument(s) {', '.join(map(repr, missing))}."
+        )
 
 
 def _fail(param: str, expected: str, got: Any) -> InvalidInputError:
@@ -164,13 +195,13 @@ class AlertRule:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> AlertRule:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise InvalidInputError(
-                f"Unknown alert rule field(s) {', '.join(map(repr, unknown))}; the fields are "
-                f"{', '.join(sorted(known))}."
-            )
+        refuse_unknown(
+            d,
+            field_names(cls),
+            what="alert rule field",
+            known_as="the fields are",
+            error=InvalidInputError,
+        )
         values = dict(d)
         for key in ("created_at", "last_fired_at"):
             if isinstance(values.get(key), str):

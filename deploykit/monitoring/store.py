@@ -20,13 +20,15 @@ import sqlalchemy as sa
 
 from deploykit.errors import NotFoundError
 from deploykit.monitoring.options import DriftOptions
-from deploykit.monitoring.rules import RULE_FIELDS, AlertRule
+from deploykit.monitoring.rules import RULE_FIELDS, AlertOptions, AlertRule, check_options
 from deploykit.monitoring.tables import alert_rules, drift_settings
 from deploykit.records import utcnow
 from deploykit.registry.database import run_in_transaction
 from deploykit.registry.rows import as_utc
 
 if TYPE_CHECKING:
+    from typing import Unpack
+
     from deploykit.registry import Registry
 
 __all__ = [
@@ -67,33 +69,12 @@ def _from_epoch(seconds: float) -> Any:
 
 
 def set_alert(
-    registry: Registry,
-    name: str,
-    rule: str,
-    *,
-    metric: str,
-    threshold: float,
-    window_seconds: int = 300,
-    rollback: bool = False,
-    webhook: str | None = None,
-    min_count: int | None = None,
-    cooldown_seconds: int = 600,
-    enabled: bool = True,
+    registry: Registry, name: str, rule: str, **options: Unpack[AlertOptions]
 ) -> AlertRule:
     """Create or replace the alert rule ``rule`` of model ``name``; the stored rule."""
+    check_options(options, call="set_alert")
     registry.model(name)  # ModelNotFoundError, naming the known models
-    draft = AlertRule(
-        name,
-        rule,
-        metric=metric,
-        threshold=threshold,
-        window_seconds=window_seconds,
-        rollback=rollback,
-        webhook=webhook,
-        min_count=min_count,
-        cooldown_seconds=cooldown_seconds,
-        enabled=enabled,
-    )
+    draft = AlertRule(name, rule, **options)
     if draft.webhook is not None:  # a private or link-local target: refused here, 422
         from deploykit.monitoring.webhooks import check_webhook_url
 

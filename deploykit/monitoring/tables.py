@@ -12,20 +12,33 @@ every backend.
 ``0002`` and ``0005``): monitoring owns it, the server's feedback route writes it and
 accuracy reads it. ``actor`` is who sent them (the token's name, or ``anonymous``);
 ``authenticated`` says a token vouched for the label: alert rules count only those.
+
+``telemetry_counts`` / ``telemetry_latency`` (migrations ``0002`` and ``0004``) hold the
+servers' request counts, keyed by model, version and the start of a time bucket (epoch
+seconds); a server's flush adds to the row with an upsert, so N workers writing the same
+bucket sum up instead of overwriting each other. Buckets older than the retention are
+folded into bucket 0, one all-time row per model and version, so ``/metrics`` counters
+never go down. The server writes them (:mod:`deploykit.server.telemetry`); monitoring
+reads them (:mod:`deploykit.monitoring.telemetry`).
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-from deploykit.registry.tables import NAMING_CONVENTION
+from deploykit.registry.tables import JSON, NAMING_CONVENTION, TIME
 
-__all__ = ["alert_rules", "drift_settings", "feedback", "metadata"]
+__all__ = [
+    "alert_rules",
+    "drift_settings",
+    "feedback",
+    "metadata",
+    "telemetry_counts",
+    "telemetry_latency",
+]
 
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
-_TIME = sa.DateTime(timezone=True)
-_JSON = sa.JSON(none_as_null=True)
 
 alert_rules = sa.Table(
     "alert_rules",
@@ -41,7 +54,7 @@ alert_rules = sa.Table(
     sa.Column("webhook", sa.String(2048), nullable=True),
     sa.Column("cooldown_seconds", sa.Integer, nullable=False),
     sa.Column("enabled", sa.Boolean, nullable=False),
-    sa.Column("created_at", _TIME, nullable=False),
+    sa.Column("created_at", TIME, nullable=False),
     sa.Column("created_by", sa.String(256), nullable=False),
     sa.Column("next_check_at", sa.Float, nullable=True),
     sa.Column("last_fired_at", sa.Float, nullable=True),
@@ -52,8 +65,8 @@ drift_settings = sa.Table(
     "drift_settings",
     metadata,
     sa.Column("model", sa.String(128), primary_key=True),
-    sa.Column("options", _JSON, nullable=False),
-    sa.Column("updated_at", _TIME, nullable=False),
+    sa.Column("options", JSON, nullable=False),
+    sa.Column("updated_at", TIME, nullable=False),
     sa.Column("updated_by", sa.String(256), nullable=False),
 )
 
@@ -63,9 +76,35 @@ feedback = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("model", sa.String(128), nullable=False),
     sa.Column("request_id", sa.String(128), nullable=False),
-    sa.Column("label", _JSON, nullable=True),
-    sa.Column("at", _TIME, nullable=False),
+    sa.Column("label", JSON, nullable=True),
+    sa.Column("at", TIME, nullable=False),
     sa.Column("actor", sa.String(256), nullable=False),
     sa.Column("authenticated", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index(None, "model", "request_id"),
+)
+
+telemetry_counts = sa.Table(
+    "telemetry_counts",
+    metadata,
+    sa.Column("model", sa.String(128), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("bucket", sa.BigInteger, primary_key=True),  # epoch seconds of the bucket start
+    sa.Column("width", sa.Integer, nullable=False),  # bucket width in seconds
+    sa.Column("requests", sa.BigInteger, nullable=False),
+    sa.Column("errors_4xx", sa.BigInteger, nullable=False),
+    sa.Column("errors_5xx", sa.BigInteger, nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("latency_sum_ms", sa.Float, nullable=False),
+    sa.Index(None, "bucket"),  # retention finds old buckets without a full scan (0004)
+)
+
+telemetry_latency = sa.Table(
+    "telemetry_latency",
+    metadata,
+    sa.Column("model", sa.String(128), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("bucket", sa.BigInteger, primary_key=True),
+    sa.Column("le_index", sa.Integer, primary_key=True),  # index into LATENCY_EDGES_MS
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Index(None, "bucket"),
 )

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 
 __all__ = ["HEAD_REVISION", "MIGRATIONS", "alembic_config", "current_revision", "ensure_schema"]
 
-# 0001: registry tables (tables.py); 0002: server tables (deploykit/server/tables.py);
+# 0001: registry tables (tables.py); 0002: server tables (deploykit/server/tables.py, the
+# telemetry ones now in deploykit/monitoring/tables.py);
 # 0003: monitoring tables (deploykit/monitoring/tables.py); 0004: telemetry bucket indexes;
 # 0005: feedback.authenticated and server_secrets (feedback trust); 0006: experiments
 # (shadow, canary); 0007: lineage and cards.

@@ -15,9 +15,9 @@ import warnings
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from deploykit._closing import Closing
 from deploykit._push import PushOptions, split_options
 from deploykit.errors import (
     ArtifactError,
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from deploykit.monitoring.compare import Comparison
     from deploykit.monitoring.options import DriftOptions
     from deploykit.monitoring.results import DriftTimeline
-    from deploykit.monitoring.rules import AlertRule
+    from deploykit.monitoring.rules import AlertOptions, AlertRule
     from deploykit.registry.artifacts import ArtifactStore
     from deploykit.registry.experiments import ExperimentStore
     from deploykit.registry.gc import GcReport
@@ -76,7 +76,7 @@ class _UnverifiedTargetError(Exception):
         self.digest = digest
 
 
-class Registry:
+class Registry(Closing):
     """Versions, aliases and the audit log of your models, with their artifacts.
 
     With no arguments, the embedded registry from ``DEPLOYKIT_*`` settings: a
@@ -587,20 +587,7 @@ class Registry:
 
         return alerts(self, check_model_name(name))
 
-    def set_alert(
-        self,
-        name: str,
-        rule: str,
-        *,
-        metric: str,
-        threshold: float,
-        window_seconds: int = 300,
-        rollback: bool = False,
-        webhook: str | None = None,
-        min_count: int | None = None,
-        cooldown_seconds: int = 600,
-        enabled: bool = True,
-    ) -> AlertRule:
+    def set_alert(self, name: str, rule: str, **options: Unpack[AlertOptions]) -> AlertRule:
         """Create or replace the alert rule ``rule`` of ``name`` (see ``Client.set_alert``).
 
         A deploykit server sharing this database evaluates it."""
@@ -610,14 +597,7 @@ class Registry:
             self,
             check_model_name(name),
             rule,
-            metric=metric,
-            threshold=threshold,
-            window_seconds=window_seconds,
-            rollback=rollback,
-            webhook=webhook,
-            min_count=min_count,
-            cooldown_seconds=cooldown_seconds,
-            enabled=enabled,
+            **options,
         )
 
     def delete_alert(self, name: str, rule: str) -> AlertRule:
@@ -863,17 +843,6 @@ class Registry:
     def close(self) -> None:
         """Release database connections."""
         self.engine.dispose()
-
-    def __enter__(self) -> Registry:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return (

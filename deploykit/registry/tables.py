@@ -29,7 +29,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 __all__ = [
+    "JSON",
     "NAMING_CONVENTION",
+    "TIME",
     "alias_moves",
     "aliases",
     "card_revisions",
@@ -54,15 +56,16 @@ NAMING_CONVENTION = {
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 # Generic JSON: JSON text on SQLite, JSON on PostgreSQL. NULL stays SQL NULL.
-_JSON = sa.JSON(none_as_null=True)
-_TIME = sa.DateTime(timezone=True)
+JSON = sa.JSON(none_as_null=True)
+#: Timestamps with their zone, on every backend (the other tables modules use it too).
+TIME = sa.DateTime(timezone=True)
 
 models = sa.Table(
     "models",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("name", sa.String(128), nullable=False, unique=True),
-    sa.Column("created_at", _TIME, nullable=False),
+    sa.Column("created_at", TIME, nullable=False),
     sa.Column("description", sa.Text, nullable=False, server_default=""),
     sa.Column("last_version", sa.Integer, nullable=False, server_default="0"),
 )
@@ -76,18 +79,18 @@ versions = sa.Table(
     sa.Column("digest", sa.String(80), nullable=False, index=True),
     sa.Column("format", sa.String(32), nullable=False),
     sa.Column("size", sa.BigInteger, nullable=False),
-    sa.Column("created_at", _TIME, nullable=False),
+    sa.Column("created_at", TIME, nullable=False),
     sa.Column("author", sa.String(256), nullable=False),
     sa.Column("estimator", sa.String(512), nullable=False),
     sa.Column("description", sa.Text, nullable=False, server_default=""),
     sa.Column("notebook", sa.String(1024), nullable=True),
-    sa.Column("signature", _JSON, nullable=True),
-    sa.Column("metrics", _JSON, nullable=False),
-    sa.Column("evaluation", _JSON, nullable=True),
-    sa.Column("gate", _JSON, nullable=True),
-    sa.Column("params", _JSON, nullable=False),
-    sa.Column("data_fingerprint", _JSON, nullable=True),
-    sa.Column("environment", _JSON, nullable=False),
+    sa.Column("signature", JSON, nullable=True),
+    sa.Column("metrics", JSON, nullable=False),
+    sa.Column("evaluation", JSON, nullable=True),
+    sa.Column("gate", JSON, nullable=True),
+    sa.Column("params", JSON, nullable=False),
+    sa.Column("data_fingerprint", JSON, nullable=True),
+    sa.Column("environment", JSON, nullable=False),
     sa.UniqueConstraint("model_id", "version"),
 )
 
@@ -95,7 +98,7 @@ version_profiles = sa.Table(
     "version_profiles",
     metadata,
     sa.Column("version_id", sa.Integer, sa.ForeignKey("versions.id"), primary_key=True),
-    sa.Column("profile", _JSON, nullable=False),
+    sa.Column("profile", JSON, nullable=False),
 )
 
 alias_moves = sa.Table(
@@ -107,7 +110,7 @@ alias_moves = sa.Table(
     sa.Column("from_version", sa.Integer, nullable=True),
     sa.Column("to_version", sa.Integer, nullable=True),  # NULL: the alias was deleted
     sa.Column("action", sa.String(32), nullable=False),
-    sa.Column("at", _TIME, nullable=False),
+    sa.Column("at", TIME, nullable=False),
     sa.Column("actor", sa.String(256), nullable=False),
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("stack_parent_id", sa.Integer, sa.ForeignKey("alias_moves.id"), nullable=True),
@@ -121,7 +124,7 @@ aliases = sa.Table(
     sa.Column("name", sa.String(128), primary_key=True),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("move_id", sa.Integer, sa.ForeignKey("alias_moves.id"), nullable=False),
-    sa.Column("updated_at", _TIME, nullable=False),
+    sa.Column("updated_at", TIME, nullable=False),
     sa.Column("updated_by", sa.String(256), nullable=False),
     sa.ForeignKeyConstraint(
         ["model_id", "version"],
@@ -134,7 +137,7 @@ events = sa.Table(
     "events",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("at", _TIME, nullable=False, index=True),
+    sa.Column("at", TIME, nullable=False, index=True),
     sa.Column("actor", sa.String(256), nullable=False),
     sa.Column("action", sa.String(32), nullable=False),
     sa.Column("model", sa.String(128), nullable=False),
@@ -142,7 +145,7 @@ events = sa.Table(
     sa.Column("from_version", sa.Integer, nullable=True),
     sa.Column("to_version", sa.Integer, nullable=True),
     sa.Column("reason", sa.Text, nullable=True),
-    sa.Column("details", _JSON, nullable=False),
+    sa.Column("details", JSON, nullable=False),
     sa.Index(None, "model", "id"),
 )
 
@@ -158,16 +161,16 @@ experiments = sa.Table(
     sa.Column("candidate_version", sa.Integer, nullable=False),
     sa.Column("percent", sa.Float, nullable=False),
     sa.Column("sticky", sa.String(256), nullable=True),
-    sa.Column("policy", _JSON, nullable=True),
+    sa.Column("policy", JSON, nullable=True),
     sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("started_at", _TIME, nullable=False),
+    sa.Column("started_at", TIME, nullable=False),
     sa.Column("started_by", sa.String(256), nullable=False),
     sa.Column("reason", sa.Text, nullable=True),
-    sa.Column("updated_at", _TIME, nullable=False),
-    sa.Column("ended_at", _TIME, nullable=True),
+    sa.Column("updated_at", TIME, nullable=False),
+    sa.Column("ended_at", TIME, nullable=True),
     sa.Column("ended_by", sa.String(256), nullable=True),
     sa.Column("end_reason", sa.Text, nullable=True),
-    sa.Column("statistics", _JSON, nullable=True),
+    sa.Column("statistics", JSON, nullable=True),
     sa.Column("next_check_at", sa.Float, nullable=True),  # the judge's lease (one replica)
 )
 
@@ -175,8 +178,8 @@ version_lineage = sa.Table(
     "version_lineage",
     metadata,
     sa.Column("version_id", sa.Integer, sa.ForeignKey("versions.id"), primary_key=True),
-    sa.Column("lineage", _JSON, nullable=True),
-    sa.Column("reference", _JSON, nullable=True),
+    sa.Column("lineage", JSON, nullable=True),
+    sa.Column("reference", JSON, nullable=True),
 )
 
 card_revisions = sa.Table(
@@ -185,9 +188,9 @@ card_revisions = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("version_id", sa.Integer, sa.ForeignKey("versions.id"), nullable=False),
     sa.Column("revision", sa.Integer, nullable=False),
-    sa.Column("fields", _JSON, nullable=False),
+    sa.Column("fields", JSON, nullable=False),
     sa.Column("markdown", sa.Text, nullable=False),
-    sa.Column("created_at", _TIME, nullable=False),
+    sa.Column("created_at", TIME, nullable=False),
     sa.Column("actor", sa.String(256), nullable=False),
     sa.UniqueConstraint("version_id", "revision"),
 )

@@ -10,7 +10,7 @@ Modules, from the top down (each imports only those below it): ``app`` (factory)
 ``openapi_monitoring`` (the contract) on ``openapi_parts``, ``state`` (one worker's
 state), ``alerting``, ``models`` (loaded versions, alias follower), ``batching``,
 ``payloads`` (MLflow scoring formats), ``telemetry`` (counters, compaction) with
-``telemetry_queries`` and ``prometheus``, ``predlog`` (writes prediction logs in the
+``prometheus``, ``predlog`` (writes prediction logs in the
 format of :mod:`deploykit.monitoring.logs`), ``auth`` (tokens and roles), ``config``
 (ServerConfig), ``spec`` (what workers are handed), ``process`` (a server in a child
 process, for the demo and tests).

@@ -26,13 +26,13 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from deploykit._worker import Worker
 from deploykit.errors import ConflictError, DeployKitError
 from deploykit.monitoring.monitor import timeline_for
 from deploykit.monitoring.periods import Period
 from deploykit.monitoring.rules import AlertRule, Breach, check_rule
 from deploykit.monitoring.store import alerts, claim_check, claim_fire, drift_options
-from deploykit.server.telemetry import percentile
-from deploykit.server.telemetry_queries import window_totals
+from deploykit.monitoring.telemetry import percentile, window_totals
 
 if TYPE_CHECKING:
     from deploykit.registry import Registry
@@ -113,26 +113,20 @@ class AlertEvaluator:
         self.predlog = predlog
         self.interval = config.alert_interval_seconds
         self.registry = registry.as_actor(ACTOR)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Worker("deploykit-alerts", self._loop, join_seconds=10)
         self.fired: list[int] = []  # alert event ids written by this worker
         self.failures = 0
 
     def start(self) -> None:
-        if self.interval <= 0 or self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._loop, name="deploykit-alerts", daemon=True)
-        self._thread.start()
+        if self.interval > 0:
+            self._worker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        self._worker.stop()
 
     def _loop(self) -> None:
         # Wake more often than the interval: the leases keep evaluations one per interval.
-        while not self._stop.wait(min(self.interval, 2.0)):
+        while not self._worker.stopping.wait(min(self.interval, 2.0)):
             try:
                 self.run_once()
             except Exception:  # a failing round must never stop the thread or the server

@@ -24,9 +24,10 @@ from deploykit.registry import Registry
 from deploykit.server import protocols, routes
 from deploykit.server.config import ServerConfig
 from deploykit.server.predict import PredictEndpoint
-from deploykit.server.responses import error_response, new_request_id
+from deploykit.server.responses import error_response
 from deploykit.server.spec import configure_logging, settings_from_dict
 from deploykit.server.state import ServerState
+from deploykit.server.wire import new_request_id
 from deploykit.settings import Settings
 
 __all__ = ["ServerState", "create_app"]  # ServerState lives in deploykit.server.state

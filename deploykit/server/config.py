@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from deploykit._fields import from_known, replace_fields
 from deploykit.errors import ConfigurationError
 
 __all__ = ["ServerConfig"]
@@ -157,22 +158,14 @@ class ServerConfig:
         return f"http://{host}:{self.port}"
 
     def replace(self, **changes: Any) -> ServerConfig:
-        known = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(changes) - known)
-        if unknown:
-            raise ConfigurationError(
-                f"Unknown server option(s) {', '.join(map(repr, unknown))}; "
-                f"known options are {', '.join(sorted(known))}."
-            )
-        return dataclasses.replace(self, **changes)
+        return replace_fields(self, changes, what="server option", known_as="known options are")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ServerConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return from_known(cls, data)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ServerConfig:

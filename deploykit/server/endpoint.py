@@ -19,13 +19,8 @@ from starlette.responses import Response
 
 from deploykit.errors import DeployKitError, InvalidInputError, ModelNotFoundError
 from deploykit.server.payloads import json_type
-from deploykit.server.responses import (
-    BadRequestError,
-    error_response,
-    json_response,
-    new_request_id,
-    read_json,
-)
+from deploykit.server.responses import error_response, json_response, read_json
+from deploykit.server.wire import BadRequestError, new_request_id
 
 if TYPE_CHECKING:
     from deploykit.server.state import ServerState

@@ -49,7 +49,7 @@ def _period(call: Call, **defaults: Any) -> Period:
 async def model_metrics(call: Call) -> Any:
     from datetime import timedelta
 
-    from deploykit.server.telemetry_queries import summary
+    from deploykit.monitoring.telemetry import summary
 
     window = call.query_int("window", 3600, high=MAX_SECONDS)
     span = _period(call, default_span=timedelta(seconds=window))

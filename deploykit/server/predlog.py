@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from deploykit._worker import Worker
 from deploykit.monitoring.logs import COLUMNS, INPUT, PROBABILITY, write_log_file
 from deploykit.server.memory import release_free_memory
 
@@ -78,10 +79,9 @@ class PredictionLog:
         self._pending_cells = 0
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
-        self._stop = threading.Event()
         self._due = threading.Event()  # set when enough rows wait: flush now
         self._warned_at = 0.0
-        self._thread: threading.Thread | None = None
+        self._worker = Worker("deploykit-predlog", self._loop, join_seconds=30, wake=self._due)
         self._seq = itertools.count(1)
         self._tag = f"{socket.gethostname()}-{os.getpid()}"
         self.dropped = 0
@@ -135,24 +135,18 @@ class PredictionLog:
             self._due.set()
 
     def start(self) -> None:
-        if not self.enabled or self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._loop, name="deploykit-predlog", daemon=True)
-        self._thread.start()
+        if self.enabled:
+            self._worker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._due.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
+        self._worker.stop()
         self.flush()
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
+        while not self._worker.stopping.is_set():
             self._due.wait(self._flush_seconds)
             self._due.clear()
-            if self._stop.is_set():
+            if self._worker.stopping.is_set():
                 break
             if self.flush():
                 # The batch's buffers go back to the OS instead of staying resident: Arrow's

@@ -17,10 +17,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import TracebackType
 
 import httpx
 
+from deploykit._closing import Closing
 from deploykit.errors import StorageError
 from deploykit.server.config import ServerConfig
 from deploykit.settings import Settings
@@ -42,7 +42,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class LiveServer:
+class LiveServer(Closing):
     """``deploykit serve`` in a subprocess; ``url`` and the local admin ``token`` once up."""
 
     def __init__(
@@ -118,13 +118,9 @@ class LiveServer:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
 
+    def close(self) -> None:
+        """:meth:`stop` (so ``with LiveServer(...) as server:`` stops it at the end)."""
+        self.stop()
+
     def __enter__(self) -> LiveServer:
         return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -1,6 +1,6 @@
 """The Prometheus exposition (``GET /metrics``) of the fleet's telemetry.
 
-Counters come from the shared database (:func:`deploykit.server.telemetry_queries.all_time`),
+Counters come from the shared database (:func:`deploykit.monitoring.telemetry.all_time`),
 so every worker answers a scrape with the same, only-growing figures.
 """
 
@@ -11,8 +11,7 @@ from collections.abc import Iterable
 
 import sqlalchemy as sa
 
-from deploykit.server.telemetry import LATENCY_EDGES_MS
-from deploykit.server.telemetry_queries import all_time
+from deploykit.monitoring.telemetry import LATENCY_EDGES_MS, all_time
 
 __all__ = ["prometheus_text"]
 

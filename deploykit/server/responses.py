@@ -19,61 +19,27 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from deploykit.errors import DeployKitError
-from deploykit.server.wire import (
-    BadRequestError,
-    PayloadTooLargeError,
-    UnsupportedMediaTypeError,
-    check_json_type,
-    check_length,
-    dumps,
-    error_body,
-    is_json,
-    keep_private,
-    new_request_id,
-    parse_json,
-    public,
-    status_of,
-    too_large,
-    wire_type,
-)
+from deploykit.server import wire
 
-# The wire contract lives in deploykit.server.wire (shared with exported images).
-__all__ = [
-    "BadRequestError",
-    "PayloadTooLargeError",
-    "UnsupportedMediaTypeError",
-    "check_json_type",
-    "check_length",
-    "dumps",
-    "error_body",
-    "error_response",
-    "is_json",
-    "json_response",
-    "keep_private",
-    "new_request_id",
-    "parse_json",
-    "public",
-    "read_json",
-    "status_of",
-    "too_large",
-    "wire_type",
-]
+# The wire contract (error bodies, JSON, request ids) is deploykit.server.wire, shared with
+# exported images; this module adds the Starlette side.
+__all__ = ["error_response", "json_response", "read_json"]
 
 log = logging.getLogger("deploykit.server")
 
 
 def error_response(exc: BaseException, request_id: str | None = None) -> Response:
     if not isinstance(exc, DeployKitError):
-        request_id = request_id or new_request_id()
+        request_id = request_id or wire.new_request_id()
         log.error("unexpected error in request %s", request_id, exc_info=exc)
         status = 500
     else:
-        status = status_of(exc)
+        status = wire.status_of(exc)
         if status >= 500:  # the server's fault: its log keeps what the caller does not see
             log.warning("request %s: %s: %s", request_id, type(exc).__name__, exc)
     headers = {"x-request-id": request_id} if request_id else None
     return Response(
-        dumps(error_body(exc, request_id)),
+        wire.dumps(wire.error_body(exc, request_id)),
         status_code=status,
         media_type="application/json",
         headers=headers,
@@ -82,25 +48,25 @@ def error_response(exc: BaseException, request_id: str | None = None) -> Respons
 
 def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
-        dumps(value), status_code=status, media_type="application/json", headers=headers
+        wire.dumps(value), status_code=status, media_type="application/json", headers=headers
     )
 
 
 async def read_json(request: Request, limit: int) -> Any:
     """The JSON body of ``request``, refusing non-JSON types and bodies over ``limit``."""
-    check_json_type(request.headers.get("content-type"))
-    check_length(request.headers.get("content-length"), limit)
+    wire.check_json_type(request.headers.get("content-type"))
+    wire.check_length(request.headers.get("content-length"), limit)
     chunks = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise too_large(limit)
+            raise wire.too_large(limit)
         chunks.append(chunk)
     body = b"".join(chunks)
     if size > _INLINE_BYTES:  # decoding a large body must not hold up other requests
-        return await asyncio.to_thread(parse_json, body)
-    return parse_json(body)
+        return await asyncio.to_thread(wire.parse_json, body)
+    return wire.parse_json(body)
 
 
 _INLINE_BYTES = 64 * 1024

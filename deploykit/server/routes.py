@@ -35,12 +35,12 @@ from deploykit.records import utcnow
 from deploykit.server.auth import check_role
 from deploykit.server.endpoint import Call, Handler, endpoint, field, thread
 from deploykit.server.payloads import json_type
-from deploykit.server.responses import (
+from deploykit.server.responses import json_response
+from deploykit.server.wire import (
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
     check_length,
     error_body,
-    json_response,
 )
 
 if TYPE_CHECKING:

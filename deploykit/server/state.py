@@ -18,8 +18,8 @@ from deploykit.server.judge import ExperimentJudge
 from deploykit.server.models import ModelHost, quiet_feature_name_warning
 from deploykit.server.predlog import PredictionLog
 from deploykit.server.request_ids import RequestIds
-from deploykit.server.responses import keep_private
 from deploykit.server.telemetry import Telemetry
+from deploykit.server.wire import keep_private
 
 __all__ = ["ServerState"]
 

@@ -5,9 +5,10 @@ background thread flushes them every few seconds to the registry database as
 *increments* of time-bucketed rows, so every worker and every host adds to the
 same rows and a reader sees the fleet's totals. Percentiles come from a fixed
 log-spaced latency histogram, which (unlike a list of samples) can be summed
-across replicas. Old buckets are folded together (:func:`compact`). Reading the
-rows back is :mod:`deploykit.server.telemetry_queries`; the Prometheus exposition
-is :mod:`deploykit.server.prometheus`.
+across replicas. Old buckets are folded together (:func:`compact`). The rows, the
+histogram and reading them back are monitoring's (:mod:`deploykit.monitoring.telemetry`):
+an embedded registry reads what servers wrote. The Prometheus exposition is
+:mod:`deploykit.server.prometheus`.
 """
 
 from __future__ import annotations
@@ -18,74 +19,24 @@ import logging
 import random
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
-from deploykit.server.tables import telemetry_counts, telemetry_latency
+from deploykit._worker import Worker
+from deploykit.monitoring.tables import telemetry_counts, telemetry_latency
+from deploykit.monitoring.telemetry import (
+    ARCHIVE_BUCKET,
+    LATENCY_EDGES_MS,
+    SUMMED,
+    Counts,
+    count_sums,
+    latency_sums,
+)
 
-__all__ = [
-    "ARCHIVE_BUCKET",
-    "LATENCY_EDGES_MS",
-    "NBUCKETS",
-    "Counts",
-    "Telemetry",
-    "compact",
-    "count_sums",
-    "latency_sums",
-    "percentile",
-]
+__all__ = ["Telemetry", "compact"]
 
 log = logging.getLogger("deploykit.server")
-
-# Upper bounds (ms) of the latency buckets: 0.05 ms to ~60 s in steps of x1.5, so a
-# percentile read from them is within ~25% of the truth; the last bucket is +Inf.
-LATENCY_EDGES_MS: tuple[float, ...] = tuple(round(0.05 * 1.5**i, 4) for i in range(35))
-NBUCKETS = len(LATENCY_EDGES_MS) + 1
-# Bucket start of the all-time row that buckets past the retention are folded into.
-ARCHIVE_BUCKET = 0
-# The columns of telemetry_counts that replicas add up.
-_SUMMED = ("requests", "errors_4xx", "errors_5xx", "rows", "latency_sum_ms")
-
-
-@dataclass
-class Counts:
-    """Counters of one (model, version, time bucket)."""
-
-    requests: int = 0
-    errors_4xx: int = 0
-    errors_5xx: int = 0
-    rows: int = 0
-    latency_sum_ms: float = 0.0
-    hist: list[int] = field(default_factory=lambda: [0] * NBUCKETS)
-
-    def add(self, other: Counts) -> None:
-        self.requests += other.requests
-        self.errors_4xx += other.errors_4xx
-        self.errors_5xx += other.errors_5xx
-        self.rows += other.rows
-        self.latency_sum_ms += other.latency_sum_ms
-        for i, n in enumerate(other.hist):
-            self.hist[i] += n
-
-
-def percentile(hist: list[int], q: float) -> float | None:
-    """The ``q`` quantile (0..1) in ms of a latency histogram, interpolated in its bucket."""
-    total = sum(hist)
-    if total == 0:
-        return None
-    rank = q * total
-    seen = 0
-    for i, n in enumerate(hist):
-        if n and seen + n >= rank:
-            lower = LATENCY_EDGES_MS[i - 1] if i > 0 else 0.0
-            if i >= len(LATENCY_EDGES_MS):
-                return LATENCY_EDGES_MS[-1]
-            upper = LATENCY_EDGES_MS[i]
-            return round(lower + (upper - lower) * (rank - seen) / n, 4)
-        seen += n
-    return LATENCY_EDGES_MS[-1]
 
 
 class Telemetry:
@@ -112,8 +63,7 @@ class Telemetry:
         self._pending: dict[tuple[str, int, int], Counts] = {}
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Worker("deploykit-telemetry", self._loop, join_seconds=10)
         self.flush_failures = 0
 
     # ------------------------------------------------------------------ hot path
@@ -137,20 +87,15 @@ class Telemetry:
 
     # ------------------------------------------------------------------ flushing
     def start(self) -> None:
-        if self._engine is None or self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._loop, name="deploykit-telemetry", daemon=True)
-        self._thread.start()
+        if self._engine is not None:
+            self._worker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        self._worker.stop()
         self.flush()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self._flush_seconds):
+        while not self._worker.stopping.wait(self._flush_seconds):
             self.flush()
             if self._retention > 0 and time.monotonic() >= self._next_compaction:
                 self._next_compaction = time.monotonic() + self._compact_every
@@ -186,31 +131,6 @@ class Telemetry:
                     for key, counts in pending.items():
                         self._pending.setdefault(key, Counts()).add(counts)
                 log.exception("telemetry flush failed; %d buckets kept for later", len(pending))
-
-
-def count_sums(*where: Any) -> sa.Select[Any]:
-    """telemetry_counts summed per (model, version), with ``n`` the buckets summed."""
-    c = telemetry_counts
-    return (
-        sa.select(
-            c.c.model,
-            c.c.version,
-            sa.func.count().label("n"),
-            *(sa.func.sum(c.c[name]).label(name) for name in _SUMMED),
-        )
-        .where(*where)
-        .group_by(c.c.model, c.c.version)
-    )
-
-
-def latency_sums(*where: Any) -> sa.Select[Any]:
-    """telemetry_latency summed per (model, version, le_index), as ``hits``."""
-    lt = telemetry_latency
-    return (
-        sa.select(lt.c.model, lt.c.version, lt.c.le_index, sa.func.sum(lt.c.count).label("hits"))
-        .where(*where)
-        .group_by(lt.c.model, lt.c.version, lt.c.le_index)
-    )
 
 
 def compact(engine: sa.Engine, *, before: int, chunk_seconds: int = 86400) -> int:
@@ -252,7 +172,7 @@ def _fold(conn: sa.Connection, *, start: int, end: int) -> int:
             "version": r.version,
             "bucket": ARCHIVE_BUCKET,
             "width": 0,
-            **{name: getattr(r, name) for name in _SUMMED},
+            **{name: getattr(r, name) for name in SUMMED},
         }
         for r in sums
     ]
@@ -267,7 +187,7 @@ def _fold(conn: sa.Connection, *, start: int, end: int) -> int:
         for r in conn.execute(latency_sums(old["telemetry_latency"]))
     ]
     c, lt = telemetry_counts, telemetry_latency
-    _upsert_add(conn, c, count_rows, keys=("model", "version", "bucket"), add=_SUMMED)
+    _upsert_add(conn, c, count_rows, keys=("model", "version", "bucket"), add=SUMMED)
     _upsert_add(
         conn, lt, latency_rows, keys=("model", "version", "bucket", "le_index"), add=("count",)
     )
@@ -311,7 +231,7 @@ def _add_increments(
         telemetry_counts,
         count_rows,
         keys=("model", "version", "bucket"),
-        add=_SUMMED,
+        add=SUMMED,
     )
     _upsert_add(
         conn,

@@ -12,13 +12,12 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from deploykit.errors import ConflictError, DeployKitError, InvalidInputError, NotFoundError
 from deploykit.monitoring import health
-from deploykit.records import Event, ModelInfo, ModelVersion, utcnow
+from deploykit.records import Event, ModelInfo, ModelVersion
 
 if TYPE_CHECKING:
     from deploykit.backend import Backend
@@ -120,7 +119,7 @@ class Deployments:
     # ------------------------------------------------------------------ reads
     def status(self) -> dict[str, Any]:
         """Where the figures come from, who the sidebar acts as, how it should behave."""
-        from deploykit import __version__
+        from deploykit._version import __version__
 
         note = None
         if not self.figures:
@@ -280,7 +279,10 @@ class Deployments:
             now = self.backend.model(name).production
         except NotFoundError:
             now = None
-        shown = lambda v: "nothing" if v is None else f"v{v}"  # noqa: E731
+
+        def shown(version: int | None) -> str:
+            return "nothing" if version is None else f"v{version}"
+
         return ConflictError(
             f"Production of {name!r} moved to {shown(now)} since you opened it (you saw "
             f"{shown(seen)}); nothing was {what}. The sidebar now shows the current state: "
@@ -298,13 +300,7 @@ class Deployments:
 
     def _current_alerts(self, backend: Backend) -> dict[str, Event]:
         """Each model's :func:`~deploykit.monitoring.health.current_alert`."""
-        since = utcnow() - timedelta(seconds=health.ALERT_SECONDS)
-        by_model: dict[str, list[Event]] = {}
-        for action in (*health.ALERT_ACTIONS, *health.MANUAL_MOVES):
-            for event in backend.events(limit=200, since=since, action=action):
-                by_model.setdefault(event.model, []).append(event)
-        found = {name: health.current_alert(events) for name, events in by_model.items()}
-        return {name: event for name, event in found.items() if event is not None}
+        return health.recent_alerts(backend)
 
     def _row(self, backend: Backend, info: ModelInfo, alert: Event | None) -> dict[str, Any]:
         live = info.production

@@ -29,7 +29,8 @@ CARD_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 class _DeploymentsHandler(APIHandler):
     @property
     def deployments(self) -> Deployments:
-        return self.settings[_SETTINGS_KEY]
+        deployments: Deployments = self.settings[_SETTINGS_KEY]
+        return deployments
 
     async def _answer(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         try:
@@ -38,6 +39,21 @@ class _DeploymentsHandler(APIHandler):
             self._fail(exc)
             return
         self.finish(json.dumps(result))
+
+    async def _move(
+        self,
+        fn: Callable[..., Any],
+        name: str,
+        read: Callable[[], tuple[tuple[Any, ...], dict[str, Any]]],
+    ) -> None:
+        """``fn(name, *args, **kwargs, acting_for=<the Jupyter user>)`` with what ``read``
+        takes from the body; a body ``read`` refuses is answered like ``fn``'s errors."""
+        try:
+            args, kwargs = read()
+        except DeployKitError as exc:
+            self._fail(exc)
+            return
+        await self._answer(fn, name, *args, **kwargs, acting_for=jupyter_user(self.current_user))
 
     def _fail(self, exc: DeployKitError) -> None:
         message = str(exc)
@@ -119,73 +135,59 @@ class CardHandler(_DeploymentsHandler):
 class RollbackHandler(_DeploymentsHandler):
     @web.authenticated
     async def post(self, name: str) -> None:
-        try:
-            body = self.get_json_body() or {}
-            if not isinstance(body, dict):
-                raise InvalidInputError(
-                    'The rollback body must be a JSON object such as {"reason": "..."}. '
-                    f"Got a JSON {type(body).__name__} instead."
-                )
-            reason = body.get("reason") or ""
-            if not isinstance(reason, str):
-                raise InvalidInputError(
-                    "The 'reason' field must be a string (why, for the audit log). "
-                    f"Got {type(reason).__name__} {reason!r} instead."
-                )
-            to = _version_field(body, "to")
-            if_current = _version_field(body, "if_current")
-        except DeployKitError as exc:
-            self._fail(exc)
-            return
-        await self._answer(
-            self.deployments.rollback,
-            name,
-            reason=reason,
-            to=to,
-            if_current=if_current,
-            acting_for=jupyter_user(self.current_user),
-        )
+        def read() -> tuple[tuple[Any, ...], dict[str, Any]]:
+            body = _object_body(self.get_json_body(), '{"reason": "..."}', what="rollback")
+            return (), {
+                "reason": _reason_field(body, required=True) or "",
+                "to": _version_field(body, "to"),
+                "if_current": _version_field(body, "if_current"),
+            }
+
+        await self._move(self.deployments.rollback, name, read)
 
 
 class DeployHandler(_DeploymentsHandler):
     @web.authenticated
     async def post(self, name: str) -> None:
-        try:
-            body = _object_body(self.get_json_body(), '{"version": 2, "reason": "..."}')
+        def read() -> tuple[tuple[Any, ...], dict[str, Any]]:
+            example = '{"version": 2, "reason": "..."}'
+            body = _object_body(self.get_json_body(), example, what="request")
             version = _version_field(body, "version")
             if version is None:
                 raise InvalidInputError(
                     "The 'version' field must be the version number to deploy (1, 2, ...). "
                     "Got nothing instead."
                 )
-            reason = body.get("reason")
-            if reason is not None and not isinstance(reason, str):
-                raise InvalidInputError(
-                    "The 'reason' field must be a string (why, for the audit log) or null. "
-                    f"Got {type(reason).__name__} {reason!r} instead."
-                )
-            if_current = _version_field(body, "if_current")
-        except DeployKitError as exc:
-            self._fail(exc)
-            return
-        await self._answer(
-            self.deployments.deploy,
-            name,
-            version,
-            reason=reason,
-            if_current=if_current,
-            acting_for=jupyter_user(self.current_user),
-        )
+            return (version,), {
+                "reason": _reason_field(body, required=False),
+                "if_current": _version_field(body, "if_current"),
+            }
+
+        await self._move(self.deployments.deploy, name, read)
 
 
-def _object_body(body: Any, example: str) -> dict[str, Any]:
+def _object_body(body: Any, example: str, *, what: str) -> dict[str, Any]:
     body = body or {}
     if not isinstance(body, dict):
         raise InvalidInputError(
-            f"The request body must be a JSON object such as {example}. "
+            f"The {what} body must be a JSON object such as {example}. "
             f"Got a JSON {type(body).__name__} instead."
         )
     return body
+
+
+def _reason_field(body: dict[str, Any], *, required: bool) -> str | None:
+    """The ``reason`` of a move (for the audit log): a string; null too if not ``required``."""
+    reason = body.get("reason")
+    if reason is None and required:
+        reason = ""  # an empty reason: Deployments.rollback says one is needed
+    if reason is not None and not isinstance(reason, str):
+        expected = "a string (why, for the audit log)" + ("" if required else " or null")
+        raise InvalidInputError(
+            f"The 'reason' field must be {expected}. "
+            f"Got {type(reason).__name__} {reason!r} instead."
+        )
+    return reason
 
 
 def jupyter_user(user: Any) -> str | None:

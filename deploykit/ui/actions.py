@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 
 from deploykit.errors import DeployKitError, DeployKitWarning
+from deploykit.monitoring import health
 from deploykit.ui import render
 from deploykit.ui.addresses import DEFAULT_SERVER_URL
+from deploykit.ui.markup import size
 from deploykit.ui.results import ModelStatus
 from deploykit.ui.session import Session
 
@@ -152,9 +154,7 @@ def push_model(
 
 
 def _summary(session: Session, version: Any, *, deploy: bool, seconds: float) -> tuple[str, bool]:
-    parts = [
-        f"Pushed {version.ref} ({render.size(version.size)}, {seconds:.2f} s) → {session.where()}"
-    ]
+    parts = [f"Pushed {version.ref} ({size(version.size)}, {seconds:.2f} s) → {session.where()}"]
     same = identical_versions(session.backend, version)
     if same:
         parts.append(f"identical to version {same[-1]} (the same artifact bytes)")
@@ -193,8 +193,9 @@ def model_status(session: Session, name: str, *, window_seconds: int = 3600) -> 
         if e.action in _MOVES and e.alias in (None, "production")
     ]
     last = moves[0] if moves else None
+    badge = health.model_health(backend, name, measured=not session.embedded)
     if session.embedded:  # nothing is served in-process: no figures to show
-        return ModelStatus(name, info.production, last, note=NEED_SERVER)
+        return ModelStatus(name, info.production, last, note=NEED_SERVER, health=badge)
     summary = backend.metrics(name, window=window_seconds)
     window = _window(summary.get("window_seconds") or window_seconds)
     return ModelStatus(
@@ -205,6 +206,7 @@ def model_status(session: Session, name: str, *, window_seconds: int = 3600) -> 
         series=tuple(summary.get("series") or ()),
         window=window,
         drift=_drift_line(backend, name, window_seconds, window) if info.production else None,
+        health=badge,
     )
 
 

@@ -14,6 +14,7 @@ __all__ = [
     "BAD",
     "GOOD",
     "MUTED",
+    "STATUS_COLORS",
     "WARN",
     "badge",
     "block",
@@ -31,6 +32,16 @@ GOOD = "#1a7f37"  # green: better, passed, live
 BAD = "#cf222e"  # red: worse, failed
 WARN = "#9a6700"  # amber: worth a look (many refused inputs)
 MUTED = "#6e7781"
+#: The colour of each health badge (deploykit.monitoring.health.STATUSES; "unknown": the
+#: figures could not be read); the console and ``%deploy status`` paint them alike.
+STATUS_COLORS = {
+    "serving": GOOD,
+    "idle": MUTED,
+    "not deployed": MUTED,
+    "errors": BAD,
+    "alert": BAD,
+    "unknown": WARN,
+}
 
 _TABLE = 'style="border-collapse:collapse;font-size:0.92em;margin:4px 0"'
 _CELL = "padding:2px 10px;text-align:left;border-bottom:1px solid rgba(128,128,128,0.25)"

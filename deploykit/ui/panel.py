@@ -74,7 +74,7 @@ class DeployPanel(widgets.VBox):
         buttons = widgets.HBox(
             [self.evaluate_button, self.push_button, self.deploy_button, self.refresh_button]
         )
-        super().__init__(
+        super().__init__(  # type: ignore[no-untyped-call]
             [
                 widgets.HTML("<b>deploykit</b> — evaluate, push and deploy a model"),
                 self.model_picker,

@@ -12,7 +12,17 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from deploykit.records import Alias, Event, ModelInfo, ModelVersion
-from deploykit.ui.markup import BAD, GOOD, MUTED, WARN, number, signed, size, when
+from deploykit.ui.markup import (
+    BAD,
+    GOOD,
+    MUTED,
+    STATUS_COLORS,
+    WARN,
+    number,
+    signed,
+    size,
+    when,
+)
 from deploykit.ui.markup import badge as _badge
 from deploykit.ui.markup import block as _div
 from deploykit.ui.markup import color as _color
@@ -203,16 +213,25 @@ def _models_rows(models: Sequence[ModelInfo]) -> list[list[str]]:
     ]
 
 
+_NO_MODELS = "No models yet. Push one: %deploy push MODEL --name NAME"
+
+
+def _listing_text(head: Sequence[str], rows: Sequence[Sequence[str]], empty: str) -> str:
+    return _text_table(head, rows) if rows else empty
+
+
+def _listing_html(head: Sequence[str], rows: Sequence[Sequence[str]], empty: str) -> str:
+    if not rows:
+        return _div(_e(empty))
+    return _div(_html_table(head, [[_e(c) for c in r] for r in rows]))
+
+
 def models_text(models: Sequence[ModelInfo]) -> str:
-    if not models:
-        return "No models yet. Push one: %deploy push MODEL --name NAME"
-    return _text_table(_MODELS_HEAD, _models_rows(models))
+    return _listing_text(_MODELS_HEAD, _models_rows(models), _NO_MODELS)
 
 
 def models_html(models: Sequence[ModelInfo]) -> str:
-    if not models:
-        return _div(_e(models_text(models)))
-    return _div(_html_table(_MODELS_HEAD, [[_e(c) for c in r] for r in _models_rows(models)]))
+    return _listing_html(_MODELS_HEAD, _models_rows(models), _NO_MODELS)
 
 
 _EVENTS_HEAD = ["when", "actor", "action", "model", "alias", "move", "reason"]
@@ -234,15 +253,11 @@ def _events_rows(events: Sequence[Event]) -> list[list[str]]:
 
 
 def events_text(events: Sequence[Event]) -> str:
-    if not events:
-        return "No events yet."
-    return _text_table(_EVENTS_HEAD, _events_rows(events))
+    return _listing_text(_EVENTS_HEAD, _events_rows(events), "No events yet.")
 
 
 def events_html(events: Sequence[Event]) -> str:
-    if not events:
-        return _div("No events yet.")
-    return _div(_html_table(_EVENTS_HEAD, [[_e(c) for c in r] for r in _events_rows(events)]))
+    return _listing_html(_EVENTS_HEAD, _events_rows(events), "No events yet.")
 
 
 # -- evaluation ----------------------------------------------------------------------------
@@ -327,6 +342,8 @@ def _improved(value: float | None, other: float | None, greater: bool) -> bool |
 def _status_lines(s: ModelStatus) -> list[tuple[str, str]]:
     live = f"version {s.live_version}" if s.live_version is not None else "nothing deployed"
     lines = [("live", live)]
+    if s.health is not None:
+        lines.insert(0, ("status", f"{s.health.status}: {s.health.detail}"))
     if s.last_move is not None:
         e = s.last_move
         what = f"{e.action} {e.from_version or '-'} → {e.to_version}"
@@ -383,6 +400,9 @@ def status_html(statuses: Sequence[ModelStatus]) -> str:
             cell = _e(value)
             if key == "live" and s.live_version is not None:
                 cell = _color(cell, GOOD, bold=True)
+            elif key == "status" and s.health is not None:
+                word = s.health.status
+                cell = _badge(word, STATUS_COLORS.get(word, MUTED)) + " " + _e(s.health.detail)
             elif key == "error rate" and s.error_rate is not None and s.error_rate > 0.01:
                 cell = _color(cell, BAD, bold=True)
             elif key == "bad input" and (s.client_error_rate or 0) > 0.05:

@@ -20,6 +20,7 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
+from deploykit.monitoring.health import Health
 from deploykit.records import Alias, Event, ModelInfo, ModelVersion
 from deploykit.ui import render
 
@@ -40,6 +41,8 @@ _REPORT_MODULE = "deploykit.evaluation._report"
 class Shown:
     """Mixin: ``_repr_html_`` and ``_repr_pretty_`` from a pair of renderers.
 
+    A subclass names its pair (``_html = render.target_html``, a function of the
+    object) or defines the two methods.
     The dataclass ``__repr__`` stays for programmers (``repr(target)``). IPython's
     pretty printer takes the first of ``_repr_pretty_``/``__repr__`` it finds in the
     class's own ``__dict__``, so each subclass gets ``_repr_pretty_`` copied into it.
@@ -106,11 +109,8 @@ class Target(Shown):
             )
         return "Switch back to the local registry with: %deploy target embedded"
 
-    def _html(self) -> str:
-        return render.target_html(self)
-
-    def _text(self) -> str:
-        return render.target_text(self)
+    _html = render.target_html
+    _text = render.target_text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,7 +119,8 @@ class ModelStatus(Shown):
 
     ``serving`` holds the server's totals over ``window`` (requests, errors_4xx,
     errors_5xx, throughput_rps, latency_p95_ms, ...) and ``series`` its time buckets;
-    both are None/empty without a server, and ``note`` says so.
+    both are None/empty without a server, and ``note`` says so. ``health`` is the
+    badge and its sentence, by the rule the console and the Lab sidebar use.
     """
 
     model: str
@@ -130,6 +131,8 @@ class ModelStatus(Shown):
     window: str = "hour"
     drift: str | None = None
     note: str | None = None
+    #: the badge every front end shows (:func:`deploykit.monitoring.health.verdict`)
+    health: Health | None = None
 
     @property
     def error_rate(self) -> float | None:
@@ -169,11 +172,8 @@ class Prediction(Shown):
     def __len__(self) -> int:
         return len(self.predictions)
 
-    def _html(self) -> str:
-        return render.prediction_html(self)
-
-    def _text(self) -> str:
-        return render.prediction_text(self)
+    _html = render.prediction_html
+    _text = render.prediction_text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,11 +183,8 @@ class ConsoleLink(Shown):
     url: str
     note: str
 
-    def _html(self) -> str:
-        return render.console_html(self)
-
-    def _text(self) -> str:
-        return render.console_text(self)
+    _html = render.console_html
+    _text = render.console_text
 
 
 # -- display formatters for the core records ----------------------------------------------

@@ -25,6 +25,7 @@ import ipywidgets as widgets
 
 from deploykit.ui import render
 from deploykit.ui.feedback import Feedback, current_session
+from deploykit.ui.markup import when
 from deploykit.ui.session import Session
 
 __all__ = ["VersionsTable"]
@@ -71,7 +72,7 @@ class VersionsTable(widgets.VBox):
         self.refresh_button.on_click(self.feedback.on_click(self.refresh))
         self.confirm_button.on_click(self.feedback.on_click(self.confirm))
         self.cancel_button.on_click(self.feedback.on_click(self.cancel))
-        super().__init__(
+        super().__init__(  # type: ignore[no-untyped-call]
             [
                 self.title,
                 self.grid,
@@ -189,7 +190,7 @@ class VersionsTable(widgets.VBox):
             marker = f'<span style="color:{render.GOOD}">● </span>' if live else ""
             cells += [
                 widgets.HTML(f"{marker}{v.version}"),
-                widgets.HTML(render.when(v.created_at)),
+                widgets.HTML(when(v.created_at)),
                 widgets.HTML(html.escape(v.author)),
                 widgets.HTML(html.escape(render.key_metrics(v.metrics))),
                 widgets.HTML(gate),

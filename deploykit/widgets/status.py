@@ -83,7 +83,8 @@ class StatusView(widgets.VBox):
         self.refresh_button = widgets.Button(description="Refresh")
         self.feedback = Feedback()
         self.refresh_button.on_click(self.feedback.on_click(self.refresh))
-        super().__init__([self.summary, self.chart, self.refresh_button, self.feedback.widget])
+        parts = [self.summary, self.chart, self.refresh_button, self.feedback.widget]
+        super().__init__(parts)  # type: ignore[no-untyped-call]
         self.refresh()
 
     @property

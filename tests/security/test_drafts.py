@@ -243,7 +243,7 @@ def test_database_errors_reach_a_remote_caller_without_url_or_path(tmp_path: Pat
     import sqlalchemy as sa
 
     from deploykit.registry.database import run_in_transaction
-    from deploykit.server.responses import error_body, keep_private
+    from deploykit.server.wire import error_body, keep_private
 
     url = f"sqlite:///{tmp_path / 'registry.db'}"
     engine = sa.create_engine(url)

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from deploykit.monitoring.tables import telemetry_counts
+from deploykit.monitoring.telemetry import ARCHIVE_BUCKET, percentile, summary
 from deploykit.registry import Registry
 from deploykit.server.prometheus import prometheus_text
-from deploykit.server.tables import telemetry_counts
-from deploykit.server.telemetry import ARCHIVE_BUCKET, Telemetry, compact, percentile
-from deploykit.server.telemetry_queries import summary
+from deploykit.server.telemetry import Telemetry, compact
 from tests.server.conftest import settings_for
 
 

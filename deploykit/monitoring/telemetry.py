@@ -1,27 +1,110 @@
-"""Reading telemetry back: a model's totals and series, a window's totals, all-time sums.
+"""The servers' request telemetry as stored: buckets, latency histogram, and reading it back.
 
-Collection and compaction are :mod:`deploykit.server.telemetry`; this is the query side
-that the metrics route, the alert evaluator and the Prometheus output read through.
+Servers collect and compact it (:mod:`deploykit.server.telemetry`) into
+:data:`~deploykit.monitoring.tables.telemetry_counts` and ``telemetry_latency``;
+this is the layout they share and the query side that ``Registry.metrics``, the
+metrics route, the alert evaluator and the Prometheus output read through, so an
+embedded registry reads the same figures as a server.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
-from deploykit.server.tables import telemetry_counts, telemetry_latency
-from deploykit.server.telemetry import (
-    NBUCKETS,
-    Counts,
-    count_sums,
-    latency_sums,
-    percentile,
-)
+from deploykit.monitoring.tables import telemetry_counts, telemetry_latency
 
-__all__ = ["all_time", "read_buckets", "summary", "window_totals"]
+__all__ = [
+    "ARCHIVE_BUCKET",
+    "LATENCY_EDGES_MS",
+    "NBUCKETS",
+    "SUMMED",
+    "Counts",
+    "all_time",
+    "count_sums",
+    "latency_sums",
+    "percentile",
+    "read_buckets",
+    "summary",
+    "window_totals",
+]
+
+# Upper bounds (ms) of the latency buckets: 0.05 ms to ~60 s in steps of x1.5, so a
+# percentile read from them is within ~25% of the truth; the last bucket is +Inf.
+LATENCY_EDGES_MS: tuple[float, ...] = tuple(round(0.05 * 1.5**i, 4) for i in range(35))
+NBUCKETS = len(LATENCY_EDGES_MS) + 1
+# Bucket start of the all-time row that buckets past the retention are folded into.
+ARCHIVE_BUCKET = 0
+# The columns of telemetry_counts that replicas add up.
+SUMMED = ("requests", "errors_4xx", "errors_5xx", "rows", "latency_sum_ms")
+
+
+@dataclass
+class Counts:
+    """Counters of one (model, version, time bucket)."""
+
+    requests: int = 0
+    errors_4xx: int = 0
+    errors_5xx: int = 0
+    rows: int = 0
+    latency_sum_ms: float = 0.0
+    hist: list[int] = field(default_factory=lambda: [0] * NBUCKETS)
+
+    def add(self, other: Counts) -> None:
+        self.requests += other.requests
+        self.errors_4xx += other.errors_4xx
+        self.errors_5xx += other.errors_5xx
+        self.rows += other.rows
+        self.latency_sum_ms += other.latency_sum_ms
+        for i, n in enumerate(other.hist):
+            self.hist[i] += n
+
+
+def percentile(hist: list[int], q: float) -> float | None:
+    """The ``q`` quantile (0..1) in ms of a latency histogram, interpolated in its bucket."""
+    total = sum(hist)
+    if total == 0:
+        return None
+    rank = q * total
+    seen = 0
+    for i, n in enumerate(hist):
+        if n and seen + n >= rank:
+            lower = LATENCY_EDGES_MS[i - 1] if i > 0 else 0.0
+            if i >= len(LATENCY_EDGES_MS):
+                return LATENCY_EDGES_MS[-1]
+            upper = LATENCY_EDGES_MS[i]
+            return round(lower + (upper - lower) * (rank - seen) / n, 4)
+        seen += n
+    return LATENCY_EDGES_MS[-1]
+
+
+def count_sums(*where: Any) -> sa.Select[Any]:
+    """telemetry_counts summed per (model, version), with ``n`` the buckets summed."""
+    c = telemetry_counts
+    return (
+        sa.select(
+            c.c.model,
+            c.c.version,
+            sa.func.count().label("n"),
+            *(sa.func.sum(c.c[name]).label(name) for name in SUMMED),
+        )
+        .where(*where)
+        .group_by(c.c.model, c.c.version)
+    )
+
+
+def latency_sums(*where: Any) -> sa.Select[Any]:
+    """telemetry_latency summed per (model, version, le_index), as ``hits``."""
+    lt = telemetry_latency
+    return (
+        sa.select(lt.c.model, lt.c.version, lt.c.le_index, sa.func.sum(lt.c.count).label("hits"))
+        .where(*where)
+        .group_by(lt.c.model, lt.c.version, lt.c.le_index)
+    )
 
 
 def read_buckets(
