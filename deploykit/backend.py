@@ -2,7 +2,7 @@
 
 :class:`Backend` is what the magics, widgets, console, Lab sidebar and CLI call:
 registry operations (push, versions, deploy, rollback, events) and monitoring
-ones (metrics, drift, alert rules). :class:`deploykit.Registry` serves it
+ones (metrics, drift, estimated performance, alert rules). :class:`deploykit.Registry` serves it
 in-process and :class:`deploykit.Client` over HTTP; mypy checks both conform
 (``_conforms`` below). :func:`open_backend` chooses between them from the
 settings and finds the token, so no front end decides it on its own.
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from deploykit.client import Client
     from deploykit.monitoring.options import DriftOptions
+    from deploykit.monitoring.performance import EstimatedPerformance
     from deploykit.monitoring.results import DriftTimeline
     from deploykit.monitoring.rules import AlertRule
     from deploykit.records import Alias, Event, ModelInfo, ModelVersion
@@ -120,6 +121,16 @@ class Backend(Protocol):
         step: int | None = ...,
         version: int | None = ...,
     ) -> DriftTimeline: ...
+    def estimated_performance(
+        self,
+        name: str,
+        *,
+        since: Time = ...,
+        until: Time = ...,
+        step: int | None = ...,
+        version: int | None = ...,
+        confidence: float = ...,
+    ) -> EstimatedPerformance: ...
     def drift_options(self, name: str) -> DriftOptions: ...
     def set_drift_options(
         self, name: str, options: DriftOptions | dict[str, Any]

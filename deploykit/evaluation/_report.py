@@ -29,6 +29,9 @@ class EvaluationReport:
     ``confusion_matrix`` counts rows (unweighted); its rows are the true labels and its
     columns the predicted ones, both in ``labels`` order. ``notes`` say why a metric
     of the task is missing (``mape`` when y has zeros, ``roc_auc`` without scores).
+    ``evidence`` is what estimating the metrics without labels needs later
+    (:class:`deploykit.monitoring.evidence.CalibrationEvidence` as a dict), kept with
+    the version when the report is pushed; None when the model gives no scores.
     """
 
     task: str
@@ -43,6 +46,7 @@ class EvaluationReport:
     labels: list[Any] | None = None
     gate: GateResult | None = None
     notes: tuple[str, ...] = ()
+    evidence: dict[str, Any] | None = None
 
     def _other(self, against: str) -> dict[str, float] | None:
         if against not in _AGAINST:

@@ -113,7 +113,10 @@ class PredictEndpoint:
                 parsed, data, rows = _prepare(body, loaded, limits)
             else:  # decoding and checking a large body must not hold up other requests
                 parsed, data, rows = await asyncio.to_thread(_prepare, body, loaded, limits)
-            predictions, probabilities = await loaded.batcher.predict(data, rows, proba)
+            # Classifiers' scores are logged even when not asked for: estimated performance
+            # (deploykit.monitoring.estimate) reads them before any label arrives.
+            score = proba or (loaded.has_proba and state.predlog.enabled)
+            predictions, probabilities = await loaded.batcher.predict(data, rows, score)
             request_id = state.request_ids.issue(name)
             answer: dict[str, Any] = {
                 "predictions": predictions,
@@ -121,7 +124,7 @@ class PredictEndpoint:
                 "version": loaded.version,
                 "request_id": request_id,
             }
-            if probabilities is not None:
+            if proba and probabilities is not None:
                 answer["probabilities"] = probabilities
                 answer["classes"] = loaded.classes
             ignored = ignored_columns(parsed, loaded.spec)
