@@ -345,7 +345,7 @@ def estimate_table(
     from deploykit.monitoring.timeline import epoch_us
 
     evidence = evidence_of(record)
-    task = evidence.task if evidence is not None else (record.evaluation or {}).get("task")
+    task = evidence.task if evidence is not None else _task(record, profile)
     names = estimated_metrics(task or "")
     reference = {m: float(record.metrics[m]) for m in names if record.metrics.get(m) is not None}
     row_labels = None
@@ -394,6 +394,17 @@ def estimate_table(
         windows=tuple(windows),
         step_seconds=span.step,
     )
+
+
+def _task(record: ModelVersion, profile: ReferenceProfile | None) -> str | None:
+    """The task of a version without evidence: from its evaluation, else its predictions."""
+    task = (record.evaluation or {}).get("task")
+    if task is not None or profile is None or profile.prediction is None:
+        return task
+    prediction = profile.prediction
+    if prediction.kind != "categorical":
+        return "regression"
+    return "binary" if len(prediction.frequencies or {}) <= 2 else "multiclass"
 
 
 def _log_columns(record: ModelVersion, profile: ReferenceProfile | None) -> list[str]:
