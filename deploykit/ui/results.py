@@ -130,6 +130,7 @@ class ModelStatus(Shown):
     window: str = "hour"
     drift: str | None = None
     note: str | None = None
+    estimated: str | None = None  # the headline metric estimated from scores, with its band
 
     @property
     def error_rate(self) -> float | None:

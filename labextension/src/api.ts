@@ -58,6 +58,18 @@ export interface IModelRow {
   p95_ms?: number | null;
   error_rate?: number | null;
   drift_share?: number | null;
+  /** The headline metric estimated from the model's scores, before labels arrive. */
+  estimated?: IEstimate | null;
+}
+
+export interface IEstimate {
+  metric: string;
+  value: number;
+  lower?: number | null;
+  upper?: number | null;
+  at_push?: number | null;
+  trusted: boolean;
+  reasons?: string[];
 }
 
 export interface IVersionRow {

@@ -99,7 +99,7 @@ def test_estimated_accuracy_before_any_label(world: World) -> None:
     assert r.status_code == 200
     body = r.json()
     assert body["confidence"] == 0.8
-    assert len(body["windows"]) == 1
+    assert sum(w["rows"] for w in body["windows"]) == 1000  # one-hour steps over the hour
     spec = httpx.get(f"{world.url}/openapi.json").json()
     assert "/v1/models/{name}/estimated" in spec["paths"]
 
@@ -138,9 +138,9 @@ def test_a_rule_on_estimated_accuracy_rolls_back_before_labels(world: World) -> 
     )
     # traffic on the decision boundary: the model is unsure, so it is often wrong
     proba = world.model.predict_proba(world.X)[:, 1]
-    unsure = world.X[np.abs(proba - 0.5) < 0.15]
-    assert len(unsure) >= 300
-    send(client, "loan", unsure.iloc[:300])
+    unsure = world.X[np.abs(proba - 0.5) < 0.2]
+    assert len(unsure) >= 250
+    send(client, "loan", unsure.iloc[:250])
     rolled = eventually(lambda: client.events("loan", action="auto-rollback"))
     assert len(rolled) == 1
     [alert] = client.events("loan", action="alert")
