@@ -40,6 +40,19 @@ class Scenario:
     X_ref: np.ndarray
     y_ref: np.ndarray
     windows: list[tuple[float, np.ndarray, np.ndarray]]  # (shift, X, y)
+    _outputs: list[tuple[np.ndarray, np.ndarray | None]] | None = None
+
+    def outputs(self) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """(predictions, probabilities or None) per window, computed once."""
+        if self._outputs is None:
+            X = np.concatenate([w[1] for w in self.windows])
+            pred = self.model.predict(X)
+            proba = None if self.task == "regression" else self.model.predict_proba(X)
+            cuts = np.cumsum([len(w[1]) for w in self.windows])[:-1]
+            preds = np.split(pred, cuts)
+            probas = [None] * len(preds) if proba is None else np.split(proba, cuts)
+            self._outputs = list(zip(preds, probas, strict=True))
+        return self._outputs
 
 
 def _split(n: int, fractions: tuple[float, float], seed: int) -> tuple[np.ndarray, ...]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -61,12 +62,10 @@ def nannyml_python() -> Path:
     return py
 
 
-def realized(task: str, model, X, y) -> dict[str, float]:
-    pred = model.predict(X)
+def realized(task: str, pred, proba, y) -> dict[str, float]:
     if task == "regression":
         err = y - pred
         return {"mae": float(np.abs(err).mean()), "rmse": float(np.sqrt(np.mean(err**2)))}
-    proba = model.predict_proba(X)
     out = {"accuracy": float(skm.accuracy_score(y, pred))}
     if task == "binary":
         out["roc_auc"] = float(skm.roc_auc_score(y, proba[:, 1]))
@@ -88,13 +87,11 @@ def ours(sc: data.Scenario) -> tuple[dict[str, dict[str, list[float]]], float]:
     out: dict[str, dict[str, list[float]]] = {}
     seconds = 0.0
     error_model = ErrorModel(evidence) if sc.task == "regression" else None
-    for _, X, _ in sc.windows:
-        pred = sc.model.predict(X)
+    for (_, X, _), (pred, proba) in zip(sc.windows, sc.outputs(), strict=True):
         if error_model is not None:
             t = time.perf_counter()
             est = error_model.estimate(X, pred)
         else:
-            proba = sc.model.predict_proba(X)
             text = pred.astype(str)
             t = time.perf_counter()
             est = estimate_classification(evidence, proba, text)
@@ -117,18 +114,19 @@ def theirs(sc: data.Scenario, work: Path) -> dict | None:
         "ref_y": sc.y_ref,
         "ref_pred": sc.model.predict(sc.X_ref),
         "an_X": an_X,
-        "an_pred": sc.model.predict(an_X),
+        "an_pred": np.concatenate([p for p, _ in sc.outputs()]),
     }
     if sc.task != "regression":
         arrays["classes"] = np.asarray(sc.model.classes_)
         arrays["ref_proba"] = sc.model.predict_proba(sc.X_ref)
-        arrays["an_proba"] = sc.model.predict_proba(an_X)
+        arrays["an_proba"] = np.concatenate([p for _, p in sc.outputs()])
     src, dst = work / f"{sc.name[:12]}.npz", work / f"{sc.name[:12]}.json"
     np.savez(src, **arrays)
     done = subprocess.run(
         [str(nannyml_python()), str(HERE / "nannyml_side.py"), str(src), str(dst)],
         capture_output=True,
         text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},  # one thread, as deploykit's side
     )
     if done.returncode:
         print(f"NannyML failed on {sc.name}: {done.stderr.strip().splitlines()[-1:]}")
@@ -157,7 +155,10 @@ def quality(skip_nannyml: bool, work: Path) -> list[str]:
         data.diabetes(),
     ]
     for sc in scenarios:
-        real_rows = [realized(sc.task, sc.model, X, y) for _, X, y in sc.windows]
+        real_rows = [
+            realized(sc.task, pred, proba, y)
+            for (_, _, y), (pred, proba) in zip(sc.windows, sc.outputs(), strict=True)
+        ]
         mine, seconds = ours(sc)
         other = None if skip_nannyml else theirs(sc, work)
         lines.append(
@@ -233,8 +234,9 @@ def speed(skip_nannyml: bool, work: Path) -> list[str]:
     ]
     if not skip_nannyml:
         big = data.Scenario(
-            "speed", "binary", sc.model, sc.columns, sc.X_ref, sc.y_ref, [(0.0, X, pred)]
-        )
+            "speed", "binary", sc.model, sc.columns, sc.X_ref, sc.y_ref, [(0.0, X, pred)],
+            [(pred, proba)],
+        )  # fmt: skip
         other = theirs(big, work)
         if other is not None:
             ratio = other["estimate_seconds"] / best
@@ -296,6 +298,9 @@ def pca_speed() -> list[str]:
 
 
 def main() -> None:
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)  # a shared host: OpenMP threads in predict only fight each other
     parser = argparse.ArgumentParser()
     parser.add_argument("--skip-nannyml", action="store_true")
     parser.add_argument("--only", choices=["quality", "speed", "flip", "pca"], default=None)

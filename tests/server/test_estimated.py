@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -149,3 +150,45 @@ def test_a_rule_on_estimated_accuracy_rolls_back_before_labels(world: World) -> 
     assert alert.details["estimated"] < alert.details["at_push"] - 0.1
     assert (rolled[0].from_version, rolled[0].to_version) == (2, 1)
     assert client.model("loan").production == 1
+
+
+def test_the_multivariate_rule_measures_a_correlation_flip(tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    import pyarrow as pa
+
+    from deploykit.monitoring import AlertRule
+    from deploykit.monitoring.logs import write_log_file
+    from deploykit.server.alerting import measure
+
+    rng = np.random.default_rng(0)
+
+    def draw(n: int, rho: float) -> pd.DataFrame:
+        X = rng.normal(size=(n, 4))
+        X[:, 1] = rho * X[:, 0] + np.sqrt(1 - rho**2) * X[:, 1]
+        return pd.DataFrame(X, columns=list("abcd"))
+
+    reference = draw(5000, 0.8)
+    model = LogisticRegression().fit(reference, (reference["a"] > 0).astype(int))
+    now = datetime.now(timezone.utc)
+    with Registry(settings_for(tmp_path)) as reg:
+        reg.push(model, "flip", X=reference, deploy=True)
+        flipped = draw(2000, -0.8)
+        table = pa.table(
+            {
+                "request_id": [f"r{i}" for i in range(len(flipped))],
+                "timestamp": pa.array([now] * len(flipped), pa.timestamp("us", tz="UTC")),
+                "version": np.ones(len(flipped), dtype=np.int64),
+                "prediction": model.predict(flipped),
+                **{f"input.{c}": flipped[c].to_numpy() for c in flipped.columns},
+            }
+        )
+        write_log_file(reg.settings.artifacts_url, "flip", table, at=now, tag="t")
+        rule = AlertRule("flip", "together", "multivariate_drift", 2.0, window_seconds=60)
+        value, count, details = measure(reg, rule, 1, now.timestamp() + 1)
+        assert count == 2000
+        assert value is not None
+        assert value > 2.0  # -log10(p): p < 0.01
+        assert details["p_value"] < 0.01
+        drift_share = AlertRule("flip", "share", "drift_share", 0.1, window_seconds=60)
+        assert measure(reg, drift_share, 1, now.timestamp() + 1)[0] == 0.0  # no marginal moved
