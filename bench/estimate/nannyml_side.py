@@ -70,9 +70,9 @@ def main(src, dst):
         )
     t0 = time.perf_counter()
     est.fit(ref)
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     result = est.estimate(ana)
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.process_time()
     df = result.filter(period="analysis").to_df()
     for m in names:
         out["metrics"][m] = {
@@ -82,6 +82,7 @@ def main(src, dst):
         }
     out["fit_seconds"] = t1 - t0
     out["estimate_seconds"] = t2 - t1
+    out["estimate_cpu"] = c2 - c1
     out["version"] = nml.__version__
     with open(dst, "w") as f:
         json.dump(out, f)

@@ -216,21 +216,25 @@ def speed(skip_nannyml: bool, work: Path) -> list[str]:
     text = pred.astype(str)
     evidence = CalibrationEvidence.from_dict(evaluate(sc.model, sc.X_ref, sc.y_ref).evidence)
     estimate_classification(evidence, proba[:5000], text[:5000])  # warm imports
-    best = np.inf
+    best = cpu = np.inf
     for _ in range(3):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         for start in range(0, len(X), data.WINDOW):
             stop = start + data.WINDOW
             estimate_classification(evidence, proba[start:stop], text[start:stop])
         best = min(best, time.perf_counter() - t)
-    t = time.perf_counter()
+        cpu = min(cpu, time.process_time() - c)
+    t, c = time.perf_counter(), time.process_time()
     estimate_classification(evidence, proba, text)
-    one = time.perf_counter() - t
+    one, one_cpu = time.perf_counter() - t, time.process_time() - c
+    load = os.getloadavg()[0]
     lines = [
-        "\n| estimation over 1M predictions (binary, 5 metrics + bands) | seconds |",
-        "|---|---|",
-        f"| deploykit, 200 windows of 5,000 (best of 3) | {best:.3f} |",
-        f"| deploykit, one window of 1M | {one:.3f} |",
+        f"\n(load average {load:.1f} on {os.cpu_count()} cores while measured; CPU = this "
+        "process's CPU seconds)\n",
+        "| estimation over 1M predictions (binary, 5 metrics + bands) | wall s | CPU s |",
+        "|---|---|---|",
+        f"| deploykit, 200 windows of 5,000 (best of 3) | {best:.3f} | {cpu:.3f} |",
+        f"| deploykit, one window of 1M | {one:.3f} | {one_cpu:.3f} |",
     ]
     if not skip_nannyml:
         big = data.Scenario(
@@ -241,10 +245,12 @@ def speed(skip_nannyml: bool, work: Path) -> list[str]:
         if other is not None:
             ratio = other["estimate_seconds"] / best
             lines.append(
-                f"| NannyML CBPE.estimate, the same 200 chunks | {other['estimate_seconds']:.3f} "
-                f"(fit {other['fit_seconds']:.2f}) |"
+                f"| NannyML CBPE.estimate, the same 200 chunks (fit {other['fit_seconds']:.2f} s "
+                f"apart) | {other['estimate_seconds']:.3f} | {other['estimate_cpu']:.3f} |"
             )
-            lines.append(f"| speed-up | {ratio:.0f}× |")
+            lines.append(
+                f"| speed-up (wall, CPU) | {ratio:.0f}× | {other['estimate_cpu'] / cpu:.0f}× |"
+            )
     return lines
 
 
@@ -284,16 +290,18 @@ def pca_speed() -> list[str]:
     fit = time.perf_counter() - t
     assert pca is not None
     reconstruction_drift(pca, current[:1000])
-    best = np.inf
+    best = cpu = np.inf
     for _ in range(3):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         result = reconstruction_drift(pca, current)
         best = min(best, time.perf_counter() - t)
+        cpu = min(cpu, time.process_time() - c)
     return [
-        "\n| PCA reconstruction drift | seconds |",
-        "|---|---|",
-        f"| fit on 100k × 50 reference rows (at push) | {fit:.3f} |",
-        f"| judge 1M × 50 rows (best of 3; p = {result.p_value:.2g}) | {best:.3f} |",
+        f"\n(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores while measured)\n",
+        "| PCA reconstruction drift | wall s | CPU s |",
+        "|---|---|---|",
+        f"| fit on 100k × 50 reference rows (at push) | {fit:.3f} | |",
+        f"| judge 1M × 50 rows (best of 3; p = {result.p_value:.2g}) | {best:.3f} | {cpu:.3f} |",
     ]
 
 

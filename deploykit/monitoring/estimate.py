@@ -106,7 +106,7 @@ def _expected_auc(scores: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     """(expected ROC AUC, its variance) of ``scores`` when row i is positive with
     probability ``p[i]``; tied scores count half, as in sklearn. The variance is DeLong's
     (structural components), with expected labels as weights."""
-    order = np.argsort(-scores, kind="stable")
+    order = np.argsort(-scores)  # ties are grouped below: their order does not matter
     s, w = scores[order], p[order]
     u = 1.0 - w
     new = np.r_[True, s[1:] != s[:-1]]
