@@ -142,9 +142,10 @@ def _per_class(
 ) -> dict[str, tuple[float, float]]:
     """One-vs-rest (value, variance) of precision, recall, F1 and ROC AUC of one class."""
     v = p * (1.0 - p)
-    k = float(predicted.sum())
-    a, va = float(p[predicted].sum()), float(v[predicted].sum())
-    b, vb = float(p[~predicted].sum()), float(v[~predicted].sum())
+    mask = predicted.astype(np.float64)
+    k = float(mask.sum())
+    a, va = float(p @ mask), float(v @ mask)
+    b, vb = float(p.sum()) - a, float(v.sum()) - va
     precision = (a / k, va / k**2) if k > 0 else (math.nan, math.nan)
     recall_var, f1_var = _ratio_vars(a, va, b, vb, k)
     recall = (a / (a + b), recall_var) if a + b > 0 else (math.nan, math.nan)
@@ -186,12 +187,14 @@ def estimate_classification(
             f"got shape {proba.shape}"
         )
     ok = np.isfinite(proba).all(axis=1)
-    proba = proba[ok]
+    if not ok.all():  # rows logged without scores
+        proba = proba[ok]
     classes = np.asarray(evidence.classes)
     if predicted is None:
         labels = proba.argmax(axis=1)
     else:
-        pred = np.asarray(predicted)[ok]
+        pred = np.asarray(predicted)
+        pred = pred if len(pred) == len(proba) else pred[ok]
         pred = pred if pred.dtype.kind in "UT" else pred.astype(str)
         labels = proba.argmax(axis=1)  # for a label the evidence does not know
         for j, name in enumerate(evidence.classes):
