@@ -314,7 +314,8 @@ class Deployments:
                 metrics = backend.metrics(info.name, window=self.window_seconds)
                 figures = dict(health.live_figures(metrics, live))
                 drift = self._drift_of(backend, info.name)
-                estimated = self._estimated_of(backend, info.name)
+                if figures.get("requests"):  # an idle model has nothing to estimate from
+                    estimated = self._estimated_of(backend, info.name)
             except DeployKitError as exc:  # one model's figures failing leaves the others
                 problem = str(exc)
         if problem is not None:
