@@ -2,8 +2,8 @@
 
 :class:`Backend` is what the magics, widgets, console, Lab sidebar and CLI call:
 registry operations (push, versions, deploy, rollback, events, cards), monitoring
-ones (metrics, drift, alert rules) and experiments (shadow, canary, promote,
-compare). :class:`deploykit.Registry` serves it
+ones (metrics, drift, estimated performance, alert rules) and experiments (shadow,
+canary, promote, compare). :class:`deploykit.Registry` serves it
 in-process and :class:`deploykit.Client` over HTTP; mypy checks both conform
 (``_conforms`` below). :func:`open_backend` chooses between them from the
 settings and finds the token, so no front end decides it on its own.
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from deploykit.client import Client
     from deploykit.monitoring.compare import Comparison
     from deploykit.monitoring.options import DriftOptions
+    from deploykit.monitoring.performance import EstimatedPerformance
     from deploykit.monitoring.results import DriftTimeline
     from deploykit.monitoring.rules import AlertOptions, AlertRule
     from deploykit.records import (
@@ -151,6 +152,16 @@ class Backend(Protocol):
         step: int | None = ...,
         version: int | None = ...,
     ) -> DriftTimeline: ...
+    def estimated_performance(
+        self,
+        name: str,
+        *,
+        since: Time = ...,
+        until: Time = ...,
+        step: int | None = ...,
+        version: int | None = ...,
+        confidence: float = ...,
+    ) -> EstimatedPerformance: ...
     def drift_options(self, name: str) -> DriftOptions: ...
     def set_drift_options(
         self, name: str, options: DriftOptions | dict[str, Any]

@@ -8,7 +8,8 @@ on the configured registry, and driven through :class:`deploykit.Client`:
 2. a few malformed requests (they count as 4xx errors in the metrics);
 3. drift: a third of the features shifted by 1.5 standard deviations, until the
    ``drift`` alert rule (drifted share > 0.2, with rollback) fires and production
-   rolls back to version 1 on its own;
+   rolls back to version 1 on its own; no labels come back, yet the accuracy
+   estimated from the model's scores (``Client.estimated_performance``) falls;
 4. calm again, now answered by version 1.
 
 What stays behind for the console: telemetry per version over time, prediction
@@ -54,6 +55,8 @@ class DemoSummary:
     production_after: int
     events: tuple[Event, ...]
     drifted_features: tuple[str, ...]
+    #: accuracy estimated from the scores alone: calm traffic, then the drifted traffic
+    estimated_accuracy: tuple[float | None, float | None] = (None, None)
 
     def lines(self) -> list[str]:
         out = [
@@ -61,6 +64,11 @@ class DemoSummary:
             f"drifted features: {', '.join(self.drifted_features) or 'none'}",
             f"production: version {self.production_before} -> {self.production_after}",
         ]
+        calm, drifted = self.estimated_accuracy
+        if calm is not None and drifted is not None:
+            out.append(
+                f"estimated accuracy (no labels needed): {calm:.3f} calm -> {drifted:.3f} drifted"
+            )
         out += [f"event {e.action}: {e.reason}" for e in self.events]
         return out
 
@@ -150,7 +158,19 @@ def play(
                 client.predict(name, X.iloc[:2].drop(columns=["mean radius"]))
             except DeployKitError:
                 requests += 1
+
+        def estimated(since: float) -> float | None:
+            try:
+                found = client.estimated_performance(name, since=since, version=before)
+            except DeployKitError:
+                return None
+            return None if found.estimate is None else found.estimate.value
+
+        calm_accuracy = estimated(time.time() - 600)
+        if calm_accuracy is not None:
+            echo(f"  estimated accuracy of version {before}: {calm_accuracy:.3f}")
         echo(f"phase 3: drift in {len(SHIFTED)} of {X.shape[1]} features, until an alert fires")
+        drift_start = time.time()
         std = X[list(SHIFTED)].std()
         deadline = time.monotonic() + 60 * max(scale, 0.5)
         while time.monotonic() < deadline:
@@ -160,6 +180,12 @@ def play(
             if send(frame) != before:
                 break  # the auto-rollback reached this server
             time.sleep(0.02)
+        drifted_accuracy = estimated(drift_start)
+        if drifted_accuracy is not None:
+            echo(
+                f"  estimated accuracy of version {before} on the drifted traffic, before any "
+                f"label: {drifted_accuracy:.3f}"
+            )
         echo("phase 4: calm traffic on the version production rolled back to")
         calm(5, feedback=False)
         # the version that took the drifted traffic, over the demo
@@ -167,7 +193,16 @@ def play(
         drifted = drift.overall.drifted_features
         after = client.model(name).production or before
         events = tuple(e for e in client.events(name, limit=20) if e.id > last_event)
-    summary = DemoSummary(name, requests, rows, before, after, events[::-1], drifted)
+    summary = DemoSummary(
+        name,
+        requests,
+        rows,
+        before,
+        after,
+        events[::-1],
+        drifted,
+        (calm_accuracy, drifted_accuracy),
+    )
     for line in summary.lines():
         echo(line)
     return summary

@@ -29,6 +29,11 @@ def test_the_demo_drifts_alerts_and_rolls_back(
     assert summary.events[0].reason.startswith("alert 'drift': drift_share")
     assert set(summary.drifted_features) >= {"mean radius", "worst area"}
     assert summary.requests > 20
+    calm, drifted = summary.estimated_accuracy  # from scores alone: no label came back
+    assert calm is not None
+    assert drifted is not None
+    assert drifted < calm - 0.03
+    assert any(line.startswith("estimated accuracy (no labels needed)") for line in lines)
     assert any(line.startswith("event auto-rollback") for line in lines)
     with Registry(settings) as reg:
         assert [r.name for r in alerts(reg, DEMO_MODEL)] == ["drift", "latency"]

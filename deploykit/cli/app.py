@@ -306,6 +306,38 @@ def rollback(
 
 
 @app.command(cls=_Command)
+def estimated(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Model name.")],
+    since: Annotated[
+        str, typer.Option("--since", help="How far back: 30m, 24h, 7d (or seconds).")
+    ] = "24h",
+    step: Annotated[
+        str | None, typer.Option("--step", help="One row per window of this length: 1h, 10m.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Production's metrics estimated from logged scores, before labels arrive (with a
+    90% band; realized beside them where feedback exists)."""
+    back = _duration(since, "--since")
+    window = None if step is None else max(1, round(_duration(step, "--step")))
+    with _registry() as reg:
+        result = reg.estimated_performance(name, since=time.time() - back, step=window)
+    if as_json:
+        _print_json(result)
+        return
+    typer.echo(str(result))
+    for w in result.windows:
+        m = w.metrics.get(result.headline or "")
+        if m is None or w.since is None:
+            continue
+        value = "-" if m.value is None else f"{m.value:.4f}"
+        band = "" if m.lower is None else f" [{m.lower:.4f}, {m.upper:.4f}]"
+        real = "" if m.realized is None else f"  realized {m.realized:.4f}"
+        flag = "" if w.trusted or not w.rows else "  (untrusted)"
+        typer.echo(f"{w.since:%Y-%m-%d %H:%M}  {w.rows:>7} rows  {value}{band}{real}{flag}")
+
+
+@app.command(cls=_Command)
 def events(
     name: Annotated[
         str | None, typer.Argument(metavar="NAME", help="Only this model's events.")

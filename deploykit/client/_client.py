@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
     from deploykit.monitoring.compare import Comparison
     from deploykit.monitoring.options import DriftOptions
+    from deploykit.monitoring.performance import EstimatedPerformance
     from deploykit.monitoring.results import DriftTimeline
     from deploykit.monitoring.rules import AlertOptions, AlertRule
 
@@ -430,6 +431,28 @@ class Client(Closing):
         params = _period_params(since, until, step, version)
         data = self._json("GET", f"/v1/models/{_seg(name)}/drift", params=params)
         return DriftTimeline.from_dict(data)
+
+    def estimated_performance(
+        self,
+        name: str,
+        *,
+        since: datetime | str | float | None = None,
+        until: datetime | str | float | None = None,
+        step: int | None = None,
+        version: int | None = None,
+        confidence: float = 0.9,
+    ) -> EstimatedPerformance:
+        """Metrics of model ``name`` estimated from its logged scores before any label
+        arrives (CBPE for classifiers, an error model for regressors), with a
+        ``confidence`` band, overall and per ``step`` seconds; realized beside them where
+        feedback exists; ``trusted`` False with the reasons when not to believe them."""
+        from deploykit.monitoring.performance import EstimatedPerformance
+
+        params = _period_params(since, until, step, version)
+        if confidence != 0.9:
+            params["confidence"] = confidence
+        data = self._json("GET", f"/v1/models/{_seg(name)}/estimated", params=params)
+        return EstimatedPerformance.from_dict(data)
 
     def drift_options(self, name: str) -> DriftOptions:
         """The drift options kept for model ``name`` (the defaults if none were set)."""

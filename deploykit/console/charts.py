@@ -21,6 +21,7 @@ __all__ = [
     "accuracy_figure",
     "distribution_figure",
     "drift_scores_figure",
+    "estimated_figure",
     "latency_figure",
     "split_figure",
     "traffic_figure",
@@ -395,3 +396,79 @@ def split_figure(
     )
     fig.update_yaxes(title_text="% of requests", range=[0, 105])
     return _layout(fig, title)
+
+
+def estimated_figure(
+    windows: pd.DataFrame,
+    *,
+    metric: str = "accuracy",
+    reference: float | None = None,
+    confidence: float = 0.9,
+    title: str | None = None,
+    x_range: tuple[Any, Any] | None = None,
+) -> go.Figure:
+    """Estimated ``metric`` per window with its band, and the realized one beside it.
+
+    ``windows`` has ``since``, ``value``, ``lower``, ``upper``, ``realized`` and
+    ``trusted`` (one row per window; see :func:`deploykit.console.data.estimated_frame`).
+    The estimate needs no label; realized points appear where feedback came back.
+    Untrusted estimates are drawn as hollow markers.
+    """
+    title = title or f"Estimated {metric} (no labels needed) vs realized"
+    rows = windows.dropna(subset=["value"]) if not windows.empty else windows
+    if rows.empty:
+        return _empty(title, "No estimate in this period (no scored traffic, or no evidence)")
+    band = rows.dropna(subset=["lower", "upper"])
+    fig = go.Figure()
+    if not band.empty:
+        fig.add_trace(
+            go.Scatter(
+                x=band["since"], y=band["upper"], mode="lines", line={"width": 0},
+                showlegend=False, hoverinfo="skip",
+            )
+        )  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=band["since"],
+                y=band["lower"],
+                mode="lines",
+                line={"width": 0},
+                fill="tonexty",
+                fillcolor="rgba(31, 119, 180, 0.18)",
+                name=f"{confidence:.0%} band",
+                hoverinfo="skip",
+            )
+        )
+    trusted = rows["trusted"].astype(bool)
+    fig.add_trace(
+        go.Scatter(
+            x=rows["since"],
+            y=rows["value"],
+            name=f"estimated {metric}",
+            mode="lines+markers",
+            line={"color": _PALETTE[0]},
+            marker={"symbol": ["circle" if t else "circle-open" for t in trusted], "size": 7},
+            hovertemplate="%{y:.4f} estimated<extra></extra>",
+        )
+    )
+    realized = rows.dropna(subset=["realized"])
+    if not realized.empty:
+        fig.add_trace(
+            go.Scatter(
+                x=realized["since"],
+                y=realized["realized"],
+                name=f"realized {metric}",
+                mode="markers",
+                marker={"color": _PALETTE[1], "size": 8, "symbol": "diamond"},
+                hovertemplate="%{y:.4f} realized<extra></extra>",
+            )
+        )
+    if reference is not None:
+        fig.add_hline(
+            y=reference,
+            line={"color": _MUTED, "dash": "dash"},
+            annotation_text=f"at push: {reference:.4f}",
+            annotation_position="top left",
+        )
+    fig.update_yaxes(title_text=metric)
+    return _period(_layout(fig, title), x_range)

@@ -34,6 +34,7 @@ from deploykit.records import Event, Experiment, ModelInfo, ModelVersion
 if TYPE_CHECKING:
     from deploykit.backend import Backend
     from deploykit.client import Client
+    from deploykit.monitoring.performance import EstimatedPerformance
     from deploykit.monitoring.rules import AlertRule
 
 __all__ = [
@@ -122,6 +123,7 @@ class ModelPage:
     problems: tuple[str, ...] = ()
     evidence: Evidence | None = None
     experiment: Experiment | None = None  # the running (else last) shadow or canary
+    estimated: EstimatedPerformance | None = None  # metrics estimated from the scores
     fetched_at: datetime = dataclasses.field(default_factory=lambda: datetime.now(timezone.utc))
 
     @property
@@ -362,6 +364,7 @@ def fetch_model(
     if with_drift:
         step = max(60, window_seconds // 48)  # about 48 points per chart
         calls["drift"] = lambda: client.drift(name, since=since, step=step)
+        calls["estimated"] = lambda: client.estimated_performance(name, since=since, step=step)
     answers = dict(zip(calls, _each(list(calls.values()), workers), strict=True))
     error = answers["model"][1]
     if isinstance(error, NotFoundError):
@@ -371,6 +374,8 @@ def fetch_model(
     for what, (_, exc) in answers.items():
         if exc is None:
             continue
+        if what == "estimated" and isinstance(exc, (ConflictError, NotFoundError)):
+            continue  # nothing deployed, or a server without estimates: the chart says so
         if what == "drift" and isinstance(exc, (ConflictError, NotFoundError)):
             drift_note = str(exc)  # no reference profile, or nothing deployed: not a failure
         else:
@@ -392,4 +397,30 @@ def fetch_model(
         alert_rules=tuple(answers.get("alert rules", (None, None))[0] or ()),
         experiment=answers.get("experiment", (None, None))[0],
         problems=tuple(problems),
+        estimated=answers.get("estimated", (None, None))[0],
+    )
+
+
+def estimated_frame(result: EstimatedPerformance, metric: str | None = None) -> pd.DataFrame:
+    """One row per window of ``result`` for ``metric`` (the headline by default):
+    since, value, lower, upper, realized, trusted, rows, labelled."""
+    metric = metric or result.headline or ""
+    rows = []
+    for w in result.windows:
+        m = w.metrics.get(metric)
+        rows.append(
+            {
+                "since": w.since,
+                "value": None if m is None else m.value,
+                "lower": None if m is None else m.lower,
+                "upper": None if m is None else m.upper,
+                "realized": None if m is None else m.realized,
+                "trusted": w.trusted,
+                "rows": w.rows,
+                "labelled": w.labelled,
+            }
+        )
+    columns = ["since", "value", "lower", "upper", "realized", "trusted", "rows", "labelled"]
+    return pd.DataFrame(rows, columns=columns).astype(
+        {"value": float, "lower": float, "upper": float, "realized": float}
     )

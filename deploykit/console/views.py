@@ -20,7 +20,14 @@ import ipywidgets as widgets
 
 from deploykit.console import charts
 from deploykit.console.card import CardPanel
-from deploykit.console.data import Access, Evidence, ModelPage, ModelSummary, page_status
+from deploykit.console.data import (
+    Access,
+    Evidence,
+    ModelPage,
+    ModelSummary,
+    estimated_frame,
+    page_status,
+)
 from deploykit.console.experiment_panel import ExperimentPanel
 from deploykit.console.frames import DriftData
 from deploykit.console.parts import (
@@ -210,6 +217,8 @@ class ModelView(widgets.VBox):
         self.rules.add_class("dk-rules")
         self.prediction = ChartArea("dk-chart-prediction")
         self.accuracy = ChartArea("dk-chart-accuracy")
+        self.estimated = ChartArea("dk-chart-estimated")
+        self.estimated_note = widgets.HTML()
         self.events = widgets.HTML()
         self.events.add_class("dk-events")
         self.card = CardPanel(client, page.name)
@@ -244,6 +253,9 @@ class ModelView(widgets.VBox):
                         widgets.Box([self.accuracy], layout=half),
                     ]
                 ),
+                widgets.HTML("<h4>Estimated performance</h4>"),
+                self.estimated_note,
+                self.estimated,
                 widgets.HTML("<h4>Alert rules</h4>"),
                 self.rules,
                 widgets.HTML("<h4>Audit log</h4>"),
@@ -297,6 +309,7 @@ class ModelView(widgets.VBox):
         self.latency.draw(charts.latency_figure(page.serving, x_range=page.period))
         self.traffic.draw(charts.traffic_figure(page.serving, x_range=page.period))
         self._show_drift(page)
+        self._show_estimated(page)
         self.rules.value = rules_html(page.alert_rules)
         self._show_evidence(page.evidence)
         self.events.value = audit_html(
@@ -330,6 +343,45 @@ class ModelView(widgets.VBox):
                 reference=ev.drift.accuracy_reference,
                 title=f"Version {ev.version}: live {ev.drift.accuracy_metric or 'accuracy'}",
                 x_range=period,
+            )
+        )
+
+    def _show_estimated(self, page: ModelPage) -> None:
+        """The headline metric estimated from scores (no labels), realized beside it."""
+        result = page.estimated
+        if result is None or result.headline is None:
+            self.estimated_note.value = (
+                f'<span style="color:{MUTED}">No estimate: the version has no calibration '
+                "evidence (push it with evaluation=deploykit.evaluate(...)) or the server "
+                "does not estimate.</span>"
+            )
+            self.estimated.layout.display = "none"
+            return
+        self.estimated.layout.display = None
+        overall = result.estimate
+        text = "-"
+        if overall is not None and overall.value is not None:
+            text = f"<b>{overall.value:.4f}</b>"
+            if overall.lower is not None and overall.upper is not None:
+                text += f" [{overall.lower:.4f}, {overall.upper:.4f}]"
+        untrusted = (
+            ""
+            if result.overall.trusted or not result.overall.rows
+            else f' <span style="color:{MUTED}">untrusted: '
+            f"{html.escape('; '.join(result.overall.reasons))}</span>"
+        )
+        self.estimated_note.value = (
+            f"Estimated {html.escape(result.headline)} of version {result.version} over this "
+            f"period: {text} ({result.confidence:.0%} band, from the model's scores: no "
+            f"labels needed).{untrusted}"
+        )
+        self.estimated.draw(
+            charts.estimated_figure(
+                estimated_frame(result),
+                metric=result.headline,
+                reference=result.reference.get(result.headline),
+                confidence=result.confidence,
+                x_range=page.period,
             )
         )
 

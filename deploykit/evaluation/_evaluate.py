@@ -79,8 +79,10 @@ def evaluate(
     check_columns(model, X)
     pos_label = positive_label(model, y_arr) if task == "binary" else None
 
-    def score(estimator: Any, X_: Any, y_: np.ndarray, sw_: np.ndarray | None) -> Scores:
-        outputs = predict_outputs(estimator, X_, task)
+    def score(
+        estimator: Any, X_: Any, y_: np.ndarray, sw_: np.ndarray | None, outputs: Any = None
+    ) -> Scores:
+        outputs = predict_outputs(estimator, X_, task) if outputs is None else outputs
         try:
             return score_outputs(task, y_, outputs, pos_label=pos_label, sample_weight=sw_)
         except ValueError as exc:
@@ -88,20 +90,16 @@ def evaluate(
                 f"{model_name(estimator)} could not be evaluated: {one_line(exc)}"
             ) from None
 
-    main_outputs = predict_outputs(model, X, task)
-    try:
-        main = score_outputs(task, y_arr, main_outputs, pos_label=pos_label, sample_weight=sw)
-    except ValueError as exc:
-        raise EvaluationError(
-            f"{model_name(model)} could not be evaluated: {one_line(exc)}"
-        ) from None
+    outputs = predict_outputs(model, X, task)
+    main = score(model, X, y_arr, sw, outputs)
+    evidence = _evidence(task, y_arr, outputs, X)
     slices = None
     if slice_by is not None:
         from deploykit.evaluation._slices import slice_keys, slice_metrics
 
         column, keys = slice_keys(X, slice_by, len(y_arr))
         slices = slice_metrics(
-            column, keys, task, y_arr, main_outputs, pos_label=pos_label, sample_weight=sw
+            column, keys, task, y_arr, outputs, pos_label=pos_label, sample_weight=sw
         )
     dummy = DummyRegressor(strategy="mean") if task == "regression" else DummyClassifier()
     baseline = score(dummy.fit(X, y_arr, sample_weight=sw), X, y_arr, sw)
@@ -137,10 +135,25 @@ def evaluate(
         labels=main.labels,
         notes=tuple(notes),
         slices=slices,
+        evidence=evidence,
     )
     if gate_obj is None:
         return report
     return dataclasses.replace(report, gate=gate_obj.check(report))
+
+
+def _evidence(task: str, y: np.ndarray, outputs: Any, X: Any) -> dict[str, Any] | None:
+    """What estimating this model's metrics without labels will need (calibration maps,
+    or error-model rows): kept with the version when the report is pushed."""
+    from deploykit.monitoring.calibration import build_evidence
+
+    try:
+        evidence = build_evidence(
+            task, y, y_pred=outputs.y_pred, proba=outputs.proba, classes=outputs.classes, X=X
+        )
+    except (ValueError, TypeError):  # scores isotonic regression cannot fit: no estimates
+        return None
+    return None if evidence is None else evidence.to_dict()
 
 
 def _production(

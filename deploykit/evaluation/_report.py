@@ -31,6 +31,9 @@ class EvaluationReport:
     of the task is missing (``mape`` when y has zeros, ``roc_auc`` without scores).
     ``slices`` (with ``evaluate(..., slice_by=...)``) holds the metrics per slice:
     ``{"column", "groups": [{"value", "rows", "metrics"}], "other_rows"}``.
+    ``evidence`` is what estimating the metrics without labels needs later
+    (:class:`deploykit.monitoring.calibration.CalibrationEvidence` as a dict), kept with
+    the version when the report is pushed; None when the model gives no scores.
     """
 
     task: str
@@ -46,6 +49,7 @@ class EvaluationReport:
     gate: GateResult | None = None
     notes: tuple[str, ...] = ()
     slices: dict[str, Any] | None = None
+    evidence: dict[str, Any] | None = None
 
     def _other(self, against: str) -> dict[str, float] | None:
         if against not in _AGAINST:

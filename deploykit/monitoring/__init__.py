@@ -10,6 +10,9 @@ Core (no web or Jupyter imports). Modules, one concept each:
 - ``results`` — ``FeatureDrift``, ``DriftReport``, ``DriftWindow``, ``Accuracy``, ``DriftTimeline``.
 - ``logs`` / ``timeline`` / ``accuracy`` — prediction logs from Parquet, per time window.
 - ``monitor`` — ``drift(registry, name, ...)``: all of it for a model's live traffic.
+- ``multivariate`` — PCA reconstruction-error drift (and a domain classifier) across features.
+- ``evidence`` / ``estimate`` / ``performance`` — calibration evidence kept at push, metrics
+  estimated from scores without labels (CBPE, an error model), per window of live traffic.
 - ``rules`` / ``store`` / ``tables`` — alert rules and drift options in the registry.
 
 The data stack (scipy, pyarrow) loads on first use of anything but the profile.

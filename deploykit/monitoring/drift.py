@@ -26,8 +26,9 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -39,7 +40,10 @@ from deploykit.monitoring.options import DriftOptions, Setting
 from deploykit.monitoring.profile import OTHER, FeatureProfile, ReferenceProfile, is_point_bin
 from deploykit.monitoring.results import DriftReport, FeatureDrift
 
-__all__ = ["Prepared", "check_drift", "judge", "prepare"]
+if TYPE_CHECKING:
+    from deploykit.monitoring.multivariate import MultivariateDrift, PCAReference
+
+__all__ = ["Prepared", "check_drift", "judge", "multivariate", "pca_reference", "prepare"]
 
 PREDICTION = "prediction"
 
@@ -143,6 +147,34 @@ def prepare(profile: ReferenceProfile, data: Any) -> Prepared:
     return Prepared(profile, rows, sources, prediction)
 
 
+def pca_reference(profile: ReferenceProfile) -> PCAReference | None:
+    """The multivariate reference recorded at push, if the profile has one."""
+    from deploykit.monitoring.multivariate import PCAReference
+
+    data = profile.multivariate
+    return None if not data else PCAReference.from_dict(data)
+
+
+def multivariate(
+    reference: PCAReference | None, prepared: Prepared, rows: slice | None = None
+) -> MultivariateDrift | None:
+    """The PCA reconstruction-error verdict on ``rows`` of ``prepared`` (None when the
+    profile has no multivariate reference, a column is missing, or there are no rows)."""
+    from deploykit.monitoring.multivariate import reconstruction_drift
+
+    if reference is None:
+        return None
+    parts = []
+    for name in reference.columns:
+        column = prepared.raw(name)
+        if column is None or column.kind != "numeric" or column.numbers is None:
+            return None
+        parts.append(column.numbers if rows is None else column.numbers[rows])
+    if not len(parts[0]):
+        return None
+    return reconstruction_drift(reference, np.column_stack(parts))
+
+
 def check_drift(
     profile: ReferenceProfile,
     data: Any,
@@ -163,7 +195,8 @@ def check_drift(
             f"check_drift needs a ReferenceProfile. Got {type(profile).__name__} instead; "
             "read a version's with registry.profile(name, version)."
         )
-    rows, current, prediction = prepare(profile, data).view()
+    prepared = prepare(profile, data)
+    rows, current, prediction = prepared.view()
     return judge(
         profile,
         current,
@@ -174,6 +207,7 @@ def check_drift(
         version=version,
         since=since,
         until=until,
+        multivariate=multivariate(pca_reference(profile), prepared),
     )
 
 

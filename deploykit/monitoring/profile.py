@@ -280,6 +280,9 @@ class ReferenceProfile:
     rows: int
     features: tuple[FeatureProfile, ...]
     prediction: FeatureProfile | None = None
+    #: :class:`deploykit.monitoring.multivariate.PCAReference` as a dict (None: fewer than
+    #: two numeric columns, or a profile from before multivariate drift)
+    multivariate: dict[str, Any] | None = None
 
     @classmethod
     def from_data(
@@ -316,7 +319,7 @@ class ReferenceProfile:
             elif hasattr(model, "n_features_in_") and isinstance(X, pd.DataFrame):
                 X = X.to_numpy()  # fitted on an array: names would make sklearn warn
             prediction = _prediction_profile(model, X, seed=seed, **options)
-        return cls(len(frame), features, prediction)
+        return cls(len(frame), features, prediction, _multivariate(frame, features, seed))
 
     @property
     def columns(self) -> list[str]:
@@ -339,6 +342,7 @@ class ReferenceProfile:
             "rows": self.rows,
             "features": [f.to_dict() for f in self.features],
             "prediction": None if self.prediction is None else self.prediction.to_dict(),
+            "multivariate": self.multivariate,
         }
 
     @classmethod
@@ -348,7 +352,26 @@ class ReferenceProfile:
             int(d["rows"]),
             tuple(FeatureProfile.from_dict(f) for f in d["features"]),
             None if prediction is None else FeatureProfile.from_dict(prediction),
+            d.get("multivariate"),
         )
+
+
+def _multivariate(
+    frame: pd.DataFrame, features: tuple[FeatureProfile, ...], seed: int
+) -> dict[str, Any] | None:
+    """The PCA reference of the numeric columns (datetimes aside), as a dict."""
+    from deploykit.monitoring.multivariate import PCAReference
+
+    names = [
+        f.name
+        for f in features
+        if f.kind == "numeric" and not pdt.is_datetime64_any_dtype(frame[f.name].dtype)
+    ]
+    if len(names) < 2:
+        return None
+    matrix = np.column_stack([_numbers(frame[name]) for name in names])
+    reference = PCAReference.fit(matrix, names, seed=seed)
+    return None if reference is None else reference.to_dict()
 
 
 def _frame(X: Any, model: Any = None) -> pd.DataFrame:

@@ -17,9 +17,12 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deploykit.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from deploykit.monitoring.multivariate import MultivariateDrift
 
 __all__ = [
     "Accuracy",
@@ -113,6 +116,9 @@ class DriftReport:
     since: datetime | None = None
     until: datetime | None = None
     notes: tuple[str, ...] = ()
+    #: the PCA reconstruction-error verdict (features that move together anew), if the
+    #: profile has a multivariate reference
+    multivariate: MultivariateDrift | None = None
 
     @property
     def drifted_features(self) -> tuple[str, ...]:
@@ -148,11 +154,15 @@ class DriftReport:
             "features": [f.to_dict() for f in self.features],
             "prediction": None if self.prediction is None else self.prediction.to_dict(),
             "notes": list(self.notes),
+            "multivariate": None if self.multivariate is None else self.multivariate.to_dict(),
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> DriftReport:
+        from deploykit.monitoring.multivariate import MultivariateDrift
+
         prediction = d.get("prediction")
+        multi = d.get("multivariate")
         return cls(
             rows=int(d["rows"]),
             features=tuple(FeatureDrift.from_dict(f) for f in d.get("features", ())),
@@ -163,11 +173,12 @@ class DriftReport:
             since=_parse_time(d.get("since")),
             until=_parse_time(d.get("until")),
             notes=tuple(d.get("notes") or ()),
+            multivariate=None if multi is None else MultivariateDrift.from_dict(multi),
         )
 
     def summary(self) -> DriftWindow:
         """The compact form of this report, for one point of a chart."""
-        p = self.prediction
+        p, m = self.prediction, self.multivariate
         return DriftWindow(
             since=self.since,
             until=self.until,
@@ -177,6 +188,9 @@ class DriftReport:
             scores={f.feature: _num(f.score) for f in self.features},
             prediction_score=None if p is None else _num(p.score),
             prediction_drifted=None if p is None else p.drifted,
+            multivariate_score=None if m is None else _num(m.statistic),
+            multivariate_p_value=None if m is None else _num(m.p_value),
+            multivariate_drifted=None if m is None else m.drifted,
         )
 
 
@@ -192,6 +206,9 @@ class DriftWindow:
     scores: dict[str, float | None] = dataclasses.field(default_factory=dict)
     prediction_score: float | None = None
     prediction_drifted: bool | None = None
+    multivariate_score: float | None = None  # mean PCA reconstruction error
+    multivariate_p_value: float | None = None
+    multivariate_drifted: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -203,6 +220,9 @@ class DriftWindow:
             "scores": dict(self.scores),
             "prediction_score": self.prediction_score,
             "prediction_drifted": self.prediction_drifted,
+            "multivariate_score": self.multivariate_score,
+            "multivariate_p_value": self.multivariate_p_value,
+            "multivariate_drifted": self.multivariate_drifted,
         }
 
     @classmethod
@@ -216,6 +236,9 @@ class DriftWindow:
             scores=dict(d.get("scores") or {}),
             prediction_score=d.get("prediction_score"),
             prediction_drifted=d.get("prediction_drifted"),
+            multivariate_score=d.get("multivariate_score"),
+            multivariate_p_value=d.get("multivariate_p_value"),
+            multivariate_drifted=d.get("multivariate_drifted"),
         )
 
 

@@ -11,7 +11,18 @@ client_error_rate    share answered 4xx (a schema change breaks them) (0, 1]    
 latency_p95_ms       95th percentile of predict latency, ms           > 0          requests
 drift_share          share of features drifted (see DriftOptions)     (0, 1]       rows
 accuracy_drop        push-time accuracy minus live (MAE: live minus)  > 0          labels
+estimated_accuracy_  push-time accuracy minus the estimate from       (0, 1]       rows
+drop                 logged scores, no labels needed (CBPE)
+estimated_roc_auc_   push-time ROC AUC minus the estimated one        (0, 1]       rows
+drop
+estimated_mae_rise   estimated MAE (error model) minus push-time MAE  > 0          rows
+multivariate_drift   -log10 of the PCA reconstruction-error p-value   > 0          rows
+                     (2 = p < 0.01): features moving together anew
 ==================== ================================================ ============ ============
+
+``estimated_roc_auc_drop`` at 0.03 is "estimated ROC AUC < the production version's
+push-time ROC AUC - 0.03". Estimates come from the calibration evidence the version's
+evaluation kept at push; a version pushed without one never fires them.
 
 ``accuracy_drop`` counts only labels sent with a token of the server's feedback role
 (``authenticated``); anonymous labels, accepted only when the server allows them,
@@ -43,6 +54,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ALERT_ACTIONS",
+    "ESTIMATED",
     "MANUAL_MOVES",
     "METRICS",
     "RULE_FIELDS",
@@ -65,6 +77,16 @@ METRICS: dict[str, tuple[str, int, float]] = {
     "latency_p95_ms": ("requests", 20, math.inf),
     "drift_share": ("rows", 100, 1.0),
     "accuracy_drop": ("labels", 20, math.inf),
+    "estimated_accuracy_drop": ("rows", 200, 1.0),
+    "estimated_roc_auc_drop": ("rows", 200, 1.0),
+    "estimated_mae_rise": ("rows", 200, math.inf),
+    "multivariate_drift": ("rows", 200, math.inf),
+}
+#: The estimated metric each ``estimated_*`` rule compares with the push-time figure.
+ESTIMATED = {
+    "estimated_accuracy_drop": "accuracy",
+    "estimated_roc_auc_drop": "roc_auc",
+    "estimated_mae_rise": "mae",
 }
 _MAX_WINDOW = 30 * 86400
 

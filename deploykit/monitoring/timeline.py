@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from deploykit.monitoring.drift import judge, prepare
+from deploykit.monitoring.drift import judge, multivariate, pca_reference, prepare
 from deploykit.monitoring.options import DriftOptions
 from deploykit.monitoring.periods import Period
 from deploykit.monitoring.profile import ReferenceProfile
@@ -37,6 +37,13 @@ def drift_timeline(
 ) -> DriftTimeline:
     """Drift of the rows of ``table`` in ``period``, overall and per ``period.step``."""
     prepared = prepare(profile, table)
+    reference = pca_reference(profile)
+    edges = period.edges
+    if edges:  # every column converted once, for the overall report and each window
+        bounds = np.array([int(e.timestamp() * 1_000_000) for e in edges], dtype=np.int64)
+        which = np.searchsorted(bounds, epoch_us(table), side="right") - 1
+        order = np.argsort(which, kind="stable")
+        prepared = prepared.reorder(order)
     rows, current, prediction = prepared.view()
     overall = judge(
         profile,
@@ -46,19 +53,17 @@ def drift_timeline(
         options=options,
         since=period.since,
         until=period.until,
+        multivariate=multivariate(reference, prepared),
         **meta,
     )
-    edges = period.edges
     if not edges:
         return DriftTimeline(overall)
-    bounds = np.array([int(e.timestamp() * 1_000_000) for e in edges], dtype=np.int64)
-    which = np.searchsorted(bounds, epoch_us(table), side="right") - 1
-    order = np.argsort(which, kind="stable")
-    ordered = prepared.reorder(order)
+    ordered = prepared
     starts = np.searchsorted(which[order], np.arange(len(edges)), side="left")
     windows = []
     for i in range(len(edges) - 1):
-        count, current, prediction = ordered.view(slice(int(starts[i]), int(starts[i + 1])))
+        rows_i = slice(int(starts[i]), int(starts[i + 1]))
+        count, current, prediction = ordered.view(rows_i)
         report = judge(
             profile,
             current,
@@ -67,6 +72,7 @@ def drift_timeline(
             options=options,
             since=edges[i],
             until=edges[i + 1],
+            multivariate=multivariate(reference, ordered, rows_i),
             **meta,
         )
         windows.append(report.summary())

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from deploykit.monitoring import ReferenceProfile
     from deploykit.monitoring.compare import Comparison
     from deploykit.monitoring.options import DriftOptions
+    from deploykit.monitoring.performance import EstimatedPerformance
     from deploykit.monitoring.results import DriftTimeline
     from deploykit.monitoring.rules import AlertOptions, AlertRule
     from deploykit.registry.artifacts import ArtifactStore
@@ -566,6 +567,33 @@ class Registry(Closing):
             until=parse_time(until, "until"),
             step=step,
             version=version,
+        )
+
+    def estimated_performance(
+        self,
+        name: str,
+        *,
+        since: datetime | str | float | None = None,
+        until: datetime | str | float | None = None,
+        step: int | None = None,
+        version: int | None = None,
+        confidence: float = 0.9,
+    ) -> EstimatedPerformance:
+        """Metrics of ``name``'s logged traffic estimated without labels, with a band, and
+        realized where feedback exists, as ``Client.estimated_performance`` (see
+        :func:`deploykit.monitoring.performance.estimated_performance`)."""
+        from deploykit.monitoring.performance import estimated_performance
+        from deploykit.monitoring.periods import parse_time
+
+        self.model(name)
+        return estimated_performance(
+            self,
+            name,
+            since=parse_time(since, "since"),
+            until=parse_time(until, "until"),
+            step=step,
+            version=version,
+            confidence=confidence,
         )
 
     def drift_options(self, name: str) -> DriftOptions:

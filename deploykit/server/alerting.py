@@ -19,6 +19,7 @@ POST goes to the address checked, not to a second lookup; redirects are not foll
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -30,7 +31,7 @@ from deploykit._worker import Worker
 from deploykit.errors import ConflictError, DeployKitError
 from deploykit.monitoring.monitor import timeline_for
 from deploykit.monitoring.periods import Period
-from deploykit.monitoring.rules import AlertRule, Breach, check_rule
+from deploykit.monitoring.rules import ESTIMATED, AlertRule, Breach, check_rule
 from deploykit.monitoring.store import alerts, claim_check, claim_fire, drift_options
 from deploykit.monitoring.telemetry import percentile, window_totals
 
@@ -72,7 +73,17 @@ def measure(
     span = Period(
         datetime.fromtimestamp(since, tz=timezone.utc), datetime.fromtimestamp(now, tz=timezone.utc)
     )
+    if rule.metric in ESTIMATED:
+        return _estimated(registry, rule, record, profile, span)
     options = drift_options(registry, rule.model)
+    if rule.metric == "multivariate_drift":
+        multi = timeline_for(
+            registry, record, profile, span, options, with_accuracy=False
+        ).overall.multivariate
+        if multi is None:
+            return None, 0, {}
+        score = -math.log10(max(multi.p_value, 1e-300))
+        return score, multi.rows, {"p_value": multi.p_value, "statistic": multi.statistic}
     if rule.metric == "drift_share":
         report = timeline_for(registry, record, profile, span, options, with_accuracy=False).overall
         return (
@@ -92,6 +103,39 @@ def measure(
         "at_push": accuracy.reference,
     }
     return accuracy.drop, accuracy.labelled, details
+
+
+def _estimated(
+    registry: Registry, rule: AlertRule, record: Any, profile: Any, span: Period
+) -> tuple[float | None, int, dict[str, Any]]:
+    """The push-time figure minus the estimated one (MAE: the other way round)."""
+    from deploykit.monitoring.logs import read_log
+    from deploykit.monitoring.monitor import _storage_options
+    from deploykit.monitoring.performance import _log_columns, estimate_table
+
+    metric = ESTIMATED[rule.metric]
+    table = read_log(
+        registry.settings.artifacts_url,
+        record.model,
+        since=span.since,
+        until=span.until,
+        version=record.version,
+        columns=_log_columns(record, profile),
+        storage_options=_storage_options(registry),
+    )
+    result = estimate_table(record, profile, table, span)
+    drop = result.drop(metric)
+    if drop is None:
+        return None, 0, {}
+    estimate = result.overall.metrics[metric]
+    details = {
+        "estimated_metric": metric,
+        "estimated": estimate.value,
+        "band": [estimate.lower, estimate.upper],
+        "at_push": result.reference.get(metric),
+        "trusted": result.overall.trusted,
+    }
+    return drop, result.overall.rows, details
 
 
 class AlertEvaluator:

@@ -2,6 +2,7 @@
 
     GET    /v1/models/{name}/metrics?since=&until=&step=&version=   (or ?window=seconds)
     GET    /v1/models/{name}/drift?since=&until=&step=&version=
+    GET    /v1/models/{name}/estimated?since=&until=&step=&version=&confidence=
     GET    /v1/models/{name}/drift/options        PUT  (deployer) the same, as JSON
     GET    /v1/models/{name}/alerts               POST (deployer) create or replace a rule
     DELETE /v1/models/{name}/alerts/{rule}        (deployer)
@@ -27,6 +28,7 @@ __all__ = [
     "get_drift_options",
     "list_alerts",
     "model_drift",
+    "model_estimated",
     "model_metrics",
     "put_drift_options",
     "set_alert",
@@ -85,6 +87,43 @@ async def model_drift(call: Call) -> Any:
         step=span.step,
         version=version,
     )
+
+
+async def model_estimated(call: Call) -> Any:
+    from deploykit.monitoring.monitor import DEFAULT_SPAN
+    from deploykit.monitoring.performance import estimated_performance
+
+    span = _period(call, default_span=DEFAULT_SPAN)
+    version = call.query_int("version", None)
+    confidence = _confidence(call.request.query_params.get("confidence"))
+    state = call.state
+    await thread(state.registry.model, call.name)
+    await thread(state.predlog.flush)
+    return await thread(
+        estimated_performance,
+        state.registry,
+        call.name,
+        since=span.since,
+        until=span.until,
+        step=span.step,
+        version=version,
+        confidence=confidence,
+    )
+
+
+def _confidence(text: str | None) -> float:
+    if text is None:
+        return 0.9
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.5 <= value < 1:
+        raise InvalidInputError(
+            "The 'confidence' query parameter must be a number in [0.5, 1), such as 0.9. "
+            f"Got {text[:50]!r} instead."
+        )
+    return value
 
 
 async def get_drift_options(call: Call) -> Any:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deploykit.monitoring.rules import RULE_FIELDS
+from deploykit.monitoring.rules import METRICS, RULE_FIELDS
 from deploykit.server.monitor_routes import MAX_SECONDS
 from deploykit.server.openapi_parts import AUTH, NAME, READ, WRITE, errors, json_content, post, ref
 
@@ -116,6 +116,55 @@ SCHEMAS: dict[str, Any] = {
             },
         },
     },
+    "EstimatedPerformance": {
+        "type": "object",
+        "description": "Metrics estimated from logged scores without labels (CBPE for "
+        "classifiers, an error model for regressors), with a band; realized where feedback "
+        "exists. deploykit EstimatedPerformance.to_dict()",
+        "required": ["model", "version", "metrics", "overall", "windows"],
+        "properties": {
+            "model": {"type": "string"},
+            "version": {"type": "integer"},
+            "task": {
+                "type": ["string", "null"],
+                "enum": ["binary", "multiclass", "regression", None],
+            },
+            "metrics": {"type": "array", "items": {"type": "string"}},
+            "headline": {"type": ["string", "null"]},
+            "confidence": {"type": "number"},
+            "reference": {
+                "type": "object",
+                "additionalProperties": {"type": "number"},
+                "description": "The metrics measured at push (the evaluation)",
+            },
+            "overall": ref("EstimatedWindow"),
+            "windows": {"type": "array", "items": ref("EstimatedWindow")},
+            "step_seconds": {"type": ["integer", "null"]},
+        },
+    },
+    "EstimatedWindow": {
+        "type": "object",
+        "required": ["rows", "metrics", "trusted"],
+        "properties": {
+            "since": {"type": ["string", "null"], "format": "date-time"},
+            "until": {"type": ["string", "null"], "format": "date-time"},
+            "rows": {"type": "integer"},
+            "labelled": {"type": "integer"},
+            "metrics": {
+                "type": "object",
+                "description": "metric -> {value, lower, upper, realized} (null: unknown)",
+                "additionalProperties": {
+                    "type": "object",
+                    "properties": {
+                        k: _NUMBER_OR_NULL for k in ("value", "lower", "upper", "realized")
+                    },
+                },
+            },
+            "trusted": {"type": "boolean"},
+            "reasons": {"type": "array", "items": {"type": "string"}},
+            "outside_support": _NUMBER_OR_NULL,
+        },
+    },
     "DriftOptions": {
         "type": "object",
         "description": "null (or leaving a field out) keeps its default; other keys are refused",
@@ -147,13 +196,7 @@ SCHEMAS: dict[str, Any] = {
             "name": {"type": "string"},
             "metric": {
                 "type": "string",
-                "enum": [
-                    "error_rate",
-                    "client_error_rate",
-                    "latency_p95_ms",
-                    "drift_share",
-                    "accuracy_drop",
-                ],
+                "enum": list(METRICS),
             },
             "threshold": {"type": "number"},
             "window_seconds": {"type": "integer"},
@@ -209,6 +252,18 @@ def paths() -> dict[str, Any]:
                 ref("Drift"),
                 [NAME, *_PERIOD],
                 409,
+            )
+        },
+        "/v1/models/{name}/estimated": {
+            "get": _read(
+                "Metrics estimated from the logged scores before labels arrive, with a band; "
+                "realized beside them where feedback exists; overall and per step",
+                ref("EstimatedPerformance"),
+                [
+                    NAME,
+                    *_PERIOD,
+                    _query("confidence", "number", "Band coverage in [0.5, 1); 0.9 by default"),
+                ],
             )
         },
         "/v1/models/{name}/drift/options": {

@@ -130,7 +130,10 @@ class PredictEndpoint:
                 elif split.kind == "shadow" and split.picks_candidate(key):
                     shadow = (split, parsed, loaded.version)
             predicted_at = time.perf_counter()
-            predictions, probabilities = await loaded.batcher.predict(data, rows, proba)
+            # Classifiers' scores are logged even when not asked for: estimated performance
+            # (deploykit.monitoring.estimate) reads them before any label arrives.
+            score = proba or (loaded.has_proba and state.predlog.enabled)
+            predictions, probabilities = await loaded.batcher.predict(data, rows, score)
             if shadow is not None:
                 shadow = (*shadow, time.perf_counter() - predicted_at)
             request_id = state.request_ids.issue(name)
@@ -140,7 +143,7 @@ class PredictEndpoint:
                 "version": loaded.version,
                 "request_id": request_id,
             }
-            if probabilities is not None:
+            if proba and probabilities is not None:
                 answer["probabilities"] = probabilities
                 answer["classes"] = loaded.classes
             ignored = ignored_columns(parsed, loaded.spec)

@@ -501,6 +501,7 @@ def routes(state: ServerState) -> list[Route]:
         ("/v1/models/{name}/rollback", rollback, "deployer", "POST"),
         ("/v1/models/{name}/metrics", watch.model_metrics, "viewer", "GET"),
         ("/v1/models/{name}/drift", watch.model_drift, "viewer", "GET"),
+        ("/v1/models/{name}/estimated", watch.model_estimated, "viewer", "GET"),
         ("/v1/models/{name}/drift/options", watch.get_drift_options, "viewer", "GET"),
         ("/v1/models/{name}/drift/options", watch.put_drift_options, "deployer", "PUT"),
         ("/v1/models/{name}/alerts", watch.list_alerts, "viewer", "GET"),

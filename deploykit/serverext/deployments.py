@@ -67,6 +67,7 @@ class Deployments:
         self._backend: Backend | None = None
         self._lock = threading.Lock()
         self._drift: dict[str, tuple[float, float | None]] = {}
+        self._estimated: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self._access: tuple[float, dict[str, Any]] | None = None
         # What the sidebar compares between polls: a Jupyter restarted with another
         # configuration (server, token, console, window) must not keep the old page.
@@ -237,6 +238,7 @@ class Deployments:
         except ConflictError:
             raise self._moved_since(name, if_current, "rolled back") from None
         self._drift.pop(name, None)
+        self._estimated.pop(name, None)
         return _moved(name, before, moved)
 
     def deploy(
@@ -264,6 +266,7 @@ class Deployments:
         note = reason.strip() if isinstance(reason, str) and reason.strip() else None
         moved = backend.deploy(name, version, reason=note)
         self._drift.pop(name, None)
+        self._estimated.pop(name, None)
         return _moved(name, before, moved)
 
     def close(self) -> None:
@@ -306,12 +309,15 @@ class Deployments:
         live = info.production
         figures: dict[str, Any] | None = None
         drift: float | None = None
+        estimated: dict[str, Any] | None = None
         problem: str | None = None
         if self.figures and live is not None:
             try:
                 metrics = backend.metrics(info.name, window=self.window_seconds)
                 figures = dict(health.live_figures(metrics, live))
                 drift = self._drift_of(backend, info.name)
+                if figures.get("requests"):  # an idle model has nothing to estimate from
+                    estimated = self._estimated_of(backend, info.name)
             except DeployKitError as exc:  # one model's figures failing leaves the others
                 problem = str(exc)
         if problem is not None:
@@ -338,7 +344,20 @@ class Deployments:
             "error_rate": failed / requests if requests else None,
             "drift_share": drift,
             "experiment": trial.label if trial is not None and trial.running else None,
+            "estimated": estimated,
         }
+
+    def _estimated_of(self, backend: Backend, name: str) -> dict[str, Any] | None:
+        now = time.monotonic()
+        cached = self._estimated.get(name)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        try:
+            found = _headline(backend, name)
+        except DeployKitError:  # no evidence, no logs, an older server...
+            found = None
+        self._estimated[name] = (now + _DRIFT_TTL, found)
+        return found
 
     def _drift_of(self, backend: Backend, name: str) -> float | None:
         now = time.monotonic()
@@ -351,6 +370,23 @@ class Deployments:
             share = None
         self._drift[name] = (now + _DRIFT_TTL, share)
         return share
+
+
+def _headline(backend: Backend, name: str) -> dict[str, Any] | None:
+    """The headline metric estimated from the last hour's scores (no labels needed)."""
+    result = backend.estimated_performance(name, since=time.time() - 3600)
+    estimate = result.estimate
+    if estimate is None or estimate.value is None:
+        return None
+    return {
+        "metric": result.headline,
+        "value": estimate.value,
+        "lower": estimate.lower,
+        "upper": estimate.upper,
+        "at_push": result.reference.get(result.headline or ""),
+        "trusted": result.overall.trusted,
+        "reasons": list(result.overall.reasons),
+    }
 
 
 def _previous(events: list[Event], live: int | None, targets: list[int]) -> int | None:

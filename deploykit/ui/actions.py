@@ -207,7 +207,39 @@ def model_status(session: Session, name: str, *, window_seconds: int = 3600) -> 
         window=window,
         drift=_drift_line(backend, name, window_seconds, window) if info.production else None,
         health=badge,
+        estimated=(
+            _estimated_line(backend, name, window_seconds, window) if info.production else None
+        ),
     )
+
+
+def _estimated_line(backend: Backend, name: str, window_seconds: int, window: str) -> str | None:
+    """The headline metric estimated from the logged scores, with its band, before labels."""
+    try:
+        result = backend.estimated_performance(name, since=time.time() - window_seconds)
+    except DeployKitError as exc:
+        return f"not available: {exc}"
+    overall = result.overall
+    if overall.rows == 0:
+        return None  # the drift line already says there was no traffic
+    estimate = result.estimate
+    if estimate is None or estimate.value is None:
+        return f"not available: {'; '.join(overall.reasons) or 'no scores to estimate from'}"
+    band = (
+        f" [{estimate.lower:.3f}, {estimate.upper:.3f}]"
+        if estimate.lower is not None and estimate.upper is not None
+        else ""
+    )
+    text = f"{result.headline} {estimate.value:.3f}{band} ({result.confidence:.0%} band"
+    at_push = result.reference.get(result.headline or "")
+    text += f"; at push {at_push:.3f})" if at_push is not None else ")"
+    if estimate.realized is not None:
+        text += f", realized {estimate.realized:.3f} on {overall.labelled:,} labels"
+    else:
+        text += f", {overall.rows:,} rows, no labels yet"
+    if not overall.trusted:
+        text += f"; untrusted: {overall.reasons[0]}"
+    return text
 
 
 def _drift_line(backend: Backend, name: str, window_seconds: int, window: str) -> str | None:
@@ -225,6 +257,9 @@ def _drift_line(backend: Backend, name: str, window_seconds: int, window: str) -
         return f"not judged: {'; '.join(report.notes) or 'no reference profile'}"
     drifted = report.drifted_features
     rows = f"{report.rows:,} rows"
+    multi = report.multivariate
+    if multi is not None and multi.drifted:
+        rows += f"; features move together differently (p = {multi.p_value:.2g})"
     if not drifted:
         return f"none of {len(judged)} features drifted ({rows})"
     shown = ", ".join(drifted[:5]) + (f" and {len(drifted) - 5} more" if len(drifted) > 5 else "")

@@ -360,6 +360,8 @@ def _status_lines(s: ModelStatus) -> list[tuple[str, str]]:
             ("error rate", _percent(s.error_rate) + " (5xx)"),
             ("bad input", _percent(s.client_error_rate) + " (4xx, refused)"),
         ]
+    if s.estimated is not None:
+        lines.append(("estimated", s.estimated))
     if s.drift is not None:
         lines.append(("drift", s.drift))
     return lines
@@ -405,7 +407,9 @@ def status_html(statuses: Sequence[ModelStatus]) -> str:
                 cell = _badge(word, STATUS_COLORS.get(word, MUTED)) + " " + _e(s.health.detail)
             elif key == "error rate" and s.error_rate is not None and s.error_rate > 0.01:
                 cell = _color(cell, BAD, bold=True)
-            elif key == "bad input" and (s.client_error_rate or 0) > 0.05:
+            elif (key == "bad input" and (s.client_error_rate or 0) > 0.05) or (
+                key == "estimated" and "untrusted" in value
+            ):
                 cell = _color(cell, WARN, bold=True)
             rows.append([_e(key), cell])
         note = f"<div>{_color(_e(s.note), MUTED)}</div>" if s.note else ""

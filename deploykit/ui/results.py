@@ -133,6 +133,7 @@ class ModelStatus(Shown):
     note: str | None = None
     #: the badge every front end shows (:func:`deploykit.monitoring.health.verdict`)
     health: Health | None = None
+    estimated: str | None = None  # the headline metric estimated from scores, with its band
 
     @property
     def error_rate(self) -> float | None:

@@ -60,6 +60,18 @@ export interface IModelRow {
   drift_share?: number | null;
   /** A running shadow or canary, as its badge reads: "canary 10%", "shadow". */
   experiment?: string | null;
+  /** The headline metric estimated from the model's scores, before labels arrive. */
+  estimated?: IEstimate | null;
+}
+
+export interface IEstimate {
+  metric: string;
+  value: number;
+  lower?: number | null;
+  upper?: number | null;
+  at_push?: number | null;
+  trusted: boolean;
+  reasons?: string[];
 }
 
 export interface IVersionRow {

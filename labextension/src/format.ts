@@ -40,6 +40,29 @@ export function formatShare(value: number | null | undefined): string {
   return `${percent > 0 && percent < 1 ? '<1' : percent.toFixed(0)}%`;
 }
 
+/** An estimated metric with its band: "0.912 ±0.008", "~" marking an untrusted one. */
+export function formatEstimate(
+  value:
+    | {
+        value: number;
+        lower?: number | null;
+        upper?: number | null;
+        trusted: boolean;
+      }
+    | null
+    | undefined
+): string {
+  if (!value || !known(value.value)) {
+    return MISSING;
+  }
+  const mark = value.trusted ? '' : '~';
+  if (known(value.lower) && known(value.upper)) {
+    const half = (value.upper - value.lower) / 2;
+    return `${mark}${value.value.toFixed(3)} ±${half.toFixed(3)}`;
+  }
+  return `${mark}${value.value.toFixed(3)}`;
+}
+
 export function formatVersion(value: number | null | undefined): string {
   return known(value) ? `v${value}` : MISSING;
 }

@@ -21,7 +21,7 @@ import {
   restoreFocus,
   versionsList
 } from './dom';
-import { formatMs, formatRate, formatShare, formatVersion } from './format';
+import { formatEstimate, formatMs, formatRate, formatShare, formatVersion } from './format';
 import { ConfirmDeploy, ConfirmRollback } from './rollback';
 
 export const PANEL_ID = 'deploykit-sidebar';
@@ -417,6 +417,17 @@ export class DeploymentsPanel extends Widget {
       figure('p95', 'p95', formatMs(row.p95_ms)),
       figure('drift', 'drift', formatShare(row.drift_share))
     );
+    if (row.estimated) {
+      const est = figure(
+        'estimated',
+        `est. ${row.estimated.metric}`,
+        formatEstimate(row.estimated)
+      );
+      est.title = row.estimated.trusted
+        ? `Estimated from the model's scores, no labels needed (90% band)`
+        : `Untrusted estimate: ${(row.estimated.reasons ?? []).join('; ')}`;
+      figures.append(est);
+    }
     item.append(top, figures);
     return item;
   }

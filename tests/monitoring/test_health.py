@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from deploykit.console.data import summarize
+from deploykit.errors import ConflictError
 from deploykit.monitoring import health
 from deploykit.records import Event, ModelInfo
 from deploykit.serverext.deployments import Deployments
@@ -98,6 +99,9 @@ class _Backend:
 
     def drift(self, name: str) -> dict[str, Any]:
         return {}
+
+    def estimated_performance(self, name: str, **kwargs: Any) -> Any:
+        raise ConflictError("no calibration evidence")  # only the serving figures matter here
 
     def events(self, *args: Any, **kwargs: Any) -> list[Event]:
         return []

@@ -121,14 +121,24 @@ def test_predictions_are_logged_to_parquet(served: Served) -> None:
     assert mine["input.age"].tolist() == served.X["age"].iloc[:4].tolist()
     assert mine["prediction"].tolist() == served.models["lr"].predict(served.X.iloc[:4]).tolist()
     assert set(mine["version"]) == {1}
-    # Probabilities are logged when they were asked for (one column per class).
+    # A classifier's probabilities are logged (one column per class) whether or not the
+    # caller asked for them: estimated performance reads them before labels arrive.
     model = served.models["lr"]
     asked = logged[logged["request_id"] == with_proba]
     for i, label in enumerate(model.classes_):
         column = f"probability.{label}"
         expected = model.predict_proba(served.X.iloc[:4])[:, i]
         np.testing.assert_allclose(asked[column].to_numpy(), expected)
-        assert mine[column].isna().all()  # rows that did not ask for them hold nulls
+        np.testing.assert_allclose(mine[column].to_numpy(), expected)
+
+
+def test_probabilities_are_answered_only_when_asked(served: Served) -> None:
+    body = {"inputs": served.X.iloc[:2].values.tolist()}
+    plain = served.post("/v1/models/lr/predict", body).json()
+    asked = served.post("/v1/models/lr/predict?proba=true", body).json()
+    assert "probabilities" not in plain
+    assert "classes" not in plain
+    assert len(asked["probabilities"]) == 2
 
 
 def test_metrics_count_requests_and_errors_per_version(served: Served) -> None:

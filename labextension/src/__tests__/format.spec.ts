@@ -1,6 +1,7 @@
 import {
   MISSING,
   badgeModifier,
+  formatEstimate,
   formatMetrics,
   formatMove,
   formatMs,
@@ -50,5 +51,15 @@ describe('figures', () => {
 
   it('turn a status into a CSS modifier', () => {
     expect(badgeModifier('not deployed')).toBe('jp-mod-not-deployed');
+  });
+});
+
+describe('estimated metric', () => {
+  it('shows the value with half its band, and marks an untrusted one', () => {
+    expect(formatEstimate({ value: 0.9123, lower: 0.9, upper: 0.92, trusted: true })).toBe(
+      '0.912 ±0.010'
+    );
+    expect(formatEstimate({ value: 0.8, trusted: false })).toBe('~0.800');
+    expect(formatEstimate(null)).toBe(MISSING);
   });
 });

@@ -1,0 +1,477 @@
+"""Estimated performance of a model's live traffic, beside the realized one where labels exist.
+
+    from deploykit.monitoring.performance import estimated_performance
+    result = estimated_performance(reg, "churn", since="2025-01-31", step=3600)
+    result.overall.metrics["accuracy"].value, .lower, .upper, .realized
+
+The version judged is production's (else the latest), its calibration evidence the one
+its evaluation kept at push (:mod:`deploykit.monitoring.calibration`), its scores and inputs
+come from the prediction logs, its labels (for the realized figures) from feedback.
+``Registry.estimated_performance``, ``Client.estimated_performance`` and
+``GET /v1/models/{name}/estimated`` answer the same.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from deploykit.monitoring.calibration import CalibrationEvidence
+from deploykit.monitoring.estimate import (
+    MIN_ROWS,
+    SUPPORT_THRESHOLD,
+    MetricEstimate,
+    estimate_classification,
+    estimate_regression,
+    estimated_metrics,
+    outside_share,
+    untrusted_reasons,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from deploykit.monitoring.periods import Period
+    from deploykit.monitoring.profile import ReferenceProfile
+    from deploykit.records import ModelVersion
+    from deploykit.registry import Registry
+
+__all__ = ["EstimatedPerformance", "EstimatedWindow", "estimate_table", "estimated_performance"]
+
+HEADLINE = {"binary": "accuracy", "multiclass": "accuracy", "regression": "mae"}
+
+
+@dataclasses.dataclass(frozen=True)
+class EstimatedWindow:
+    """One window: each metric's estimate and band (and realized value), and whether to
+    believe it (``trusted``; ``reasons`` say why not)."""
+
+    since: datetime | None
+    until: datetime | None
+    rows: int
+    labelled: int
+    metrics: dict[str, MetricEstimate]
+    trusted: bool
+    reasons: tuple[str, ...] = ()
+    outside_support: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "since": None if self.since is None else self.since.isoformat(),
+            "until": None if self.until is None else self.until.isoformat(),
+            "rows": self.rows,
+            "labelled": self.labelled,
+            "metrics": {k: v.to_dict() for k, v in self.metrics.items()},
+            "trusted": self.trusted,
+            "reasons": list(self.reasons),
+            "outside_support": self.outside_support,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> EstimatedWindow:
+        def when(key: str) -> datetime | None:
+            value = d.get(key)
+            return None if value is None else datetime.fromisoformat(value)
+
+        support = d.get("outside_support")
+        return cls(
+            since=when("since"),
+            until=when("until"),
+            rows=int(d["rows"]),
+            labelled=int(d.get("labelled", 0)),
+            metrics={k: MetricEstimate.from_dict(v) for k, v in d.get("metrics", {}).items()},
+            trusted=bool(d.get("trusted", False)),
+            reasons=tuple(d.get("reasons", ())),
+            outside_support=None if support is None else float(support),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class EstimatedPerformance:
+    """Estimated metrics of one version's traffic over a period, overall and per step.
+
+    ``reference`` holds the metrics measured at push (the evaluation); ``headline`` names
+    the metric front ends show first (accuracy, or MAE for regressors).
+    """
+
+    model: str
+    version: int
+    task: str | None
+    metrics: tuple[str, ...]
+    headline: str | None
+    confidence: float
+    reference: dict[str, float]
+    overall: EstimatedWindow
+    windows: tuple[EstimatedWindow, ...] = ()
+    step_seconds: int | None = None
+
+    @property
+    def estimate(self) -> MetricEstimate | None:
+        """The headline metric's overall estimate (None when there is none)."""
+        if self.headline is None:
+            return None
+        return self.overall.metrics.get(self.headline)
+
+    def drop(self, metric: str) -> float | None:
+        """How much worse the overall estimate of ``metric`` is than at push (positive:
+        worse; for MAE/RMSE the rise); None without both figures."""
+        estimate = self.overall.metrics.get(metric)
+        reference = self.reference.get(metric)
+        if estimate is None or estimate.value is None or reference is None:
+            return None
+        lower_is_better = metric in ("mae", "rmse")
+        return estimate.value - reference if lower_is_better else reference - estimate.value
+
+    def __str__(self) -> str:
+        head = f"Estimated performance of {self.model}:{self.version} ({self.task or 'unknown'})"
+        lines = [head, f"{'metric':<16}{'estimate':>10}{'band':>20}{'realized':>10}{'at push':>10}"]
+        for metric in self.metrics:
+            m = self.overall.metrics.get(metric, MetricEstimate(None))
+            band = "-" if m.lower is None else f"[{m.lower:.4f}, {m.upper:.4f}]"
+            cells = [_fmt(m.value), band, _fmt(m.realized), _fmt(self.reference.get(metric))]
+            lines.append(f"{metric:<16}{cells[0]:>10}{cells[1]:>20}{cells[2]:>10}{cells[3]:>10}")
+        lines.append(
+            f"{self.overall.rows} rows, {self.overall.labelled} labelled, "
+            f"{self.confidence:.0%} band"
+        )
+        if not self.overall.trusted:
+            lines += [f"untrusted: {r}" for r in self.overall.reasons]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "version": self.version,
+            "task": self.task,
+            "metrics": list(self.metrics),
+            "headline": self.headline,
+            "confidence": self.confidence,
+            "reference": dict(self.reference),
+            "overall": self.overall.to_dict(),
+            "windows": [w.to_dict() for w in self.windows],
+            "step_seconds": self.step_seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> EstimatedPerformance:
+        return cls(
+            model=str(d["model"]),
+            version=int(d["version"]),
+            task=d.get("task"),
+            metrics=tuple(d.get("metrics", ())),
+            headline=d.get("headline"),
+            confidence=float(d.get("confidence", 0.9)),
+            reference={k: float(v) for k, v in (d.get("reference") or {}).items() if v is not None},
+            overall=EstimatedWindow.from_dict(d["overall"]),
+            windows=tuple(EstimatedWindow.from_dict(w) for w in d.get("windows", ())),
+            step_seconds=d.get("step_seconds"),
+        )
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def evidence_of(record: ModelVersion) -> CalibrationEvidence | None:
+    """The calibration evidence the version's evaluation kept at push, if any."""
+    data = (record.evaluation or {}).get("evidence")
+    return None if not data else CalibrationEvidence.from_dict(data)
+
+
+def _ranges(profile: ReferenceProfile | None) -> dict[str, tuple[float, float]]:
+    if profile is None:
+        return {}
+    return {
+        f.name: (f.min, f.max)
+        for f in profile.features
+        if f.kind == "numeric" and f.min is not None and f.max is not None
+    }
+
+
+def _input(table: pa.Table, name: str) -> np.ndarray | None:
+    from deploykit.monitoring.logs import INPUT
+
+    column = f"{INPUT}{name}"
+    if column not in table.column_names:
+        return None
+    try:
+        values = table.column(column).to_numpy(zero_copy_only=False)
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+
+
+def _realized(
+    evidence: CalibrationEvidence,
+    proba: np.ndarray | None,
+    predictions: np.ndarray,
+    labels: np.ndarray,
+) -> dict[str, float]:
+    """The metrics of the labelled rows of a window (``labels`` None where unlabelled)."""
+    from sklearn import metrics as skm
+
+    has = np.array([v is not None for v in labels], dtype=bool)
+    if not has.any():
+        return {}
+    if evidence.task == "regression":
+        true = np.asarray(labels[has], dtype=np.float64)
+        pred = np.asarray(predictions[has], dtype=np.float64)
+        err = true - pred
+        return {"mae": float(np.abs(err).mean()), "rmse": float(np.sqrt(np.mean(err**2)))}
+    true = np.array([_label_text(v) for v in labels[has]])
+    pred = np.array([_label_text(v) for v in predictions[has]])
+    out = {"accuracy": float(np.mean(true == pred))}
+    classes = list(evidence.classes)
+    if evidence.task == "binary":
+        positive = classes[1]
+        kw = {"pos_label": positive, "zero_division": 0.0}
+        out["precision"] = float(skm.precision_score(true, pred, **kw))
+        out["recall"] = float(skm.recall_score(true, pred, **kw))
+        out["f1"] = float(skm.f1_score(true, pred, **kw))
+        if proba is not None and len(set(true)) == 2 and np.isfinite(proba[has]).all():
+            out["roc_auc"] = float(skm.roc_auc_score(true == positive, proba[has][:, 1]))
+        return out
+    kw = {"labels": classes, "average": "macro", "zero_division": 0.0}
+    out["precision_macro"] = float(skm.precision_score(true, pred, **kw))
+    out["recall_macro"] = float(skm.recall_score(true, pred, **kw))
+    out["f1_macro"] = float(skm.f1_score(true, pred, **kw))
+    if proba is not None and set(true) == set(classes) and np.isfinite(proba[has]).all():
+        out["roc_auc"] = float(
+            skm.roc_auc_score(true, proba[has], labels=classes, multi_class="ovr")
+        )
+    return out
+
+
+def _label_text(value: Any) -> str:
+    # 1, 1.0 and "1" are one class, as in the accuracy of the drift view
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
+
+
+def _window(
+    evidence: CalibrationEvidence | None,
+    table: pa.Table,
+    rows: slice,
+    *,
+    key: str,
+    ranges: Mapping[str, tuple[float, float]],
+    labels: np.ndarray | None,
+    confidence: float,
+    support_threshold: float,
+    since: datetime | None,
+    until: datetime | None,
+    task: str | None,
+) -> EstimatedWindow:
+    from deploykit.monitoring.logs import PROBABILITY
+
+    part = table.slice(rows.start, rows.stop - rows.start)
+    n = part.num_rows
+    names = estimated_metrics(task or "")
+    inputs = {name: v for name in ranges if (v := _input(part, name)) is not None}
+    outside = outside_share(ranges, inputs) if inputs else None
+    part_labels = None if labels is None else labels[rows]
+    labelled = 0 if part_labels is None else int(sum(v is not None for v in part_labels))
+    if evidence is None or n == 0:
+        reasons = untrusted_reasons(evidence=evidence, rows=n, outside=outside)
+        empty = {m: MetricEstimate(None) for m in names}
+        return EstimatedWindow(since, until, n, labelled, empty, False, tuple(reasons), outside)
+    predictions = part.column("prediction").to_numpy(zero_copy_only=False)
+    proba = None
+    scored = n
+    if evidence.task == "regression":
+        X = np.column_stack(
+            [
+                v if (v := _input(part, c)) is not None else np.full(n, np.nan)
+                for c in evidence.columns
+            ]
+        )
+        metrics = estimate_regression(
+            evidence,
+            X,
+            np.asarray(predictions, dtype=np.float64),
+            key=key,
+            confidence=confidence,
+        )
+    else:
+        columns = [f"{PROBABILITY}{c}" for c in evidence.classes]
+        if all(c in part.column_names for c in columns):
+            proba = np.column_stack(
+                [
+                    np.asarray(part.column(c).to_numpy(zero_copy_only=False), dtype=np.float64)
+                    for c in columns
+                ]
+            )
+            scored = int(np.isfinite(proba).all(axis=1).sum())
+            text = np.asarray(predictions).astype(str)
+            metrics = estimate_classification(evidence, proba, text, confidence=confidence)
+        else:
+            scored = 0
+            metrics = {m: MetricEstimate(None) for m in names}
+    if part_labels is not None and labelled:
+        realized = _realized(evidence, proba, np.asarray(predictions, dtype=object), part_labels)
+        metrics = {m: dataclasses.replace(e, realized=realized.get(m)) for m, e in metrics.items()}
+    used = n if evidence.task == "regression" else scored
+    reasons = untrusted_reasons(
+        evidence=evidence, rows=used, outside=outside, support_threshold=support_threshold
+    )
+    if used < n:
+        reasons.insert(
+            0,
+            f"{n - used} of {n} rows were logged without class probabilities "
+            "(the server logs them for classifiers with predict_proba)",
+        )
+    trusted = used >= MIN_ROWS and not [r for r in reasons if "without class" not in r]
+    return EstimatedWindow(since, until, n, labelled, metrics, trusted, tuple(reasons), outside)
+
+
+def estimate_table(
+    record: ModelVersion,
+    profile: ReferenceProfile | None,
+    table: pa.Table,
+    span: Period,
+    *,
+    labels: Mapping[str, Any] | None = None,
+    confidence: float = 0.9,
+    support_threshold: float = SUPPORT_THRESHOLD,
+) -> EstimatedPerformance:
+    """Estimated performance of ``record`` over the logged rows of ``table`` in ``span``."""
+    from deploykit.monitoring.accuracy import label_rows
+    from deploykit.monitoring.timeline import epoch_us
+
+    evidence = evidence_of(record)
+    task = evidence.task if evidence is not None else _task(record, profile)
+    names = estimated_metrics(task or "")
+    reference = {m: float(record.metrics[m]) for m in names if record.metrics.get(m) is not None}
+    row_labels = None
+    if labels and table.num_rows and "request_id" in table.column_names:
+        ids = table.column("request_id").to_numpy(zero_copy_only=False)
+        row_labels = label_rows(ids, labels)
+    # rows in time order, so that every window is one slice
+    if table.num_rows:
+        stamps = epoch_us(table)
+        order = np.argsort(stamps, kind="stable")
+        table = table.take(order)
+        stamps = stamps[order]
+        if row_labels is not None:
+            row_labels = row_labels[order]
+    else:
+        stamps = np.zeros(0, dtype=np.int64)
+    window = functools.partial(
+        _window,
+        evidence,
+        table,
+        key=f"{record.model}:{record.version}:{record.digest}",
+        ranges=_ranges(profile),
+        labels=row_labels,
+        confidence=confidence,
+        support_threshold=support_threshold,
+        task=task,
+    )
+    overall = window(slice(0, table.num_rows), since=span.since, until=span.until)
+    windows = []
+    edges = span.edges
+    if edges:
+        bounds = np.array([round(e.timestamp() * 1_000_000) for e in edges], dtype=np.int64)
+        cuts = np.searchsorted(stamps, bounds, side="left")
+        for i in range(len(edges) - 1):
+            rows = slice(int(cuts[i]), int(cuts[i + 1]))
+            windows.append(window(rows, since=edges[i], until=edges[i + 1]))
+    return EstimatedPerformance(
+        model=record.model,
+        version=record.version,
+        task=task,
+        metrics=names,
+        headline=HEADLINE.get(task or ""),
+        confidence=confidence,
+        reference=reference,
+        overall=overall,
+        windows=tuple(windows),
+        step_seconds=span.step,
+    )
+
+
+def _task(record: ModelVersion, profile: ReferenceProfile | None) -> str | None:
+    """The task of a version without evidence: from its evaluation, else its predictions."""
+    task = (record.evaluation or {}).get("task")
+    if task is not None or profile is None or profile.prediction is None:
+        return task
+    prediction = profile.prediction
+    if prediction.kind != "categorical":
+        return "regression"
+    return "binary" if len(prediction.frequencies or {}) <= 2 else "multiclass"
+
+
+def _log_columns(record: ModelVersion, profile: ReferenceProfile | None) -> list[str]:
+    from deploykit.monitoring.logs import INPUT, PROBABILITY
+
+    evidence = evidence_of(record)
+    columns = ["timestamp", "request_id", "prediction"]
+    if evidence is not None:
+        columns += [f"{PROBABILITY}{c}" for c in evidence.classes]
+        columns += [f"{INPUT}{c}" for c in evidence.columns]
+    columns += [f"{INPUT}{name}" for name in _ranges(profile)]
+    return list(dict.fromkeys(columns))
+
+
+def estimated_performance(
+    registry: Registry,
+    name: str,
+    *,
+    since: Any = None,
+    until: Any = None,
+    step: int | None = None,
+    version: int | str | None = None,
+    confidence: float = 0.9,
+    authenticated_only: bool = False,
+) -> EstimatedPerformance:
+    """Estimated (and, where feedback exists, realized) metrics of ``name``'s logged
+    traffic in [since, until) (the last 24 h by default), overall and per ``step`` seconds.
+
+    ``authenticated_only`` counts only the labels a token vouched for (what rules use).
+    """
+    from deploykit.errors import InvalidInputError
+    from deploykit.monitoring.logs import read_log
+    from deploykit.monitoring.monitor import (
+        DEFAULT_SPAN,
+        _storage_options,
+        labels,
+        monitored_version,
+    )
+    from deploykit.monitoring.periods import period
+
+    ok = isinstance(confidence, float | int) and not isinstance(confidence, bool)
+    if not (ok and 0.5 <= confidence < 1):
+        raise InvalidInputError(
+            "The 'confidence' parameter must be a number in [0.5, 1), such as 0.9. "
+            f"Got {confidence!r} instead."
+        )
+    span = period(since, until, step, default_span=DEFAULT_SPAN)
+    record = monitored_version(registry, name, version)
+    profile = registry.profile(record.model, record.version)
+    table = read_log(
+        registry.settings.artifacts_url,
+        record.model,
+        since=span.since,
+        until=span.until,
+        version=record.version,
+        columns=_log_columns(record, profile),
+        storage_options=_storage_options(registry),
+    )
+    found = (
+        labels(registry, record.model, span.since, authenticated_only=authenticated_only)
+        if table.num_rows
+        else {}
+    )
+    return estimate_table(record, profile, table, span, labels=found, confidence=float(confidence))
+
+
+def window_metrics(result: EstimatedPerformance) -> Sequence[str]:
+    """The metrics a chart of ``result`` draws, headline first."""
+    first = [result.headline] if result.headline else []
+    return [*first, *(m for m in result.metrics if m not in first)]

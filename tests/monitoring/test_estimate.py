@@ -1,0 +1,171 @@
+"""Estimated performance without labels: it tracks the realized figures, its band covers
+them, and it says when it cannot be trusted."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from sklearn import metrics as skm
+from sklearn.datasets import make_classification, make_friedman1
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
+
+from deploykit.evaluation import evaluate
+from deploykit.monitoring.calibration import CalibrationEvidence
+from deploykit.monitoring.estimate import ErrorModel, estimate_classification
+from deploykit.monitoring.logs import write_log_file
+from deploykit.registry import Registry
+from deploykit.settings import Settings
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    # small gradient-boosting fits: OpenMP threads only fight each other on a shared host
+    with threadpool_limits(1):
+        yield
+
+
+def shifted_windows(X: np.ndarray, y: np.ndarray, shifts: list[float], size: int, seed: int = 1):
+    """Rows drawn with weights exp(shift * x0): the population moves, P(y | x) does not."""
+    rng = np.random.default_rng(seed)
+    z = (X[:, 0] - X[:, 0].mean()) / X[:, 0].std()
+    for shift in shifts:
+        w = np.exp(shift * z)
+        rows = rng.choice(len(X), size=size, p=w / w.sum())
+        yield X[rows], y[rows]
+
+
+@pytest.fixture(scope="module")
+def binary():
+    X, y = make_classification(
+        n_samples=60_000, n_features=8, n_informative=5, flip_y=0.05, random_state=0
+    )
+    model = HistGradientBoostingClassifier(max_iter=60, random_state=0).fit(X[:10_000], y[:10_000])
+    report = evaluate(model, X[10_000:16_000], y[10_000:16_000])
+    return model, report, X[16_000:], y[16_000:]
+
+
+def test_estimates_track_realized_accuracy_and_auc_under_covariate_shift(binary) -> None:
+    model, report, X, y = binary
+    evidence = CalibrationEvidence.from_dict(json.loads(json.dumps(report.evidence)))
+    errors, covered, realized_acc = [], 0, []
+    shifts = [0.0, 0.0, 0.5, 0.5, 1.0, 1.0, 1.5, 1.5]
+    for Xw, yw in shifted_windows(X, y, shifts, 4000):
+        proba, pred = model.predict_proba(Xw), model.predict(Xw)
+        est = estimate_classification(evidence, proba, pred.astype(str))
+        acc = skm.accuracy_score(yw, pred)
+        auc = skm.roc_auc_score(yw, proba[:, 1])
+        realized_acc.append(acc)
+        errors += [abs(est["accuracy"].value - acc), abs(est["roc_auc"].value - auc)]
+        covered += est["accuracy"].covers(acc) + est["roc_auc"].covers(auc)
+        assert set(est) == {"accuracy", "roc_auc", "precision", "recall", "f1"}
+    assert max(realized_acc) - min(realized_acc) > 0.01  # the shift does move accuracy
+    assert np.mean(errors) < 0.015
+    assert covered >= 0.75 * len(errors)
+
+
+def test_multiclass_estimates_are_macro_averages_close_to_realized() -> None:
+    X, y = make_classification(
+        n_samples=40_000, n_features=8, n_informative=5, n_classes=3, random_state=2
+    )
+    model = LogisticRegression(max_iter=500).fit(X[:8000], y[:8000])
+    evidence = CalibrationEvidence.from_dict(evaluate(model, X[8000:14000], y[8000:14000]).evidence)
+    Xw, yw = X[14000:24000], y[14000:24000]
+    proba, pred = model.predict_proba(Xw), model.predict(Xw)
+    est = estimate_classification(evidence, proba, pred.astype(str))
+    assert est["accuracy"].value == pytest.approx(skm.accuracy_score(yw, pred), abs=0.02)
+    assert est["f1_macro"].value == pytest.approx(skm.f1_score(yw, pred, average="macro"), abs=0.02)
+    assert est["roc_auc"].value == pytest.approx(
+        skm.roc_auc_score(yw, proba, multi_class="ovr"), abs=0.02
+    )
+
+
+def test_regression_error_model_estimates_mae_where_noise_grows() -> None:
+    X, y = make_friedman1(n_samples=30_000, n_features=6, noise=0.0, random_state=0)
+    y = y + np.random.default_rng(0).normal(size=len(y)) * (0.3 + 3 * X[:, 4])
+    model = HistGradientBoostingRegressor(max_iter=80, random_state=0).fit(X[:8000], y[:8000])
+    report = evaluate(model, X[8000:12000], y[8000:12000])
+    evidence = CalibrationEvidence.from_dict(report.evidence)
+    errors = ErrorModel(evidence)
+    quiet, loud = X[12000:][X[12000:, 4] < 0.3], X[12000:][X[12000:, 4] > 0.7]
+    y_rest = y[12000:]
+    for part, truth in ((quiet, y_rest[X[12000:, 4] < 0.3]), (loud, y_rest[X[12000:, 4] > 0.7])):
+        est = errors.estimate(part, model.predict(part))
+        real = float(np.abs(truth - model.predict(part)).mean())
+        assert est["mae"].value == pytest.approx(real, rel=0.1)
+    assert len(json.dumps(report.evidence)) < 1_000_000  # it rides in the version metadata
+
+
+def settings_for(home: Path) -> Settings:
+    return Settings.from_env({"DEPLOYKIT_HOME": str(home), "DEPLOYKIT_FSYNC": "0"}).replace(
+        actor="tester"
+    )
+
+
+def log_rows(reg: Registry, model, name: str, version: int, X: pd.DataFrame, at: datetime):
+    """Write X's predictions as the server would (scores included)."""
+    proba = model.predict_proba(X)
+    columns = {
+        "request_id": pa.array([f"r{i}" for i in range(len(X))]),
+        "timestamp": pa.array([at] * len(X), type=pa.timestamp("us", tz="UTC")),
+        "version": pa.array(np.full(len(X), version, dtype=np.int64)),
+        "prediction": pa.array(model.predict(X)),
+    }
+    for j, c in enumerate(model.classes_):
+        columns[f"probability.{c}"] = pa.array(proba[:, j])
+    for c in X.columns:
+        columns[f"input.{c}"] = pa.array(X[c].to_numpy())
+    write_log_file(
+        reg.settings.artifacts_url, name, pa.table(columns), at=at, tag=f"t{version}-{at:%H%M%S}"
+    )
+
+
+def test_registry_estimates_windows_and_says_when_not_to_trust_them(tmp_path: Path) -> None:
+    X, y = make_classification(n_samples=20_000, n_features=5, random_state=0)
+    frame = pd.DataFrame(X, columns=[f"c{i}" for i in range(5)])
+    model = LogisticRegression().fit(frame[:5000], y[:5000])
+    report = evaluate(model, frame[5000:9000], y[5000:9000])
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    with Registry(settings_for(tmp_path)) as reg:
+        reg.push(model, "churn", X=frame[:5000], evaluation=report, deploy=True)
+        reg.push(model, "bare", X=frame[:5000], deploy=True)  # no evaluation: no evidence
+        hour_ago = now - timedelta(minutes=50)
+        log_rows(reg, model, "churn", 1, frame[9000:12000], hour_ago)
+        # later: rows far outside anything the reference saw
+        outside = frame[12000:13000] * 6
+        log_rows(reg, model, "churn", 1, outside, now - timedelta(minutes=10))
+        log_rows(reg, model, "bare", 1, frame[9000:10000], hour_ago)
+
+        result = reg.estimated_performance(
+            "churn", since=now - timedelta(hours=1), until=now, step=1800
+        )
+        assert result.task == "binary"
+        assert result.headline == "accuracy"
+        first, second = result.windows
+        acc = skm.accuracy_score(y[9000:12000], model.predict(frame[9000:12000]))
+        assert first.rows == 3000
+        assert first.trusted
+        assert first.metrics["accuracy"].value == pytest.approx(acc, abs=0.02)
+        assert first.metrics["accuracy"].lower < first.metrics["accuracy"].value
+        assert first.metrics["accuracy"].realized is None  # no feedback yet
+        assert not second.trusted
+        assert "outside the reference data's range" in " ".join(second.reasons)
+        assert result.reference["accuracy"] == pytest.approx(report.metrics["accuracy"])
+        assert "estimated" in str(result).lower()
+
+        bare = reg.estimated_performance("bare", since=now - timedelta(hours=1), until=now)
+        assert not bare.overall.trusted
+        assert bare.overall.metrics["accuracy"].value is None
+        assert "no calibration evidence" in bare.overall.reasons[0]
+        assert "evaluation=deploykit.evaluate" in bare.overall.reasons[0]
+
+        with pytest.raises(ValueError, match="'confidence' parameter must be a number in"):
+            reg.estimated_performance("churn", confidence=1.5)
