@@ -32,7 +32,7 @@ def gather(
     registry: Registry, experiment: Experiment, policy: Policy
 ) -> tuple[dict[str, Counts], int]:
     """(counts per metric, candidate requests) of ``experiment`` so far."""
-    from deploykit.server.telemetry_queries import window_totals
+    from deploykit.monitoring.telemetry import window_totals
 
     # telemetry counts in time buckets: take whole ones, from the minute it started
     since = int(experiment.started_at.timestamp()) // 60 * 60
