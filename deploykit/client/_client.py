@@ -215,6 +215,7 @@ class Client:
             path = Path(tmp) / f"model.{format}"
             with open(path, "wb") as f:
                 dump(model, f, format=format)
+            draft = self._compiled(model, draft, fields.get("X"), Path(tmp))
             return self._upload_and_register(name, draft, path, deploy=deploy, progress=progress)
 
     def push_file(
@@ -236,7 +237,23 @@ class Client:
         warn_if_pickle(format)
         model = load(path, format=format, trusted=self.settings.skops_trusted)
         draft = self._draft(model, format, fields)
-        return self._upload_and_register(name, draft, path, deploy=deploy, progress=progress)
+        with tempfile.TemporaryDirectory(prefix="deploykit-push-") as tmp:
+            draft = self._compiled(model, draft, fields.get("X"), Path(tmp))
+            return self._upload_and_register(name, draft, path, deploy=deploy, progress=progress)
+
+    def _compiled(self, model: Any, draft: Any, X: Any, folder: Path) -> Any:
+        """``draft`` with its runtime; a compiled (ONNX) artifact is uploaded here, beside
+        the original, so the server stores both (see :mod:`deploykit.compile`)."""
+        from deploykit.compile import compile_for_push
+        from deploykit.registry.drafts import json_safe
+
+        compiled = compile_for_push(model, draft.signature, X, self.settings)
+        info = compiled.info.to_dict()
+        if compiled.onnx is not None:
+            path = folder / "model.onnx"
+            path.write_bytes(compiled.onnx)
+            info.update(digest=self._upload(path, None), size=len(compiled.onnx))
+        return draft.with_runtime(json_safe(info))
 
     def _draft(self, model: Any, format: str, fields: dict[str, Any]) -> Any:
         from deploykit.registry.drafts import prepare_draft
@@ -247,6 +264,16 @@ class Client:
     def _upload_and_register(
         self, name: str, draft: Any, path: Path, *, deploy: bool, progress: Progress | None
     ) -> ModelVersion:
+        digest = self._upload(path, progress)
+        size = path.stat().st_size
+        body = {"draft": draft.with_artifact(digest, size).to_dict(), "deploy": deploy}
+        data = self._json("POST", f"/v1/models/{_seg(name)}/versions", json=body)
+        for message in data.pop("warnings", None) or []:
+            warnings.warn(message, DeployKitWarning, stacklevel=3)
+        return ModelVersion.from_dict(data)
+
+    def _upload(self, path: Path, progress: Progress | None) -> str:
+        """Stream the file at ``path`` to the server's artifact store; its digest."""
         digest = "sha256:" + _sha256(path)
         size = path.stat().st_size
         stored = self._json(
@@ -263,11 +290,7 @@ class Client:
             raise ArtifactIntegrityError(
                 f"The server stored {stored['digest']} for an upload of {digest}. Push again."
             )
-        body = {"draft": draft.with_artifact(digest, size).to_dict(), "deploy": deploy}
-        data = self._json("POST", f"/v1/models/{_seg(name)}/versions", json=body)
-        for message in data.pop("warnings", None) or []:
-            warnings.warn(message, DeployKitWarning, stacklevel=3)
-        return ModelVersion.from_dict(data)
+        return digest
 
     # ------------------------------------------------------------------ artifacts
     def artifact_path(self, name: str, ref: int | str = "production") -> Path:

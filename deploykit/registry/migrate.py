@@ -32,7 +32,8 @@ __all__ = ["HEAD_REVISION", "MIGRATIONS", "alembic_config", "current_revision", 
 # 0001: registry tables (tables.py); 0002: server tables (deploykit/server/tables.py);
 # 0003: monitoring tables (deploykit/monitoring/tables.py); 0004: telemetry bucket indexes;
 # 0005: feedback.authenticated and server_secrets (feedback trust).
-HEAD_REVISION = "0005"
+# 0006: versions.runtime (compiled inference: onnx or sklearn and why).
+HEAD_REVISION = "0006_compiled_runtime"
 MIGRATIONS = Path(__file__).with_name("migrations")
 _LOCK_TIMEOUT_S = 300
 # Key of the PostgreSQL advisory lock: any fixed 63-bit number unique to deploykit.

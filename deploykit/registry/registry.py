@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from deploykit._push import PushOptions, split_options
 from deploykit.errors import (
@@ -138,6 +138,7 @@ class Registry:
         stored = self.artifacts.write(lambda fileobj: dump(model, fileobj, format=format))
         # write() hashed the bytes as it stored them: the digest is verified by construction.
         self._check_loadable(name, stored.digest, format)
+        draft = self._compiled(model, draft, fields.get("X"))
         return self._commit(name, draft.with_artifact(stored.digest, stored.size), deploy=deploy)
 
     def push_file(
@@ -169,7 +170,26 @@ class Registry:
         stored_path = self.artifacts.local_path(stored.digest)
         model = load(stored_path, format=format, trusted=self.settings.skops_trusted)
         draft = prepare_draft(model, format=format, **fields)
+        draft = self._compiled(model, draft, fields.get("X"))
         return self._commit(name, draft.with_artifact(stored.digest, stored.size), deploy=deploy)
+
+    def _compiled(self, model: Any, draft: VersionDraft, X: Any) -> VersionDraft:
+        """``draft`` with its runtime: the ONNX artifact derived from ``model`` and verified
+        against it on ``X`` stored beside the original (which stays the source of truth),
+        or the reason it serves with scikit-learn. See :mod:`deploykit.compile`."""
+        from deploykit.compile import compile_for_push
+
+        compiled = compile_for_push(model, draft.signature, X, self.settings)
+        info = compiled.info.to_dict()
+        onnx = compiled.onnx
+        if onnx is not None:
+
+            def fill(fileobj: BinaryIO) -> None:
+                fileobj.write(onnx)
+
+            stored = self.artifacts.write(fill)
+            info.update(digest=stored.digest, size=stored.size)
+        return draft.with_runtime(json_safe(info))
 
     def register(self, name: str, draft: VersionDraft, *, deploy: bool = False) -> ModelVersion:
         """Record a version whose artifact (``draft.digest``) is already in the store.
@@ -204,7 +224,20 @@ class Registry:
                 f"{size} bytes. Rebuild the draft from the uploaded file."
             )
         self._check_loadable(name, digest, draft.format)
+        self._check_runtime(draft)
         return self._commit(name, draft, deploy=deploy)
+
+    def _check_runtime(self, draft: VersionDraft) -> None:
+        """A draft saying it runs compiled names an ONNX artifact stored here, intact."""
+        compiled = (draft.runtime or {}).get("digest")
+        if not compiled or (draft.runtime or {}).get("runtime") != "onnx":
+            return
+        if not self.artifacts.exists(compiled):
+            raise InvalidInputError(
+                f"The draft's runtime names the compiled artifact {compiled}, which is not in "
+                "the store: upload it (POST /v1/artifacts) before registering the version."
+            )
+        self.artifacts.verify(compiled)
 
     def _check_loadable(self, name: str, digest: str, format: str) -> None:
         """A push that cannot load is not a version: load a skops artifact under the

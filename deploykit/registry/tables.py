@@ -79,6 +79,7 @@ versions = sa.Table(
     sa.Column("params", _JSON, nullable=False),
     sa.Column("data_fingerprint", _JSON, nullable=True),
     sa.Column("environment", _JSON, nullable=False),
+    sa.Column("runtime", _JSON, nullable=True),  # deploykit.compile.RuntimeInfo; NULL: sklearn
     sa.UniqueConstraint("model_id", "version"),
 )
 

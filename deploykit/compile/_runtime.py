@@ -1,0 +1,112 @@
+"""Run a verified ONNX artifact: NumPy and onnxruntime only.
+
+A worker that serves only compiled versions imports this and never scikit-learn,
+SciPy or pandas (``tests/compile`` checks it in a real server). Loading an ONNX file
+runs no Python code, which is why a server limited to ``onnx,skops`` never unpickles.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from deploykit.compile._record import InputPlan, RuntimeInfo
+from deploykit.errors import InvalidInputError, UnreadableArtifactError
+
+__all__ = ["CompiledModel"]
+
+_DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+class CompiledModel:
+    """An ONNX Runtime session for one version, built once and called per request.
+
+    One intra-op thread: a worker is one process per core, and ONNX Runtime's own
+    thread pool would fight the other workers (and costs more than it saves on the
+    small inputs a server sees).
+    """
+
+    def __init__(self, onnx: bytes, info: RuntimeInfo, *, label: str = "model") -> None:
+        import onnxruntime as ort
+
+        if info.plan is None:
+            raise UnreadableArtifactError(f"The runtime record of {label} has no input plan.")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(onnx, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+            raise UnreadableArtifactError(
+                f"The compiled (ONNX) artifact of {label} does not load in onnxruntime "
+                f"{ort.__version__}: {type(exc).__name__}: {str(exc)[:300]}"
+            ) from None
+        self.info = info
+        self.plan: InputPlan = info.plan
+        self.names = [i.name for i in self.session.get_inputs()]
+        self.dtype = _DTYPES[self.plan.dtype]
+        outputs = info.outputs
+        self._label = outputs.get("label") or outputs.get("value")
+        self._proba = outputs.get("probabilities")
+        self._predict_only = [self._label]
+        self._both = [self._label, self._proba]
+        self.label = label
+
+    @property
+    def has_proba(self) -> bool:
+        return self.info.has_proba and self._proba is not None
+
+    def feed_matrix(self, matrix: np.ndarray) -> dict[str, np.ndarray]:
+        """Inputs from a numeric matrix in signature order (float64, as parsed)."""
+        if self.plan.layout == "matrix":
+            return {self.names[0]: np.ascontiguousarray(matrix, dtype=self.dtype)}
+        return self._feed_columns([matrix[:, i] for i in range(matrix.shape[1])])
+
+    def feed(self, data: Any) -> dict[str, np.ndarray]:
+        """Inputs from a validated frame (or array) in signature order, any column types."""
+        if isinstance(data, np.ndarray) and data.dtype.kind in "fiub":
+            return self.feed_matrix(data.astype(np.float64, copy=False))
+        if self.plan.layout == "matrix":
+            return {self.names[0]: np.asarray(data, dtype=self.dtype)}
+        if isinstance(data, np.ndarray):
+            return self._feed_columns([data[:, i] for i in range(data.shape[1])])
+        return self._feed_columns([data[c].to_numpy() for c in self.plan.columns])
+
+    def _feed_columns(self, columns: list[np.ndarray]) -> dict[str, np.ndarray]:
+        feed = {}
+        for name, kind, values in zip(self.names, self.plan.kinds, columns, strict=True):
+            feed[name] = _column(values, kind, self.dtype).reshape(-1, 1)
+        return feed
+
+    def run(self, feed: dict[str, np.ndarray], proba: bool) -> tuple[np.ndarray, Any]:
+        """(predictions, probabilities or None), as scikit-learn's predict/predict_proba."""
+        try:
+            if proba and self._proba is not None:
+                label, probabilities = self.session.run(self._both, feed)
+            else:
+                (label,) = self.session.run(self._predict_only, feed)
+                probabilities = None
+        except Exception as exc:  # what passed the signature and still failed: the input
+            raise InvalidInputError(
+                f"Model {self.label} could not predict on this input: "
+                f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}"
+            ) from None
+        return label.reshape(-1), probabilities
+
+
+def _column(values: np.ndarray, kind: str, dtype: Any) -> np.ndarray:
+    if kind == "float":
+        return np.asarray(values, dtype=dtype)
+    if kind == "int":
+        return np.asarray(values, dtype=np.int64)
+    # text: ONNX string tensors hold str only; a null is "" (verified at push, see _compile)
+    return np.asarray([_text(v) for v in values], dtype=object)
+
+
+def _text(value: Any) -> str:
+    if value is None or value != value or type(value).__name__ == "NAType":
+        return ""
+    return str(value)
