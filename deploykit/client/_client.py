@@ -296,16 +296,28 @@ class Client:
     def artifact_path(self, name: str, ref: int | str = "production") -> Path:
         """A local copy of the version's artifact, verified against its digest."""
         version = self.version(name, ref)
+        return self._download(version, version.digest)
+
+    def compiled_path(self, name: str, ref: int | str = "production") -> Path | None:
+        """A local copy of the version's compiled (ONNX) artifact, verified against its
+        digest; None if the version runs with scikit-learn."""
+        version = self.version(name, ref)
+        runtime = version.runtime or {}
+        if runtime.get("runtime") != "onnx" or not runtime.get("digest"):
+            return None
+        return self._download(version, str(runtime["digest"]))
+
+    def _download(self, version: ModelVersion, digest: str) -> Path:
         cache = Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser()
         folder = cache / "deploykit" / "downloads"
         folder.mkdir(parents=True, exist_ok=True)
-        final = folder / version.digest.replace(":", "-")
-        if final.is_file() and "sha256:" + _sha256(final) == version.digest:
+        final = folder / digest.replace(":", "-")
+        if final.is_file() and "sha256:" + _sha256(final) == digest:
             return final
         part = final.with_suffix(f".{os.getpid()}.part")
         hasher = hashlib.sha256()
         try:
-            with self._http.stream("GET", f"/v1/artifacts/{version.digest}") as response:
+            with self._http.stream("GET", f"/v1/artifacts/{digest}") as response:
                 if response.status_code >= 400:
                     response.read()
                     raise _error_from(response)
@@ -317,10 +329,10 @@ class Client:
             part.unlink(missing_ok=True)
             raise StorageError(f"Downloading {version.ref} from {self.url} failed: {exc}") from None
         found = "sha256:" + hasher.hexdigest()
-        if found != version.digest:
+        if found != digest:
             part.unlink(missing_ok=True)
             raise ArtifactIntegrityError(
-                f"The bytes downloaded for {version.ref} hash to {found}, not {version.digest} "
+                f"The bytes downloaded for {version.ref} hash to {found}, not {digest} "
                 "as the registry recorded. Nothing was loaded; download again."
             )
         os.replace(part, final)

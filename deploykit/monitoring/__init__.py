@@ -20,13 +20,6 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from deploykit.monitoring.profile import (
-    DataFingerprint,
-    FeatureProfile,
-    ReferenceProfile,
-    fingerprint,
-)
-
 if TYPE_CHECKING:
     from deploykit.monitoring.drift import check_drift
     from deploykit.monitoring.logs import read_log
@@ -38,6 +31,12 @@ if TYPE_CHECKING:
     )
     from deploykit.monitoring.monitor import drift
     from deploykit.monitoring.options import DriftOptions
+    from deploykit.monitoring.profile import (
+        DataFingerprint,
+        FeatureProfile,
+        ReferenceProfile,
+        fingerprint,
+    )
     from deploykit.monitoring.results import (
         Accuracy,
         AccuracyWindow,
@@ -55,7 +54,13 @@ if TYPE_CHECKING:
         set_drift_options,
     )
 
+# Lazy, the profile too: a server's submodules (tables, logs) must not pull in pandas
+# for a worker that serves compiled models only (see deploykit.compile).
 _LAZY = {
+    "DataFingerprint": "profile",
+    "FeatureProfile": "profile",
+    "ReferenceProfile": "profile",
+    "fingerprint": "profile",
     "AlertRule": "rules",
     "Breach": "rules",
     "check_drift": "drift",

@@ -608,6 +608,14 @@ class Registry:
         """A local file holding the version's artifact, verified against its digest."""
         return self.artifacts.local_path(self.version(name, ref).digest)
 
+    def compiled_path(self, name: str, ref: int | str = "production") -> Path | None:
+        """A local file holding the version's compiled (ONNX) artifact, verified against
+        its digest; None if the version runs with scikit-learn."""
+        runtime = self.version(name, ref).runtime or {}
+        if runtime.get("runtime") != "onnx" or not runtime.get("digest"):
+            return None
+        return self.artifacts.local_path(runtime["digest"])
+
     def load(self, name: str, ref: int | str = "production") -> Any:
         """The deserialized model of version ``ref`` of ``name``.
 

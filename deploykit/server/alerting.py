@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from deploykit.errors import ConflictError, DeployKitError
-from deploykit.monitoring.monitor import timeline_for
 from deploykit.monitoring.periods import Period
 from deploykit.monitoring.rules import AlertRule, Breach, check_rule
 from deploykit.monitoring.store import alerts, claim_check, claim_fire, drift_options
@@ -72,6 +71,9 @@ def measure(
     span = Period(
         datetime.fromtimestamp(since, tz=timezone.utc), datetime.fromtimestamp(now, tz=timezone.utc)
     )
+    # the drift stack (pandas, SciPy) loads for drift and accuracy rules only
+    from deploykit.monitoring.monitor import timeline_for
+
     options = drift_options(registry, rule.model)
     if rule.metric == "drift_share":
         report = timeline_for(registry, record, profile, span, options, with_accuracy=False).overall

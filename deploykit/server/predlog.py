@@ -29,14 +29,17 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
 
-from deploykit.monitoring.logs import COLUMNS, INPUT, PROBABILITY, write_log_file
 from deploykit.server.memory import release_free_memory
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# pyarrow (and pandas, for models that take frames) load at the first flush: an idle
+# worker serving compiled models holds neither (see deploykit.compile).
 
 __all__ = ["PredictionLog"]
 
@@ -155,6 +158,8 @@ class PredictionLog:
             if self._stop.is_set():
                 break
             if self.flush():
+                import pyarrow as pa
+
                 # The batch's buffers go back to the OS instead of staying resident: Arrow's
                 # allocator (mimalloc) and glibc both keep freed memory for reuse by default.
                 pa.default_memory_pool().release_unused()
@@ -192,6 +197,8 @@ class PredictionLog:
             return written
 
     def _write(self, model: str, version: int, records: list[_Record]) -> int:
+        from deploykit.monitoring.logs import write_log_file
+
         table = _table(version, records)
         write_log_file(
             self._artifacts_url,
@@ -205,6 +212,10 @@ class PredictionLog:
 
 
 def _table(version: int, records: list[_Record]) -> pa.Table:
+    import pyarrow as pa
+
+    from deploykit.monitoring.logs import COLUMNS, INPUT
+
     counts = np.fromiter((len(r.predictions) for r in records), dtype=np.int64, count=len(records))
     n = int(counts.sum())
     ids = pa.array(np.repeat(np.array([r.request_id for r in records], dtype=object), counts))
@@ -217,7 +228,9 @@ def _table(version: int, records: list[_Record]) -> pa.Table:
     columns: dict[str, Any] = dict(zip(COLUMNS, values, strict=True))
     columns.update(_probability_columns(records, counts, n))
     first = records[0].data
-    if isinstance(first, pd.DataFrame):
+    if type(first).__name__ == "DataFrame":
+        import pandas as pd
+
         frame = pd.concat([r.data for r in records], ignore_index=True, copy=False)
         for name in frame.columns:
             columns[f"{INPUT}{name}"] = _arrow(frame[name])
@@ -233,6 +246,10 @@ def _table(version: int, records: list[_Record]) -> pa.Table:
 
 def _probability_columns(records: list[_Record], counts: np.ndarray, n: int) -> dict[str, pa.Array]:
     """``probability.<class>`` columns, null for the rows predicted without them."""
+    import pyarrow as pa
+
+    from deploykit.monitoring.logs import PROBABILITY
+
     with_proba = [r for r in records if r.probabilities is not None and r.classes]
     if not with_proba:
         return {}
@@ -251,6 +268,8 @@ def _probability_columns(records: list[_Record], counts: np.ndarray, n: int) -> 
 
 
 def _arrow(values: Any) -> pa.Array:
+    import pyarrow as pa
+
     try:
         return pa.array(values, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed objects: keep them readable

@@ -99,7 +99,8 @@ async def push_version(call: Call) -> Any:
     warnings: list[str] = []
     error: dict[str, Any] | None = None
     formats = call.state.config.formats
-    if version.format not in formats:  # stored (another server may load it), never loaded here
+    compiled = (version.runtime or {}).get("runtime") == "onnx" and "onnx" in formats
+    if version.format not in formats and not compiled:  # stored, never loaded here
         warnings.append(
             f"{version.ref} is stored as {version.format!r}, a format this server does not "
             f"load (DEPLOYKIT_SERVE_FORMATS={','.join(formats)}), so it cannot be deployed "
