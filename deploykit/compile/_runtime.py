@@ -14,7 +14,7 @@ import numpy as np
 from deploykit.compile._record import InputPlan, RuntimeInfo
 from deploykit.errors import InvalidInputError, UnreadableArtifactError
 
-__all__ = ["CompiledModel"]
+__all__ = ["CompiledEstimator", "CompiledModel"]
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -45,6 +45,7 @@ class CompiledModel:
                 f"{ort.__version__}: {type(exc).__name__}: {str(exc)[:300]}"
             ) from None
         self.info = info
+        self._onnx = onnx
         self.plan: InputPlan = info.plan
         self.names = [i.name for i in self.session.get_inputs()]
         self.dtype = _DTYPES[self.plan.dtype]
@@ -54,6 +55,10 @@ class CompiledModel:
         self._predict_only = [self._label]
         self._both = [self._label, self._proba]
         self.label = label
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # a session does not pickle; its bytes do (Dask ships models to its workers)
+        return (_rebuild, (self._onnx, self.info.to_dict(), self.label))
 
     @property
     def has_proba(self) -> bool:
@@ -95,6 +100,58 @@ class CompiledModel:
                 f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}"
             ) from None
         return label.reshape(-1), probabilities
+
+
+def _rebuild(onnx: bytes, info: dict[str, Any], label: str) -> CompiledModel:
+    return CompiledModel(onnx, RuntimeInfo.from_dict(info), label=label)
+
+
+class CompiledEstimator:
+    """A compiled model with scikit-learn's face (``predict``, ``predict_proba``,
+    ``classes_``), for code written against estimators: ``deploykit score``, say.
+
+    ``fallback`` loads the original estimator; it answers inputs holding nulls when the
+    verification at push sent those to scikit-learn (``RuntimeInfo.nulls``).
+    """
+
+    def __init__(self, compiled: CompiledModel, fallback: Any = None) -> None:
+        self.compiled = compiled
+        self._fallback = fallback
+        self._original: Any = None
+        if compiled.info.classes is not None:
+            self.classes_ = np.asarray(compiled.info.classes)
+        if compiled.has_proba:
+            self.predict_proba = self._predict_proba
+
+    def __dask_tokenize__(self) -> tuple[str, str | None]:
+        return ("deploykit-compiled", self.compiled.info.digest)
+
+    def _original_for(self, data: Any) -> Any:
+        if self.compiled.info.nulls != "sklearn" or self._fallback is None:
+            return None
+        isna = getattr(data, "isna", None)
+        nulls = (
+            bool(isna().to_numpy().any())
+            if callable(isna)
+            else bool(np.isnan(np.asarray(data, dtype=float)).any())
+        )
+        if not nulls:
+            return None
+        if self._original is None:
+            self._original = self._fallback()
+        return self._original
+
+    def predict(self, data: Any) -> np.ndarray:
+        original = self._original_for(data)
+        if original is not None:
+            return np.asarray(original.predict(data))
+        return self.compiled.run(self.compiled.feed(data), False)[0]
+
+    def _predict_proba(self, data: Any) -> np.ndarray:
+        original = self._original_for(data)
+        if original is not None:
+            return np.asarray(original.predict_proba(data))
+        return np.asarray(self.compiled.run(self.compiled.feed(data), True)[1], dtype=np.float64)
 
 
 def _column(values: np.ndarray, kind: str, dtype: Any) -> np.ndarray:
