@@ -31,7 +31,7 @@ def plans_for(model: Any, signature: Mapping[str, Any] | None) -> list[InputPlan
         count = getattr(model, "n_features_in_", None)
         if not isinstance(count, int):
             return "no signature to name the inputs (push with X)"
-        inputs = [{"name": f"f{i}", "family": "float", "nullable": True} for i in range(count)]
+        inputs = [{"name": f"f{i}", "dtype": "float64", "nullable": True} for i in range(count)]
     else:
         inputs = list(signature["inputs"])
     from deploykit.signature import ColumnSpec

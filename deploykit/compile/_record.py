@@ -93,6 +93,10 @@ class RuntimeInfo:
     #: (``null_reason`` says why; such requests go to the original estimator)
     nulls: str = "onnx"
     null_reason: str | None = None
+    #: how labels are read: "onnx" (the graph's label output) or "argmax" (the first
+    #: class whose probability is within ``tolerance`` of the highest: scikit-learn's
+    #: argmax breaks exact ties by order, which float32 sums in ONNX can tip either way)
+    labels: str = "onnx"
     versions: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property

@@ -44,17 +44,25 @@ class CompiledModel:
                 f"The compiled (ONNX) artifact of {label} does not load in onnxruntime "
                 f"{ort.__version__}: {type(exc).__name__}: {str(exc)[:300]}"
             ) from None
-        self.info = info
         self._onnx = onnx
-        self.plan: InputPlan = info.plan
+        self.label = label
         self.names = [i.name for i in self.session.get_inputs()]
+        self.configure(info)
+
+    def configure(self, info: RuntimeInfo) -> None:
+        """Read inputs and outputs as ``info`` says (the session is kept as built)."""
+        assert info.plan is not None
+        self.info = info
+        self.plan: InputPlan = info.plan
         self.dtype = _DTYPES[self.plan.dtype]
         outputs = info.outputs
         self._label = outputs.get("label") or outputs.get("value")
         self._proba = outputs.get("probabilities")
         self._predict_only = [self._label]
         self._both = [self._label, self._proba]
-        self.label = label
+        self._argmax = info.labels == "argmax" and self._proba is not None
+        self._classes = np.asarray(info.classes) if info.classes is not None else None
+        self._tie = float(info.tolerance or 0.0)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # a session does not pickle; its bytes do (Dask ships models to its workers)
@@ -89,7 +97,12 @@ class CompiledModel:
     def run(self, feed: dict[str, np.ndarray], proba: bool) -> tuple[np.ndarray, Any]:
         """(predictions, probabilities or None), as scikit-learn's predict/predict_proba."""
         try:
-            if proba and self._proba is not None:
+            if self._argmax:
+                label, probabilities = self.session.run(self._both, feed)
+                label = _first_best(probabilities, self._classes, self._tie)
+                if not proba:
+                    probabilities = None
+            elif proba and self._proba is not None:
                 label, probabilities = self.session.run(self._both, feed)
             else:
                 (label,) = self.session.run(self._predict_only, feed)
@@ -100,6 +113,14 @@ class CompiledModel:
                 f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}"
             ) from None
         return label.reshape(-1), probabilities
+
+
+def _first_best(probabilities: np.ndarray, classes: Any, tie: float) -> np.ndarray:
+    """scikit-learn's ``classes_[argmax(proba)]``, with classes within ``tie`` of the best
+    taken as tied (the first wins, as argmax's does on exact ties)."""
+    best = probabilities.max(axis=1, keepdims=True)
+    index = (probabilities >= best - tie).argmax(axis=1)
+    return classes[index] if classes is not None else index
 
 
 def _rebuild(onnx: bytes, info: dict[str, Any], label: str) -> CompiledModel:
