@@ -36,8 +36,8 @@ from deploykit.console.data import (
 )
 from deploykit.console.views import ModelView, OverviewView
 from deploykit.errors import DeployKitError
-from deploykit.magics.markup import BAD, MUTED
 from deploykit.settings import Settings
+from deploykit.ui.markup import BAD, MUTED
 
 if TYPE_CHECKING:
     from deploykit.client import Client

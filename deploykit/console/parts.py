@@ -17,7 +17,7 @@ import ipywidgets as widgets
 import orjson
 import plotly.graph_objects as go
 
-from deploykit.magics.markup import BAD, GOOD, MUTED, badge, html_table, when
+from deploykit.ui.markup import BAD, GOOD, MUTED, badge, html_table, when
 
 if TYPE_CHECKING:
     from deploykit.monitoring.rules import AlertRule

@@ -47,12 +47,18 @@ from importlib import resources
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
 from deploykit.errors import ConfigurationError, StorageError
 from deploykit.settings import Settings
+from deploykit.ui.addresses import (
+    CONSOLE_PATH,
+    CONSOLE_PORT,
+    DEFAULT_SERVER_URL,
+    console_url,
+)
 
 __all__ = [
     "BASE_URL",
@@ -64,9 +70,8 @@ __all__ = [
     "voila_command",
 ]
 
-DEFAULT_PORT = 8766
-BASE_URL = "/console/"
-DEFAULT_SERVER_URL = "http://127.0.0.1:8765"
+DEFAULT_PORT = CONSOLE_PORT
+BASE_URL = CONSOLE_PATH
 #: a console kernel no browser has watched for this long is shut down
 DEFAULT_CULL_SECONDS = 120
 #: Lab extensions Voila must not load: deploykit's own sidebar needs JupyterLab itself.
@@ -85,24 +90,6 @@ def notebook_path() -> Path:
             "Reinstall deploykit: pip install --force-reinstall 'deploykit[console]'."
         )
     return path
-
-
-def console_url(
-    server_url: str | None = None,
-    *,
-    port: int = DEFAULT_PORT,
-    environ: Mapping[str, str] | None = None,
-) -> str:
-    """Where the console is: ``DEPLOYKIT_CONSOLE_URL`` if set, else the one ``deploykit up``
-    starts beside the server at ``server_url`` (its host, port ``port``, path /console/)."""
-    env = os.environ if environ is None else environ
-    explicit = (env.get("DEPLOYKIT_CONSOLE_URL") or "").strip()
-    if explicit:
-        return explicit if explicit.endswith("/") else explicit + "/"
-    host = urlsplit(server_url or DEFAULT_SERVER_URL).hostname or "127.0.0.1"
-    if ":" in host:  # an IPv6 literal
-        host = f"[{host}]"
-    return f"http://{host}:{port}{BASE_URL}"
 
 
 def template_root() -> Path:

@@ -1,4 +1,4 @@
-"""The model page's versions table: the notebook's :class:`~deploykit.widgets.VersionsTable`,
+"""The model page's versions table: the notebook's :class:`~deploykit.ui.versions.VersionsTable`,
 with what a console that refreshes itself needs.
 
 It keeps the notebook table's confirm step, reason box, actions and messages, and
@@ -19,27 +19,19 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
-from deploykit.magics import render
-from deploykit.magics.markup import when
-from deploykit.magics.session import Session
 from deploykit.records import ModelVersion
-from deploykit.widgets import VersionsTable
+from deploykit.ui import render
+from deploykit.ui.markup import when
+from deploykit.ui.session import Session
+from deploykit.ui.versions import VersionsTable
 
 if TYPE_CHECKING:
     from deploykit.client import Client
 
-__all__ = ["ConsoleVersionsTable", "client_session"]
+__all__ = ["ConsoleVersionsTable"]
 
 _HEAD = ("version", "created", "author", "key metrics", "gate", "aliases", "", "")
 _COLUMNS = "70px 140px 110px minmax(220px, 1fr) 70px 120px 90px 130px"
-
-
-def client_session(client: Client) -> Session:
-    """A ``%deploy`` session whose backend is ``client`` (the widgets act through it)."""
-    session = Session(client.settings)
-    session.url = client.url
-    session._backend = client  # the client the console already opened and checked
-    return session
 
 
 @dataclasses.dataclass
@@ -90,7 +82,7 @@ class ConsoleVersionsTable(VersionsTable):
         self.older_button = widgets.Button(description="Older", disabled=True)
         self.page_label = widgets.HTML()
         self._header = [widgets.HTML(f"<b>{h}</b>") for h in _HEAD]
-        super().__init__(name, session=client_session(client), alias=alias)
+        super().__init__(name, session=Session.for_client(client), alias=alias)
         self.grid.layout.grid_template_columns = _COLUMNS
         self.grid.layout.grid_gap = "2px 8px"
         self.newer_button.on_click(self.feedback.on_click(self.newer))

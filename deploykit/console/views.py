@@ -33,8 +33,8 @@ from deploykit.console.parts import (
     status_badge,
 )
 from deploykit.console.table import ConsoleVersionsTable
-from deploykit.magics import render
-from deploykit.magics.markup import MUTED
+from deploykit.ui import render
+from deploykit.ui.markup import MUTED
 
 if TYPE_CHECKING:
     from deploykit.client import Client

@@ -5,10 +5,9 @@
     %deploy push model --name churn --data X_train --gate "roc_auc>=0.9" --deploy
     %deploy help
 
-Modules: ``parser`` (the grammar), ``resolve`` (notebook variables), ``render``
-(HTML and text, pure), ``results`` (what subcommands return, display
-formatters), ``session`` (target and remembered evaluations), ``progress``,
-``commands`` (the magic).
+Modules: ``parser`` (the grammar), ``help`` (``%deploy help``), ``progress``,
+``commands`` (the magic). The session, the actions, the rendering and the name
+resolution it shares with the widgets and the console are in :mod:`deploykit.ui`.
 """
 
 from __future__ import annotations
@@ -16,8 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from deploykit.magics.commands import DeployMagics
-from deploykit.magics.results import register_formatters, unregister_formatters
-from deploykit.magics.session import Session
+from deploykit.ui.results import register_formatters, unregister_formatters
+from deploykit.ui.session import Session
 
 __all__ = ["DeployMagics", "Session", "load_ipython_extension", "unload_ipython_extension"]
 
@@ -36,9 +35,3 @@ def unload_ipython_extension(shell: Any) -> None:
     if magics is not None:
         magics.session.close()
     unregister_formatters(shell)
-
-
-def session_of(shell: Any) -> Session | None:
-    """The session of the ``%deploy`` magic loaded in ``shell``, if any (the widgets share it)."""
-    magics = shell.magics_manager.registry.get("DeployMagics")
-    return None if magics is None else magics.session

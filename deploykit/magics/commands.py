@@ -1,8 +1,8 @@
 """The ``%deploy`` line magic: one method per subcommand.
 
-Each subcommand returns a record, a :class:`~deploykit.magics.results.RecordList`
+Each subcommand returns a record, a :class:`~deploykit.ui.results.RecordList`
 or a small result object; IPython displays it once, as the cell's output (see
-:mod:`deploykit.magics.results`). Every deploykit error becomes IPython's
+:mod:`deploykit.ui.results`). Every deploykit error becomes IPython's
 ``UsageError``: one line under the cell, no traceback, and the cell counts as
 failed so "Run all" stops there.
 """
@@ -17,20 +17,20 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 
 from deploykit.errors import DeployKitError
-from deploykit.magics import actions
-from deploykit.magics.actions import DEFAULT_SERVER_URL
+from deploykit.magics.help import HelpText
 from deploykit.magics.parser import parse
 from deploykit.magics.progress import Progress
-from deploykit.magics.resolve import lookup, require_estimator
-from deploykit.magics.results import (
+from deploykit.ui import actions
+from deploykit.ui.addresses import DEFAULT_SERVER_URL, console_url
+from deploykit.ui.resolve import lookup, require_estimator
+from deploykit.ui.results import (
     ConsoleLink,
-    HelpText,
     ModelStatus,
     Prediction,
     RecordList,
     Target,
 )
-from deploykit.magics.session import Session
+from deploykit.ui.session import Session
 
 if TYPE_CHECKING:
     from deploykit.backend import Backend
@@ -201,7 +201,7 @@ class DeployMagics(Magics):
 
     def _panel(self, args: Any) -> Any:
         try:
-            from deploykit.widgets import DeployPanel
+            from deploykit.ui.panel import DeployPanel
         except ImportError as exc:
             raise UsageError(
                 f"The deploy panel needs ipywidgets ({exc}): pip install 'deploykit[jupyter]'"
@@ -209,8 +209,6 @@ class DeployMagics(Magics):
         return DeployPanel(self.namespace, session=self.session, name=args.name)
 
     def _console(self, args: Any) -> ConsoleLink:
-        from deploykit.console.serve import console_url  # starts nothing, imports no widgets
-
         url = console_url(self.session.url)
         if self.session.url is None:
             return ConsoleLink(

@@ -82,7 +82,7 @@ class Progress:
         return f"{self.description} [{'#' * filled}{' ' * (width - filled)}] {self._amount()}"
 
     def _amount(self) -> str:
-        from deploykit.magics.render import size
+        from deploykit.ui.render import size
 
         if self.total:
             return f"{size(self.done)} / {size(self.total)}"

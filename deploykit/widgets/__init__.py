@@ -7,10 +7,13 @@
 Actions are methods (``panel.push()``, ``table.deploy(2, reason=...)``), so code
 and tests drive the widgets without a browser. They share the ``%deploy``
 magic's session (target and remembered evaluations) when the magic is loaded.
+
+The panel and the versions table are defined in :mod:`deploykit.ui`, because
+the magic (``%deploy panel``) and the console show them too.
 """
 
-from deploykit.widgets.panel import DeployPanel
+from deploykit.ui.panel import DeployPanel
+from deploykit.ui.versions import VersionsTable
 from deploykit.widgets.status import StatusView, status_figure
-from deploykit.widgets.versions import VersionsTable
 
 __all__ = ["DeployPanel", "StatusView", "VersionsTable", "status_figure"]

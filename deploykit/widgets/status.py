@@ -15,10 +15,10 @@ from typing import Any
 import ipywidgets as widgets
 from IPython.display import display
 
-from deploykit.magics import actions, render
-from deploykit.magics.results import ModelStatus
-from deploykit.magics.session import Session
-from deploykit.widgets._common import Feedback, current_session
+from deploykit.ui import actions, render
+from deploykit.ui.feedback import Feedback, current_session
+from deploykit.ui.results import ModelStatus
+from deploykit.ui.session import Session
 
 __all__ = ["StatusView", "status_figure"]
 

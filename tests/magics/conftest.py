@@ -17,8 +17,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from traitlets.config import Config
 
-from deploykit.magics import load_ipython_extension, session_of, unload_ipython_extension
-from deploykit.magics.session import Session
+from deploykit.magics import load_ipython_extension, unload_ipython_extension
+from deploykit.ui.session import Session, session_of
 
 
 @pytest.fixture(autouse=True)

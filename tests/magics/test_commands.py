@@ -9,8 +9,9 @@ from IPython.core.error import UsageError
 
 from deploykit.evaluation import EvaluationReport
 from deploykit.magics import load_ipython_extension, unload_ipython_extension
-from deploykit.magics.results import ConsoleLink, HelpText, ModelStatus, Prediction, RecordList
+from deploykit.magics.help import HelpText
 from deploykit.records import Alias, ModelVersion
+from deploykit.ui.results import ConsoleLink, ModelStatus, Prediction, RecordList
 
 
 def shown(ip, value):

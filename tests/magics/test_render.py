@@ -3,10 +3,11 @@ import re
 from datetime import datetime, timezone
 
 from deploykit.evaluation import EvaluationReport, Gate
-from deploykit.magics import render
+from deploykit.magics.help import help_html, help_text
 from deploykit.magics.parser import SUBCOMMANDS
-from deploykit.magics.results import ConsoleLink, ModelStatus, Prediction, Target
 from deploykit.records import Alias, Event, ModelInfo, ModelVersion
+from deploykit.ui import render
+from deploykit.ui.results import ConsoleLink, ModelStatus, Prediction, Target
 
 AT = datetime(2025, 3, 1, 12, 30, tzinfo=timezone.utc)
 
@@ -177,10 +178,10 @@ def test_target_console_prediction_help():
     pred = Prediction("churn", 2, list(range(12)), via="embedded registry")
     assert "churn:2 predicted 12 row(s)" in render.prediction_text(pred)
     assert "… (12 in all)" in render.prediction_text(pred)
-    text = render.help_text(SUBCOMMANDS.values())
+    text = help_text(SUBCOMMANDS.values())
     for spec in SUBCOMMANDS.values():
         assert spec.example in text
-        assert html.escape(spec.example) in render.help_html(SUBCOMMANDS.values())
+        assert html.escape(spec.example) in help_html(SUBCOMMANDS.values())
 
 
 def test_numbers():

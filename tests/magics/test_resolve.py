@@ -4,7 +4,7 @@ import pytest
 from IPython.core.error import UsageError
 from sklearn.linear_model import LogisticRegression
 
-from deploykit.magics.resolve import (
+from deploykit.ui.resolve import (
     data_variables,
     fitted_estimators,
     lookup,

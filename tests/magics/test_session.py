@@ -2,7 +2,7 @@ import gc
 
 from sklearn.base import clone
 
-from deploykit.magics.session import EvaluationMemory, Session
+from deploykit.ui.session import EvaluationMemory, Session
 
 
 def test_evaluations_are_remembered_by_identity_not_by_value(cancer):

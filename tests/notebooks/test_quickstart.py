@@ -6,11 +6,11 @@ import time
 import pytest
 
 from deploykit.client import Client
-from deploykit.magics.render import GOOD
 from deploykit.registry import Registry
 from deploykit.server.config import ServerConfig
 from deploykit.server.testing import LiveServer
 from deploykit.settings import Settings
+from deploykit.ui.render import GOOD
 
 from .outputs import cell_starting, html_of, read, text_of
 

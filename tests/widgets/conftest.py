@@ -15,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
-from deploykit.magics.session import Session
+from deploykit.ui.session import Session
 
 
 @pytest.fixture(autouse=True)

@@ -8,21 +8,20 @@ stylesheet has to be installed. Every value that came from a user is escaped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from deploykit.magics.markup import BAD, GOOD, MUTED, WARN, number, signed, size, when
-from deploykit.magics.markup import badge as _badge
-from deploykit.magics.markup import block as _div
-from deploykit.magics.markup import color as _color
-from deploykit.magics.markup import escape as _e
-from deploykit.magics.markup import html_table as _html_table
-from deploykit.magics.markup import text_table as _text_table
 from deploykit.records import Alias, Event, ModelInfo, ModelVersion
+from deploykit.ui.markup import BAD, GOOD, MUTED, WARN, number, signed, size, when
+from deploykit.ui.markup import badge as _badge
+from deploykit.ui.markup import block as _div
+from deploykit.ui.markup import color as _color
+from deploykit.ui.markup import escape as _e
+from deploykit.ui.markup import html_table as _html_table
+from deploykit.ui.markup import text_table as _text_table
 
 if TYPE_CHECKING:
-    from deploykit.magics.parser import Subcommand
-    from deploykit.magics.results import ConsoleLink, ModelStatus, Prediction, Target
+    from deploykit.ui.results import ConsoleLink, ModelStatus, Prediction, Target
 
 __all__ = [
     "BAD",
@@ -37,8 +36,6 @@ __all__ = [
     "events_text",
     "gate_html",
     "gate_text",
-    "help_html",
-    "help_text",
     "key_metrics",
     "models_html",
     "models_text",
@@ -476,22 +473,3 @@ def prediction_html(p: Prediction) -> str:
     more = _more(p)
     table = _html_table(headers, [[_e(c) for c in row] for row in rows])
     return _div(body + table + (f"{_color(_e(more), MUTED)}" if more else ""))
-
-
-def help_text(subcommands: Iterable[Subcommand]) -> str:
-    lines = ["%deploy SUBCOMMAND …  (variables are looked up in this notebook)"]
-    for s in subcommands:
-        lines += [f"  {s.usage}", f"      {s.summary}", f"      e.g. {s.example}"]
-    return "\n".join(lines)
-
-
-def help_html(subcommands: Iterable[Subcommand]) -> str:
-    rows = [
-        [
-            f"<code>%deploy {_e(s.usage)}</code><br>{_color(_e(s.summary), MUTED)}",
-            f"<code>{_e(s.example)}</code>",
-        ]
-        for s in subcommands
-    ]
-    head = "<b>%deploy</b> subcommands — variables are looked up in this notebook"
-    return _div(head + _html_table(["usage", "example"], rows))

@@ -15,10 +15,10 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from deploykit.magics import actions, render
-from deploykit.magics.resolve import data_variables, fitted_estimators
-from deploykit.magics.session import Session
-from deploykit.widgets._common import Feedback, current_namespace, current_session
+from deploykit.ui import actions, render
+from deploykit.ui.feedback import Feedback, current_namespace, current_session
+from deploykit.ui.resolve import data_variables, fitted_estimators
+from deploykit.ui.session import Session
 
 __all__ = ["DeployPanel"]
 

@@ -20,15 +20,15 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
-from deploykit.magics import render
 from deploykit.records import Alias, Event, ModelInfo, ModelVersion
+from deploykit.ui import render
 
 __all__ = [
     "ConsoleLink",
-    "HelpText",
     "ModelStatus",
     "Prediction",
     "RecordList",
+    "Shown",
     "Target",
     "register_formatters",
     "unregister_formatters",
@@ -37,7 +37,7 @@ __all__ = [
 _REPORT_MODULE = "deploykit.evaluation._report"
 
 
-class _Shown:
+class Shown:
     """Mixin: ``_repr_html_`` and ``_repr_pretty_`` from a pair of renderers.
 
     The dataclass ``__repr__`` stays for programmers (``repr(target)``). IPython's
@@ -47,7 +47,7 @@ class _Shown:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls._repr_pretty_ = _Shown._repr_pretty_  # type: ignore[method-assign]
+        cls._repr_pretty_ = Shown._repr_pretty_  # type: ignore[method-assign]
 
     def _html(self) -> str:
         raise NotImplementedError
@@ -86,7 +86,7 @@ class RecordList(list[Any]):
 
 
 @dataclasses.dataclass(frozen=True)
-class Target(_Shown):
+class Target(Shown):
     """Where ``%deploy`` commands go: the embedded registry (``url`` None) or a server."""
 
     url: str | None
@@ -114,7 +114,7 @@ class Target(_Shown):
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelStatus(_Shown):
+class ModelStatus(Shown):
     """What is known about one model in production.
 
     ``serving`` holds the server's totals over ``window`` (requests, errors_4xx,
@@ -154,7 +154,7 @@ class ModelStatus(_Shown):
 
 
 @dataclasses.dataclass(frozen=True)
-class Prediction(_Shown):
+class Prediction(Shown):
     """What a model answered for some rows, and which version answered."""
 
     model: str
@@ -177,7 +177,7 @@ class Prediction(_Shown):
 
 
 @dataclasses.dataclass(frozen=True)
-class ConsoleLink(_Shown):
+class ConsoleLink(Shown):
     """The address of the team console, and how to start it if it may not be running."""
 
     url: str
@@ -188,26 +188,6 @@ class ConsoleLink(_Shown):
 
     def _text(self) -> str:
         return render.console_text(self)
-
-
-@dataclasses.dataclass(frozen=True)
-class HelpText(_Shown):
-    """The subcommands with one example each (``topic`` limits it to one)."""
-
-    topic: str | None = None
-
-    def _subcommands(self) -> list[Any]:
-        from deploykit.magics.parser import SUBCOMMANDS
-
-        if self.topic is None or self.topic not in SUBCOMMANDS:
-            return list(SUBCOMMANDS.values())
-        return [SUBCOMMANDS[self.topic]]
-
-    def _html(self) -> str:
-        return render.help_html(self._subcommands())
-
-    def _text(self) -> str:
-        return render.help_text(self._subcommands())
 
 
 # -- display formatters for the core records ----------------------------------------------

@@ -12,13 +12,14 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from deploykit.magics.results import Target
 from deploykit.settings import Settings
+from deploykit.ui.results import Target
 
 if TYPE_CHECKING:
     from deploykit.backend import Backend
+    from deploykit.client import Client
 
-__all__ = ["EvaluationMemory", "Remembered", "Session"]
+__all__ = ["EvaluationMemory", "Remembered", "Session", "session_of"]
 
 
 def _fingerprint(model: Any) -> str:
@@ -97,6 +98,15 @@ class Session:
         self._backend: Backend | None = None
         self._models: dict[str, Any] = {}  # digest -> loaded model, for local predictions
 
+    @classmethod
+    def for_client(cls, client: Client) -> Session:
+        """A session whose target is ``client``, already opened and checked by the caller
+        (the console's): the widgets act through it, and closing the session closes it."""
+        session = cls(client.settings)
+        session.url = client.url
+        session._backend = client
+        return session
+
     @property
     def backend(self) -> Backend:
         """A Registry or a Client, opened on first use (opening imports SQLAlchemy)."""
@@ -174,3 +184,13 @@ class Session:
             self._backend.close()
         self._backend = None
         self._models.clear()
+
+
+def session_of(shell: Any) -> Session | None:
+    """The session of the ``%deploy`` magic loaded in ``shell``, if any (the widgets share it).
+
+    Found through IPython's magics registry by the magic's class name, so the
+    widgets share the magic's session without importing the magic.
+    """
+    magics = shell.magics_manager.registry.get("DeployMagics")
+    return None if magics is None else magics.session

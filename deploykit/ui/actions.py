@@ -1,6 +1,6 @@
 """The steps behind ``%deploy`` that the widgets take too: evaluate, push, status.
 
-Both front ends call these with a :class:`~deploykit.magics.session.Session`, so
+Both front ends call these with a :class:`~deploykit.ui.session.Session`, so
 a model evaluated in the panel is pushed with its report from a magic, and the
 two never disagree on what a gate was checked against. Preconditions a user can
 fix (a gate without an evaluation) raise IPython's ``UsageError``; the registry's
@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 
 from deploykit.errors import DeployKitError, DeployKitWarning
-from deploykit.magics import render
-from deploykit.magics.results import ModelStatus
-from deploykit.magics.session import Session
+from deploykit.ui import render
+from deploykit.ui.addresses import DEFAULT_SERVER_URL
+from deploykit.ui.results import ModelStatus
+from deploykit.ui.session import Session
 
 if TYPE_CHECKING:
     from deploykit.backend import Backend
 
 __all__ = [
-    "DEFAULT_SERVER_URL",
     "NEED_SERVER",
     "evaluate_model",
     "model_status",
@@ -34,7 +34,6 @@ __all__ = [
     "report_for_push",
 ]
 
-DEFAULT_SERVER_URL = "http://127.0.0.1:8765"
 NEED_SERVER = (
     "Serving figures (requests/s, p95 latency, error rate, drift) come from a deploykit "
     f"server: run `deploykit serve`, then %deploy target {DEFAULT_SERVER_URL}"

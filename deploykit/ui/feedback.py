@@ -10,8 +10,8 @@ import ipywidgets as widgets
 from IPython.core.error import UsageError
 
 from deploykit.errors import DeployKitError
-from deploykit.magics import render
-from deploykit.magics.session import Session
+from deploykit.ui import render
+from deploykit.ui.session import Session, session_of
 
 __all__ = ["USER_ERRORS", "Feedback", "current_namespace", "current_session"]
 
@@ -33,8 +33,6 @@ def current_session(session: Session | None) -> Session:
         return session
     shell = _shell()
     if shell is not None:
-        from deploykit.magics import session_of
-
         found = session_of(shell)
         if found is not None:
             return found

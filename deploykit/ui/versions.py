@@ -23,9 +23,9 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from deploykit.magics import render
-from deploykit.magics.session import Session
-from deploykit.widgets._common import Feedback, current_session
+from deploykit.ui import render
+from deploykit.ui.feedback import Feedback, current_session
+from deploykit.ui.session import Session
 
 __all__ = ["VersionsTable"]
 
