@@ -116,7 +116,14 @@ class LoadedModel:
         with self._fallback_lock:
             if self.estimator is None:
                 assert self.fallback is not None
-                self.estimator = self.fallback()
+                try:
+                    self.estimator = self.fallback()
+                except FormatNotAllowedError as exc:
+                    raise FormatNotAllowedError(
+                        f"This input holds nulls, which {self.record.ref} answers with its "
+                        "original model: its compiled (ONNX) form was not verified on them "
+                        f"({self.compiled.info.null_reason}). {exc}"
+                    ) from None
         return self._predict_estimator(self.estimator, data, proba)
 
     def _predict_estimator(

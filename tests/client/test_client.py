@@ -166,7 +166,7 @@ def test_a_deploy_that_cannot_load_keeps_the_old_version_serving(
     path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
     # (the server loads version 2's intact compiled artifact; the registry's digest check of
     # the original, which stays the source of truth, refuses the move)
-    with pytest.raises(ArtifactError, match="(still serves|stays on) version 1") as caught:
+    with pytest.raises(ArtifactError, match=r"(still serves|stays on) version 1") as caught:
         client.deploy("fragile", 2)
     assert isinstance(caught.value, ArtifactIntegrityError)
     assert client.model("fragile").production == 1
