@@ -445,6 +445,8 @@ async def healthz(call: Call) -> Any:
         "pid": os.getpid(),
         "alias": state.config.alias,
         "serving": {m.name: m.version for m in state.host.routes.values()},
+        # what this worker runs each on: "onnx", or "sklearn" (see deploykit.compile)
+        "runtimes": {m.name: m.runtime for m in state.host.routes.values()},
         "failures": state.host.failures,
     }
 

@@ -118,6 +118,9 @@ def test_the_version_record_says_how_it_runs(setup: Setup) -> None:
     assert runtime["runtime"] == "onnx"
     assert runtime["speedup"] > 1
     assert runtime["max_abs_diff"] <= 1e-5
+    health = httpx.get(f"{setup.server.url}/healthz", timeout=10).json()
+    assert health["runtimes"]["lr"] == "onnx"  # what the worker runs it on
+    assert health["runtimes"]["odd"] == "sklearn"
     client = Client(setup.server.url, token=setup.server.token)
     try:
         assert client.version("odd", 1).runtime_label.startswith("sklearn: unsupported step")
