@@ -120,7 +120,10 @@ def _model(registry: Any, record: ModelVersion) -> Any:
     from deploykit.compile._runtime import CompiledEstimator, CompiledModel
 
     compiled = CompiledModel(
-        path.read_bytes(), RuntimeInfo.from_dict(record.runtime or {}), label=record.ref
+        path.read_bytes(),
+        RuntimeInfo.from_dict(record.runtime or {}),
+        label=record.ref,
+        picklable=True,  # Dask ships it to its workers
     )
     return CompiledEstimator(compiled, lambda: registry.load(record.model, record.version))
 

@@ -239,10 +239,10 @@ def _load_compiled(registry: Any, record: ModelVersion, config: ServerConfig) ->
     assert info.digest is not None
     assert info.plan is not None
     try:
-        onnx = registry.artifacts.local_path(info.digest).read_bytes()
+        path = registry.artifacts.local_path(info.digest)  # verified against its digest
     except DeployKitError as exc:
         raise type(exc)(public_message(str(exc), _roots(registry))) from None
-    compiled = CompiledModel(onnx, info, label=record.ref)
+    compiled = CompiledModel(str(path), info, label=record.ref)
     plan = info.plan
     spec = InputSpec.light(record.signature, plan.families) if record.signature else None
     loaded = LoadedModel(
