@@ -75,12 +75,13 @@ def main() -> int:
         repeat = args.repeat if name == "LR" else max(20, args.repeat // 5)
         for n in (1, 100):
             x = rows[:n]
-            out[f"sklearn_{n}_ms"] = round(median_ms(lambda x=x: model.predict(x), repeat), 4)
+            predict = model.predict
+            out[f"sklearn_{n}_ms"] = round(median_ms(lambda x=x, f=predict: f(x), repeat), 4)
         if compiled.onnx is not None:
             session = CompiledModel(compiled.onnx, info)
             for n in (1, 100):
                 x = rows[:n]
-                call = lambda x=x: session.run(session.feed_matrix(x), False)  # noqa: E731
+                call = lambda x=x, s=session: s.run(s.feed_matrix(x), False)  # noqa: E731
                 out[f"onnx_{n}_ms"] = round(median_ms(call, args.repeat), 4)
             for n in (1, 100):
                 out[f"speedup_{n}"] = round(out[f"sklearn_{n}_ms"] / out[f"onnx_{n}_ms"], 1)
