@@ -14,6 +14,10 @@ variable                          default
 ``DEPLOYKIT_FSYNC``               ``1``: flush artifacts to disk before a push commits
 ``DEPLOYKIT_S3_ENDPOINT_URL``     unset: AWS itself; else an S3-compatible server
                                   (``http://127.0.0.1:7480`` for a Ceph RGW, MinIO...)
+``DEPLOYKIT_COMPILE``             ``1``: convert each pushed model to ONNX and verify it
+                                  (``0``: every version serves with scikit-learn)
+``DEPLOYKIT_COMPILE_TOLERANCE``   ``1e-5``: largest absolute difference from scikit-learn
+                                  a compiled model's probabilities may show
 ``DEPLOYKIT_WEBHOOK_ALLOW_NETWORKS`` unset: alert webhooks reach public addresses only;
                                   else also these networks, comma separated
                                   (``10.20.0.0/16,127.0.0.1/32``)
@@ -70,6 +74,8 @@ class Settings:
     fsync: bool = True
     s3_endpoint_url: str | None = None
     webhook_allow_networks: tuple[str, ...] = ()
+    compile: bool = True
+    compile_tolerance: float = 1e-5
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -97,6 +103,8 @@ class Settings:
             webhook_allow_networks=_parse_networks(
                 "WEBHOOK_ALLOW_NETWORKS", get("WEBHOOK_ALLOW_NETWORKS")
             ),
+            compile=_parse_bool("COMPILE", get("COMPILE"), default=True),
+            compile_tolerance=_parse_tolerance(get("COMPILE_TOLERANCE")),
         )
 
     def storage_options(self, url: str | None = None) -> dict[str, Any]:
@@ -148,6 +156,21 @@ def _parse_networks(key: str, value: str | None) -> tuple[str, ...]:
                 f"such as 10.20.0.0/16,127.0.0.1/32. Got {item.strip()!r} in it instead."
             ) from None
     return tuple(networks)
+
+
+def _parse_tolerance(value: str | None) -> float:
+    if value is None:
+        return 1e-5
+    try:
+        tolerance = float(value)
+    except ValueError:
+        tolerance = -1.0
+    if not 0 <= tolerance < 1:  # also refuses nan
+        raise ConfigurationError(
+            f"The setting {_PREFIX}COMPILE_TOLERANCE must be a number in [0, 1), such as "
+            f"1e-5. Got {value!r} instead."
+        )
+    return tolerance
 
 
 def _parse_bool(key: str, value: str | None, *, default: bool) -> bool:

@@ -41,6 +41,7 @@ class ScoreResult:
     seconds: float
     output: str
     columns: tuple[str, ...]
+    runtime: str = "sklearn"  # "onnx": the compiled model scored (see deploykit.compile)
 
     @property
     def rows_per_second(self) -> float:

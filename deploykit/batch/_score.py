@@ -13,6 +13,7 @@ when complete: a crash never leaves a truncated file that looks finished.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import queue
 import threading
@@ -62,8 +63,8 @@ def score(
     folder of Parquet files; ``chunk_rows`` and ``progress`` apply to ``"chunked"``.
     """
     record = registry.version(name, ref)
-    model = registry.load(name, record.version)  # digest-checked before it is unpickled
-    return score_with(
+    model = _model(registry, record)
+    result = score_with(
         model,
         record,
         source,
@@ -75,6 +76,26 @@ def score(
         storage_options=storage_options,
         engine=engine,
     )
+    runtime = "onnx" if (record.runtime or {}).get("runtime") == "onnx" else "sklearn"
+    return dataclasses.replace(result, runtime=runtime)
+
+
+def _model(registry: Any, record: ModelVersion) -> Any:
+    """The compiled model (ONNX Runtime) when the version has one, else the original
+    (digest-checked before it is unpickled); compiled answers are those verified at push."""
+    path = registry.compiled_path(record.model, record.version)
+    if path is None:
+        return registry.load(record.model, record.version)
+    from deploykit.compile._record import RuntimeInfo
+    from deploykit.compile._runtime import CompiledEstimator, CompiledModel
+
+    compiled = CompiledModel(
+        path.read_bytes(),
+        RuntimeInfo.from_dict(record.runtime or {}),
+        label=record.ref,
+        picklable=True,  # Dask ships it to its workers
+    )
+    return CompiledEstimator(compiled, lambda: registry.load(record.model, record.version))
 
 
 def score_with(

@@ -68,7 +68,9 @@ def models_table(models: Sequence[ModelInfo]) -> None:
 
 
 def versions_table(name: str, versions: Sequence[ModelVersion]) -> None:
-    table = Table("version", "created", "author", "metrics", "gate", "aliases", title=name)
+    table = Table(
+        "version", "created", "author", "metrics", "gate", "runtime", "aliases", title=name
+    )
     for v in versions:
         gate = {None: "-", True: "passed", False: "failed"}[v.gate_passed]
         live = ", ".join(v.aliases)
@@ -79,6 +81,7 @@ def versions_table(name: str, versions: Sequence[ModelVersion]) -> None:
             v.author,
             key_metrics(v),
             gate,
+            v.runtime_label,
             live or "-",
             style=style,
         )

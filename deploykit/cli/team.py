@@ -84,7 +84,7 @@ def score_command(
         print(json.dumps(result.to_dict(), indent=2))
         return
     Console(highlight=False).print(
-        f"scored {result.rows:,} rows with {result.model}:{result.version} in "
+        f"scored {result.rows:,} rows with {result.model}:{result.version} ({result.runtime}) in "
         f"{result.seconds:.1f} s ({result.rows_per_second:,.0f} rows/s) -> {result.output}"
     )
 

@@ -227,6 +227,7 @@ class Client(Closing):
             path = Path(tmp) / f"model.{format}"
             with open(path, "wb") as f:
                 dump(model, f, format=format)
+            draft = self._compiled(model, draft, fields.get("X"), Path(tmp))
             return self._upload_and_register(name, draft, path, deploy=deploy, progress=progress)
 
     def push_file(
@@ -248,7 +249,23 @@ class Client(Closing):
         warn_if_pickle(format)
         model = load(path, format=format, trusted=self.settings.skops_trusted)
         draft = self._draft(model, format, fields)
-        return self._upload_and_register(name, draft, path, deploy=deploy, progress=progress)
+        with tempfile.TemporaryDirectory(prefix="deploykit-push-") as tmp:
+            draft = self._compiled(model, draft, fields.get("X"), Path(tmp))
+            return self._upload_and_register(name, draft, path, deploy=deploy, progress=progress)
+
+    def _compiled(self, model: Any, draft: Any, X: Any, folder: Path) -> Any:
+        """``draft`` with its runtime; a compiled (ONNX) artifact is uploaded here, beside
+        the original, so the server stores both (see :mod:`deploykit.compile`)."""
+        from deploykit.compile import compile_for_push
+        from deploykit.registry.drafts import json_safe
+
+        compiled = compile_for_push(model, draft.signature, X, self.settings)
+        info = compiled.info.to_dict()
+        if compiled.onnx is not None:
+            path = folder / "model.onnx"
+            path.write_bytes(compiled.onnx)
+            info.update(digest=self._upload(path, None), size=len(compiled.onnx))
+        return draft.with_runtime(json_safe(info))
 
     def _draft(self, model: Any, format: str, fields: dict[str, Any]) -> Any:
         from deploykit.registry.drafts import prepare_draft
@@ -259,6 +276,16 @@ class Client(Closing):
     def _upload_and_register(
         self, name: str, draft: Any, path: Path, *, deploy: bool, progress: Progress | None
     ) -> ModelVersion:
+        digest = self._upload(path, progress)
+        size = path.stat().st_size
+        body = {"draft": draft.with_artifact(digest, size).to_dict(), "deploy": deploy}
+        data = self._json("POST", f"/v1/models/{_seg(name)}/versions", json=body)
+        for message in data.pop("warnings", None) or []:
+            warnings.warn(message, DeployKitWarning, stacklevel=3)
+        return ModelVersion.from_dict(data)
+
+    def _upload(self, path: Path, progress: Progress | None) -> str:
+        """Stream the file at ``path`` to the server's artifact store; its digest."""
         digest = "sha256:" + _sha256(path)
         size = path.stat().st_size
         stored = self._json(
@@ -275,11 +302,7 @@ class Client(Closing):
             raise ArtifactIntegrityError(
                 f"The server stored {stored['digest']} for an upload of {digest}. Push again."
             )
-        body = {"draft": draft.with_artifact(digest, size).to_dict(), "deploy": deploy}
-        data = self._json("POST", f"/v1/models/{_seg(name)}/versions", json=body)
-        for message in data.pop("warnings", None) or []:
-            warnings.warn(message, DeployKitWarning, stacklevel=3)
-        return ModelVersion.from_dict(data)
+        return digest
 
     # ------------------------------------------------------------------ cards
     def card(
@@ -322,16 +345,28 @@ class Client(Closing):
     def artifact_path(self, name: str, ref: int | str = "production") -> Path:
         """A local copy of the version's artifact, verified against its digest."""
         version = self.version(name, ref)
+        return self._download(version, version.digest)
+
+    def compiled_path(self, name: str, ref: int | str = "production") -> Path | None:
+        """A local copy of the version's compiled (ONNX) artifact, verified against its
+        digest; None if the version runs with scikit-learn."""
+        version = self.version(name, ref)
+        runtime = version.runtime or {}
+        if runtime.get("runtime") != "onnx" or not runtime.get("digest"):
+            return None
+        return self._download(version, str(runtime["digest"]))
+
+    def _download(self, version: ModelVersion, digest: str) -> Path:
         cache = Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser()
         folder = cache / "deploykit" / "downloads"
         folder.mkdir(parents=True, exist_ok=True)
-        final = folder / version.digest.replace(":", "-")
-        if final.is_file() and "sha256:" + _sha256(final) == version.digest:
+        final = folder / digest.replace(":", "-")
+        if final.is_file() and "sha256:" + _sha256(final) == digest:
             return final
         part = final.with_suffix(f".{os.getpid()}.part")
         hasher = hashlib.sha256()
         try:
-            with self._http.stream("GET", f"/v1/artifacts/{version.digest}") as response:
+            with self._http.stream("GET", f"/v1/artifacts/{digest}") as response:
                 if response.status_code >= 400:
                     response.read()
                     raise _error_from(response)
@@ -343,10 +378,10 @@ class Client(Closing):
             part.unlink(missing_ok=True)
             raise StorageError(f"Downloading {version.ref} from {self.url} failed: {exc}") from None
         found = "sha256:" + hasher.hexdigest()
-        if found != version.digest:
+        if found != digest:
             part.unlink(missing_ok=True)
             raise ArtifactIntegrityError(
-                f"The bytes downloaded for {version.ref} hash to {found}, not {version.digest} "
+                f"The bytes downloaded for {version.ref} hash to {found}, not {digest} "
                 "as the registry recorded. Nothing was loaded; download again."
             )
         os.replace(part, final)

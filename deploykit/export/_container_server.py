@@ -6,7 +6,9 @@ modules (``errors``, ``_coerce``, ``signature``, ``server/payloads``, ``server/w
 so this server checks, coerces and answers exactly as ``deploykit serve`` does. The
 image needs only requirements.txt (the model's libraries at the versions recorded at
 push, orjson, uvicorn). The artifact's sha256 is checked against the registry's record
-before it is loaded; a mismatch stops the server.
+before it is loaded; a mismatch stops the server. A version compiled at push runs on
+its ONNX artifact (``dkinput/_runtime.py``, as ``deploykit serve`` runs it): the image
+then needs onnxruntime instead of scikit-learn, unless rows with nulls go to the original.
 
     python serve.py          # HOST (0.0.0.0), PORT (8080), WORKERS (1) from the environment
 
@@ -62,18 +64,20 @@ MAX_BODY = int(os.environ.get("MAX_BODY_BYTES", 16 * 1024 * 1024))
 warnings.filterwarnings("ignore", message="X does not have valid feature names")
 
 
-def load_model() -> Any:
-    path = HERE / "model" / SPEC["file"]
-    sha = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            sha.update(chunk)
-    found = f"sha256:{sha.hexdigest()}"
-    if found != SPEC["digest"]:
+def _checked(path: Path, digest: str) -> bytes:
+    data = path.read_bytes()
+    found = f"sha256:{hashlib.sha256(data).hexdigest()}"
+    if found != digest:
         sys.exit(
-            f"serve.py: {path} hashes to {found}, not {SPEC['digest']} as recorded for "
+            f"serve.py: {path} hashes to {found}, not {digest} as recorded for "
             f"{REF}. The file was altered; nothing was loaded. Export the version again."
         )
+    return data
+
+
+def load_model() -> Any:
+    path = HERE / "model" / SPEC["file"]
+    _checked(path, SPEC["digest"])
     if SPEC["format"] == "skops":
         import skops.io
 
@@ -84,16 +88,57 @@ def load_model() -> Any:
     return joblib.load(path)
 
 
-MODEL = load_model()
-INPUT = InputSpec.from_signature(SPEC["signature"]) if SPEC.get("signature") else None
-# The server predicts on an ndarray when that is what the model was fitted on.
-WANT_ARRAY = (
-    INPUT is None
-    or INPUT.kind == "array"
-    or (getattr(MODEL, "feature_names_in_", None) is None and INPUT.all_float)
-)
-HAS_PROBA = hasattr(MODEL, "predict_proba")
-CLASSES = np.asarray(MODEL.classes_).tolist() if hasattr(MODEL, "classes_") else None
+def load_compiled() -> Any:
+    from dkinput._record import RuntimeInfo
+    from dkinput._runtime import CompiledModel
+
+    info = RuntimeInfo.from_dict(SPEC["runtime"])
+    onnx = _checked(HERE / "model" / SPEC["compiled_file"], str(info.digest))
+    return CompiledModel(onnx, info, label=REF)
+
+
+COMPILED = load_compiled() if SPEC.get("runtime") else None
+if COMPILED is not None:
+    _checked(HERE / "model" / SPEC["file"], SPEC["digest"])  # the original: checked, not loaded
+    MODEL: Any = None  # loaded for rows with nulls only, if the runtime sends them there
+    _plan = COMPILED.plan
+    INPUT = InputSpec.light(SPEC["signature"], _plan.families) if SPEC.get("signature") else None
+    WANT_ARRAY = _plan.layout == "matrix"
+    HAS_PROBA = COMPILED.has_proba
+    CLASSES = COMPILED.info.classes
+else:
+    MODEL = load_model()
+    INPUT = InputSpec.from_signature(SPEC["signature"]) if SPEC.get("signature") else None
+    # The server predicts on an ndarray when that is what the model was fitted on.
+    WANT_ARRAY = (
+        INPUT is None
+        or INPUT.kind == "array"
+        or (getattr(MODEL, "feature_names_in_", None) is None and INPUT.all_float)
+    )
+    HAS_PROBA = hasattr(MODEL, "predict_proba")
+    CLASSES = np.asarray(MODEL.classes_).tolist() if hasattr(MODEL, "classes_") else None
+
+
+def _has_nulls(data: Any) -> bool:
+    if isinstance(data, np.ndarray):
+        if data.dtype.kind == "f":
+            return bool(np.isnan(data).any())
+        return data.dtype.kind == "O" and any(v is None or v != v for v in data.ravel())
+    isna = getattr(data, "isna", None)
+    return bool(isna().to_numpy().any()) if callable(isna) else False
+
+
+def run_model(data: Any, proba: bool) -> tuple[Any, Any]:
+    """(predictions, probabilities): on ONNX Runtime when compiled, as deploykit serve."""
+    global MODEL
+    if COMPILED is not None and not (COMPILED.info.nulls == "sklearn" and _has_nulls(data)):
+        if type(data) is np.ndarray and data.dtype == np.float64:
+            return COMPILED.run(COMPILED.feed_matrix(data), proba)
+        return COMPILED.run(COMPILED.feed(data), proba)
+    if MODEL is None:
+        MODEL = load_model()
+    predictions = np.asarray(MODEL.predict(data))
+    return predictions, np.asarray(MODEL.predict_proba(data)) if proba else None
 
 
 def predict(body: bytes, query: bytes, request_id: str) -> dict[str, Any]:
@@ -105,8 +150,7 @@ def predict(body: bytes, query: bytes, request_id: str) -> dict[str, Any]:
         )
     data, _rows = to_model_input(parsed, INPUT, want_array=WANT_ARRAY)
     try:
-        predictions = np.asarray(MODEL.predict(data))
-        probabilities = np.asarray(MODEL.predict_proba(data)) if proba else None
+        predictions, probabilities = run_model(data, proba)
     except (ValueError, TypeError, KeyError, IndexError) as exc:
         raise predict_failure(REF, exc) from None
     answer: dict[str, Any] = {

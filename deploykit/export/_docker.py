@@ -6,6 +6,8 @@
       serve.py              the entrypoint: a small ASGI server on uvicorn (no deploykit)
       dkinput/              the input contract, generated from deploykit's own modules
       model/<name>.<fmt>    the artifact, digest-checked when exported and at every start
+      model/<name>.onnx     the compiled artifact, for a version that runs on ONNX Runtime
+                            (then the image needs neither scikit-learn nor deploykit)
       model/model.json      name, version, digest, format, signature, environment
       k8s/deployment.yaml   readiness and liveness on /healthz, resources
       k8s/service.yaml
@@ -47,6 +49,8 @@ CONTRACT = {
     "deploykit.signature": "signature.py",
     "deploykit.server.payloads": "payloads.py",
     "deploykit.server.wire": "wire.py",
+    "deploykit.compile._record": "_record.py",
+    "deploykit.compile._runtime": "_runtime.py",
 }
 _IMPORT = re.compile(r"\b(" + "|".join(re.escape(m) for m in CONTRACT) + r")\b")
 _LEFT = re.compile(r"^\s*(from|import)\s+deploykit\b", re.MULTILINE)
@@ -110,6 +114,11 @@ def export_docker(
     artifact = f"{name}-{record.version}.{record.format}"
     (target / "model").mkdir()
     shutil.copyfile(registry.artifact_path(name, record.version), target / "model" / artifact)
+    runtime = _compiled(record)
+    compiled = None
+    if runtime is not None:  # the ONNX artifact, verified against its digest as it is read
+        compiled = f"{name}-{record.version}.onnx"
+        shutil.copyfile(registry.compiled_path(name, record.version), target / "model" / compiled)
     trusted = list(getattr(getattr(registry, "settings", None), "skops_trusted", ()) or ())
     if record.format == "skops":  # what loaded above: the settings' and deploykit's own rule
         from deploykit.serialization import trusted_types
@@ -125,6 +134,8 @@ def export_docker(
         "signature": record.signature,
         "environment": record.environment,
         "skops_trusted": trusted,
+        "runtime": runtime,
+        "compiled_file": compiled,
         "exported_at": utcnow().isoformat(),
     }
     (target / "model" / "model.json").write_text(json.dumps(spec, indent=2) + "\n")
@@ -196,9 +207,31 @@ def _python(record: ModelVersion) -> str:
     return f"{match.group(1)}.{match.group(2)}"
 
 
+def _compiled(record: ModelVersion) -> dict[str, Any] | None:
+    """The version's runtime record if it runs compiled (ONNX), else None."""
+    runtime = record.runtime or {}
+    if runtime.get("runtime") == "onnx" and runtime.get("digest"):
+        return runtime
+    return None
+
+
 def _requirements(record: ModelVersion) -> list[str]:
     env = record.environment
+    runtime = _compiled(record)
+    if runtime is not None and runtime.get("nulls") != "sklearn":
+        # Everything runs on ONNX Runtime: no scikit-learn, SciPy or joblib; pandas stays
+        # for the input contract's checks of non-numeric requests.
+        pins = [f"{p}=={env[p]}" for p in ("numpy", "pandas") if env.get(p)]
+        ort = (runtime.get("versions") or {}).get("onnxruntime") or _installed("onnxruntime")
+        pins.append(f"onnxruntime=={ort}" if ort else "onnxruntime")
+        for package in ("orjson", "uvicorn"):
+            found = _installed(package)
+            pins.append(f"{package}=={found}" if found else package)
+        return pins
     pins = [f"{package}=={env[package]}" for package in _PINNED if env.get(package)]
+    if runtime is not None:  # compiled, with rows holding nulls answered by scikit-learn
+        ort = (runtime.get("versions") or {}).get("onnxruntime") or _installed("onnxruntime")
+        pins.append(f"onnxruntime=={ort}" if ort else "onnxruntime")
     if record.format == "skops":
         skops = env.get("skops") or _installed("skops")
         pins.append(f"skops=={skops}" if skops else "skops")

@@ -23,12 +23,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from deploykit._lazy import lazy_exports
-from deploykit.monitoring.profile import (
-    DataFingerprint,
-    FeatureProfile,
-    ReferenceProfile,
-    fingerprint,
-)
 
 if TYPE_CHECKING:
     from deploykit.monitoring.drift import check_drift
@@ -41,6 +35,12 @@ if TYPE_CHECKING:
     )
     from deploykit.monitoring.monitor import drift
     from deploykit.monitoring.options import DriftOptions
+    from deploykit.monitoring.profile import (
+        DataFingerprint,
+        FeatureProfile,
+        ReferenceProfile,
+        fingerprint,
+    )
     from deploykit.monitoring.results import (
         Accuracy,
         AccuracyWindow,
@@ -58,7 +58,13 @@ if TYPE_CHECKING:
         set_drift_options,
     )
 
+# Lazy, the profile too: a server's submodules (tables, logs) must not pull in pandas
+# for a worker that serves compiled models only (see deploykit.compile).
 _LAZY = {
+    "DataFingerprint": "profile",
+    "FeatureProfile": "profile",
+    "ReferenceProfile": "profile",
+    "fingerprint": "profile",
     "AlertRule": "rules",
     "Breach": "rules",
     "check_drift": "drift",

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from deploykit.errors import NotFoundError
-from deploykit.monitoring.options import DriftOptions
 from deploykit.monitoring.rules import RULE_FIELDS, AlertOptions, AlertRule, check_options
 from deploykit.monitoring.tables import alert_rules, drift_settings
 from deploykit.records import utcnow
@@ -29,6 +28,7 @@ from deploykit.registry.rows import as_utc
 if TYPE_CHECKING:
     from typing import Unpack
 
+    from deploykit.monitoring.options import DriftOptions
     from deploykit.registry import Registry
 
 __all__ = [
@@ -136,6 +136,8 @@ def set_drift_options(
 ) -> DriftOptions:
     """Keep ``options`` as model ``name``'s drift options (used by drift checks and alerts)."""
     registry.model(name)
+    from deploykit.monitoring.options import DriftOptions  # SciPy: drift users only
+
     opts = options if isinstance(options, DriftOptions) else DriftOptions.from_dict(options)
     row = {"options": opts.to_dict(), "updated_at": utcnow(), "updated_by": registry.settings.actor}
 
@@ -150,6 +152,8 @@ def set_drift_options(
 
 def drift_options(registry: Registry, name: str) -> DriftOptions:
     """Model ``name``'s drift options; the defaults if none were set."""
+    from deploykit.monitoring.options import DriftOptions
+
     with registry.engine.connect() as connection:
         stored = connection.execute(
             sa.select(drift_settings.c.options).where(drift_settings.c.model == name)

@@ -87,6 +87,21 @@ def draft_schema() -> dict[str, Any]:
             "reference": nullable(
                 "object", "A few training rows and the model's predictions on them"
             ),
+            "runtime": {
+                "type": ["object", "null"],
+                "description": "deploykit RuntimeInfo.to_dict(): 'onnx' with the digest of "
+                "the compiled artifact (uploaded to /v1/artifacts), or 'sklearn' and why",
+                "required": ["runtime"],
+                "properties": {
+                    "runtime": {"type": "string", "enum": ["onnx", "sklearn"]},
+                    "reason": {"type": ["string", "null"], "maxLength": 2000},
+                    "digest": {
+                        "type": ["string", "null"],
+                        "pattern": "^(sha256:[0-9a-f]{64})?$",
+                        "x-pattern-text": "'sha256:' followed by 64 lowercase hex digits",
+                    },
+                },
+            },
         },
     }
 
@@ -113,6 +128,7 @@ class VersionDraft:
     lineage: dict[str, Any] | None = None
     card: dict[str, Any] = dataclasses.field(default_factory=dict)
     reference: dict[str, Any] | None = None
+    runtime: dict[str, Any] | None = None
 
     @property
     def gate_passed(self) -> bool | None:
@@ -122,6 +138,10 @@ class VersionDraft:
     def with_artifact(self, digest: str, size: int) -> VersionDraft:
         """A copy naming the stored artifact."""
         return dataclasses.replace(self, digest=digest, size=size)
+
+    def with_runtime(self, runtime: dict[str, Any] | None) -> VersionDraft:
+        """A copy saying how the version runs (deploykit.compile.RuntimeInfo.to_dict())."""
+        return dataclasses.replace(self, runtime=runtime)
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -199,6 +219,14 @@ def _read_signature(value: dict[str, Any]) -> None:
         raise ValueError("column names must be strings")
 
 
+def _read_runtime(value: dict[str, Any]) -> None:
+    from deploykit.compile import RuntimeInfo
+
+    info = RuntimeInfo.from_dict(value)
+    if info.runtime == "onnx" and (not info.digest or info.plan is None or not info.outputs):
+        raise ValueError("an 'onnx' runtime needs the digest, plan and outputs of its artifact")
+
+
 def _read_profile(value: dict[str, Any]) -> None:
     from deploykit.monitoring import ReferenceProfile
 
@@ -234,6 +262,7 @@ _READERS = {
     "lineage": _read_lineage,
     "card": _read_card,
     "reference": _read_reference,
+    "runtime": _read_runtime,
 }
 _READ_AS = {
     "signature": "a signature",
@@ -244,6 +273,7 @@ _READ_AS = {
     "lineage": "a lineage",
     "card": "card fields",
     "reference": "a reference sample",
+    "runtime": "a runtime record",
 }
 
 

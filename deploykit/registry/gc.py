@@ -71,9 +71,17 @@ class GcReport:
 
 def referenced_digests(registry: Registry) -> set[str]:
     with registry.engine.connect() as connection:
-        return {
+        found = {
             str(d) for d in connection.execute(sa.select(versions.c.digest).distinct()).scalars()
         }
+        # compiled (ONNX) artifacts derived at push, named in each version's runtime
+        for runtime in connection.execute(
+            sa.select(versions.c.runtime).where(versions.c.runtime.is_not(None))
+        ).scalars():
+            digest = runtime.get("digest") if isinstance(runtime, dict) else None
+            if digest:
+                found.add(str(digest))
+        return found
 
 
 def collect_garbage(

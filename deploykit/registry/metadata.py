@@ -211,6 +211,7 @@ class MetadataStore:
                     params=draft.params,
                     data_fingerprint=draft.data_fingerprint,
                     environment=draft.environment,
+                    runtime=draft.runtime,
                 )
             ).inserted_primary_key[0]  # type: ignore[index]
             if draft.profile is not None:

@@ -33,8 +33,9 @@ __all__ = ["HEAD_REVISION", "MIGRATIONS", "alembic_config", "current_revision", 
 # telemetry ones now in deploykit/monitoring/tables.py);
 # 0003: monitoring tables (deploykit/monitoring/tables.py); 0004: telemetry bucket indexes;
 # 0005: feedback.authenticated and server_secrets (feedback trust); 0006: experiments
-# (shadow, canary); 0007: lineage and cards.
-HEAD_REVISION = "0007"
+# (shadow, canary); 0007: lineage and cards; 0008: versions.runtime (compiled inference:
+# onnx or sklearn and why).
+HEAD_REVISION = "0008"
 MIGRATIONS = Path(__file__).with_name("migrations")
 _LOCK_TIMEOUT_S = 300
 # Key of the PostgreSQL advisory lock: any fixed 63-bit number unique to deploykit.

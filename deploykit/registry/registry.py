@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from deploykit._closing import Closing
 from deploykit._push import PushOptions, split_options
@@ -150,6 +150,7 @@ class Registry(Closing):
         stored = self.artifacts.write(lambda fileobj: dump(model, fileobj, format=format))
         # write() hashed the bytes as it stored them: the digest is verified by construction.
         self._check_loadable(name, stored.digest, format)
+        draft = self._compiled(model, draft, fields.get("X"))
         return self._commit(name, draft.with_artifact(stored.digest, stored.size), deploy=deploy)
 
     def push_file(
@@ -181,7 +182,26 @@ class Registry(Closing):
         stored_path = self.artifacts.local_path(stored.digest)
         model = load(stored_path, format=format, trusted=self.settings.skops_trusted)
         draft = prepare_draft(model, format=format, **fields)
+        draft = self._compiled(model, draft, fields.get("X"))
         return self._commit(name, draft.with_artifact(stored.digest, stored.size), deploy=deploy)
+
+    def _compiled(self, model: Any, draft: VersionDraft, X: Any) -> VersionDraft:
+        """``draft`` with its runtime: the ONNX artifact derived from ``model`` and verified
+        against it on ``X`` stored beside the original (which stays the source of truth),
+        or the reason it serves with scikit-learn. See :mod:`deploykit.compile`."""
+        from deploykit.compile import compile_for_push
+
+        compiled = compile_for_push(model, draft.signature, X, self.settings)
+        info = compiled.info.to_dict()
+        onnx = compiled.onnx
+        if onnx is not None:
+
+            def fill(fileobj: BinaryIO) -> None:
+                fileobj.write(onnx)
+
+            stored = self.artifacts.write(fill)
+            info.update(digest=stored.digest, size=stored.size)
+        return draft.with_runtime(json_safe(info))
 
     def register(self, name: str, draft: VersionDraft, *, deploy: bool = False) -> ModelVersion:
         """Record a version whose artifact (``draft.digest``) is already in the store.
@@ -216,7 +236,20 @@ class Registry(Closing):
                 f"{size} bytes. Rebuild the draft from the uploaded file."
             )
         self._check_loadable(name, digest, draft.format)
+        self._check_runtime(draft)
         return self._commit(name, draft, deploy=deploy)
+
+    def _check_runtime(self, draft: VersionDraft) -> None:
+        """A draft saying it runs compiled names an ONNX artifact stored here, intact."""
+        compiled = (draft.runtime or {}).get("digest")
+        if not compiled or (draft.runtime or {}).get("runtime") != "onnx":
+            return
+        if not self.artifacts.exists(compiled):
+            raise InvalidInputError(
+                f"The draft's runtime names the compiled artifact {compiled}, which is not in "
+                "the store: upload it (POST /v1/artifacts) before registering the version."
+            )
+        self.artifacts.verify(compiled)
 
     def _check_loadable(self, name: str, digest: str, format: str) -> None:
         """A push that cannot load is not a version: load a skops artifact under the
@@ -816,6 +849,14 @@ class Registry(Closing):
     def artifact_path(self, name: str, ref: int | str = "production") -> Path:
         """A local file holding the version's artifact, verified against its digest."""
         return self.artifacts.local_path(self.version(name, ref).digest)
+
+    def compiled_path(self, name: str, ref: int | str = "production") -> Path | None:
+        """A local file holding the version's compiled (ONNX) artifact, verified against
+        its digest; None if the version runs with scikit-learn."""
+        runtime = self.version(name, ref).runtime or {}
+        if runtime.get("runtime") != "onnx" or not runtime.get("digest"):
+            return None
+        return self.artifacts.local_path(runtime["digest"])
 
     def load(self, name: str, ref: int | str = "production") -> Any:
         """The deserialized model of version ``ref`` of ``name``.

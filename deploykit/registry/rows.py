@@ -45,6 +45,7 @@ _NAMES = (
     "params",
     "data_fingerprint",
     "environment",
+    "runtime",
 )
 _RAW = frozenset(_NAMES[4:5] + _NAMES[9:])
 VERSION_COLUMNS = [
@@ -133,6 +134,7 @@ def _version(name: str, values: tuple[Any, ...], alias_names: list[str]) -> Mode
         params,
         data_fingerprint,
         environment,
+        runtime,
         _alias,
     ) = values
     return ModelVersion(
@@ -153,5 +155,6 @@ def _version(name: str, values: tuple[Any, ...], alias_names: list[str]) -> Mode
         params=_json(params) or {},
         data_fingerprint=_json(data_fingerprint),
         environment=_json(environment) or {},
+        runtime=_json(runtime),
         aliases=tuple(alias_names),
     )

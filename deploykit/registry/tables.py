@@ -91,6 +91,7 @@ versions = sa.Table(
     sa.Column("params", JSON, nullable=False),
     sa.Column("data_fingerprint", JSON, nullable=True),
     sa.Column("environment", JSON, nullable=False),
+    sa.Column("runtime", JSON, nullable=True),  # deploykit.compile.RuntimeInfo; NULL: sklearn
     sa.UniqueConstraint("model_id", "version"),
 )
 

@@ -29,7 +29,6 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from deploykit._worker import Worker
 from deploykit.errors import ConflictError, DeployKitError
-from deploykit.monitoring.monitor import timeline_for
 from deploykit.monitoring.periods import Period
 from deploykit.monitoring.rules import ESTIMATED, AlertRule, Breach, check_rule
 from deploykit.monitoring.store import alerts, claim_check, claim_fire, drift_options
@@ -75,6 +74,9 @@ def measure(
     )
     if rule.metric in ESTIMATED:
         return _estimated(registry, rule, record, profile, span)
+    # the drift stack (pandas, SciPy) loads for drift and accuracy rules only
+    from deploykit.monitoring.monitor import timeline_for
+
     options = drift_options(registry, rule.model)
     if rule.metric == "multivariate_drift":
         multi = timeline_for(

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 __all__ = ["MicroBatcher", "PredictFn"]
 
@@ -47,7 +46,9 @@ class _Item:
 def _concat(parts: list[Any]) -> Any:
     if len(parts) == 1:
         return parts[0]
-    if isinstance(parts[0], pd.DataFrame):
+    if type(parts[0]).__name__ == "DataFrame":  # pandas only where a model takes frames
+        import pandas as pd
+
         return pd.concat(parts, ignore_index=True, copy=False)
     return np.concatenate(parts)
 

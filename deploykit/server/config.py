@@ -66,8 +66,9 @@ class ServerConfig:
     #: ``accuracy_drop`` rule, so by default the role that may move production
     feedback_role: str = "deployer"
     #: artifact formats this server loads (comma separated in the environment). A pickle
-    #: (``joblib``) runs code when loaded; ``skops`` alone is the safe team setting
-    formats: tuple[str, ...] = ("skops", "joblib")
+    #: (``joblib``) runs code when loaded; ``onnx,skops`` is the safe team setting: compiled
+    #: versions run from their verified ONNX artifact, others from skops, nothing unpickled
+    formats: tuple[str, ...] = ("onnx", "skops", "joblib")
     #: seconds between checks of the registry for moved aliases
     poll_interval: float = 0.25
     #: width of a telemetry time bucket, seconds
@@ -133,7 +134,9 @@ class ServerConfig:
         self._check_formats()
 
     def _check_formats(self) -> None:
-        from deploykit.serialization import FORMATS
+        from deploykit.serialization import FORMATS as PUSHED
+
+        FORMATS = ("onnx", *PUSHED)  # onnx: the compiled artifact derived at push
 
         formats = self.formats
         if isinstance(formats, str):

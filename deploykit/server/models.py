@@ -22,13 +22,12 @@ import threading
 import time
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from deploykit.errors import (
     AliasNotFoundError,
@@ -82,6 +81,15 @@ class LoadedModel:
     batcher: MicroBatcher = field(repr=False)
     warm_ms: float = 0.0
     loaded_at: float = field(default_factory=time.time)
+    #: "onnx" (a deploykit.compile.CompiledModel in ``compiled``) or "sklearn"
+    runtime: str = "sklearn"
+    #: why a version serves with scikit-learn (None when compiled)
+    runtime_reason: str | None = None
+    compiled: Any = field(default=None, repr=False)
+    #: loads the original estimator, for what the compiled one may not answer (rows with
+    #: nulls a tree converter does not route as scikit-learn does): on first such request
+    fallback: Callable[[], Any] | None = field(default=None, repr=False)
+    _fallback_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def name(self) -> str:
@@ -95,9 +103,36 @@ class LoadedModel:
         return to_model_input(parsed, self.spec, want_array=self.want_array)
 
     def predict_sync(self, data: Any, proba: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        compiled = self.compiled
+        if compiled is not None:
+            if compiled.info.nulls == "sklearn" and _has_nulls(data):
+                return self._predict_original(data, proba)
+            if type(data) is np.ndarray and data.dtype == np.float64:
+                return compiled.run(compiled.feed_matrix(data), proba)
+            return compiled.run(compiled.feed(data), proba)
+        return self._predict_estimator(self.estimator, data, proba)
+
+    def _predict_original(self, data: Any, proba: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Rows the compiled model was not verified on go to the original estimator."""
+        with self._fallback_lock:
+            if self.estimator is None:
+                assert self.fallback is not None
+                try:
+                    self.estimator = self.fallback()
+                except FormatNotAllowedError as exc:
+                    raise FormatNotAllowedError(
+                        f"This input holds nulls, which {self.record.ref} answers with its "
+                        "original model: its compiled (ONNX) form was not verified on them "
+                        f"({self.compiled.info.null_reason}). {exc}"
+                    ) from None
+        return self._predict_estimator(self.estimator, data, proba)
+
+    def _predict_estimator(
+        self, estimator: Any, data: Any, proba: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         try:
-            predictions = np.asarray(self.estimator.predict(data))
-            probabilities = np.asarray(self.estimator.predict_proba(data)) if proba else None
+            predictions = np.asarray(estimator.predict(data))
+            probabilities = np.asarray(estimator.predict_proba(data)) if proba else None
         except (ValueError, TypeError, KeyError, IndexError) as exc:
             # The input passed the signature, yet the model refused it (NaN into a model
             # without an imputer, an unseen category...): the caller's data, not a fault.
@@ -115,7 +150,18 @@ class LoadedModel:
             "mode": "inline" if self.batcher.inline else "batched",
             "input": "ndarray" if self.want_array else "DataFrame",
             "warm_ms": round(self.warm_ms, 4),
+            "runtime": self.runtime,
+            "runtime_reason": self.runtime_reason,
         }
+
+
+def _has_nulls(data: Any) -> bool:
+    if isinstance(data, np.ndarray):
+        if data.dtype.kind == "f":
+            return bool(np.isnan(data).any())
+        return data.dtype.kind == "O" and any(v is None or v != v for v in data.ravel())
+    isna = getattr(data, "isna", None)  # a DataFrame
+    return bool(isna().to_numpy().any()) if callable(isna) else False
 
 
 def _warm_row(spec: InputSpec | None, estimator: Any) -> Any:
@@ -133,10 +179,11 @@ def check_format(record: ModelVersion, config: ServerConfig) -> None:
     from deploykit.serialization import CODE_FORMATS
 
     allowed = ",".join(config.formats)
+    onnx_hint = " (or with X, so that it compiles to ONNX)" if "onnx" in config.formats else ""
     why = (
         "Loading a pickle runs the code it holds. Push the model again with "
-        "format='skops', or add it to DEPLOYKIT_SERVE_FORMATS if you trust everyone who "
-        "can push"
+        f"format='skops'{onnx_hint}, or add it to DEPLOYKIT_SERVE_FORMATS if you trust "
+        "everyone who can push"
         if record.format in CODE_FORMATS
         else f"Add {record.format!r} to DEPLOYKIT_SERVE_FORMATS to serve it"
     )
@@ -161,7 +208,91 @@ def public_message(text: str, roots: Iterable[Path]) -> str:
 
 
 def load_version(registry: Any, record: ModelVersion, config: ServerConfig) -> LoadedModel:
-    """Load (digest-checked by the registry), inspect and warm one version."""
+    """Load (digest-checked by the registry), inspect and warm one version.
+
+    A version compiled at push runs on its verified ONNX artifact when this server loads
+    ``onnx`` (DEPLOYKIT_SERVE_FORMATS): the original is not read, let alone unpickled.
+    """
+    runtime = record.runtime or {}
+    reason = runtime.get("reason") if runtime else "pushed before compiled inference"
+    if runtime.get("runtime") == "onnx" and runtime.get("digest"):
+        if "onnx" in config.formats:
+            try:
+                return _load_compiled(registry, record, config)
+            except (ArtifactError, ImportError) as exc:
+                if record.format not in config.formats:
+                    raise
+                reason = f"the compiled artifact does not load here ({exc})"
+                log.warning("%s serves with scikit-learn: %s", record.ref, reason)
+        else:
+            reason = "this server does not load onnx (DEPLOYKIT_SERVE_FORMATS)"
+    loaded = _load_original(registry, record, config)
+    loaded.runtime_reason = reason
+    return loaded
+
+
+def _load_compiled(registry: Any, record: ModelVersion, config: ServerConfig) -> LoadedModel:
+    """The version on ONNX Runtime: session built and warmed here, before any swap."""
+    from deploykit.compile._record import RuntimeInfo
+    from deploykit.compile._runtime import CompiledModel
+
+    info = RuntimeInfo.from_dict(record.runtime or {})
+    assert info.digest is not None
+    assert info.plan is not None
+    try:
+        path = registry.artifacts.local_path(info.digest)  # verified against its digest
+    except DeployKitError as exc:
+        raise type(exc)(public_message(str(exc), _roots(registry))) from None
+    compiled = CompiledModel(str(path), info, label=record.ref)
+    plan = info.plan
+    spec = InputSpec.light(record.signature, plan.families) if record.signature else None
+    loaded = LoadedModel(
+        record=record,
+        estimator=None,
+        spec=spec,
+        want_array=plan.layout == "matrix",
+        classes=info.classes,
+        has_proba=compiled.has_proba,
+        batcher=MicroBatcher(lambda d, p: (np.empty(0), None), inline=True),  # set below
+        runtime="onnx",
+        compiled=compiled,
+        fallback=lambda: _load_original(registry, record, config).estimator,
+    )
+    if plan.layout == "matrix":
+        row: Any = np.zeros((1, len(plan.columns)))
+    else:
+        row = spec.example_row() if spec is not None else None
+    return _warmed(loaded, row, config)
+
+
+def _warmed(loaded: LoadedModel, x: Any, config: ServerConfig) -> LoadedModel:
+    """``loaded`` timed on ``x`` and given the batcher its speed calls for: a model that
+    answers faster than ``inline_predict_max_ms`` runs inline (a thread hop costs more)."""
+    warm_ms = 0.0
+    if x is not None:
+        try:
+            timings = []
+            for _ in range(3):
+                start = time.perf_counter()
+                loaded.predict_sync(x, False)
+                timings.append((time.perf_counter() - start) * 1000)
+            warm_ms = sorted(timings)[1]
+        except InvalidInputError as exc:
+            log.warning("warm-up of %s on a synthetic row failed: %s", loaded.record.ref, exc)
+    loaded.warm_ms = warm_ms
+    record = loaded.record
+    loaded.batcher = MicroBatcher(
+        loaded.predict_sync,
+        inline=warm_ms < config.inline_predict_max_ms,
+        max_rows=config.batch_max_size,
+        max_wait=config.batch_max_wait_ms / 1000.0,
+        name=f"{record.model}-{record.version}",
+    )
+    return loaded
+
+
+def _load_original(registry: Any, record: ModelVersion, config: ServerConfig) -> LoadedModel:
+    """The version on scikit-learn, from its original artifact (a pickle runs code)."""
     check_format(record, config)
     try:
         estimator = registry.load(record.model, record.version)
@@ -192,27 +323,7 @@ def load_version(registry: Any, record: ModelVersion, config: ServerConfig) -> L
         has_proba=hasattr(estimator, "predict_proba"),
         batcher=MicroBatcher(lambda d, p: (np.empty(0), None), inline=True),  # set below
     )
-    warm_ms = 0.0
-    if row is not None:
-        x = _input_like(row, spec, want_array)
-        try:
-            timings = []
-            for _ in range(3):
-                start = time.perf_counter()
-                loaded.predict_sync(x, False)
-                timings.append((time.perf_counter() - start) * 1000)
-            warm_ms = sorted(timings)[1]
-        except InvalidInputError as exc:
-            log.warning("warm-up of %s on a synthetic row failed: %s", record.ref, exc)
-    loaded.warm_ms = warm_ms
-    loaded.batcher = MicroBatcher(
-        loaded.predict_sync,
-        inline=warm_ms < config.inline_predict_max_ms,
-        max_rows=config.batch_max_size,
-        max_wait=config.batch_max_wait_ms / 1000.0,
-        name=f"{record.model}-{record.version}",
-    )
-    return loaded
+    return _warmed(loaded, None if row is None else _input_like(row, spec, want_array), config)
 
 
 def _roots(registry: Any) -> list[Path]:
@@ -229,6 +340,8 @@ def _roots(registry: Any) -> list[Path]:
 
 
 def _input_like(row: Any, spec: InputSpec | None, want_array: bool) -> Any:
+    import pandas as pd  # the scikit-learn path: pandas is loaded already
+
     if isinstance(row, pd.DataFrame):
         return row.to_numpy() if want_array else row
     if want_array or spec is None:
@@ -248,6 +361,8 @@ def _prefers_array(estimator: Any, spec: InputSpec | None, row: Any) -> bool:
         return spec.all_float
     if not spec.all_float or list(names) != list(spec.columns) or row is None:
         return False
+    import pandas as pd
+
     frame = row if isinstance(row, pd.DataFrame) else pd.DataFrame(row, columns=list(names))
     try:
         with warnings.catch_warnings():

@@ -226,6 +226,19 @@ _SCHEMAS: dict[str, Any] = {
             "signature": {"type": ["object", "null"]},
             "metrics": {"type": "object"},
             "aliases": {"type": "array", "items": {"type": "string"}},
+            "runtime": {
+                "type": ["object", "null"],
+                "description": "How the version runs: runtime 'onnx' (a compiled artifact "
+                "verified against the original at push: digest, speedup, max_abs_diff, rows) "
+                "or 'sklearn' with the reason; null for versions pushed before compilation",
+                "properties": {
+                    "runtime": {"type": "string", "enum": ["onnx", "sklearn"]},
+                    "reason": {"type": ["string", "null"]},
+                    "digest": {"type": ["string", "null"]},
+                    "speedup": {"type": ["number", "null"]},
+                    "max_abs_diff": {"type": ["number", "null"]},
+                },
+            },
         },
     },
     "Alias": {

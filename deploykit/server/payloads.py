@@ -23,18 +23,22 @@ problem (column, expected, received).
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-from deploykit._coerce import mismatch_message
 from deploykit.errors import InvalidInputError, SignatureError
 from deploykit.server.wire import PayloadTooLargeError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas (and deploykit.signature, which needs it) load on first use: a worker serving only
+# compiled models with numeric signatures answers from plain numpy and never imports them.
 
 __all__ = [
     "FORMATS",
@@ -232,23 +236,57 @@ def _rows_or_records(data: list[Any], fmt: str, columns: list[str] | None) -> Pa
 
 
 class InputSpec:
-    """A version's signature, with what the predict hot path needs precomputed."""
+    """A version's signature, with what the predict hot path needs precomputed.
 
-    def __init__(self, signature: Any) -> None:
-        self.signature = signature
-        self.columns: list[str] = list(signature.columns)
-        self.kind: str = signature.kind
-        families = {c.family for c in signature.inputs}
-        self.all_float = families == {"float"}
-        self.any_nullable = any(c.nullable for c in signature.inputs)
-        self._not_nullable = np.array([not c.nullable for c in signature.inputs], dtype=bool)
-        self._index = pd.Index(self.columns)
+    Built from a :class:`~deploykit.signature.Signature`, or (:meth:`light`) from the
+    signature's dict and column families known beforehand, in which case the Signature
+    (and pandas) is built only when a request leaves the numeric fast path.
+    """
+
+    def __init__(
+        self,
+        signature: Any = None,
+        *,
+        data: Mapping[str, Any] | None = None,
+        families: Sequence[str] | None = None,
+    ) -> None:
+        if signature is not None:
+            self.__dict__["signature"] = signature
+            data = signature.to_dict()
+            families = [c.family for c in signature.inputs]
+        assert data is not None
+        assert families is not None
+        self._data = data
+        inputs = list(data["inputs"])
+        self.columns: list[str] = [str(c["name"]) for c in inputs]
+        self.kind: str = data.get("kind", "dataframe")
+        self.all_float = set(families) == {"float"}
+        nullable = [bool(c["nullable"]) for c in inputs]
+        self.any_nullable = any(nullable)
+        self._not_nullable = ~np.array(nullable, dtype=bool)
 
     @classmethod
     def from_signature(cls, data: Mapping[str, Any]) -> InputSpec:
         from deploykit.signature import Signature
 
         return cls(Signature.from_dict(data))
+
+    @classmethod
+    def light(cls, data: Mapping[str, Any], families: Sequence[str]) -> InputSpec:
+        """A spec that builds its Signature (pandas) only when a request needs it."""
+        return cls(data=data, families=families)
+
+    @functools.cached_property
+    def signature(self) -> Any:
+        from deploykit.signature import Signature
+
+        return Signature.from_dict(self._data)
+
+    @functools.cached_property
+    def _index(self) -> pd.Index:
+        import pandas as pd
+
+        return pd.Index(self.columns)
 
     def example_row(self) -> Any:
         """One plausible row, to warm a freshly loaded model."""
@@ -331,6 +369,8 @@ _NUMERIC = {int, float, type(None)}
 
 def _as_frame(parsed: Parsed) -> pd.DataFrame:
     """``dataframe_split`` rows with their column names, values kept as sent."""
+    import pandas as pd
+
     rows, names = parsed.data, parsed.columns or []
     widths = {len(r) for r in rows}
     if widths != {len(names)}:
@@ -359,6 +399,8 @@ def to_model_input(parsed: Parsed, spec: InputSpec | None, *, want_array: bool) 
     if parsed.nrows == 0:
         if spec is None:
             raise InvalidInputError("The request holds no rows; send at least one.")
+        from deploykit._coerce import mismatch_message
+
         problems = ["the input has no rows"]  # Signature.validate's verdict, word for word
         raise SignatureError(mismatch_message(problems), problems=problems)
     if spec is None:
@@ -376,6 +418,8 @@ def to_model_input(parsed: Parsed, spec: InputSpec | None, *, want_array: bool) 
                     f"'{parsed.format}' must be a list of rows of plain values: {exc}"
                 ) from None
             return data, len(data)
+        import pandas as pd
+
         frame = (
             _as_frame(parsed) if parsed.shape == "rows" else pd.DataFrame(parsed.data)
         ).infer_objects()
@@ -385,9 +429,11 @@ def to_model_input(parsed: Parsed, spec: InputSpec | None, *, want_array: bool) 
         if matrix is not None:
             if want_array or spec.kind == "array":
                 return matrix, len(matrix)
+            import pandas as pd
+
             return pd.DataFrame(matrix, columns=spec._index, copy=False), len(matrix)
     validated = spec.validate(parsed)
-    if want_array and isinstance(validated, pd.DataFrame):
+    if want_array and type(validated).__name__ == "DataFrame":
         validated = validated.to_numpy()
     return validated, len(validated)
 

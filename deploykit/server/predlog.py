@@ -24,20 +24,24 @@ import logging
 import os
 import random
 import socket
+import sys
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
 
 from deploykit._worker import Worker
-from deploykit.monitoring.logs import COLUMNS, INPUT, PROBABILITY, write_log_file
 from deploykit.server.memory import release_free_memory
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# pyarrow (and pandas, for models that take frames) load at the first flush: an idle
+# worker serving compiled models holds neither (see deploykit.compile).
 
 __all__ = ["PredictionLog"]
 
@@ -149,6 +153,8 @@ class PredictionLog:
             if self._worker.stopping.is_set():
                 break
             if self.flush():
+                import pyarrow as pa
+
                 # The batch's buffers go back to the OS instead of staying resident: Arrow's
                 # allocator (mimalloc) and glibc both keep freed memory for reuse by default.
                 pa.default_memory_pool().release_unused()
@@ -186,6 +192,8 @@ class PredictionLog:
             return written
 
     def _write(self, model: str, version: int, records: list[_Record]) -> int:
+        from deploykit.monitoring.logs import write_log_file
+
         table = _table(version, records)
         write_log_file(
             self._artifacts_url,
@@ -199,15 +207,17 @@ class PredictionLog:
 
 
 def _table(version: int, records: list[_Record]) -> pa.Table:
+    import pyarrow as pa
+
+    from deploykit.monitoring.logs import COLUMNS, INPUT
+
     counts = np.fromiter((len(r.predictions) for r in records), dtype=np.int64, count=len(records))
     n = int(counts.sum())
-    ids = pa.array(np.repeat(np.array([r.request_id for r in records], dtype=object), counts))
+    ids = _arrow(np.repeat(np.array([r.request_id for r in records], dtype=object), counts))
     at = np.repeat(np.array([r.at for r in records]), counts)
-    timestamps = pa.array((at * 1e6).astype("int64"), type=pa.int64()).cast(
-        pa.timestamp("us", tz="UTC")
-    )
+    timestamps = _arrow((at * 1e6).astype("int64")).cast(pa.timestamp("us", tz="UTC"))
     predictions = np.concatenate([np.asarray(r.predictions) for r in records])
-    values = (ids, timestamps, pa.array(np.full(n, version, dtype=np.int64)), _arrow(predictions))
+    values = (ids, timestamps, _arrow(np.full(n, version, dtype=np.int64)), _arrow(predictions))
     columns: dict[str, Any] = dict(zip(COLUMNS, values, strict=True))
     columns.update(_probability_columns(records, counts, n))
     if any(r.data is None for r in records):
@@ -215,7 +225,9 @@ def _table(version: int, records: list[_Record]) -> pa.Table:
         if records[0].data is None:  # none has inputs (a shadow's rows): no input columns
             return pa.table(columns)
     first = records[0].data
-    if isinstance(first, pd.DataFrame):
+    if type(first).__name__ == "DataFrame":
+        import pandas as pd
+
         frame = pd.concat([r.data for r in records], ignore_index=True, copy=False)
         for name in frame.columns:
             columns[f"{INPUT}{name}"] = _arrow(frame[name])
@@ -241,7 +253,8 @@ def _inputs_filled(records: list[_Record]) -> list[_Record]:
     for r in records:
         if r.data is None:
             rows = len(r.predictions)
-            if isinstance(template, pd.DataFrame):
+            pd = sys.modules.get("pandas")  # a DataFrame came only if pandas is loaded
+            if pd is not None and isinstance(template, pd.DataFrame):
                 blank: Any = pd.DataFrame(np.nan, index=range(rows), columns=template.columns)
             else:
                 width = np.asarray(template).reshape(len(template), -1).shape[1]
@@ -257,6 +270,9 @@ def _inputs_filled(records: list[_Record]) -> list[_Record]:
 
 def _probability_columns(records: list[_Record], counts: np.ndarray, n: int) -> dict[str, pa.Array]:
     """``probability.<class>`` columns, null for the rows predicted without them."""
+
+    from deploykit.monitoring.logs import PROBABILITY
+
     with_proba = [r for r in records if r.probabilities is not None and r.classes]
     if not with_proba:
         return {}
@@ -269,13 +285,56 @@ def _probability_columns(records: list[_Record], counts: np.ndarray, n: int) -> 
             matrix[end - rows : end] = record.probabilities
             filled[end - rows : end] = True
     return {
-        f"{PROBABILITY}{label}": pa.array(matrix[:, i], mask=~filled)
+        f"{PROBABILITY}{label}": _arrow(np.where(filled, matrix[:, i], np.nan))
         for i, label in enumerate(classes)
     }
 
 
 def _arrow(values: Any) -> pa.Array:
+    """An Arrow array (NaN and None as nulls) from a column of values."""
+    import sys
+
+    import pyarrow as pa
+
+    if "pandas" not in sys.modules and isinstance(values, np.ndarray) and values.ndim == 1:
+        # pa.array() imports pandas to ask whether its argument is a pandas object; a
+        # worker serving compiled models has no pandas, so build the array from buffers
+        return _from_buffers(values)
+
+    if isinstance(values, np.ndarray) and values.dtype.kind == "O":
+        values = values.tolist()  # object arrays go through pandas in pyarrow; lists do not
     try:
         return pa.array(values, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed objects: keep them readable
         return pa.array([None if v is None else str(v) for v in np.asarray(values, dtype=object)])
+
+
+def _from_buffers(values: np.ndarray) -> pa.Array:
+    """``pa.array(values, from_pandas=True)`` for a 1-D ndarray, without pandas."""
+    import pyarrow as pa
+
+    n = len(values)
+    kind = values.dtype.kind
+    if kind in "iu":
+        data = np.ascontiguousarray(values, dtype=np.int64)
+        return pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(data)])
+    if kind == "b":
+        bits = np.packbits(values.astype(bool), bitorder="little")
+        return pa.Array.from_buffers(pa.bool_(), n, [None, pa.py_buffer(bits)])
+    if kind == "f":
+        data = np.ascontiguousarray(values, dtype=np.float64)
+        valid = ~np.isnan(data)
+        return pa.Array.from_buffers(pa.float64(), n, [_validity(valid), pa.py_buffer(data)])
+    items = values.tolist()  # text (or anything else, as text)
+    valid = np.array([v is not None and v == v for v in items], dtype=bool)
+    encoded = [str(v).encode() if ok else b"" for v, ok in zip(items, valid, strict=True)]
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum([len(e) for e in encoded], out=offsets[1:])
+    buffers = [_validity(valid), pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+    return pa.Array.from_buffers(pa.string(), n, buffers)
+
+
+def _validity(valid: np.ndarray) -> pa.Buffer | None:
+    import pyarrow as pa
+
+    return None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))

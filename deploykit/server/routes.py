@@ -120,7 +120,8 @@ async def push_version(call: Call) -> Any:
     warnings: list[str] = []
     error: dict[str, Any] | None = None
     formats = call.state.config.formats
-    if version.format not in formats:  # stored (another server may load it), never loaded here
+    compiled = (version.runtime or {}).get("runtime") == "onnx" and "onnx" in formats
+    if version.format not in formats and not compiled:  # stored, never loaded here
         warnings.append(
             f"{version.ref} is stored as {version.format!r}, a format this server does not "
             f"load (DEPLOYKIT_SERVE_FORMATS={','.join(formats)}), so it cannot be deployed "
@@ -468,6 +469,8 @@ async def healthz(call: Call) -> Any:
         "pid": os.getpid(),
         "alias": state.config.alias,
         "serving": {m.name: m.version for m in state.host.routes.values()},
+        # what this worker runs each on: "onnx", or "sklearn" (see deploykit.compile)
+        "runtimes": {m.name: m.runtime for m in state.host.routes.values()},
         "failures": state.host.failures,
     }
 

@@ -155,6 +155,8 @@ def push_model(
 
 def _summary(session: Session, version: Any, *, deploy: bool, seconds: float) -> tuple[str, bool]:
     parts = [f"Pushed {version.ref} ({size(version.size)}, {seconds:.2f} s) → {session.where()}"]
+    # the runtime chosen at push, and the speed-up it measured (see deploykit.compile)
+    parts.append(f"runs on {version.runtime_label}")
     same = identical_versions(session.backend, version)
     if same:
         parts.append(f"identical to version {same[-1]} (the same artifact bytes)")

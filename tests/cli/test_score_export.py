@@ -52,7 +52,7 @@ def test_score_uses_production_or_the_version_or_alias_asked(pushed, tmp_path, c
 
     code, stdout, _ = run(capsys, "score", "churn", src, str(out), "--chunk-rows", "64")
     assert code == 0
-    assert "scored 300 rows with churn:1 in" in stdout
+    assert "scored 300 rows with churn:1 (onnx) in" in stdout  # compiled at push
     assert (pd.read_parquet(out)["prediction"] == models[1].predict(frame)).all()
 
     code, stdout, _ = run(

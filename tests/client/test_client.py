@@ -164,7 +164,9 @@ def test_a_deploy_that_cannot_load_keeps_the_old_version_serving(
     digest = broken.digest.split(":", 1)[1]
     path = store / digest[:2] / digest[2:]
     path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
-    with pytest.raises(ArtifactError, match="still serves version 1") as caught:
+    # (the server loads version 2's intact compiled artifact; the registry's digest check of
+    # the original, which stays the source of truth, refuses the move)
+    with pytest.raises(ArtifactError, match=r"(still serves|stays on) version 1") as caught:
         client.deploy("fragile", 2)
     assert isinstance(caught.value, ArtifactIntegrityError)
     assert client.model("fragile").production == 1

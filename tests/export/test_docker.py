@@ -83,11 +83,39 @@ class Entrypoint:
             self.proc.stdout.close()
 
 
-def test_the_context_pins_what_the_version_was_pushed_with(pushed, tmp_path) -> None:
+def test_a_compiled_version_exports_without_scikit_learn(pushed, tmp_path) -> None:
+    """Version 2 was compiled at push: the image runs its ONNX artifact, so it pins
+    onnxruntime and neither scikit-learn, SciPy nor joblib (nor deploykit)."""
     reg, _, _ = pushed
+    version = reg.version("churn", 2)
+    assert version.runtime["runtime"] == "onnx", version.runtime_label
     result = export_docker(reg, "churn", 2, tmp_path / "ctx")
     ctx = result.directory
-    version = reg.version("churn", 2)
+    assert {"model/churn-2.onnx", "dkinput/_record.py", "dkinput/_runtime.py"} <= set(result.files)
+    requirements = [
+        r.split("==")[0]
+        for r in (ctx / "requirements.txt").read_text().splitlines()
+        if r and r[0] != "#"
+    ]
+    assert requirements == ["numpy", "pandas", "onnxruntime", "orjson", "uvicorn"]
+    onnx = (ctx / "model" / "churn-2.onnx").read_bytes()
+    assert f"sha256:{hashlib.sha256(onnx).hexdigest()}" == version.runtime["digest"]
+    assert "deploykit" not in "".join(
+        line
+        for line in (ctx / "dkinput" / "_runtime.py").read_text().splitlines()
+        if line.lstrip().startswith(("from ", "import "))
+    )
+
+
+def test_the_context_pins_what_the_version_was_pushed_with(pushed, tmp_path) -> None:
+    reg, frame, _ = pushed
+    plain = Registry(reg.settings.replace(compile=False))  # serves with scikit-learn
+    plain.push(LogisticRegression().fit(frame, np.arange(len(frame)) % 2), "churn-plain", X=frame)
+    assert plain.version("churn-plain", 1).runtime_label.startswith("sklearn: compilation is off")
+    reg = plain
+    result = export_docker(reg, "churn-plain", 1, tmp_path / "ctx")
+    ctx = result.directory
+    version = reg.version("churn-plain", 1)
     env = version.environment
     assert set(result.files) == {
         ".dockerignore",
@@ -97,7 +125,7 @@ def test_the_context_pins_what_the_version_was_pushed_with(pushed, tmp_path) -> 
         "k8s/deployment.yaml",
         "k8s/hpa.yaml",
         "k8s/service.yaml",
-        "model/churn-2.joblib",
+        "model/churn-plain-1.joblib",
         "model/model.json",
         "requirements.txt",
         "serve.py",
@@ -109,6 +137,8 @@ def test_the_context_pins_what_the_version_was_pushed_with(pushed, tmp_path) -> 
         "dkinput/signature.py",
         "dkinput/payloads.py",
         "dkinput/wire.py",
+        "dkinput/_record.py",
+        "dkinput/_runtime.py",
     }
     requirements = [
         r for r in (ctx / "requirements.txt").read_text().splitlines() if r and r[0] != "#"
@@ -133,9 +163,11 @@ def test_the_context_pins_what_the_version_was_pushed_with(pushed, tmp_path) -> 
     assert dockerfile.splitlines()[1] == f"FROM python:{python}-slim"
     assert 'CMD ["python", "serve.py"]' in dockerfile
     spec = json.loads((ctx / "model" / "model.json").read_text())
-    assert (spec["model"], spec["version"], spec["digest"]) == ("churn", 2, version.digest)
-    artifact = (ctx / "model" / "churn-2.joblib").read_bytes()
+    assert (spec["model"], spec["version"], spec["digest"]) == ("churn-plain", 1, version.digest)
+    artifact = (ctx / "model" / "churn-plain-1.joblib").read_bytes()
     assert f"sha256:{hashlib.sha256(artifact).hexdigest()}" == version.digest
+    assert spec["runtime"] is None
+    plain.close()
 
 
 def test_kubernetes_manifests_probe_healthz_and_scale_the_deployment(pushed, tmp_path) -> None:
@@ -221,6 +253,23 @@ def test_a_tampered_artifact_stops_the_entrypoint_before_loading(pushed, tmp_pat
     assert "The file was altered; nothing was loaded." in run.stderr
 
 
+def test_a_tampered_compiled_artifact_stops_the_entrypoint(pushed, tmp_path) -> None:
+    reg, _, _ = pushed
+    export_docker(reg, "churn", 2, tmp_path / "ctx")
+    onnx = tmp_path / "ctx" / "model" / "churn-2.onnx"
+    onnx.write_bytes(onnx.read_bytes() + b"\0")
+    run = subprocess.run(
+        [sys.executable, "serve.py"],
+        cwd=tmp_path / "ctx",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 1
+    assert "churn-2.onnx hashes to" in run.stderr
+    assert "The file was altered; nothing was loaded." in run.stderr
+
+
 def test_a_non_empty_folder_is_kept_unless_forced(pushed, tmp_path) -> None:
     reg, _, _ = pushed
     (tmp_path / "ctx").mkdir()
@@ -268,6 +317,10 @@ def test_a_fresh_venv_from_the_generated_requirements_serves_a_request(pushed, t
         [python, "-c", "import deploykit"], cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
     assert isolated.returncode != 0  # the image's environment knows nothing of deploykit
+    no_sklearn = subprocess.run(
+        [python, "-c", "import sklearn"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert no_sklearn.returncode != 0  # version 2 runs compiled: onnxruntime, no scikit-learn
     assert platform.python_version().startswith(reg.version("churn", 2).environment["python"][:4])
     server = Entrypoint(tmp_path / "ctx", python=python)
     try:

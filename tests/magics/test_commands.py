@@ -1,5 +1,6 @@
 """Every %deploy subcommand and every user error, in an in-process IPython shell."""
 
+import re
 import socket
 import subprocess
 import sys
@@ -115,6 +116,8 @@ def test_push_attaches_the_remembered_evaluation(nb, deploy, capsys):
     assert out.splitlines()[1].startswith("Pushed churn:1 (")
     assert "deploy it with %deploy deploy churn 1" in out
     assert "churn:1  sklearn.pipeline.Pipeline" in out
+    # the runtime chosen at push and the speed-up measured on the sample
+    assert re.search(r"; runs on onnx \(\d+× faster on 1 row\)", out.splitlines()[1])
 
 
 def test_push_with_a_passing_gate_and_deploy_goes_live(nb, deploy, capsys):
@@ -130,7 +133,8 @@ def test_push_with_a_passing_gate_and_deploy_goes_live(nb, deploy, capsys):
     # every output that moved something says where: here the embedded registry
     assert ") → embedded registry at sqlite:///" in out
     deploy("push model --name churn")
-    capsys.readouterr()
+    out = capsys.readouterr().out
+    assert "runs on sklearn: no data to verify the compiled model against (push with X)" in out
     deploy("deploy churn 2")
     moved = capsys.readouterr().out
     assert moved.startswith("churn production → version 2 → embedded registry at sqlite:///")

@@ -187,7 +187,7 @@ def test_a_move_made_elsewhere_leaves_the_old_version_serving(setup: Setup) -> N
 
 
 def test_serve_formats_is_checked_when_read() -> None:
-    assert ServerConfig().formats == ("skops", "joblib")
+    assert ServerConfig().formats == ("onnx", "skops", "joblib")
     assert ServerConfig.from_env({"DEPLOYKIT_SERVE_FORMATS": " skops , joblib "}).formats == (
         "skops",
         "joblib",

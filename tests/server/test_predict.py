@@ -59,8 +59,9 @@ def test_pipeline_with_a_string_column_predicts_on_a_dataframe(served: Served) -
     assert response.status_code == 200, response.text
     answer = response.json()
     assert answer["predictions"] == served.models["mixed"].predict(frame).tolist()
+    # compiled at push (ONNX): within the verification's tolerance of scikit-learn
     np.testing.assert_allclose(
-        answer["probabilities"], served.models["mixed"].predict_proba(frame), rtol=1e-9
+        answer["probabilities"], served.models["mixed"].predict_proba(frame), rtol=0, atol=1e-5
     )
     assert answer["classes"] == [0, 1]
 

@@ -1,0 +1,31 @@
+"""Compiled runtime: how each version runs (``onnx`` or ``sklearn`` and why).
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-02
+
+``versions.runtime`` holds :class:`deploykit.compile.RuntimeInfo` as JSON: the digest of
+the ONNX artifact derived at push and verified against the original (which stays the
+source of truth), or the reason the version serves with scikit-learn. NULL for versions
+pushed before this revision: they serve with scikit-learn, as they always did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0008"
+down_revision: str | None = "0007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column("versions", sa.Column("runtime", sa.JSON(none_as_null=True), nullable=True))
+
+
+def downgrade() -> None:
+    op.drop_column("versions", "runtime")
