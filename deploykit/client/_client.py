@@ -256,8 +256,8 @@ class Client(Closing):
     def _compiled(self, model: Any, draft: Any, X: Any, folder: Path) -> Any:
         """``draft`` with its runtime; a compiled (ONNX) artifact is uploaded here, beside
         the original, so the server stores both (see :mod:`deploykit.compile`)."""
+        from deploykit._json import json_safe
         from deploykit.compile import compile_for_push
-        from deploykit.registry.drafts import json_safe
 
         compiled = compile_for_push(model, draft.signature, X, self.settings)
         info = compiled.info.to_dict()

@@ -188,7 +188,7 @@ class _Expected:
 def _reference(model: Any, sample: Any) -> _Expected:
     from sklearn.base import is_classifier
 
-    from deploykit.registry.drafts import json_safe
+    from deploykit._json import json_safe
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

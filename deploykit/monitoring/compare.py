@@ -34,17 +34,11 @@ __all__ = [
     "compare_versions",
     "id_keys",
     "pair_rows",
-    "shadow_key",
 ]
 
 _TOP_LABELS = 20  # cross-table labels kept by name; the rest pool under "other"
 _TOP_BINS = 10
 _MIN_BIN_ROWS = 20  # a bin with fewer pairs says little about where they disagree
-
-
-def shadow_key(name: str) -> str:
-    """The telemetry key of shadow scoring: never a model name (``@`` is not allowed)."""
-    return f"{name}@shadow"
 
 
 @dataclass(frozen=True)
@@ -477,7 +471,7 @@ def _serving(
 
     For a shadow, both from the shadow scorer's timings (the same requests, model time
     only), so the two figures compare like with like."""
-    from deploykit.monitoring.telemetry import percentile, window_totals
+    from deploykit.monitoring.telemetry import percentile, shadow_key, window_totals
 
     key = shadow_key(name) if shadow else name
     out: dict[str, dict[str, Any]] = {}

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from deploykit.monitoring.compare import pair_rows, right_answers, shadow_key
+from deploykit.monitoring.compare import pair_rows, right_answers
 from deploykit.monitoring.policy import Policy, parse_policy
 from deploykit.monitoring.sequential import Counts, Decision, decide
+from deploykit.monitoring.telemetry import shadow_key
 
 if TYPE_CHECKING:
     import pandas as pd

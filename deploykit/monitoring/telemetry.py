@@ -29,6 +29,7 @@ __all__ = [
     "latency_sums",
     "percentile",
     "read_buckets",
+    "shadow_key",
     "summary",
     "window_totals",
 ]
@@ -240,3 +241,8 @@ def window_totals(
     for counts in data.values():
         total.add(counts)
     return total
+
+
+def shadow_key(name: str) -> str:
+    """The telemetry key of shadow scoring: never a model name (``@`` is not allowed)."""
+    return f"{name}@shadow"

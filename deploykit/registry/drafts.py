@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from deploykit._json import json_safe
 from deploykit._schema import json_type
 from deploykit.errors import GateError, InvalidInputError
 
@@ -363,22 +363,6 @@ def prepare_draft(
         card=card_fields,
         reference=reference,
     )
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` as plain JSON: numpy scalars unwrapped, NaN/inf as None, the rest repr()'d."""
-    if value is None or isinstance(value, bool | str | int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    item = getattr(value, "item", None)  # numpy scalar
-    if callable(item) and getattr(value, "ndim", None) == 0:
-        return json_safe(item())
-    return repr(value)
 
 
 def _params_of(model: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ request on a bounded queue (full: dropped and counted, never waited on) and a th
 of its own scores it with the candidate. Its prediction is logged under the same
 request id, without the inputs (production's row holds them); both versions' model
 times go to telemetry under ``<model>@shadow``
-(:func:`deploykit.monitoring.compare.shadow_key`), so comparing them is like for like.
+(:func:`deploykit.monitoring.telemetry.shadow_key`), so comparing them is like for like.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from deploykit.errors import DeployKitError
-from deploykit.monitoring.compare import shadow_key
+from deploykit.monitoring.telemetry import shadow_key
 from deploykit.server.prometheus import _label
 
 if TYPE_CHECKING:

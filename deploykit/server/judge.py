@@ -18,7 +18,6 @@ import time
 from typing import TYPE_CHECKING
 
 from deploykit.errors import ConflictError, DeployKitError, NotFoundError
-from deploykit.monitoring.evidence import judge
 from deploykit.registry.experiments import ExperimentStore
 
 if TYPE_CHECKING:
@@ -86,6 +85,9 @@ class ExperimentJudge:
         running = [e for e in self.store.running().values() if e.promote_when]
         if not running:
             return []
+        # the evidence stack (pandas) loads once an experiment has a policy to judge
+        from deploykit.monitoring.evidence import judge
+
         self.telemetry.flush()
         self.predlog.flush()
         acted = []
