@@ -61,7 +61,11 @@ def test_push_deploy_rollback_events_and_load_on_postgres_and_s3(
         v2 = reg.push(second, "churn", X=X, description="stronger prior")
         reg.push(first, "churn")  # same bytes again: a third version, no new object
         assert [v.version for v in reg.versions("churn")] == [1, 2, 3]
-        keys = [f"{team.prefix}/sha256/{d[7:9]}/{d[9:]}" for d in (v1.digest, v2.digest)]
+        # each version's bytes, and the ONNX file compiled from each beside it
+        digests = [v1.digest, v2.digest]
+        digests += [v.runtime["digest"] for v in (v1, v2) if v.runtime and v.runtime.get("digest")]
+        keys = [f"{team.prefix}/sha256/{d[7:9]}/{d[9:]}" for d in digests]
+        assert len(keys) == 4, [v.runtime for v in (v1, v2)]
         assert team.objects() == sorted(keys)
 
         reg.deploy("churn", 1)

@@ -29,9 +29,11 @@ def test_push_over_http_predict_and_logs_land_in_the_bucket(team: Team) -> None:
     try:
         with Client(server.url, token=server.token, settings=team.settings) as client:
             pushed = client.push(model, "churn", X=frame, deploy=True)  # streamed to S3
-            assert team.objects() == [
-                f"{team.prefix}/sha256/{pushed.digest[7:9]}/{pushed.digest[9:]}"
-            ]
+            compiled = (pushed.runtime or {}).get("digest")
+            assert compiled, pushed.runtime  # the ONNX file streamed beside the original
+            assert team.objects() == sorted(
+                f"{team.prefix}/sha256/{d[7:9]}/{d[9:]}" for d in (pushed.digest, compiled)
+            )
             for start in range(0, 50, 10):
                 answer = client.predict("churn", frame.iloc[start : start + 10])
                 assert (

@@ -56,9 +56,12 @@ def reg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
 
 
 def damage(reg: Registry, version: int) -> str:
-    digest = reg.version("churn", version).digest
-    flip_a_byte(reg.artifacts.local_path(digest))
-    return digest
+    record = reg.version("churn", version)
+    flip_a_byte(reg.artifacts.local_path(record.digest))
+    compiled = (record.runtime or {}).get("digest")
+    if compiled:  # the ONNX file served in its place is the version's bytes too
+        flip_a_byte(reg.artifacts.local_path(compiled))
+    return record.digest
 
 
 def moves(reg: Registry) -> list[tuple[str, int | None]]:

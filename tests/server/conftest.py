@@ -89,7 +89,8 @@ def served(
     registry.push(rf, "rf", X=X.to_numpy(), deploy=True)
     registry.push(mixed, "mixed", X=mixed_frame, deploy=True)
     registry.push(lr, "draft", X=X)
-    config = ServerConfig(max_body_bytes=64 * 1024, log_flush_seconds=0.5)
+    # small enough to reach in a test; a push's metadata (profile, lineage, card) fits
+    config = ServerConfig(max_body_bytes=128 * 1024, log_flush_seconds=0.5)
     with LiveServer(settings, config) as server:
         assert server.token is not None
         yield Served(

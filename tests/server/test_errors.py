@@ -94,13 +94,13 @@ def test_curl_default_content_type_is_read_as_json(served: Served) -> None:
 
 
 def test_a_body_over_the_limit_is_413_declared_or_streamed(served: Served) -> None:
-    big = b'{"inputs": [' + b"[0.5, 0.5, 0.5, 0.5, 0.5]," * 4000 + b"[0,0,0,0,0]]}"
+    big = b'{"inputs": [' + b"[0.5, 0.5, 0.5, 0.5, 0.5]," * 8000 + b"[0,0,0,0,0]]}"
     declared = httpx.post(
         f"{served.url}/v1/models/lr/predict",
         content=big,
         headers={"content-type": "application/json"},
     )
-    assert "65536 bytes" in _error(declared, 413, "InvalidInputError")
+    assert "131072 bytes" in _error(declared, 413, "InvalidInputError")
 
     def chunks():  # no Content-Length: the server counts while streaming
         for i in range(0, len(big), 8192):
