@@ -239,7 +239,7 @@ def test_refresh_recovers_from_a_wrong_token_and_follows_a_restart_as_viewer(
         expect(note).to_contain_text("has the 'viewer' role", timeout=30_000)
         # the configuration changed: the open model closed, nothing stale left to click
         expect(panel.locator(".jp-DeploykitPanel-notice")).to_contain_text(
-            f"The Jupyter server now uses server: {deploykit_server.url}"
+            f"The Jupyter server now uses server: {deploykit_server.url}", timeout=30_000
         )
         panel.get_by_role("button", name="churn", exact=True).click()
         expect(panel.locator(".jp-DeploykitPanel-live")).to_contain_text("In production")
