@@ -143,6 +143,27 @@ class VersionDraft:
         """A copy saying how the version runs (deploykit.compile.RuntimeInfo.to_dict())."""
         return dataclasses.replace(self, runtime=runtime)
 
+    def version_fields(self, actor: str) -> dict[str, Any]:
+        """What the new version records from this draft: the ``versions`` row and the
+        :class:`~deploykit.records.ModelVersion` handed to its first card share it."""
+        return {
+            "digest": self.digest,
+            "format": self.format,
+            "size": self.size,
+            "author": self.author or actor,
+            "estimator": self.estimator,
+            "description": self.description,
+            "notebook": self.notebook,
+            "signature": self.signature,
+            "metrics": self.metrics,
+            "evaluation": self.evaluation,
+            "gate": self.gate,
+            "params": self.params,
+            "data_fingerprint": self.data_fingerprint,
+            "environment": self.environment,
+            "runtime": self.runtime,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 

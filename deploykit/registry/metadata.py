@@ -196,22 +196,8 @@ class MetadataStore:
                 versions.insert().values(
                     model_id=model_id,
                     version=number,
-                    digest=draft.digest,
-                    format=draft.format,
-                    size=draft.size,
                     created_at=now,
-                    author=draft.author or actor,
-                    estimator=draft.estimator,
-                    description=draft.description,
-                    notebook=draft.notebook,
-                    signature=draft.signature,
-                    metrics=draft.metrics,
-                    evaluation=draft.evaluation,
-                    gate=draft.gate,
-                    params=draft.params,
-                    data_fingerprint=draft.data_fingerprint,
-                    environment=draft.environment,
-                    runtime=draft.runtime,
+                    **draft.version_fields(actor),
                 )
             ).inserted_primary_key[0]  # type: ignore[index]
             if draft.profile is not None:
@@ -378,25 +364,7 @@ def _write_card(
     """The new version's lineage and first card revision, in the push's transaction."""
     from deploykit.cards.store import write_push  # cards reads registry tables: no loop
 
-    record = ModelVersion(
-        model=name,
-        version=number,
-        digest=draft.digest,
-        format=draft.format,
-        size=draft.size,
-        created_at=at,
-        author=draft.author or actor,
-        estimator=draft.estimator,
-        description=draft.description,
-        notebook=draft.notebook,
-        signature=draft.signature,
-        metrics=draft.metrics,
-        evaluation=draft.evaluation,
-        gate=draft.gate,
-        params=draft.params,
-        data_fingerprint=draft.data_fingerprint,
-        environment=draft.environment,
-    )
+    record = ModelVersion(model=name, version=number, created_at=at, **draft.version_fields(actor))
     write_push(
         connection,
         version_id,
