@@ -35,14 +35,7 @@ if TYPE_CHECKING:
     from deploykit.monitoring.performance import EstimatedPerformance
     from deploykit.monitoring.results import DriftTimeline
     from deploykit.monitoring.rules import AlertOptions, AlertRule
-    from deploykit.records import (
-        Alias,
-        CardRevision,
-        Event,
-        Experiment,
-        ModelInfo,
-        ModelVersion,
-    )
+    from deploykit.records import Alias, CardRevision, Event, Experiment, ModelInfo, ModelVersion
     from deploykit.registry import Registry
     from deploykit.settings import Settings
 

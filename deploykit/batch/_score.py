@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,13 +29,27 @@ from deploykit.batch._plan import Plan, ScoreResult, open_input
 from deploykit.errors import InvalidInputError
 from deploykit.records import ModelVersion
 
-__all__ = ["Progress", "ScoreResult", "score", "score_with"]
+if TYPE_CHECKING:
+    from typing import Unpack
+
+__all__ = ["Progress", "ScoreOptions", "ScoreResult", "score", "score_with"]
 
 #: called with (rows done, rows in the file) after each chunk
 Progress = Callable[[int, int], None]
 DEFAULT_CHUNK_ROWS = 65_536
 ENGINES = ("chunked", "dask")
 _PREFETCH = 1  # chunks decoded ahead of the one being predicted
+
+
+class ScoreOptions(TypedDict, total=False):
+    """How to score, besides what and where: :func:`score` hands them to :func:`score_with`."""
+
+    chunk_rows: int
+    proba: bool
+    keep: Sequence[str] | None
+    progress: Progress | None
+    storage_options: dict[str, Any] | None
+    engine: str
 
 
 def score(
@@ -45,12 +59,7 @@ def score(
     destination: str | os.PathLike[str],
     *,
     ref: int | str = "production",
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
-    proba: bool = False,
-    keep: Sequence[str] | None = None,
-    progress: Progress | None = None,
-    storage_options: dict[str, Any] | None = None,
-    engine: str = "chunked",
+    **options: Unpack[ScoreOptions],
 ) -> ScoreResult:
     """Score ``source`` (Parquet) with version ``ref`` of ``name``; write ``destination``.
 
@@ -64,18 +73,7 @@ def score(
     """
     record = registry.version(name, ref)
     model = _model(registry, record)
-    result = score_with(
-        model,
-        record,
-        source,
-        destination,
-        chunk_rows=chunk_rows,
-        proba=proba,
-        keep=keep,
-        progress=progress,
-        storage_options=storage_options,
-        engine=engine,
-    )
+    result = score_with(model, record, source, destination, **options)
     runtime = "onnx" if (record.runtime or {}).get("runtime") == "onnx" else "sklearn"
     return dataclasses.replace(result, runtime=runtime)
 

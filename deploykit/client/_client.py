@@ -36,14 +36,7 @@ from deploykit.errors import (
     StorageError,
     error_class,
 )
-from deploykit.records import (
-    Alias,
-    CardRevision,
-    Event,
-    Experiment,
-    ModelInfo,
-    ModelVersion,
-)
+from deploykit.records import Alias, CardRevision, Event, Experiment, ModelInfo, ModelVersion
 from deploykit.settings import Settings
 
 if TYPE_CHECKING:

@@ -180,12 +180,7 @@ class ArtifactStore:
     def _write(
         self, fill: Callable[[BinaryIO], None], expected: str | None = None
     ) -> StoredArtifact:
-        part = self._tmp / f"{uuid.uuid4().hex}.part"
-        try:
-            raw = _create_part(part)
-        except OSError as exc:
-            raise _storage_error("create a temporary file in", self._tmp, exc) from None
-        stream = _HashingStream(raw, part)
+        part, stream = self._new_part()
         try:
             fill(cast(BinaryIO, stream))  # write-only, unseekable, binary
             digest, size = stream.finish(fsync=False)
@@ -208,6 +203,15 @@ class ArtifactStore:
             return self._commit(part, digest, size)
         finally:
             stream.discard()  # no-op once committed: the .part file was renamed away
+
+    def _new_part(self) -> tuple[Path, _HashingStream]:
+        """A fresh ``.part`` file in the temporary folder and the hashing stream writing it."""
+        part = self._tmp / f"{uuid.uuid4().hex}.part"
+        try:
+            raw = _create_part(part)
+        except OSError as exc:
+            raise _storage_error("create a temporary file in", self._tmp, exc) from None
+        return part, _HashingStream(raw, part)
 
     def _intact(self, digest: str) -> bool:
         path = self._local / _key(digest)
@@ -312,12 +316,7 @@ class ArtifactStore:
         return self._download(digest, key, path)
 
     def _download(self, digest: str, key: str, path: Path) -> Path:
-        part = self._tmp / f"{uuid.uuid4().hex}.part"
-        try:
-            raw = _create_part(part)
-        except OSError as exc:
-            raise _storage_error("create a temporary file in", self._tmp, exc) from None
-        stream = _HashingStream(raw, part)
+        part, stream = self._new_part()
         try:
             with self.open(digest) as source:
                 shutil.copyfileobj(source, stream, _CHUNK)

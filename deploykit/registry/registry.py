@@ -26,14 +26,7 @@ from deploykit.errors import (
     DeployKitWarning,
     InvalidInputError,
 )
-from deploykit.records import (
-    Alias,
-    CardRevision,
-    Event,
-    Experiment,
-    ModelInfo,
-    ModelVersion,
-)
+from deploykit.records import Alias, CardRevision, Event, Experiment, ModelInfo, ModelVersion
 from deploykit.registry.database import create_engine, mask_url
 from deploykit.registry.drafts import VersionDraft, json_safe, prepare_draft
 from deploykit.registry.events import check_filters
