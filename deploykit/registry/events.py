@@ -8,7 +8,7 @@ here updates or deletes a row.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 import sqlalchemy as sa
 
@@ -20,6 +20,7 @@ from deploykit.registry.tables import events
 __all__ = [
     "ACTIONS",
     "EXPERIMENT_ACTIONS",
+    "EventFilters",
     "append_event",
     "check_filters",
     "last_event_id",
@@ -45,6 +46,14 @@ ACTIONS = (
     "card",
     *EXPERIMENT_ACTIONS,
 )
+
+
+class EventFilters(TypedDict, total=False):
+    """The filters of :func:`read_events` besides the model, passed through by the store."""
+
+    limit: int
+    since: datetime | None
+    action: str | None
 
 
 def append_event(
@@ -119,18 +128,8 @@ def read_event(connection: sa.Connection, event_id: int) -> Event:
 
 
 def _event(row: Any) -> Event:
-    return Event(
-        id=row.id,
-        at=as_utc(row.at),
-        actor=row.actor,
-        action=row.action,
-        model=row.model,
-        alias=row.alias,
-        from_version=row.from_version,
-        to_version=row.to_version,
-        reason=row.reason,
-        details=row.details or {},
-    )
+    """The :class:`Event` of an ``events`` row: its columns are the record's fields."""
+    return Event(**{**row._mapping, "at": as_utc(row.at), "details": row.details or {}})
 
 
 def last_event_id(connection: sa.Connection) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -29,6 +29,11 @@ from deploykit.registry.drafts import VersionDraft
 from deploykit.registry.names import check_alias_name, did_you_mean
 from deploykit.registry.rows import VERSION_COLUMNS, group_versions, model_info, paused_gc
 from deploykit.registry.tables import aliases, models, version_profiles, versions
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from deploykit.registry.events import EventFilters
 
 __all__ = ["MetadataStore", "parse_ref"]
 
@@ -139,20 +144,11 @@ class MetadataStore:
             ).all()
         return [history._record(name, row) for row in rows]
 
-    def events(
-        self,
-        name: str | None = None,
-        *,
-        limit: int = 100,
-        since: datetime | None = None,
-        action: str | None = None,
-    ) -> list[Event]:
+    def events(self, name: str | None, **filters: Unpack[EventFilters]) -> list[Event]:
         with self.engine.connect() as connection:
             if name is not None:
                 self._model_row(connection, name)
-            return event_log.read_events(
-                connection, model=name, limit=limit, since=since, action=action
-            )
+            return event_log.read_events(connection, model=name, **filters)
 
     def last_event_id(self) -> int:
         with self.engine.connect() as connection:
