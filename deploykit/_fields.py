@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
-__all__ = ["field_names", "from_known", "refuse_unknown", "replace_fields"]
+__all__ = ["field_names", "from_known", "known_items", "refuse_unknown", "replace_fields"]
 
 _T = TypeVar("_T")
 
@@ -47,7 +47,12 @@ def replace_fields(obj: _T, changes: Mapping[str, Any], *, what: str, known_as: 
     return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
 
 
+def known_items(cls: Any, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The items of ``data`` that are fields of ``cls``: what a newer writer added is dropped."""
+    known = field_names(cls)
+    return {k: v for k, v in data.items() if k in known}
+
+
 def from_known(cls: type[_T], data: Mapping[str, Any]) -> _T:
     """``cls`` from the items of ``data`` that are its fields; the others are ignored."""
-    known = field_names(cls)
-    return cls(**{k: v for k, v in data.items() if k in known})
+    return cls(**known_items(cls, data))

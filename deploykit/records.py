@@ -13,6 +13,8 @@ import dataclasses
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
+from deploykit._fields import known_items
+
 __all__ = ["Alias", "CardRevision", "Event", "Experiment", "ModelInfo", "ModelVersion", "utcnow"]
 
 _R = TypeVar("_R")
@@ -52,8 +54,7 @@ class _Record:
 
     @classmethod
     def from_dict(cls: type[_R], data: dict[str, Any]) -> _R:
-        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        kwargs = {k: v for k, v in data.items() if k in known}
+        kwargs = known_items(cls, data)
         for name in cls._datetime_fields:  # type: ignore[attr-defined]
             value = kwargs.get(name)
             if isinstance(value, str):

@@ -12,6 +12,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from deploykit._fields import known_items
+
 __all__ = ["InputPlan", "RuntimeInfo", "describe_runtime"]
 
 
@@ -35,15 +37,9 @@ class InputPlan:
     names: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "layout": self.layout,
-            "dtype": self.dtype,
-            "columns": list(self.columns),
-            "families": list(self.families),
-            "nullable": list(self.nullable),
-            "kinds": list(self.kinds),
-            "names": list(self.names),
-        }
+        """Every field, its tuples as JSON lists."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> InputPlan:
@@ -114,8 +110,7 @@ class RuntimeInfo:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RuntimeInfo:
-        known = {f.name for f in dataclasses.fields(cls)}
-        fields = {k: v for k, v in d.items() if k in known}
+        fields = known_items(cls, d)
         plan = fields.get("plan")
         fields["plan"] = None if plan is None else InputPlan.from_dict(plan)
         return cls(**fields)

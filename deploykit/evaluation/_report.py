@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from deploykit._fields import known_items
 from deploykit.errors import EvaluationError
 from deploykit.evaluation._gate import GateResult
 from deploykit.evaluation._metrics import GREATER_IS_BETTER
@@ -129,8 +130,7 @@ class EvaluationReport:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EvaluationReport:
         """The report ``to_dict`` described; unknown keys are ignored for forward compatibility."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        kwargs = {k: v for k, v in data.items() if k in known}
+        kwargs = known_items(cls, data)
         if isinstance(kwargs.get("gate"), dict):
             kwargs["gate"] = GateResult.from_dict(kwargs["gate"])
         kwargs["notes"] = tuple(kwargs.get("notes") or ())
