@@ -12,8 +12,6 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from deploykit._fields import known_items
-
 __all__ = ["InputPlan", "RuntimeInfo", "describe_runtime"]
 
 
@@ -110,7 +108,8 @@ class RuntimeInfo:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RuntimeInfo:
-        fields = known_items(cls, d)
+        known = {f.name for f in dataclasses.fields(cls)}  # inline: export copies this module alone
+        fields = {k: v for k, v in d.items() if k in known}
         plan = fields.get("plan")
         fields["plan"] = None if plan is None else InputPlan.from_dict(plan)
         return cls(**fields)
