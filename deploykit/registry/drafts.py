@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from deploykit._fields import known_items
 from deploykit._json import json_safe
 from deploykit._schema import json_type
 from deploykit.errors import GateError, InvalidInputError
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from deploykit.cards.lineage import KernelContext
 
 __all__ = ["VersionDraft", "draft_schema", "json_safe", "prepare_draft"]
+
+_T = TypeVar("_T")
 
 _MAX_TEXT = 100_000  # characters in a free-text field (description, estimator, ...)
 
@@ -175,8 +178,7 @@ class VersionDraft:
             raise InvalidInputError(
                 f"A version draft must be a JSON object. Got {json_type(data)} instead."
             )
-        known = {f.name for f in dataclasses.fields(cls)}
-        fields = {k: v for k, v in data.items() if k in known}
+        fields = known_items(cls, data)
         _check_fields(fields)
         return cls(**fields)
 
@@ -402,13 +404,7 @@ def _signature(
     from deploykit.signature import ColumnSpec, Signature
 
     if given is not None:
-        if isinstance(given, Mapping):
-            given = Signature.from_dict(given)
-        if not isinstance(given, Signature):
-            raise InvalidInputError(
-                "The 'signature' parameter must be a deploykit.Signature or its dict. "
-                f"Got {type(given).__name__} instead."
-            )
+        given = _coerced(given, Signature, Mapping, Signature.from_dict, "signature", "its dict")
         return json_safe(given.with_nullable(nullable or ()).to_dict())
     if X is not None:
         return json_safe(Signature.infer(X, model=model, nullable=nullable).to_dict())
@@ -454,11 +450,27 @@ def _check_gate(gate: Any, report: Any) -> Any:
         )
     from deploykit.evaluation import Gate
 
-    if isinstance(gate, str):
-        gate = Gate.parse(gate)
-    if not isinstance(gate, Gate):
-        raise GateError(
-            "The 'gate' parameter must be a deploykit.Gate or its text, such as "
-            f"'recall >= 0.8'. Got {type(gate).__name__} instead."
+    form = "its text, such as 'recall >= 0.8'"
+    return _coerced(gate, Gate, str, Gate.parse, "gate", form, error=GateError).check(report)
+
+
+def _coerced(
+    value: Any,
+    cls: type[_T],
+    source: type,
+    parse: Callable[[Any], _T],
+    param: str,
+    form: str,
+    *,
+    error: type[Exception] = InvalidInputError,
+) -> _T:
+    """``value`` as a ``cls``, parsed first if it came in its ``source`` form (a dict, a
+    text); anything else is ``error`` naming ``param`` and what it takes."""
+    if isinstance(value, source):
+        value = parse(value)
+    if not isinstance(value, cls):
+        raise error(
+            f"The {param!r} parameter must be a deploykit.{cls.__name__} or {form}. "
+            f"Got {type(value).__name__} instead."
         )
-    return gate.check(report)
+    return value
