@@ -18,7 +18,7 @@ from deploykit.registry.events import append_event
 from deploykit.registry.rows import as_utc
 from deploykit.registry.tables import experiments
 
-__all__ = ["end_running", "finish", "record", "running_row"]
+__all__ = ["end_running", "finish", "log_event", "record", "row_by_id", "running_row"]
 
 
 def record(row: Any) -> Experiment:
@@ -54,6 +54,36 @@ def running_row(connection: sa.Connection, model: str) -> Any | None:
     ).first()
 
 
+def row_by_id(connection: sa.Connection, experiment_id: int) -> Any:
+    return connection.execute(sa.select(experiments).where(experiments.c.id == experiment_id)).one()
+
+
+def log_event(
+    connection: sa.Connection,
+    row: Any,
+    verb: str,
+    *,
+    actor: str,
+    at: datetime,
+    reason: str | None,
+    details: dict[str, Any],
+) -> None:
+    """Log ``experiment-<verb>`` of ``row``: its model, alias and two versions, then
+    which experiment it is and ``details``."""
+    append_event(
+        connection,
+        at=at,
+        actor=actor,
+        action=f"experiment-{verb}",
+        model=row.model,
+        alias=row.alias,
+        from_version=int(row.production_version),
+        to_version=int(row.candidate_version),
+        reason=reason,
+        details={"experiment": int(row.id), "kind": row.kind, **details},
+    )
+
+
 def finish(
     connection: sa.Connection,
     row: Any,
@@ -77,25 +107,19 @@ def finish(
         values["statistics"] = statistics
     connection.execute(experiments.update().where(experiments.c.id == row.id).values(**values))
     verb = {"promoted": "promote", "aborted": "abort"}.get(state, "end")
-    append_event(
+    log_event(
         connection,
-        at=at,
+        row,
+        verb,
         actor=actor,
-        action=f"experiment-{verb}",
-        model=row.model,
-        alias=row.alias,
-        from_version=int(row.production_version),
-        to_version=int(row.candidate_version),
+        at=at,
         reason=reason,
         details={
-            "experiment": int(row.id),
-            "kind": row.kind,
             "percent": float(row.percent),
             **({"statistics": statistics} if statistics else {}),
         },
     )
-    ended = connection.execute(sa.select(experiments).where(experiments.c.id == row.id)).one()
-    return record(ended)
+    return record(row_by_id(connection, row.id))
 
 
 def end_running(

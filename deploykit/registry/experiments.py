@@ -23,8 +23,7 @@ from deploykit.errors import ConflictError, ExperimentNotFoundError, InvalidInpu
 from deploykit.records import Alias, Experiment, utcnow
 from deploykit.registry import history
 from deploykit.registry.database import run_in_transaction
-from deploykit.registry.events import append_event
-from deploykit.registry.experiment_rows import finish, record, running_row
+from deploykit.registry.experiment_rows import finish, log_event, record, row_by_id, running_row
 from deploykit.registry.tables import experiments, models, versions
 from deploykit.registry.watch import notify_alias_moved
 
@@ -178,27 +177,18 @@ class ExperimentStore:
                     statistics={},
                 )
             ).inserted_primary_key[0]  # type: ignore[index]
-            append_event(
+            row = row_by_id(connection, new_id)
+            log_event(
                 connection,
-                at=now,
+                row,
+                "start",
                 actor=actor,
-                action="experiment-start",
-                model=name,
-                alias=alias,
-                from_version=int(current.version),
-                to_version=candidate,
+                at=now,
                 reason=reason,
-                details={
-                    "experiment": int(new_id),
-                    "kind": kind,
-                    "percent": percent,
-                    "sticky": sticky,
-                    **(policy or {}),
-                },
+                details={"percent": percent, "sticky": sticky, **(policy or {})},
             )
             notify_alias_moved(connection, name, alias)  # servers re-read their routes now
-            row = connection.execute(sa.select(experiments).where(experiments.c.id == new_id))
-            return record(row.one())
+            return record(row)
 
         return run_in_transaction(self.engine, work)
 
@@ -213,27 +203,17 @@ class ExperimentStore:
                 .where(experiments.c.id == row.id)
                 .values(percent=percent, updated_at=now)
             )
-            append_event(
+            log_event(
                 connection,
-                at=now,
+                row,
+                "step",
                 actor=actor,
-                action="experiment-step",
-                model=name,
-                alias=row.alias,
-                from_version=int(row.production_version),
-                to_version=int(row.candidate_version),
+                at=now,
                 reason=reason,
-                details={
-                    "experiment": int(row.id),
-                    "kind": row.kind,
-                    "from_percent": float(row.percent),
-                    "percent": percent,
-                },
+                details={"from_percent": float(row.percent), "percent": percent},
             )
             notify_alias_moved(connection, name, row.alias)
-            return record(
-                connection.execute(sa.select(experiments).where(experiments.c.id == row.id)).one()
-            )
+            return record(row_by_id(connection, row.id))
 
         return run_in_transaction(self.engine, work)
 
