@@ -34,6 +34,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from dkinput import wire  # noqa: E402
 from dkinput.errors import DeployKitError, InvalidInputError  # noqa: E402
 from dkinput.payloads import (  # noqa: E402
     InputSpec,
@@ -41,18 +42,6 @@ from dkinput.payloads import (  # noqa: E402
     parse_body,
     predict_failure,
     to_model_input,
-)
-from dkinput.wire import (  # noqa: E402
-    check_json_type,
-    check_length,
-    dumps,
-    error_body,
-    new_request_id,
-    parse_json,
-    request_id_from,
-    status_of,
-    too_large,
-    wants_proba,
 )
 
 SPEC: dict[str, Any] = json.loads((HERE / "model" / "model.json").read_text())
@@ -142,8 +131,8 @@ def run_model(data: Any, proba: bool) -> tuple[Any, Any]:
 
 
 def predict(body: bytes, query: bytes, request_id: str) -> dict[str, Any]:
-    parsed = parse_body(parse_json(body))
-    proba = wants_proba(query)
+    parsed = parse_body(wire.parse_json(body))
+    proba = wire.wants_proba(query)
     if proba and not HAS_PROBA:
         raise InvalidInputError(
             f"Model {REF} ({SPEC.get('estimator')}) has no predict_proba; drop ?proba=true."
@@ -188,7 +177,7 @@ async def _read_body(receive: Any) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY:
-            raise too_large(MAX_BODY)
+            raise wire.too_large(MAX_BODY)
         chunks.append(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)
@@ -209,31 +198,31 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
     if method == "GET" and path == "/healthz":
         await _send(
-            send, 200, dumps({"status": "ok", "model": NAME, "version": SPEC["version"]}), None
+            send, 200, wire.dumps({"status": "ok", "model": NAME, "version": SPEC["version"]}), None
         )
     elif method == "GET" and path == "/v1/models":
         keys = ("model", "version", "digest", "format", "estimator", "signature")
-        await _send(send, 200, dumps([{k: SPEC.get(k) for k in keys}]), None)
+        await _send(send, 200, wire.dumps([{k: SPEC.get(k) for k in keys}]), None)
     elif method == "POST" and path in (f"/v1/models/{NAME}/predict", "/invocations"):
-        request_id = request_id_from(headers.get("x-request-id", ""))
+        request_id = wire.request_id_from(headers.get("x-request-id", ""))
         try:
-            check_json_type(headers.get("content-type"))
-            check_length(headers.get("content-length"), MAX_BODY)
+            wire.check_json_type(headers.get("content-type"))
+            wire.check_length(headers.get("content-length"), MAX_BODY)
             answer = predict(await _read_body(receive), scope.get("query_string", b""), request_id)
-            status, payload = 200, dumps(answer)
+            status, payload = 200, wire.dumps(answer)
         except DeployKitError as exc:
-            status, payload = status_of(exc), dumps(error_body(exc, request_id))
+            status, payload = wire.status_of(exc), wire.dumps(wire.error_body(exc, request_id))
         except Exception as exc:  # a fault, not the caller's: logged, answered without details
             print(f"serve.py: unexpected error in request {request_id}: {exc!r}", file=sys.stderr)
-            status, payload = 500, dumps(error_body(exc, request_id))
+            status, payload = 500, wire.dumps(wire.error_body(exc, request_id))
         await _send(send, status, payload, request_id)
     else:
         error = {
             "type": "NotFoundError",
             "message": f"No such endpoint: {method} {path}. This image serves {NAME}.",
-            "request_id": new_request_id(),
+            "request_id": wire.new_request_id(),
         }
-        await _send(send, 404, dumps({"error": error}), None)
+        await _send(send, 404, wire.dumps({"error": error}), None)
 
 
 if __name__ == "__main__":
