@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -73,15 +74,20 @@ def _print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, default=str))
 
 
+def _show(value: Any, as_json: bool, human: Callable[[Any], object]) -> None:
+    """Print ``value`` as JSON for scripts (--json), else the way ``human`` shows people."""
+    if as_json:
+        _print_json(value)
+    else:
+        human(value)
+
+
 @app.command(cls=_Command)
 def models(as_json: JsonOption = False) -> None:
     """List every model with its latest version and aliases."""
     with _registry() as reg:
         found = reg.models()
-    if as_json:
-        _print_json(found)
-    else:
-        render.models_table(found)
+    _show(found, as_json, render.models_table)
 
 
 @app.command(cls=_Command)
@@ -227,10 +233,7 @@ def versions(
     """List a model's versions, oldest first, with metrics and live marker."""
     with _registry() as reg:
         found = reg.versions(name)
-    if as_json:
-        _print_json(found)
-    else:
-        render.versions_table(name, found)
+    _show(found, as_json, lambda rows: render.versions_table(name, rows))
 
 
 @app.command(cls=_Command)
@@ -261,10 +264,7 @@ def status(
                     "status_detail": badge.detail,
                 }
             )
-    if as_json:
-        _print_json(rows)
-    else:
-        render.status_table(rows)
+    _show(rows, as_json, render.status_table)
 
 
 @app.command(cls=_Command)
@@ -281,10 +281,7 @@ def deploy(
     with _registry() as reg:
         before = _current(reg, name, alias)
         moved = reg.deploy(name, version, alias=alias, reason=reason)
-    if as_json:
-        _print_json(moved)
-    else:
-        render.moved("deployed", moved, before)
+    _show(moved, as_json, lambda alias: render.moved("deployed", alias, before))
 
 
 @app.command(cls=_Command)
@@ -299,10 +296,7 @@ def rollback(
     with _registry() as reg:
         before = _current(reg, name, alias)
         moved = reg.rollback(name, to=to, alias=alias, reason=reason)
-    if as_json:
-        _print_json(moved)
-    else:
-        render.moved("rolled back", moved, before)
+    _show(moved, as_json, lambda alias: render.moved("rolled back", alias, before))
 
 
 @app.command(cls=_Command)
@@ -350,10 +344,7 @@ def events(
     """Show the audit log: who pushed, deployed or rolled back what, when and why."""
     with _registry() as reg:
         found = reg.events(name, limit=limit)
-    if as_json:
-        _print_json(found)
-    else:
-        render.events_table(found)
+    _show(found, as_json, render.events_table)
 
 
 @app.command(cls=_Command)
@@ -411,10 +402,7 @@ def gc(
     seconds = _duration(older_than, "--older-than")
     with Registry(Settings.from_env()) as reg:
         report = reg.gc(older_than=seconds, dry_run=dry_run, force=force)
-    if as_json:
-        _print_json(report)
-    else:
-        gc_report(report)
+    _show(report, as_json, gc_report)
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -725,10 +713,7 @@ def token_list(as_json: JsonOption = False) -> None:
     """List tokens (never their secrets): id, name, role, who created them, revoked or not."""
     with _tokens() as store:
         found = store.tokens()
-    if as_json:
-        _print_json(found)
-    else:
-        render.tokens_table(found)
+    _show(found, as_json, render.tokens_table)
 
 
 @token_app.command("revoke", cls=_Command)
