@@ -56,6 +56,10 @@ ReasonOption = Annotated[
     str | None, typer.Option("--reason", "-r", help="Why; kept in the audit log.")
 ]
 AliasOption = Annotated[str, typer.Option("--alias", "-a", help="The alias to move.")]
+NameArgument = Annotated[str, typer.Argument(metavar="NAME", help="Model name.")]
+VersionArgument = Annotated[
+    str, typer.Argument(metavar="VERSION", help="A version number or an alias.")
+]
 
 
 def _registry() -> Backend:
@@ -227,7 +231,7 @@ def _evaluate_file(
 
 @app.command(cls=_Command)
 def versions(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="Model name.")],
+    name: NameArgument,
     as_json: JsonOption = False,
 ) -> None:
     """List a model's versions, oldest first, with metrics and live marker."""
@@ -269,7 +273,7 @@ def status(
 
 @app.command(cls=_Command)
 def deploy(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="Model name.")],
+    name: NameArgument,
     version: Annotated[
         str, typer.Argument(metavar="VERSION", help="Version number, 'latest' or an alias.")
     ],
@@ -286,7 +290,7 @@ def deploy(
 
 @app.command(cls=_Command)
 def rollback(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="Model name.")],
+    name: NameArgument,
     to: Annotated[int | None, typer.Option("--to", help="Version to return to.")] = None,
     alias: AliasOption = "production",
     reason: ReasonOption = None,
@@ -301,7 +305,7 @@ def rollback(
 
 @app.command(cls=_Command)
 def estimated(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="Model name.")],
+    name: NameArgument,
     since: Annotated[
         str, typer.Option("--since", help="How far back: 30m, 24h, 7d (or seconds).")
     ] = "24h",
@@ -734,7 +738,7 @@ def token_revoke(
 
 @app.command(cls=_Command)
 def score(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="Model name.")],
+    name: NameArgument,
     source: Annotated[
         str, typer.Argument(metavar="SOURCE", help="Input Parquet file (path or s3:// URL).")
     ],
@@ -763,7 +767,7 @@ def score(
 
 @app.command(cls=_Command)
 def export(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="Model name.")],
+    name: NameArgument,
     docker: Annotated[Path, typer.Option("--docker", help="Folder for the build context.")],
     version: Annotated[str | None, typer.Option("--version", "-v", help="Version.")] = None,
     alias: Annotated[str | None, typer.Option("--alias", "-a", help="Or an alias.")] = None,
@@ -783,10 +787,8 @@ def export(
 
 @app.command(cls=_Command)
 def card(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="Model name.")],
-    version: Annotated[
-        str, typer.Argument(metavar="VERSION", help="A version number or an alias.")
-    ] = "production",
+    name: NameArgument,
+    version: VersionArgument = "production",
     diff: Annotated[
         str | None, typer.Option("--diff", help="Another version: what changed to it.")
     ] = None,
@@ -817,10 +819,8 @@ def card(
 
 @app.command(cls=_Command)
 def verify(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="Model name.")],
-    version: Annotated[
-        str, typer.Argument(metavar="VERSION", help="A version number or an alias.")
-    ] = "production",
+    name: NameArgument,
+    version: VersionArgument = "production",
     full: Annotated[
         bool, typer.Option("--full", help="Install the whole lock, not the model's closure.")
     ] = False,
