@@ -17,12 +17,15 @@ from deploykit.server.openapi_parts import (
     NAME,
     NAME_PATTERN,
     READ,
+    REF,
+    REF_PARAM,
     WRITE,
     errors,
     get,
     json_content,
     path_param,
     post,
+    query_param,
     ref,
 )
 from deploykit.server.payloads import FORMATS
@@ -32,14 +35,8 @@ __all__ = ["openapi_document"]
 
 _NUMBER_PATTERN = "^[0-9]{1,18}$"  # fits a 64-bit integer column
 _DIGEST_PATTERN = "^sha256:[0-9a-f]{64}$"
-# A version number >= 1, or an alias name (never all digits; 'latest' among them).
-_REF = {
-    "type": "string",
-    "maxLength": 128,
-    "pattern": "^([1-9][0-9]{0,17}|[A-Za-z][A-Za-z0-9._-]*|[0-9]+[A-Za-z._-][A-Za-z0-9._-]*)$",
-}
 _NUMBER = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
-_DEPLOY_VERSION = {"oneOf": [_NUMBER, _REF]}
+_DEPLOY_VERSION = {"oneOf": [_NUMBER, REF]}
 # Optional body fields: null means "not given" (the handler's default), as for absent ones.
 _VERSION_NUMBER = {**_NUMBER, "type": ["integer", "null"]}
 _ALIAS = {  # a name that does not read as a version number
@@ -66,13 +63,11 @@ def _predict(config: ServerConfig, versioned: bool) -> dict[str, Any]:
     if versioned:
         params.append(path_param("version", "^[1-9][0-9]{0,17}$", "A version number"))
     params.append(
-        {
-            "name": "proba",
-            "in": "query",
-            "required": False,
-            "description": "Also return class probabilities",
-            "schema": {"type": "string", "enum": ["true", "false", "1", "0"]},
-        }
+        query_param(
+            "proba",
+            {"type": "string", "enum": ["true", "false", "1", "0"]},
+            "Also return class probabilities",
+        )
     )
     params.append(
         {
@@ -390,12 +385,9 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
             "responses": {"201": json_content(ref("Token"), "Created"), **errors(*WRITE)},
         },
     }
-    query = lambda name, kind="integer", **limits: {  # noqa: E731
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": {"type": kind, **limits},
-    }
+    query = lambda name, kind="integer", **limits: query_param(  # noqa: E731
+        name, {"type": kind, **limits}
+    )
     return {
         "openapi": "3.1.0",
         "info": {
@@ -441,16 +433,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                 "/v1/models/{name}/versions/{ref}": get(
                     "One version: a number, 'latest' or an alias",
                     ref("ModelVersion"),
-                    params=[
-                        NAME,
-                        {
-                            "name": "ref",
-                            "in": "path",
-                            "required": True,
-                            "description": "A version number, 'latest' or an alias name",
-                            "schema": _REF,
-                        },
-                    ],
+                    params=[NAME, REF_PARAM],
                 ),
                 "/v1/models/{name}/aliases": get(
                     "Where each alias points", {**arr, "items": ref("Alias")}
@@ -516,7 +499,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                 **monitoring.paths(),
                 **protocols.paths(config),  # MLflow scoring, Open Inference v2
                 **experiments.paths(),
-                **cards.paths(_REF),
+                **cards.paths(),
                 "/v1/events": get(
                     "The audit log, newest first",
                     {**arr, "items": ref("Event")},

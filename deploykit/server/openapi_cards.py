@@ -13,23 +13,16 @@ from deploykit.server.openapi_parts import (
     NAME,
     ON_BEHALF,
     READ,
+    REF_PARAM,
     WRITE,
     errors,
+    get,
     json_content,
+    query_param,
     ref,
 )
 
 __all__ = ["SCHEMAS", "paths"]
-
-
-def _ref_param(ref_schema: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": "ref",
-        "in": "path",
-        "required": True,
-        "description": "A version number, 'latest' or an alias name",
-        "schema": ref_schema,
-    }
 
 
 _FIELDS = {
@@ -72,8 +65,8 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
-def paths(ref_schema: dict[str, Any]) -> dict[str, Any]:
-    params = [NAME, _ref_param(ref_schema)]
+def paths() -> dict[str, Any]:
+    params = [NAME, REF_PARAM]
     return {
         "/v1/models/{name}/versions/{ref}/card": {
             "get": {
@@ -82,20 +75,16 @@ def paths(ref_schema: dict[str, Any]) -> dict[str, Any]:
                 "security": AUTH,
                 "parameters": [
                     *params,
-                    {
-                        "name": "revision",
-                        "in": "query",
-                        "required": False,
-                        "description": "A card revision (default: the latest)",
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 10**9},
-                    },
-                    {
-                        "name": "format",
-                        "in": "query",
-                        "required": False,
-                        "description": "Overrides Accept",
-                        "schema": {"type": "string", "enum": ["markdown", "html"]},
-                    },
+                    query_param(
+                        "revision",
+                        {"type": "integer", "minimum": 1, "maximum": 10**9},
+                        "A card revision (default: the latest)",
+                    ),
+                    query_param(
+                        "format",
+                        {"type": "string", "enum": ["markdown", "html"]},
+                        "Overrides Accept",
+                    ),
                 ],
                 "responses": {
                     "200": {
@@ -134,12 +123,7 @@ def paths(ref_schema: dict[str, Any]) -> dict[str, Any]:
                 },
             },
         },
-        "/v1/models/{name}/versions/{ref}/lineage": {
-            "get": {
-                "summary": "Where the version came from, and its reference sample",
-                "security": AUTH,
-                "parameters": params,
-                "responses": {"200": json_content(ref("Lineage"), "OK"), **errors(*READ)},
-            }
-        },
+        "/v1/models/{name}/versions/{ref}/lineage": get(
+            "Where the version came from, and its reference sample", ref("Lineage"), params=params
+        ),
     }

@@ -7,7 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from deploykit.server.openapi_parts import AUTH, NAME, READ, WRITE, errors, json_content, post, ref
+from deploykit.server.openapi_parts import (
+    NAME,
+    WRITE,
+    errors,
+    get,
+    json_content,
+    post,
+    query_param,
+    read_operation,
+    ref,
+)
 
 __all__ = ["SCHEMAS", "paths"]
 
@@ -82,27 +92,16 @@ def _body(required: list[str], **properties: Any) -> dict[str, Any]:
 
 
 def _query(name: str, description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "description": description,
-        "schema": {"type": "string"},
-    }
+    return query_param(name, {"type": "string"}, description)
 
 
 def paths() -> dict[str, Any]:
     version = {"type": ["integer", "string"], "description": "a number, 'latest' or an alias"}
     nullable_experiment = {"anyOf": [ref("Experiment"), {"type": "null"}]}
     return {
-        "/v1/models/{name}/experiment": {
-            "get": {
-                "summary": "The running shadow or canary, else the last one, else null",
-                "security": AUTH,
-                "parameters": [NAME],
-                "responses": {"200": json_content(nullable_experiment, "OK"), **errors(*READ)},
-            }
-        },
+        "/v1/models/{name}/experiment": get(
+            "The running shadow or canary, else the last one, else null", nullable_experiment
+        ),
         "/v1/models/{name}/experiment/shadow": {
             "post": post(
                 "Score a share of production's requests with a candidate too, off the "
@@ -165,26 +164,21 @@ def paths() -> dict[str, Any]:
                 ref("Experiment"),
             )
         },
-        "/v1/models/{name}/experiment/evidence": {
-            "get": {
-                "summary": "What the promotion policy's sequential test says now",
-                "security": AUTH,
-                "parameters": [NAME],
-                "responses": {"200": json_content({"type": "object"}, "OK"), **errors(*READ)},
-            }
-        },
+        "/v1/models/{name}/experiment/evidence": get(
+            "What the promotion policy's sequential test says now", {"type": "object"}
+        ),
         "/v1/models/{name}/compare": {
-            "get": {
-                "summary": "Compare two versions on logged shadow/canary traffic",
-                "security": AUTH,
-                "parameters": [
+            "get": read_operation(
+                "Compare two versions on logged shadow/canary traffic",
+                ref("Comparison"),
+                [
                     NAME,
                     _query("a", "version a (default production)"),
                     _query("b", "version b (default the experiment's candidate)"),
                     _query("since", "ISO 8601 time or epoch seconds (default: its start)"),
                 ],
-                "responses": {"200": json_content(ref("Comparison"), "OK"), **errors(*READ, 409)},
-            },
+                409,
+            ),
             "post": {
                 **post(
                     "Compare two versions on the rows sent (both score them)",

@@ -9,7 +9,17 @@ from typing import Any
 
 from deploykit.monitoring.rules import METRICS, RULE_FIELDS
 from deploykit.server.monitor_routes import MAX_SECONDS
-from deploykit.server.openapi_parts import AUTH, NAME, READ, WRITE, errors, json_content, post, ref
+from deploykit.server.openapi_parts import (
+    AUTH,
+    NAME,
+    WRITE,
+    errors,
+    json_content,
+    post,
+    query_param,
+    read_operation,
+    ref,
+)
 
 __all__ = ["SCHEMAS", "paths"]
 
@@ -20,13 +30,7 @@ def _query(name: str, kind: str, description: str) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": kind}
     if kind == "integer":  # what Call.query_int takes; outside it is a 422
         schema.update(minimum=1, maximum=_HIGH.get(name, 10**9))
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "description": description,
-        "schema": schema,
-    }
+    return query_param(name, schema, description)
 
 
 _HIGH = {"step": MAX_SECONDS, "window": MAX_SECONDS}
@@ -213,15 +217,6 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
-def _read(summary: str, schema: dict[str, Any], params: list[Any], *extra: int) -> Any:
-    return {
-        "summary": summary,
-        "security": AUTH,
-        "parameters": params,
-        "responses": {"200": json_content(schema, "OK"), **errors(*READ, *extra)},
-    }
-
-
 def paths() -> dict[str, Any]:
     rule_body = {
         "type": "object",
@@ -234,7 +229,7 @@ def paths() -> dict[str, Any]:
     options_put = post("Keep the model's drift options", ref("DriftOptions"), ref("DriftOptions"))
     return {
         "/v1/models/{name}/metrics": {
-            "get": _read(
+            "get": read_operation(
                 "Requests, 4xx/5xx errors, latency p50/p95/p99 and throughput, in total, per "
                 "version and per step",
                 ref("Metrics"),
@@ -246,7 +241,7 @@ def paths() -> dict[str, Any]:
             )
         },
         "/v1/models/{name}/drift": {
-            "get": _read(
+            "get": read_operation(
                 "Drift of each feature and of the predictions against the version's reference "
                 "profile, overall and per step; accuracy where feedback exists",
                 ref("Drift"),
@@ -255,7 +250,7 @@ def paths() -> dict[str, Any]:
             )
         },
         "/v1/models/{name}/estimated": {
-            "get": _read(
+            "get": read_operation(
                 "Metrics estimated from the logged scores before labels arrive, with a band; "
                 "realized beside them where feedback exists; overall and per step",
                 ref("EstimatedPerformance"),
@@ -267,11 +262,11 @@ def paths() -> dict[str, Any]:
             )
         },
         "/v1/models/{name}/drift/options": {
-            "get": _read("The model's drift options", ref("DriftOptions"), [NAME]),
+            "get": read_operation("The model's drift options", ref("DriftOptions"), [NAME]),
             "put": options_put,
         },
         "/v1/models/{name}/alerts": {
-            "get": _read(
+            "get": read_operation(
                 "The model's alert rules", {"type": "array", "items": ref("AlertRule")}, [NAME]
             ),
             "post": post("Create or replace an alert rule", rule_body, ref("AlertRule")),
