@@ -27,6 +27,7 @@ import pandas as pd
 from pandas.api import types as pdt
 
 from deploykit.errors import InvalidInputError, NotFoundError
+from deploykit.signature import predictions_of
 
 __all__ = ["DataFingerprint", "FeatureProfile", "ReferenceProfile", "fingerprint"]
 
@@ -393,13 +394,7 @@ def _frame(X: Any, model: Any = None) -> pd.DataFrame:
 
 
 def _prediction_profile(model: Any, X: Any, **options: Any) -> FeatureProfile | None:
-    try:
-        predictions = np.asarray(model.predict(X))
-    except Exception as exc:  # any estimator failure: name it, keep the cause chained
-        raise InvalidInputError(
-            f"{type(model).__name__}.predict failed on the reference data "
-            f"({type(exc).__name__}: {exc}). Pass a fitted model and its training data."
-        ) from exc
+    predictions = predictions_of(model, X, "the reference data")
     if predictions.ndim != 1:
         return None  # multi-output: per-output profiles are not kept yet
     series = pd.Series(predictions)

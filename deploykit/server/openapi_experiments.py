@@ -7,17 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deploykit.server.openapi_parts import (
-    NAME,
-    WRITE,
-    errors,
-    get,
-    json_content,
-    post,
-    query_param,
-    read_operation,
-    ref,
-)
+from deploykit.server.openapi_parts import NAME, get, post, query_param, read_operation, ref
 
 __all__ = ["SCHEMAS", "paths"]
 
@@ -179,22 +169,19 @@ def paths() -> dict[str, Any]:
                 ],
                 409,
             ),
-            "post": {
-                **post(
-                    "Compare two versions on the rows sent (both score them)",
-                    _body(
-                        ["data"],
-                        a=version,
-                        b=version,
-                        data={
-                            "type": ["object", "array"],
-                            "description": "a predict body (dataframe_split, "
-                            "dataframe_records...) or a list of records",
-                        },
-                    ),
-                    ref("Comparison"),
+            "post": post(
+                "Compare two versions on the rows sent (both score them)",
+                _body(
+                    ["data"],
+                    a=version,
+                    b=version,
+                    data={
+                        "type": ["object", "array"],
+                        "description": "a predict body (dataframe_split, "
+                        "dataframe_records...) or a list of records",
+                    },
                 ),
-                "responses": {"200": json_content(ref("Comparison"), "OK"), **errors(*WRITE)},
-            },
+                ref("Comparison"),
+            ),
         },
     }
