@@ -14,15 +14,15 @@ from deploykit.server.openapi_parts import (
     ON_BEHALF,
     READ,
     REF_PARAM,
-    WRITE,
     errors,
     get,
-    json_content,
+    object_schema,
+    post,
     query_param,
     ref,
 )
 
-__all__ = ["SCHEMAS", "paths"]
+__all__ = ["paths"]
 
 
 _FIELDS = {
@@ -37,31 +37,6 @@ _FIELDS = {
         for key, d in CARD_FIELDS.items()
     },
     "additionalProperties": False,
-}
-
-SCHEMAS: dict[str, Any] = {
-    "CardRevision": {
-        "type": "object",
-        "required": ["model", "version", "revision", "created_at", "actor", "fields", "markdown"],
-        "properties": {
-            "model": {"type": "string"},
-            "version": {"type": "integer"},
-            "revision": {"type": "integer"},
-            "created_at": {"type": "string", "format": "date-time"},
-            "actor": {"type": "string"},
-            "fields": {"type": "object"},
-            "markdown": {"type": "string"},
-        },
-    },
-    "Lineage": {
-        "type": ["object", "null"],
-        "description": "Where the version came from (notebook, cells hash, git, the package "
-        "lock) and its reference sample; null for versions pushed before lineage was kept",
-        "properties": {
-            "lineage": {"type": ["object", "null"]},
-            "reference": {"type": ["object", "null"]},
-        },
-    },
 }
 
 
@@ -97,31 +72,17 @@ def paths() -> dict[str, Any]:
                     **errors(*READ),
                 },
             },
-            "post": {
-                "summary": "Amend the card: a new revision with some fields changed (the "
+            "post": post(
+                "Amend the card: a new revision with some fields changed (the "
                 "version stays as pushed; a 'card' event is logged)",
-                "security": AUTH,
-                "parameters": [*params, ON_BEHALF],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["fields"],
-                                "properties": {
-                                    "fields": _FIELDS,
-                                    "reason": {"type": ["string", "null"], "maxLength": 2000},
-                                },
-                            }
-                        }
-                    },
-                },
-                "responses": {
-                    "200": json_content(ref("CardRevision"), "OK"),
-                    **errors(*WRITE),
-                },
-            },
+                object_schema(
+                    ["fields"],
+                    fields=_FIELDS,
+                    reason={"type": ["string", "null"], "maxLength": 2000},
+                ),
+                ref("CardRevision"),
+                parameters=[*params, ON_BEHALF],
+            ),
         },
         "/v1/models/{name}/versions/{ref}/lineage": get(
             "Where the version came from, and its reference sample", ref("Lineage"), params=params

@@ -20,7 +20,9 @@ __all__ = [
     "WRITE",
     "errors",
     "get",
+    "json_body",
     "json_content",
+    "object_schema",
     "path_param",
     "post",
     "query_param",
@@ -35,6 +37,16 @@ def ref(name: str) -> dict[str, str]:
 
 def json_content(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    """A required JSON request body."""
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def object_schema(required: list[str], **properties: Any) -> dict[str, Any]:
+    """A JSON object with these properties, ``required`` among them."""
+    return {"type": "object", "required": required, "properties": properties}
 
 
 ERROR_TEXT = {
@@ -134,7 +146,7 @@ def post(summary: str, body: dict[str, Any], schema: dict[str, Any], **extra: An
         "summary": summary,
         "security": AUTH,
         "parameters": [NAME, ON_BEHALF],
-        "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+        "requestBody": json_body(body),
         "responses": {"200": json_content(schema, "OK"), **errors(*WRITE)},
         **extra,
     }
