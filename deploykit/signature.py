@@ -393,6 +393,18 @@ def _align_with_model(frame: pd.DataFrame, kind: str, model: Any) -> tuple[pd.Da
     return frame, kind
 
 
+def predictions_of(model: Any, X: Any, data: str) -> np.ndarray:
+    """``model.predict(X)`` as an array, where a push infers from predictions (the signature,
+    the reference profile): any estimator failure names the model and ``data``."""
+    try:
+        return np.asarray(model.predict(X))
+    except Exception as exc:  # keep the cause chained
+        raise InvalidInputError(
+            f"{type(model).__name__}.predict failed on {data} "
+            f"({type(exc).__name__}: {exc}). Pass a fitted model and its training data."
+        ) from exc
+
+
 def _infer_output(model: Any, signature: Signature, frame: pd.DataFrame) -> dict[str, Any]:
     classes = getattr(model, "classes_", None)
     output: dict[str, Any]
@@ -407,13 +419,7 @@ def _infer_output(model: Any, signature: Signature, frame: pd.DataFrame) -> dict
     output["probabilities"] = hasattr(model, "predict_proba")
     if len(frame):
         head = signature.validate(frame.iloc[:5], allow_extra=True)
-        try:
-            predictions = np.asarray(model.predict(head))
-        except Exception as exc:  # any estimator failure: name it, keep the cause chained
-            raise InvalidInputError(
-                f"{type(model).__name__}.predict failed on the first rows of X "
-                f"({type(exc).__name__}: {exc}). Pass a fitted model and its training data."
-            ) from exc
+        predictions = predictions_of(model, head, "the first rows of X")
         output["dtype"] = str(predictions.dtype)
         if predictions.ndim == 2:
             output["outputs"] = int(predictions.shape[1])

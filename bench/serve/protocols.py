@@ -66,7 +66,8 @@ def rps(args: list[str]) -> float:
 GRPC_LOAD = """
 import asyncio, json, sys, time
 import grpc
-from deploykit.server.protocols import inference_pb2 as pb, inference_pb2_grpc as pbg
+from deploykit.server.protocols import inference_pb2 as pb
+from deploykit.server.protocols.inference_service import Stub
 address, conc, duration = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 row = json.load(open(sys.argv[4]))["inputs"][0]["data"]
 
@@ -75,7 +76,7 @@ async def main():
     tensor = request.inputs.add(name="input", datatype="FP64", shape=[1, 20])
     tensor.contents.fp64_contents.extend(row)
     channels = [grpc.aio.insecure_channel(address) for _ in range(conc)]  # a connection each
-    stubs = [pbg.GRPCInferenceServiceStub(c) for c in channels]
+    stubs = [Stub(c) for c in channels]
     done = 0
     async def worker(stub, until):
         nonlocal done

@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -55,6 +56,10 @@ ReasonOption = Annotated[
     str | None, typer.Option("--reason", "-r", help="Why; kept in the audit log.")
 ]
 AliasOption = Annotated[str, typer.Option("--alias", "-a", help="The alias to move.")]
+NameArgument = Annotated[str, typer.Argument(metavar="NAME", help="Model name.")]
+VersionArgument = Annotated[
+    str, typer.Argument(metavar="VERSION", help="A version number or an alias.")
+]
 
 
 def _registry() -> Backend:
@@ -73,15 +78,20 @@ def _print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, default=str))
 
 
+def _show(value: Any, as_json: bool, human: Callable[[Any], object]) -> None:
+    """Print ``value`` as JSON for scripts (--json), else the way ``human`` shows people."""
+    if as_json:
+        _print_json(value)
+    else:
+        human(value)
+
+
 @app.command(cls=_Command)
 def models(as_json: JsonOption = False) -> None:
     """List every model with its latest version and aliases."""
     with _registry() as reg:
         found = reg.models()
-    if as_json:
-        _print_json(found)
-    else:
-        render.models_table(found)
+    _show(found, as_json, render.models_table)
 
 
 @app.command(cls=_Command)
@@ -221,16 +231,13 @@ def _evaluate_file(
 
 @app.command(cls=_Command)
 def versions(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="Model name.")],
+    name: NameArgument,
     as_json: JsonOption = False,
 ) -> None:
     """List a model's versions, oldest first, with metrics and live marker."""
     with _registry() as reg:
         found = reg.versions(name)
-    if as_json:
-        _print_json(found)
-    else:
-        render.versions_table(name, found)
+    _show(found, as_json, lambda rows: render.versions_table(name, rows))
 
 
 @app.command(cls=_Command)
@@ -261,15 +268,12 @@ def status(
                     "status_detail": badge.detail,
                 }
             )
-    if as_json:
-        _print_json(rows)
-    else:
-        render.status_table(rows)
+    _show(rows, as_json, render.status_table)
 
 
 @app.command(cls=_Command)
 def deploy(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="Model name.")],
+    name: NameArgument,
     version: Annotated[
         str, typer.Argument(metavar="VERSION", help="Version number, 'latest' or an alias.")
     ],
@@ -281,15 +285,12 @@ def deploy(
     with _registry() as reg:
         before = _current(reg, name, alias)
         moved = reg.deploy(name, version, alias=alias, reason=reason)
-    if as_json:
-        _print_json(moved)
-    else:
-        render.moved("deployed", moved, before)
+    _show(moved, as_json, lambda alias: render.moved("deployed", alias, before))
 
 
 @app.command(cls=_Command)
 def rollback(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="Model name.")],
+    name: NameArgument,
     to: Annotated[int | None, typer.Option("--to", help="Version to return to.")] = None,
     alias: AliasOption = "production",
     reason: ReasonOption = None,
@@ -299,15 +300,12 @@ def rollback(
     with _registry() as reg:
         before = _current(reg, name, alias)
         moved = reg.rollback(name, to=to, alias=alias, reason=reason)
-    if as_json:
-        _print_json(moved)
-    else:
-        render.moved("rolled back", moved, before)
+    _show(moved, as_json, lambda alias: render.moved("rolled back", alias, before))
 
 
 @app.command(cls=_Command)
 def estimated(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="Model name.")],
+    name: NameArgument,
     since: Annotated[
         str, typer.Option("--since", help="How far back: 30m, 24h, 7d (or seconds).")
     ] = "24h",
@@ -350,10 +348,7 @@ def events(
     """Show the audit log: who pushed, deployed or rolled back what, when and why."""
     with _registry() as reg:
         found = reg.events(name, limit=limit)
-    if as_json:
-        _print_json(found)
-    else:
-        render.events_table(found)
+    _show(found, as_json, render.events_table)
 
 
 @app.command(cls=_Command)
@@ -411,10 +406,7 @@ def gc(
     seconds = _duration(older_than, "--older-than")
     with Registry(Settings.from_env()) as reg:
         report = reg.gc(older_than=seconds, dry_run=dry_run, force=force)
-    if as_json:
-        _print_json(report)
-    else:
-        gc_report(report)
+    _show(report, as_json, gc_report)
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -725,10 +717,7 @@ def token_list(as_json: JsonOption = False) -> None:
     """List tokens (never their secrets): id, name, role, who created them, revoked or not."""
     with _tokens() as store:
         found = store.tokens()
-    if as_json:
-        _print_json(found)
-    else:
-        render.tokens_table(found)
+    _show(found, as_json, render.tokens_table)
 
 
 @token_app.command("revoke", cls=_Command)
@@ -749,7 +738,7 @@ def token_revoke(
 
 @app.command(cls=_Command)
 def score(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="Model name.")],
+    name: NameArgument,
     source: Annotated[
         str, typer.Argument(metavar="SOURCE", help="Input Parquet file (path or s3:// URL).")
     ],
@@ -778,7 +767,7 @@ def score(
 
 @app.command(cls=_Command)
 def export(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="Model name.")],
+    name: NameArgument,
     docker: Annotated[Path, typer.Option("--docker", help="Folder for the build context.")],
     version: Annotated[str | None, typer.Option("--version", "-v", help="Version.")] = None,
     alias: Annotated[str | None, typer.Option("--alias", "-a", help="Or an alias.")] = None,
@@ -798,10 +787,8 @@ def export(
 
 @app.command(cls=_Command)
 def card(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="Model name.")],
-    version: Annotated[
-        str, typer.Argument(metavar="VERSION", help="A version number or an alias.")
-    ] = "production",
+    name: NameArgument,
+    version: VersionArgument = "production",
     diff: Annotated[
         str | None, typer.Option("--diff", help="Another version: what changed to it.")
     ] = None,
@@ -832,10 +819,8 @@ def card(
 
 @app.command(cls=_Command)
 def verify(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="Model name.")],
-    version: Annotated[
-        str, typer.Argument(metavar="VERSION", help="A version number or an alias.")
-    ] = "production",
+    name: NameArgument,
+    version: VersionArgument = "production",
     full: Annotated[
         bool, typer.Option("--full", help="Install the whole lock, not the model's closure.")
     ] = False,

@@ -94,6 +94,11 @@ def _empty(title: str, message: str) -> go.Figure:
     return _layout(fig, title, hovermode=False)
 
 
+def _per_window(frame: pd.DataFrame, column: str, name: str, mode: str, **style: Any) -> go.Scatter:
+    """One trace of ``frame[column]`` against each window's start (drift, accuracy, estimates)."""
+    return go.Scatter(x=frame["since"], y=frame[column], name=name, mode=mode, **style)
+
+
 def _period(fig: go.Figure, x_range: tuple[Any, Any] | None) -> go.Figure:
     """Show the whole period asked for: one point must not zoom the axis to milliseconds."""
     if x_range is not None:
@@ -246,11 +251,11 @@ def drift_scores_figure(
     for i, feature in enumerate(shown):
         rows = scored[scored["feature"] == feature].sort_values("since")
         fig.add_trace(
-            go.Scatter(
-                x=rows["since"],
-                y=rows["score"],
-                name=str(feature),
-                mode="lines+markers",
+            _per_window(
+                rows,
+                "score",
+                str(feature),
+                "lines+markers",
                 marker={"size": 4},
                 line={"width": 1.5, "color": _PALETTE[i % len(_PALETTE)]},
             )
@@ -258,11 +263,11 @@ def drift_scores_figure(
     flagged = scored[(scored["drifted"] == True) & scored["feature"].isin(shown)]  # noqa: E712
     if not flagged.empty:
         fig.add_trace(
-            go.Scatter(
-                x=flagged["since"],
-                y=flagged["score"],
-                name="drifted",
-                mode="markers",
+            _per_window(
+                flagged,
+                "score",
+                "drifted",
+                "markers",
                 text=flagged["feature"],
                 marker={"symbol": "x", "size": 9, "color": _BAD},
             )
@@ -326,6 +331,26 @@ def distribution_figure(
     return _layout(fig, title, barmode="group", bargap=0.15)
 
 
+def _metric_finish(
+    fig: go.Figure,
+    metric: str,
+    reference: float | None,
+    title: str,
+    x_range: tuple[Any, Any] | None,
+) -> go.Figure:
+    """A live metric chart's last touches: the figure measured at push as a dashed line
+    (live accuracy and estimated performance compare against the same one), axis, title."""
+    if reference is not None:
+        fig.add_hline(
+            y=reference,
+            line={"color": _MUTED, "dash": "dash"},
+            annotation_text=f"at push: {reference:.4f}",
+            annotation_position="top left",
+        )
+    fig.update_yaxes(title_text=metric)
+    return _period(_layout(fig, title), x_range)
+
+
 def accuracy_figure(
     windows: pd.DataFrame,
     *,
@@ -344,25 +369,17 @@ def accuracy_figure(
     if rows.empty:
         return _empty(title, "No feedback labels in this period")
     fig = go.Figure(
-        go.Scatter(
-            x=rows["since"],
-            y=rows["value"],
-            name=f"live {metric}",
-            mode="lines+markers",
+        _per_window(
+            rows,
+            "value",
+            f"live {metric}",
+            "lines+markers",
             customdata=rows["labelled"],
             hovertemplate="%{y:.4f} (%{customdata} labels)<extra></extra>",
             line={"color": _PALETTE[0]},
         )
     )
-    if reference is not None:
-        fig.add_hline(
-            y=reference,
-            line={"color": _MUTED, "dash": "dash"},
-            annotation_text=f"at push: {reference:.4f}",
-            annotation_position="top left",
-        )
-    fig.update_yaxes(title_text=metric)
-    return _period(_layout(fig, title), x_range)
+    return _metric_finish(fig, metric, reference, title, x_range)
 
 
 def split_figure(
@@ -441,11 +458,11 @@ def estimated_figure(
         )
     trusted = rows["trusted"].astype(bool)
     fig.add_trace(
-        go.Scatter(
-            x=rows["since"],
-            y=rows["value"],
-            name=f"estimated {metric}",
-            mode="lines+markers",
+        _per_window(
+            rows,
+            "value",
+            f"estimated {metric}",
+            "lines+markers",
             line={"color": _PALETTE[0]},
             marker={"symbol": ["circle" if t else "circle-open" for t in trusted], "size": 7},
             hovertemplate="%{y:.4f} estimated<extra></extra>",
@@ -454,21 +471,13 @@ def estimated_figure(
     realized = rows.dropna(subset=["realized"])
     if not realized.empty:
         fig.add_trace(
-            go.Scatter(
-                x=realized["since"],
-                y=realized["realized"],
-                name=f"realized {metric}",
-                mode="markers",
+            _per_window(
+                realized,
+                "realized",
+                f"realized {metric}",
+                "markers",
                 marker={"color": _PALETTE[1], "size": 8, "symbol": "diamond"},
                 hovertemplate="%{y:.4f} realized<extra></extra>",
             )
         )
-    if reference is not None:
-        fig.add_hline(
-            y=reference,
-            line={"color": _MUTED, "dash": "dash"},
-            annotation_text=f"at push: {reference:.4f}",
-            annotation_position="top left",
-        )
-    fig.update_yaxes(title_text=metric)
-    return _period(_layout(fig, title), x_range)
+    return _metric_finish(fig, metric, reference, title, x_range)

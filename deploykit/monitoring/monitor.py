@@ -30,10 +30,14 @@ from deploykit.monitoring.tables import feedback
 from deploykit.monitoring.timeline import drift_timeline
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import pyarrow as pa
+
     from deploykit.records import ModelVersion
     from deploykit.registry import Registry
 
-__all__ = ["DEFAULT_SPAN", "drift", "labels", "monitored_version"]
+__all__ = ["DEFAULT_SPAN", "drift", "labels", "monitored_version", "read_version_log"]
 
 DEFAULT_SPAN = timedelta(hours=24)
 
@@ -88,6 +92,22 @@ def _storage_options(registry: Registry) -> dict[str, Any]:
     return dict(options()) if callable(options) else {}
 
 
+def read_version_log(
+    registry: Registry, record: ModelVersion, span: Period, columns: Sequence[str]
+) -> pa.Table:
+    """The ``columns`` of one version's logged rows over ``span``, from the registry's
+    artifact store: what drift, estimated performance and the alert rules all read."""
+    return read_log(
+        registry.settings.artifacts_url,
+        record.model,
+        since=span.since,
+        until=span.until,
+        version=record.version,
+        columns=columns,
+        storage_options=_storage_options(registry),
+    )
+
+
 def _task(profile: ReferenceProfile, record: ModelVersion) -> str | None:
     if profile.prediction is not None:
         return "classification" if profile.prediction.kind == "categorical" else "regression"
@@ -140,15 +160,7 @@ def timeline_for(
     columns = ["timestamp", "request_id", "prediction"]
     columns += [name for f in profile.features for name in (f.name, f"{INPUT}{f.name}")]
     columns += [f"{INPUT}{f.name[1:]}" for f in profile.features if f.name[1:].isdigit()]
-    table = read_log(
-        registry.settings.artifacts_url,
-        record.model,
-        since=span.since,
-        until=span.until,
-        version=record.version,
-        columns=columns,
-        storage_options=_storage_options(registry),
-    )
+    table = read_version_log(registry, record, span, columns)
     timeline = drift_timeline(
         profile, table, span, options=options, model=record.model, version=record.version
     )

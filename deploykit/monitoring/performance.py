@@ -41,7 +41,13 @@ if TYPE_CHECKING:
     from deploykit.records import ModelVersion
     from deploykit.registry import Registry
 
-__all__ = ["EstimatedPerformance", "EstimatedWindow", "estimate_table", "estimated_performance"]
+__all__ = [
+    "EstimatedPerformance",
+    "EstimatedWindow",
+    "estimate_table",
+    "estimated_performance",
+    "read_scores_log",
+]
 
 HEADLINE = {"binary": "accuracy", "multiclass": "accuracy", "regression": "mae"}
 
@@ -407,6 +413,15 @@ def _task(record: ModelVersion, profile: ReferenceProfile | None) -> str | None:
     return "binary" if len(prediction.frequencies or {}) <= 2 else "multiclass"
 
 
+def read_scores_log(
+    registry: Registry, record: ModelVersion, profile: ReferenceProfile | None, span: Period
+) -> pa.Table:
+    """The logged columns an estimate of ``record`` over ``span`` reads (scores, inputs)."""
+    from deploykit.monitoring.monitor import read_version_log
+
+    return read_version_log(registry, record, span, _log_columns(record, profile))
+
+
 def _log_columns(record: ModelVersion, profile: ReferenceProfile | None) -> list[str]:
     from deploykit.monitoring.logs import INPUT, PROBABILITY
 
@@ -436,13 +451,7 @@ def estimated_performance(
     ``authenticated_only`` counts only the labels a token vouched for (what rules use).
     """
     from deploykit.errors import InvalidInputError
-    from deploykit.monitoring.logs import read_log
-    from deploykit.monitoring.monitor import (
-        DEFAULT_SPAN,
-        _storage_options,
-        labels,
-        monitored_version,
-    )
+    from deploykit.monitoring.monitor import DEFAULT_SPAN, labels, monitored_version
     from deploykit.monitoring.periods import period
 
     ok = isinstance(confidence, float | int) and not isinstance(confidence, bool)
@@ -454,15 +463,7 @@ def estimated_performance(
     span = period(since, until, step, default_span=DEFAULT_SPAN)
     record = monitored_version(registry, name, version)
     profile = registry.profile(record.model, record.version)
-    table = read_log(
-        registry.settings.artifacts_url,
-        record.model,
-        since=span.since,
-        until=span.until,
-        version=record.version,
-        columns=_log_columns(record, profile),
-        storage_options=_storage_options(registry),
-    )
+    table = read_scores_log(registry, record, profile, span)
     found = (
         labels(registry, record.model, span.since, authenticated_only=authenticated_only)
         if table.num_rows

@@ -15,7 +15,6 @@ Profiles serialize to compact JSON: non-finite floats are written as the strings
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import json
 import math
@@ -26,7 +25,9 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as pdt
 
-from deploykit.errors import InvalidInputError, NotFoundError
+from deploykit.errors import InvalidInputError
+from deploykit.monitoring.results import unknown_name
+from deploykit.signature import predictions_of
 
 __all__ = ["DataFingerprint", "FeatureProfile", "ReferenceProfile", "fingerprint"]
 
@@ -330,12 +331,7 @@ class ReferenceProfile:
         for profile in self.features:
             if profile.name == name:
                 return profile
-        close = difflib.get_close_matches(str(name), self.columns, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise NotFoundError(
-            f"No column {name!r} in the reference profile; it has "
-            f"{', '.join(repr(c) for c in self.columns)}.{hint}"
-        )
+        raise unknown_name("column", name, self.columns, "the reference profile")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -393,13 +389,7 @@ def _frame(X: Any, model: Any = None) -> pd.DataFrame:
 
 
 def _prediction_profile(model: Any, X: Any, **options: Any) -> FeatureProfile | None:
-    try:
-        predictions = np.asarray(model.predict(X))
-    except Exception as exc:  # any estimator failure: name it, keep the cause chained
-        raise InvalidInputError(
-            f"{type(model).__name__}.predict failed on the reference data "
-            f"({type(exc).__name__}: {exc}). Pass a fitted model and its training data."
-        ) from exc
+    predictions = predictions_of(model, X, "the reference data")
     if predictions.ndim != 1:
         return None  # multi-output: per-output profiles are not kept yet
     series = pd.Series(predictions)

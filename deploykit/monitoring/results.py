@@ -14,8 +14,9 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,18 @@ __all__ = [
     "DriftTimeline",
     "DriftWindow",
     "FeatureDrift",
+    "unknown_name",
 ]
+
+
+def unknown_name(what: str, name: object, known: Sequence[str], where: str) -> NotFoundError:
+    """The error for a ``what`` (column, feature) ``where`` has not: its names, and the
+    closest one when ``name`` looks like a typo of it."""
+    close = difflib.get_close_matches(str(name), known, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return NotFoundError(
+        f"No {what} {name!r} in {where}; it has {', '.join(map(repr, known))}.{hint}"
+    )
 
 
 def _num(value: float | None) -> float | None:
@@ -136,10 +148,7 @@ class DriftReport:
         for f in self.features:
             if f.feature == name:
                 return f
-        raise NotFoundError(
-            f"No feature {name!r} in this drift report; it has "
-            f"{', '.join(repr(f.feature) for f in self.features)}."
-        )
+        raise unknown_name("feature", name, [f.feature for f in self.features], "this drift report")
 
     def to_dict(self) -> dict[str, Any]:
         return {

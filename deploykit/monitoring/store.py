@@ -13,6 +13,7 @@ The two ``claim_*`` functions are how replicas take turns (see :mod:`.tables`).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from typing import TYPE_CHECKING, Any
 
@@ -43,23 +44,16 @@ __all__ = [
 
 
 def _rule(row: Any) -> AlertRule:
+    """A rule from its row: the columns carry the record's fields (flags and times as stored)."""
+    values = {field.name: getattr(row, field.name) for field in dataclasses.fields(AlertRule)}
     fired = row.last_fired_at
-    return AlertRule(
-        model=row.model,
-        name=row.name,
-        metric=row.metric,
-        threshold=row.threshold,
-        window_seconds=row.window_seconds,
+    values.update(
         rollback=bool(row.rollback),
-        webhook=row.webhook,
-        min_count=row.min_count,
-        cooldown_seconds=row.cooldown_seconds,
         enabled=bool(row.enabled),
-        id=row.id,
         created_at=as_utc(row.created_at),
-        created_by=row.created_by,
         last_fired_at=None if fired is None else _from_epoch(fired),
     )
+    return AlertRule(**values)
 
 
 def _from_epoch(seconds: float) -> Any:

@@ -7,8 +7,9 @@ Modules, from the top down (each imports only those below it): ``app`` (factory)
 ``protocols`` (MLflow scoring and Open Inference v2, REST and gRPC, over ``predict``),
 ``routes`` and ``monitor_routes`` (registry, admin and monitoring routes) on ``endpoint``
 (the ``Call`` and its wrapper), ``predict`` (the hot path), ``openapi`` and
-``openapi_monitoring`` (the contract) on ``openapi_parts``, ``state`` (one worker's
-state), ``alerting``, ``models`` (loaded versions, alias follower), ``batching``,
+``openapi_monitoring`` (the contract; bodies in ``openapi_schemas``) on ``openapi_parts``,
+``state`` (one worker's state), ``alerting`` and ``judge`` (background rounds on ``rounds``),
+``models`` (loaded versions, alias follower), ``batching``,
 ``payloads`` (MLflow scoring formats), ``telemetry`` (counters, compaction) with
 ``prometheus``, ``predlog`` (writes prediction logs in the
 format of :mod:`deploykit.monitoring.logs`), ``auth`` (tokens and roles), ``config``

@@ -27,25 +27,20 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from deploykit._worker import Worker
 from deploykit.errors import ConflictError, DeployKitError
 from deploykit.monitoring.periods import Period
 from deploykit.monitoring.rules import ESTIMATED, AlertRule, Breach, check_rule
 from deploykit.monitoring.store import alerts, claim_check, claim_fire, drift_options
 from deploykit.monitoring.telemetry import percentile, window_totals
+from deploykit.server.rounds import ACTOR, MonitorRounds
 
 if TYPE_CHECKING:
     from deploykit.registry import Registry
-    from deploykit.server.config import ServerConfig
-    from deploykit.server.models import ModelHost
-    from deploykit.server.predlog import PredictionLog
-    from deploykit.server.telemetry import Telemetry
 
 __all__ = ["ACTOR", "AlertEvaluator", "measure"]
 
 log = logging.getLogger("deploykit.server")
 
-ACTOR = "deploykit-monitor"
 WEBHOOK_TIMEOUT_S = 2.0
 
 
@@ -111,20 +106,10 @@ def _estimated(
     registry: Registry, rule: AlertRule, record: Any, profile: Any, span: Period
 ) -> tuple[float | None, int, dict[str, Any]]:
     """The push-time figure minus the estimated one (MAE: the other way round)."""
-    from deploykit.monitoring.logs import read_log
-    from deploykit.monitoring.monitor import _storage_options
-    from deploykit.monitoring.performance import _log_columns, estimate_table
+    from deploykit.monitoring.performance import estimate_table, read_scores_log
 
     metric = ESTIMATED[rule.metric]
-    table = read_log(
-        registry.settings.artifacts_url,
-        record.model,
-        since=span.since,
-        until=span.until,
-        version=record.version,
-        columns=_log_columns(record, profile),
-        storage_options=_storage_options(registry),
-    )
+    table = read_scores_log(registry, record, profile, span)
     result = estimate_table(record, profile, table, span)
     drop = result.drop(metric)
     if drop is None:
@@ -140,44 +125,11 @@ def _estimated(
     return drop, result.overall.rows, details
 
 
-class AlertEvaluator:
+class AlertEvaluator(MonitorRounds[Breach]):
     """The background thread of one worker that evaluates alert rules."""
 
-    def __init__(
-        self,
-        registry: Registry,
-        config: ServerConfig,
-        *,
-        host: ModelHost,
-        telemetry: Telemetry,
-        predlog: PredictionLog,
-    ) -> None:
-        # The worker's parts it reads and moves, not the whole state: it stands below it.
-        self.config = config
-        self.host = host
-        self.telemetry = telemetry
-        self.predlog = predlog
-        self.interval = config.alert_interval_seconds
-        self.registry = registry.as_actor(ACTOR)
-        self._worker = Worker("deploykit-alerts", self._loop, join_seconds=10)
-        self.fired: list[int] = []  # alert event ids written by this worker
-        self.failures = 0
-
-    def start(self) -> None:
-        if self.interval > 0:
-            self._worker.start()
-
-    def stop(self) -> None:
-        self._worker.stop()
-
-    def _loop(self) -> None:
-        # Wake more often than the interval: the leases keep evaluations one per interval.
-        while not self._worker.stopping.wait(min(self.interval, 2.0)):
-            try:
-                self.run_once()
-            except Exception:  # a failing round must never stop the thread or the server
-                self.failures += 1
-                log.exception("alert evaluation failed")
+    thread_name = "deploykit-alerts"
+    what = "alert evaluation"
 
     def run_once(self, now: float | None = None) -> list[Breach]:
         """Evaluate every rule whose lease this worker takes; the breaches acted on."""
@@ -185,8 +137,7 @@ class AlertEvaluator:
         rules = [r for r in alerts(self.registry) if r.enabled and r.id is not None]
         if not rules:
             return []
-        self.telemetry.flush()
-        self.predlog.flush()
+        self.flush()
         acted = []
         for rule in rules:
             assert rule.id is not None
@@ -204,6 +155,7 @@ class AlertEvaluator:
             ):
                 self._fire(breach)
                 acted.append(breach)
+        self.acted.extend(acted)
         return acted
 
     def _check(self, rule: AlertRule, now: float) -> Breach | None:
@@ -219,7 +171,6 @@ class AlertEvaluator:
         event = self.registry.record_alert(
             rule.model, breach.reason, version=breach.version, details=breach.to_dict()
         )
-        self.fired.append(event.id)
         log.warning("%s", breach.reason)
         rollback: dict[str, Any] | None = None
         if rule.rollback:

@@ -60,35 +60,35 @@ async def get_experiment(call: Call) -> Any:
 
 async def shadow(call: Call) -> Any:
     body = await call.json()
-    version = await _loadable(call, field(body, "version", (int, str)), "shadow")
-    reg = call.state.registry_as(call.actor)
-    started = await thread(
-        reg.shadow,
-        call.name,
-        version,
-        share=field(body, "share", (int, float), 1.0),
-        alias=call.state.config.alias,
-        reason=field(body, "reason", (str,), None),
-    )
-    await _refresh(call)
-    return started
+    return await _start(call, body, "shadow", share=field(body, "share", (int, float), 1.0))
 
 
 async def canary(call: Call) -> Any:
     body = await call.json()
-    version = await _loadable(call, field(body, "version", (int, str)), "canary")
-    reg = call.state.registry_as(call.actor)
-    started = await thread(
-        reg.canary,
-        call.name,
-        version,
+    return await _start(
+        call,
+        body,
+        "canary",
         percent=field(body, "percent", (int, float), 10),
         sticky=field(body, "sticky", (str,), None),
         promote_when=field(body, "promote_when", (str,), None),
         min_requests=field(body, "min_requests", (int,), 1000),
         max_duration=field(body, "max_duration", (int, float), None),
+    )
+
+
+async def _start(call: Call, body: Any, kind: str, **options: Any) -> Any:
+    """Start a shadow or a canary of the body's version, once that version loads here."""
+    version = await _loadable(call, field(body, "version", (int, str)), kind)
+    reg = call.state.registry_as(call.actor)
+    begin = reg.shadow if kind == "shadow" else reg.canary
+    started = await thread(
+        begin,
+        call.name,
+        version,
         alias=call.state.config.alias,
         reason=field(body, "reason", (str,), None),
+        **options,
     )
     await _refresh(call)
     return started

@@ -12,72 +12,32 @@ statistics; ``if_experiment`` makes them refuse if someone ended it meanwhile.
 
 from __future__ import annotations
 
+import functools
 import logging
-import threading
 import time
 from typing import TYPE_CHECKING
 
 from deploykit.errors import ConflictError, DeployKitError, NotFoundError
 from deploykit.registry.experiments import ExperimentStore
+from deploykit.server.rounds import ACTOR, MonitorRounds
 
 if TYPE_CHECKING:
     from deploykit.monitoring.sequential import Decision
-    from deploykit.registry import Registry
-    from deploykit.server.config import ServerConfig
-    from deploykit.server.models import ModelHost
-    from deploykit.server.predlog import PredictionLog
-    from deploykit.server.telemetry import Telemetry
 
 __all__ = ["ACTOR", "ExperimentJudge"]
 
 log = logging.getLogger("deploykit.server")
 
-ACTOR = "deploykit-monitor"
 
-
-class ExperimentJudge:
+class ExperimentJudge(MonitorRounds["tuple[str, Decision]"]):
     """The background thread of one worker that promotes or aborts on evidence."""
 
-    def __init__(
-        self,
-        registry: Registry,
-        config: ServerConfig,
-        *,
-        host: ModelHost,
-        telemetry: Telemetry,
-        predlog: PredictionLog,
-    ) -> None:
-        self.registry = registry.as_actor(ACTOR)
-        self.store = ExperimentStore(registry.engine)
-        self.config = config
-        self.host = host
-        self.telemetry = telemetry
-        self.predlog = predlog
-        self.interval = config.alert_interval_seconds
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.decisions: list[tuple[str, Decision]] = []  # acted on by this worker
-        self.failures = 0
+    thread_name = "deploykit-judge"
+    what = "experiment evaluation"
 
-    def start(self) -> None:
-        if self.interval <= 0 or self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._loop, name="deploykit-judge", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def _loop(self) -> None:
-        while not self._stop.wait(min(self.interval, 2.0)):
-            try:
-                self.run_once()
-            except Exception:  # a failing round must never stop the thread or the server
-                self.failures += 1
-                log.exception("experiment evaluation failed")
+    @functools.cached_property
+    def store(self) -> ExperimentStore:
+        return ExperimentStore(self.registry.engine)
 
     def run_once(self, now: float | None = None) -> list[tuple[str, Decision]]:
         """Judge every experiment whose lease this worker takes; the decisions acted on."""
@@ -88,8 +48,7 @@ class ExperimentJudge:
         # the evidence stack (pandas) loads once an experiment has a policy to judge
         from deploykit.monitoring.evidence import judge
 
-        self.telemetry.flush()
-        self.predlog.flush()
+        self.flush()
         acted = []
         for experiment in running:
             if not self.store.claim_check(experiment.id, now, self.interval):
@@ -107,7 +66,7 @@ class ExperimentJudge:
                 continue
             if self._act(experiment.model, experiment.id, decision, statistics):
                 acted.append((experiment.model, decision))
-        self.decisions.extend(acted)
+        self.acted.extend(acted)
         return acted
 
     def _act(self, name: str, experiment_id: int, decision: Decision, statistics: dict) -> bool:

@@ -21,6 +21,8 @@ from deploykit.monitoring.rules import RULE_FIELDS
 from deploykit.server.endpoint import Call, thread
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from deploykit.monitoring.periods import Period
 
 __all__ = [
@@ -71,43 +73,37 @@ async def model_metrics(call: Call) -> Any:
 
 
 async def model_drift(call: Call) -> Any:
-    from deploykit.monitoring.monitor import DEFAULT_SPAN, drift
+    from deploykit.monitoring.monitor import drift
 
-    span = _period(call, default_span=DEFAULT_SPAN)
-    version = call.query_int("version", None)
-    state = call.state
-    await thread(state.registry.model, call.name)
-    await thread(state.predlog.flush)  # this worker's latest rows, not only the flushed ones
-    return await thread(
-        drift,
-        state.registry,
-        call.name,
-        since=span.since,
-        until=span.until,
-        step=span.step,
-        version=version,
-    )
+    return await _over_logged_period(call, drift)
 
 
 async def model_estimated(call: Call) -> Any:
-    from deploykit.monitoring.monitor import DEFAULT_SPAN
     from deploykit.monitoring.performance import estimated_performance
+
+    confidence = _confidence(call.request.query_params.get("confidence"))
+    return await _over_logged_period(call, estimated_performance, confidence=confidence)
+
+
+async def _over_logged_period(call: Call, compute: Callable[..., Any], **options: Any) -> Any:
+    """``compute`` (drift, estimated performance) over the logged traffic of the period and
+    version the query names: both read the prediction logs the same way."""
+    from deploykit.monitoring.monitor import DEFAULT_SPAN
 
     span = _period(call, default_span=DEFAULT_SPAN)
     version = call.query_int("version", None)
-    confidence = _confidence(call.request.query_params.get("confidence"))
     state = call.state
-    await thread(state.registry.model, call.name)
-    await thread(state.predlog.flush)
+    await thread(state.registry.model, call.name)  # 404 for unknown models
+    await thread(state.predlog.flush)  # this worker's latest rows, not only the flushed ones
     return await thread(
-        estimated_performance,
+        compute,
         state.registry,
         call.name,
         since=span.since,
         until=span.until,
         step=span.step,
         version=version,
-        confidence=confidence,
+        **options,
     )
 
 

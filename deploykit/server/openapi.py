@@ -17,29 +17,27 @@ from deploykit.server.openapi_parts import (
     NAME,
     NAME_PATTERN,
     READ,
+    REF,
+    REF_PARAM,
     WRITE,
     errors,
     get,
+    json_body,
     json_content,
+    object_schema,
     path_param,
     post,
+    query_param,
     ref,
 )
-from deploykit.server.payloads import FORMATS
 
 __all__ = ["openapi_document"]
 
 
 _NUMBER_PATTERN = "^[0-9]{1,18}$"  # fits a 64-bit integer column
 _DIGEST_PATTERN = "^sha256:[0-9a-f]{64}$"
-# A version number >= 1, or an alias name (never all digits; 'latest' among them).
-_REF = {
-    "type": "string",
-    "maxLength": 128,
-    "pattern": "^([1-9][0-9]{0,17}|[A-Za-z][A-Za-z0-9._-]*|[0-9]+[A-Za-z._-][A-Za-z0-9._-]*)$",
-}
 _NUMBER = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
-_DEPLOY_VERSION = {"oneOf": [_NUMBER, _REF]}
+_DEPLOY_VERSION = {"oneOf": [_NUMBER, REF]}
 # Optional body fields: null means "not given" (the handler's default), as for absent ones.
 _VERSION_NUMBER = {**_NUMBER, "type": ["integer", "null"]}
 _ALIAS = {  # a name that does not read as a version number
@@ -66,13 +64,11 @@ def _predict(config: ServerConfig, versioned: bool) -> dict[str, Any]:
     if versioned:
         params.append(path_param("version", "^[1-9][0-9]{0,17}$", "A version number"))
     params.append(
-        {
-            "name": "proba",
-            "in": "query",
-            "required": False,
-            "description": "Also return class probabilities",
-            "schema": {"type": "string", "enum": ["true", "false", "1", "0"]},
-        }
+        query_param(
+            "proba",
+            {"type": "string", "enum": ["true", "false", "1", "0"]},
+            "Also return class probabilities",
+        )
     )
     params.append(
         {
@@ -92,10 +88,7 @@ def _predict(config: ServerConfig, versioned: bool) -> dict[str, Any]:
         ),
         "operationId": "predictVersion" if versioned else "predict",
         "parameters": params,
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": ref("ScoringRequest")}},
-        },
+        "requestBody": json_body(ref("ScoringRequest")),
         "responses": {
             "200": json_content(ref("Prediction"), "Predictions"),
             **errors(400, 401, 403, 404, 409, 413, 415, 422, 500, 503),
@@ -113,175 +106,6 @@ def _predict(config: ServerConfig, versioned: bool) -> dict[str, Any]:
         if not config.predict_requires_token:
             op["security"] = [{}, *AUTH]  # optional: needed for unaliased versions only
     return op
-
-
-_SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["type", "message"],
-                "properties": {
-                    "type": {"type": "string", "description": "deploykit exception class"},
-                    "message": {"type": "string"},
-                    "problems": {"type": "array", "items": {"type": "string"}},
-                    "request_id": {"type": "string"},
-                },
-            }
-        },
-    },
-    "ScoringRequest": {
-        "type": "object",
-        "description": "MLflow scoring formats: exactly one of the four keys; params ignored",
-        "properties": {
-            "dataframe_split": {
-                "type": "object",
-                "required": ["data"],
-                "properties": {
-                    "columns": {"type": "array", "items": {"type": "string"}},
-                    "data": {"type": "array", "minItems": 1, "items": {"type": "array"}},
-                    "index": {"type": "array"},
-                },
-            },
-            "dataframe_records": {"type": "array", "minItems": 1, "items": {"type": "object"}},
-            "instances": {"type": "array", "minItems": 1},
-            "inputs": {
-                "oneOf": [{"type": "array", "minItems": 1}, {"type": "object", "minProperties": 1}]
-            },
-            "params": {"type": "object"},
-        },
-        "oneOf": [{"required": [f]} for f in FORMATS],
-    },
-    "Prediction": {
-        "type": "object",
-        "required": ["predictions", "model", "version", "request_id"],
-        "properties": {
-            "predictions": {"type": "array"},
-            "ignored_columns": {
-                "type": "array",
-                "items": {"type": "string"},
-                "description": "Columns sent that the model does not take (ignored); "
-                "absent when none",
-            },
-            "probabilities": {"type": "array", "items": {"type": "array"}},
-            "classes": {"type": "array"},
-            "model": {"type": "string"},
-            "version": {"type": "integer"},
-            "request_id": {
-                "type": "string",
-                "description": "Signed by the server for this model: the id feedback labels",
-            },
-        },
-    },
-    "ModelInfo": {
-        "type": "object",
-        "required": ["name", "created_at", "latest_version", "aliases"],
-        "properties": {
-            "name": {"type": "string"},
-            "created_at": {"type": "string", "format": "date-time"},
-            "latest_version": {"type": ["integer", "null"]},
-            "aliases": {"type": "object", "additionalProperties": {"type": "integer"}},
-            "description": {"type": "string"},
-        },
-    },
-    "PushResult": {
-        "allOf": [
-            {"$ref": "#/components/schemas/ModelVersion"},
-            {
-                "type": "object",
-                "required": ["deployed", "warnings"],
-                "properties": {
-                    "deployed": {
-                        "type": "boolean",
-                        "description": "Whether production now points at this version",
-                    },
-                    "deploy_error": {
-                        "type": ["object", "null"],
-                        "description": "Why a requested deploy did not happen (the version "
-                        "is registered all the same): the error's type and message",
-                        "properties": {
-                            "type": {"type": "string"},
-                            "message": {"type": "string"},
-                        },
-                    },
-                    "warnings": {"type": "array", "items": {"type": "string"}},
-                },
-            },
-        ]
-    },
-    "ModelVersion": {
-        "type": "object",
-        "required": ["model", "version", "digest", "format", "size", "created_at"],
-        "properties": {
-            "model": {"type": "string"},
-            "version": {"type": "integer"},
-            "digest": {"type": "string"},
-            "format": {"type": "string"},
-            "size": {"type": "integer"},
-            "created_at": {"type": "string", "format": "date-time"},
-            "author": {"type": "string"},
-            "estimator": {"type": "string"},
-            "signature": {"type": ["object", "null"]},
-            "metrics": {"type": "object"},
-            "aliases": {"type": "array", "items": {"type": "string"}},
-            "runtime": {
-                "type": ["object", "null"],
-                "description": "How the version runs: runtime 'onnx' (a compiled artifact "
-                "verified against the original at push: digest, speedup, max_abs_diff, rows) "
-                "or 'sklearn' with the reason; null for versions pushed before compilation",
-                "properties": {
-                    "runtime": {"type": "string", "enum": ["onnx", "sklearn"]},
-                    "reason": {"type": ["string", "null"]},
-                    "digest": {"type": ["string", "null"]},
-                    "speedup": {"type": ["number", "null"]},
-                    "max_abs_diff": {"type": ["number", "null"]},
-                },
-            },
-        },
-    },
-    "Alias": {
-        "type": "object",
-        "required": ["model", "name", "version", "updated_at", "updated_by"],
-        "properties": {
-            "model": {"type": "string"},
-            "name": {"type": "string"},
-            "version": {"type": "integer"},
-            "updated_at": {"type": "string", "format": "date-time"},
-            "updated_by": {"type": "string"},
-        },
-    },
-    "Event": {
-        "type": "object",
-        "required": ["id", "at", "actor", "action", "model"],
-        "properties": {
-            "id": {"type": "integer"},
-            "at": {"type": "string", "format": "date-time"},
-            "actor": {"type": "string"},
-            "action": {"type": "string"},
-            "model": {"type": "string"},
-            "alias": {"type": ["string", "null"]},
-            "from_version": {"type": ["integer", "null"]},
-            "to_version": {"type": ["integer", "null"]},
-            "reason": {"type": ["string", "null"]},
-            "details": {"type": "object"},
-        },
-    },
-    "Token": {
-        "type": "object",
-        "required": ["id", "name", "role", "created_at", "created_by"],
-        "properties": {
-            "id": {"type": "integer"},
-            "name": {"type": "string"},
-            "role": {"type": "string", "enum": ["viewer", "deployer", "admin"]},
-            "created_at": {"type": "string", "format": "date-time"},
-            "created_by": {"type": "string"},
-            "revoked_at": {"type": ["string", "null"]},
-            "token": {"type": "string", "description": "The secret; shown once, at creation"},
-        },
-    },
-}
 
 
 # How one answer feeds the next request (OpenAPI links): for clients that generate code,
@@ -339,6 +163,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
     from deploykit.server import openapi_cards as cards
     from deploykit.server import openapi_experiments as experiments
     from deploykit.server import openapi_monitoring as monitoring
+    from deploykit.server import openapi_schemas as schemas
     from deploykit.server.protocols import openapi as protocols
 
     arr = {"type": "array"}
@@ -372,30 +197,19 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
         "post": {
             "summary": "Create a token (admin); the secret is in the answer only",
             "security": AUTH,
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["role"],
-                            "properties": {
-                                "role": {"type": "string", "enum": ["viewer", "deployer", "admin"]},
-                                "name": {"type": ["string", "null"], "maxLength": 200},
-                            },
-                        }
-                    }
-                },
-            },
+            "requestBody": json_body(
+                object_schema(
+                    ["role"],
+                    role={"type": "string", "enum": ["viewer", "deployer", "admin"]},
+                    name={"type": ["string", "null"], "maxLength": 200},
+                )
+            ),
             "responses": {"201": json_content(ref("Token"), "Created"), **errors(*WRITE)},
         },
     }
-    query = lambda name, kind="integer", **limits: {  # noqa: E731
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": {"type": kind, **limits},
-    }
+    query = lambda name, kind="integer", **limits: query_param(  # noqa: E731
+        name, {"type": kind, **limits}
+    )
     return {
         "openapi": "3.1.0",
         "info": {
@@ -441,16 +255,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                 "/v1/models/{name}/versions/{ref}": get(
                     "One version: a number, 'latest' or an alias",
                     ref("ModelVersion"),
-                    params=[
-                        NAME,
-                        {
-                            "name": "ref",
-                            "in": "path",
-                            "required": True,
-                            "description": "A version number, 'latest' or an alias name",
-                            "schema": _REF,
-                        },
-                    ],
+                    params=[NAME, REF_PARAM],
                 ),
                 "/v1/models/{name}/aliases": get(
                     "Where each alias points", {**arr, "items": ref("Alias")}
@@ -516,7 +321,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                 **monitoring.paths(),
                 **protocols.paths(config),  # MLflow scoring, Open Inference v2
                 **experiments.paths(),
-                **cards.paths(_REF),
+                **cards.paths(),
                 "/v1/events": get(
                     "The audit log, newest first",
                     {**arr, "items": ref("Event")},
@@ -590,12 +395,12 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
         ),
         "components": {
             "schemas": {
-                **_SCHEMAS,
+                **schemas.REGISTRY,
                 "VersionDraft": draft_schema(),
-                **monitoring.SCHEMAS,
+                **schemas.MONITORING,
                 **protocols.SCHEMAS,
-                **experiments.SCHEMAS,
-                **cards.SCHEMAS,
+                **schemas.EXPERIMENTS,
+                **schemas.CARDS,
             },
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },

@@ -13,23 +13,16 @@ from deploykit.server.openapi_parts import (
     NAME,
     ON_BEHALF,
     READ,
-    WRITE,
+    REF_PARAM,
     errors,
-    json_content,
+    get,
+    object_schema,
+    post,
+    query_param,
     ref,
 )
 
-__all__ = ["SCHEMAS", "paths"]
-
-
-def _ref_param(ref_schema: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": "ref",
-        "in": "path",
-        "required": True,
-        "description": "A version number, 'latest' or an alias name",
-        "schema": ref_schema,
-    }
+__all__ = ["paths"]
 
 
 _FIELDS = {
@@ -46,34 +39,9 @@ _FIELDS = {
     "additionalProperties": False,
 }
 
-SCHEMAS: dict[str, Any] = {
-    "CardRevision": {
-        "type": "object",
-        "required": ["model", "version", "revision", "created_at", "actor", "fields", "markdown"],
-        "properties": {
-            "model": {"type": "string"},
-            "version": {"type": "integer"},
-            "revision": {"type": "integer"},
-            "created_at": {"type": "string", "format": "date-time"},
-            "actor": {"type": "string"},
-            "fields": {"type": "object"},
-            "markdown": {"type": "string"},
-        },
-    },
-    "Lineage": {
-        "type": ["object", "null"],
-        "description": "Where the version came from (notebook, cells hash, git, the package "
-        "lock) and its reference sample; null for versions pushed before lineage was kept",
-        "properties": {
-            "lineage": {"type": ["object", "null"]},
-            "reference": {"type": ["object", "null"]},
-        },
-    },
-}
 
-
-def paths(ref_schema: dict[str, Any]) -> dict[str, Any]:
-    params = [NAME, _ref_param(ref_schema)]
+def paths() -> dict[str, Any]:
+    params = [NAME, REF_PARAM]
     return {
         "/v1/models/{name}/versions/{ref}/card": {
             "get": {
@@ -82,20 +50,16 @@ def paths(ref_schema: dict[str, Any]) -> dict[str, Any]:
                 "security": AUTH,
                 "parameters": [
                     *params,
-                    {
-                        "name": "revision",
-                        "in": "query",
-                        "required": False,
-                        "description": "A card revision (default: the latest)",
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 10**9},
-                    },
-                    {
-                        "name": "format",
-                        "in": "query",
-                        "required": False,
-                        "description": "Overrides Accept",
-                        "schema": {"type": "string", "enum": ["markdown", "html"]},
-                    },
+                    query_param(
+                        "revision",
+                        {"type": "integer", "minimum": 1, "maximum": 10**9},
+                        "A card revision (default: the latest)",
+                    ),
+                    query_param(
+                        "format",
+                        {"type": "string", "enum": ["markdown", "html"]},
+                        "Overrides Accept",
+                    ),
                 ],
                 "responses": {
                     "200": {
@@ -108,38 +72,19 @@ def paths(ref_schema: dict[str, Any]) -> dict[str, Any]:
                     **errors(*READ),
                 },
             },
-            "post": {
-                "summary": "Amend the card: a new revision with some fields changed (the "
+            "post": post(
+                "Amend the card: a new revision with some fields changed (the "
                 "version stays as pushed; a 'card' event is logged)",
-                "security": AUTH,
-                "parameters": [*params, ON_BEHALF],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["fields"],
-                                "properties": {
-                                    "fields": _FIELDS,
-                                    "reason": {"type": ["string", "null"], "maxLength": 2000},
-                                },
-                            }
-                        }
-                    },
-                },
-                "responses": {
-                    "200": json_content(ref("CardRevision"), "OK"),
-                    **errors(*WRITE),
-                },
-            },
+                object_schema(
+                    ["fields"],
+                    fields=_FIELDS,
+                    reason={"type": ["string", "null"], "maxLength": 2000},
+                ),
+                ref("CardRevision"),
+                parameters=[*params, ON_BEHALF],
+            ),
         },
-        "/v1/models/{name}/versions/{ref}/lineage": {
-            "get": {
-                "summary": "Where the version came from, and its reference sample",
-                "security": AUTH,
-                "parameters": params,
-                "responses": {"200": json_content(ref("Lineage"), "OK"), **errors(*READ)},
-            }
-        },
+        "/v1/models/{name}/versions/{ref}/lineage": get(
+            "Where the version came from, and its reference sample", ref("Lineage"), params=params
+        ),
     }

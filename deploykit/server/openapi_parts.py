@@ -15,12 +15,18 @@ __all__ = [
     "NAME_PATTERN",
     "ON_BEHALF",
     "READ",
+    "REF",
+    "REF_PARAM",
     "WRITE",
     "errors",
     "get",
+    "json_body",
     "json_content",
+    "object_schema",
     "path_param",
     "post",
+    "query_param",
+    "read_operation",
     "ref",
 ]
 
@@ -31,6 +37,16 @@ def ref(name: str) -> dict[str, str]:
 
 def json_content(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    """A required JSON request body."""
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def object_schema(required: list[str], **properties: Any) -> dict[str, Any]:
+    """A JSON object with these properties, ``required`` among them."""
+    return {"type": "object", "required": required, "properties": properties}
 
 
 ERROR_TEXT = {
@@ -75,20 +91,44 @@ def path_param(name: str, pattern: str, description: str) -> dict[str, Any]:
     }
 
 
+# A version number >= 1, or an alias name (never all digits; 'latest' among them).
+REF = {
+    "type": "string",
+    "maxLength": 128,
+    "pattern": "^([1-9][0-9]{0,17}|[A-Za-z][A-Za-z0-9._-]*|[0-9]+[A-Za-z._-][A-Za-z0-9._-]*)$",
+}
+REF_PARAM = {
+    "name": "ref",
+    "in": "path",
+    "required": True,
+    "description": "A version number, 'latest' or an alias name",
+    "schema": REF,
+}
+
+
+def query_param(name: str, schema: dict[str, Any], description: str | None = None) -> Any:
+    """An optional query parameter (the server's default applies when it is left out)."""
+    described = {} if description is None else {"description": description}
+    return {"name": name, "in": "query", "required": False, **described, "schema": schema}
+
+
 AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
 READ = (401, 403, 404, 422, 503)
 WRITE = (400, 401, 403, 404, 409, 413, 415, 422, 500, 503)
 
 
-def get(summary: str, schema: dict[str, Any], *, params: list[Any] | None = None) -> Any:
+def read_operation(summary: str, schema: dict[str, Any], params: list[Any], *extra: int) -> Any:
+    """A GET for a token with any role, answering ``schema``; ``extra``: its other errors."""
     return {
-        "get": {
-            "summary": summary,
-            "security": AUTH,
-            "parameters": params if params is not None else [NAME],
-            "responses": {"200": json_content(schema, "OK"), **errors(*READ)},
-        }
+        "summary": summary,
+        "security": AUTH,
+        "parameters": params,
+        "responses": {"200": json_content(schema, "OK"), **errors(*READ, *extra)},
     }
+
+
+def get(summary: str, schema: dict[str, Any], *, params: list[Any] | None = None) -> Any:
+    return {"get": read_operation(summary, schema, params if params is not None else [NAME])}
 
 
 ON_BEHALF = {
@@ -106,7 +146,7 @@ def post(summary: str, body: dict[str, Any], schema: dict[str, Any], **extra: An
         "summary": summary,
         "security": AUTH,
         "parameters": [NAME, ON_BEHALF],
-        "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+        "requestBody": json_body(body),
         "responses": {"200": json_content(schema, "OK"), **errors(*WRITE)},
         **extra,
     }

@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 
 from deploykit.registry import Registry
 from deploykit.server.protocols import inference_pb2 as pb
-from deploykit.server.protocols import inference_pb2_grpc as pb_grpc
+from deploykit.server.protocols.inference_service import Stub
 from deploykit.server.testing import free_port
 from deploykit.settings import Settings
 
@@ -64,7 +64,7 @@ def test_serve_with_model_and_grpc_port(tmp_path: Path) -> None:
         assert answer.status_code == 200, answer.text  # two models: --model picked churn
         assert answer.headers["x-model-version"] == "1"
         with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
-            stub = pb_grpc.GRPCInferenceServiceStub(channel)
+            stub = Stub(channel)
             assert stub.ServerReady(pb.ServerReadyRequest(), timeout=10).ready
             assert stub.ModelReady(pb.ModelReadyRequest(name="other"), timeout=10).ready
     finally:

@@ -21,7 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from deploykit.registry import Registry
 from deploykit.server.config import ServerConfig
 from deploykit.server.protocols import inference_pb2 as pb
-from deploykit.server.protocols import inference_pb2_grpc as pb_grpc
+from deploykit.server.protocols.inference_service import Stub
 from deploykit.server.testing import LiveServer, free_port
 from deploykit.settings import Settings
 
@@ -100,7 +100,7 @@ def test_deploy_reaches_v2_and_grpc_on_every_worker(live: Live) -> None:
     answers = set()
     for _ in range(8):  # a connection each: the kernel spreads them over the workers
         with grpc.insecure_channel(live.grpc) as channel:
-            stub = pb_grpc.GRPCInferenceServiceStub(channel)
+            stub = Stub(channel)
             answers.add(stub.ModelInfer(request, timeout=30).model_version)
     assert answers == {"1"}
     httpx.post(f"{live.url}/v1/models/m/deploy", json={"version": 2}, headers=live.admin())

@@ -20,7 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from deploykit.registry import Registry
 from deploykit.server.config import ServerConfig
 from deploykit.server.protocols import inference_pb2 as pb
-from deploykit.server.protocols import inference_pb2_grpc as pb_grpc
+from deploykit.server.protocols.inference_service import Stub
 from deploykit.server.testing import LiveServer, free_port
 from deploykit.settings import Settings
 
@@ -75,7 +75,7 @@ def test_strangers_learn_no_model_names(locked: tuple[str, str, str, Path]) -> N
     assert answer.status_code == 401
     assert "secret-model" not in answer.text
     with grpc.insecure_channel(address) as channel:
-        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        stub = Stub(channel)
         with pytest.raises(grpc.RpcError) as caught:
             stub.ModelMetadata(pb.ModelMetadataRequest(name="secret-modl"))
         assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
@@ -89,7 +89,7 @@ def test_grpc_wants_the_token_in_metadata(locked: tuple[str, str, str, Path]) ->
     tensor = request.inputs.add(name="input", datatype="FP64", shape=[1, 2])
     tensor.contents.fp64_contents.extend([0.1, 0.2])
     with grpc.insecure_channel(address) as channel:
-        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        stub = Stub(channel)
         for metadata in ((), (("authorization", "Bearer dk_forged"),)):
             with pytest.raises(grpc.RpcError) as caught:
                 stub.ModelInfer(request, metadata=metadata)
@@ -115,7 +115,7 @@ def test_oversized_requests_are_refused(locked: tuple[str, str, str, Path]) -> N
     request = pb.ModelInferRequest(model_name="secret-model")
     request.raw_input_contents.append(b"\0" * 8000)
     with grpc.insecure_channel(address) as channel:
-        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        stub = Stub(channel)
         with pytest.raises(grpc.RpcError) as caught:
             stub.ModelInfer(request, metadata=(("authorization", f"Bearer {token}"),))
         assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

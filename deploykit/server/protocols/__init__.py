@@ -4,7 +4,8 @@
   ``/version``, also per model under ``/models/{name}/``);
 - :mod:`.v2_rest`: the Open Inference Protocol v2 over HTTP (``/v2/...``);
 - :mod:`.v2_grpc`: the same over gRPC (``inference.GRPCInferenceService``), on the port
-  ``grpc_port`` names; ``inference.proto`` and its generated ``inference_pb2*`` modules.
+  ``grpc_port`` names; ``inference.proto``, its generated ``inference_pb2`` messages and
+  the service's RPC table (:mod:`.inference_service`).
 
 All of them decode their payloads into :class:`~deploykit.server.payloads.Parsed` and go
 through :class:`.core.Scorer`, the ``/v1`` predict path's steps.

@@ -144,34 +144,36 @@ _INFER_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 500, 503)
 _MLFLOW_ERRORS = (400, 401, 403, 404, 409, 413, 415, 500, 503)
 
 
-def _v2_model(config: ServerConfig, versioned: bool) -> dict[str, Any]:
-    params = [NAME, _VERSION] if versioned else [NAME]
+def _v2_model_get(
+    config: ServerConfig, versioned: bool, summary: str, schema: dict[str, Any]
+) -> dict[str, Any]:
+    """A v2 GET about one model (or one of its versions): metadata, readiness."""
     return {
         "get": {
-            "summary": "Open Inference v2: model metadata (inputs from the signature)",
-            "parameters": params,
+            "summary": summary,
+            "parameters": [NAME, _VERSION] if versioned else [NAME],
             "security": _security(config),
-            "responses": {
-                "200": _json(ref("V2ModelMetadata")),
-                **_errors("V2Error", *_MODEL_ERRORS),
-            },
+            "responses": {"200": _json(schema), **_errors("V2Error", *_MODEL_ERRORS)},
         }
     }
+
+
+def _v2_model(config: ServerConfig, versioned: bool) -> dict[str, Any]:
+    return _v2_model_get(
+        config,
+        versioned,
+        "Open Inference v2: model metadata (inputs from the signature)",
+        ref("V2ModelMetadata"),
+    )
 
 
 def _v2_ready(config: ServerConfig, versioned: bool) -> dict[str, Any]:
-    params = [NAME, _VERSION] if versioned else [NAME]
-    return {
-        "get": {
-            "summary": "Open Inference v2: 200 once the model loads and answers",
-            "parameters": params,
-            "security": _security(config),
-            "responses": {
-                "200": _json({"type": "object", "properties": {"ready": {"type": "boolean"}}}),
-                **_errors("V2Error", *_MODEL_ERRORS),
-            },
-        }
-    }
+    return _v2_model_get(
+        config,
+        versioned,
+        "Open Inference v2: 200 once the model loads and answers",
+        {"type": "object", "properties": {"ready": {"type": "boolean"}}},
+    )
 
 
 def _v2_infer(config: ServerConfig, versioned: bool) -> dict[str, Any]:

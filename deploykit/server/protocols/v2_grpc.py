@@ -23,10 +23,7 @@ from deploykit.errors import InvalidInputError
 from deploykit.server.protocols import inference_pb2 as pb
 from deploykit.server.protocols import tensors
 from deploykit.server.protocols.core import Failure, Scorer
-from deploykit.server.protocols.inference_pb2_grpc import (
-    GRPCInferenceServiceServicer,
-    add_GRPCInferenceServiceServicer_to_server,
-)
+from deploykit.server.protocols.inference_service import add_servicer
 from deploykit.server.protocols.v2_rest import EXTENSIONS
 
 if TYPE_CHECKING:
@@ -86,7 +83,9 @@ def _version(raw: str) -> str | None:
     return raw
 
 
-class Servicer(GRPCInferenceServiceServicer):
+class Servicer:
+    """Every RPC of the service (:data:`.inference_service.RPCS`), as a coroutine."""
+
     def __init__(self, state: ServerState, scorer: Scorer) -> None:
         self.state = state
         self.scorer = scorer
@@ -221,7 +220,7 @@ class GrpcServer:
                 ("grpc.so_reuseport", 1),
             ]
         )
-        add_GRPCInferenceServiceServicer_to_server(Servicer(state, scorer), self.server)
+        add_servicer(Servicer(state, scorer), self.server)
         host = config.host or "0.0.0.0"
         address = f"[{host}]:{config.grpc_port}" if ":" in host else f"{host}:{config.grpc_port}"
         self.port = self.server.add_insecure_port(address)
