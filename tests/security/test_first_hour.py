@@ -5,12 +5,16 @@ error messages keep this server's own routes readable; an error quoting a value 
 megabytes stays a few kilobytes on every door (gRPC refuses status details over
 16 KiB); a token sent without ``Bearer`` is never echoed back; a CSV header of 50,000
 columns is refused before pandas reads it; a CSV whose rows are wider than its header,
-or that has no header, gets a 400 saying so instead of predictions on shifted columns.
+or that has no header, gets a 400 saying so instead of predictions on shifted columns;
+a server that loads no pickle does not unpickle one to compare two versions on rows sent.
 """
 
 from __future__ import annotations
 
+import io
+import os
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +22,15 @@ from typing import Any
 
 import grpc
 import httpx
+import joblib
 import pandas as pd
 import pytest
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
-from deploykit.registry import Registry
+from deploykit.errors import PickleWarning
+from deploykit.registry import Registry, prepare_draft
+from deploykit.server.auth import TokenStore
 from deploykit.server.config import ServerConfig
 from deploykit.server.payloads import Limits
 from deploykit.server.protocols import inference_pb2 as pb
@@ -200,3 +207,77 @@ def test_a_csv_without_a_header_row_is_told_so(server: Server) -> None:
     assert "no data rows" in message
     assert "'0.1', '0.2', '0.3'" in message
     healthy(server)
+
+
+# -- compare on rows sent, on a server that loads no pickle -----------------------------------
+
+
+class Payload:
+    """Unpickling this calls os.makedirs(marker): the stand-in for a shell command."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return os.makedirs, (self.marker,)
+
+
+@dataclass
+class Safe:
+    url: str
+    deployer: dict[str, str]
+    marker: Path
+    hostile: int  # the version whose artifact runs code when unpickled
+    compiled: int  # a joblib version that serves from its ONNX artifact
+
+
+@pytest.fixture(scope="module")
+def safe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Safe]:
+    X, y = make_classification(n_samples=120, n_features=3, n_informative=3, n_redundant=0)
+    frame = pd.DataFrame(X, columns=COLUMNS)
+    home = tmp_path_factory.mktemp("safe-home")
+    marker = tmp_path_factory.mktemp("safe-marker") / "code-ran"
+    settings = Settings.from_env({"DEPLOYKIT_HOME": str(home), "DEPLOYKIT_FSYNC": "0"})
+    model = LogisticRegression().fit(frame, y)
+    with Registry(settings.replace(actor="tester")) as registry, warnings.catch_warnings():
+        warnings.simplefilter("ignore", PickleWarning)
+        registry.push(model, "churn", X=frame, format="skops", deploy=True)
+        compiled = registry.push(model, "churn", X=frame, format="joblib").version
+        # what a deployer achieves over HTTP: upload crafted bytes, register them as joblib
+        buffer = io.BytesIO()
+        joblib.dump(Payload(marker), buffer)
+        stored = registry.artifacts.put_stream([buffer.getvalue()])
+        draft = prepare_draft(model, X=frame, format="joblib")
+        hostile = registry.register("churn", draft.with_artifact(stored.digest, stored.size))
+        deployer, _ = TokenStore(registry.engine).create("deployer", name="mallory")
+    config = ServerConfig.from_env({"DEPLOYKIT_SERVE_FORMATS": "onnx,skops"}, log_sample_rate=0.0)
+    with LiveServer(settings, config) as live:
+        yield Safe(
+            live.url, {"authorization": f"Bearer {deployer}"}, marker, hostile.version, compiled
+        )
+
+
+def test_compare_on_rows_sent_never_unpickles_on_a_safe_server(safe: Safe) -> None:
+    rows = {"dataframe_split": {"columns": COLUMNS, "data": [[0.1, 0.2, 0.3]]}}
+    for version in (safe.hostile, safe.compiled):
+        answer = httpx.post(
+            f"{safe.url}/v1/models/churn/compare",
+            json={"a": 1, "b": version, "data": rows},
+            headers=safe.deployer,
+            timeout=60,
+        )
+        assert answer.status_code == 409, answer.text
+        message = answer.json()["error"]["message"]
+        assert "DEPLOYKIT_SERVE_FORMATS=onnx,skops" in message
+        assert "GET /v1/models/churn/compare" in message
+    assert not safe.marker.exists()
+    # the compiled version still serves, from ONNX; the skops one compares on rows sent
+    answer = httpx.post(
+        f"{safe.url}/v1/models/churn/versions/{safe.compiled}/predict",
+        json={"dataframe_split": {"columns": COLUMNS, "data": [[0.1, 0.2, 0.3]]}},
+        headers=safe.deployer,
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    assert not safe.marker.exists()
+    assert httpx.get(f"{safe.url}/healthz", timeout=10).status_code == 200
