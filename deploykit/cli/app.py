@@ -319,7 +319,7 @@ def estimated(
     """Production's metrics estimated from logged scores, before labels arrive (with a
     90% band; realized beside them where feedback exists)."""
     back = _duration(since, "--since")
-    window = None if step is None else max(1, round(_duration(step, "--step")))
+    window = None if step is None else max(1, round(_duration(step, "--step", positive=True)))
     with _registry() as reg:
         result = reg.estimated_performance(name, since=time.time() - back, step=window)
     if as_json:
@@ -420,7 +420,10 @@ def gc(
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def _duration(text: str, flag: str) -> float:
+_LONGEST = 100 * 365 * 86400  # a century: past it a duration is a typo (or 'inf')
+
+
+def _duration(text: str, flag: str, *, positive: bool = False) -> float:
     from deploykit.errors import InvalidInputError
 
     raw = text.strip().lower()
@@ -430,10 +433,11 @@ def _duration(text: str, flag: str) -> float:
         value = float(number) * (unit or 1)
     except ValueError:
         value = -1.0
-    if not value >= 0:
+    if not (0 < value if positive else 0 <= value) or not value <= _LONGEST:
+        least = "more than 0" if positive else "0 or more"
         raise InvalidInputError(
-            f"{flag} must be a duration such as 3600 (seconds), 90m, 1h or 2d. "
-            f"Got {text!r} instead."
+            f"{flag} must be a duration such as 3600 (seconds), 90m, 1h or 2d, {least} "
+            f"and at most 36500d. Got {text!r} instead."
         )
     return value
 

@@ -281,3 +281,41 @@ def test_compare_on_rows_sent_never_unpickles_on_a_safe_server(safe: Safe) -> No
     assert answer.status_code == 200, answer.text
     assert not safe.marker.exists()
     assert httpx.get(f"{safe.url}/healthz", timeout=10).status_code == 200
+
+
+# -- the CLI's durations --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["estimated", "churn", "--step", "inf"], "--step"),  # was an OverflowError traceback
+        (["estimated", "churn", "--step", "0"], "--step"),  # was "cuts 86400 s into 86401 windows"
+        (["estimated", "churn", "--since", "inf"], "--since"),  # was "Got -inf instead"
+        (["gc", "--older-than", "1e300"], "--older-than"),
+    ],
+)
+def test_cli_durations_out_of_range_are_one_line_naming_the_flag(
+    args: list[str],
+    flag: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from deploykit.cli import main
+
+    for key in [k for k in os.environ if k.startswith("DEPLOYKIT_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("DEPLOYKIT_HOME", str(tmp_path))
+    X, y = make_classification(n_samples=60, n_features=3, n_redundant=0, random_state=0)
+    frame = pd.DataFrame(X, columns=COLUMNS)
+    with Registry() as registry:
+        registry.push(LogisticRegression().fit(frame, y), "churn", X=frame, format="skops")
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    assert exited.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
+    assert f"{flag} must be a duration" in err
+    assert "at most 36500d" in err
