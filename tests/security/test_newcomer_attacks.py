@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -319,3 +321,31 @@ def test_cli_durations_out_of_range_are_one_line_naming_the_flag(
     assert len(err.splitlines()) == 1, err
     assert f"{flag} must be a duration" in err
     assert "at most 36500d" in err
+
+
+def test_serve_with_a_misspelt_model_says_so_at_start(tmp_path: Path) -> None:
+    X, y = make_classification(n_samples=60, n_features=3, n_redundant=0, random_state=0)
+    frame = pd.DataFrame(X, columns=COLUMNS)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEPLOYKIT_")}
+    env.update(DEPLOYKIT_HOME=str(tmp_path), DEPLOYKIT_FSYNC="0")
+    with Registry(Settings.from_env(env)) as registry:
+        registry.push(LogisticRegression().fit(frame, y), "churn", X=frame, deploy=True)
+    port = free_port()
+    command = [sys.executable, "-m", "deploykit", "serve", "--model", "chrun", "--port", str(port)]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        lines = []
+        assert process.stdout is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            lines.append(line)
+            if not line or line.startswith("note:"):
+                break
+        assert lines[-1].startswith("note: --model: no model named 'chrun'"), lines
+        assert "did you mean 'churn'?" in lines[-1]
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)  # drains and closes the pipe
