@@ -317,7 +317,7 @@ def estimated(
     """Production's metrics estimated from logged scores, before labels arrive (with a
     90% band; realized beside them where feedback exists)."""
     back = _duration(since, "--since")
-    window = None if step is None else max(1, round(_duration(step, "--step")))
+    window = None if step is None else max(1, round(_duration(step, "--step", positive=True)))
     with _registry() as reg:
         result = reg.estimated_performance(name, since=time.time() - back, step=window)
     if as_json:
@@ -412,7 +412,10 @@ def gc(
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def _duration(text: str, flag: str) -> float:
+_LONGEST = 100 * 365 * 86400  # a century: past it a duration is a typo (or 'inf')
+
+
+def _duration(text: str, flag: str, *, positive: bool = False) -> float:
     from deploykit.errors import InvalidInputError
 
     raw = text.strip().lower()
@@ -422,10 +425,11 @@ def _duration(text: str, flag: str) -> float:
         value = float(number) * (unit or 1)
     except ValueError:
         value = -1.0
-    if not value >= 0:
+    if not (value > 0 if positive else value >= 0) or not value <= _LONGEST:
+        least = "more than 0" if positive else "0 or more"
         raise InvalidInputError(
-            f"{flag} must be a duration such as 3600 (seconds), 90m, 1h or 2d. "
-            f"Got {text!r} instead."
+            f"{flag} must be a duration such as 3600 (seconds), 90m, 1h or 2d, {least} "
+            f"and at most 36500d. Got {text!r} instead."
         )
     return value
 
@@ -502,7 +506,31 @@ def serve(
         "%deploy target read it from there)",
         soft_wrap=True,  # a path stays whole, to copy
     )
+    if config.model:
+        _note_unknown_model(settings, config.model)
     server.run(settings, config)
+
+
+def _note_unknown_model(settings: Settings, name: str) -> None:
+    """A --model typo shows at start, not at the first /invocations (it may still be
+    pushed later, so this is a note, not an error)."""
+    import difflib
+
+    from deploykit.registry import Registry
+
+    with Registry(settings) as reg:
+        known = [m.name for m in reg.models()]
+        if name in known and reg.model(name).production is not None:
+            return
+    if name in known:
+        why = f"model {name!r} has no 'production' version yet"
+    else:
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        why = f"no model named {name!r} in this registry{hint}"
+    render.console.print(
+        f"note: --model: {why}; /invocations answers 404 until it is deployed.", soft_wrap=True
+    )
 
 
 @app.command(cls=_Command, epilog=_server_options_epilog())

@@ -34,6 +34,7 @@ __all__ = [
     "compare_versions",
     "id_keys",
     "pair_rows",
+    "resolve_version",
 ]
 
 _TOP_LABELS = 20  # cross-table labels kept by name; the rest pool under "other"
@@ -350,7 +351,8 @@ def pair_rows(log: pd.DataFrame, a: int, b: int) -> tuple[np.ndarray, np.ndarray
     return idx_a[oa[hit]], idx_b[ob[j[hit]]]
 
 
-def _resolve(registry: Registry, name: str, ref: int | str) -> int:
+def resolve_version(registry: Registry, name: str, ref: int | str) -> int:
+    """The version number ``ref`` names; 'candidate': the last experiment's."""
     if isinstance(ref, str) and ref.strip().lower() == "candidate":
         experiment = registry.experiment(name)
         if experiment is None:
@@ -377,7 +379,7 @@ def compare_versions(
     from deploykit.monitoring.periods import parse_time
 
     started = time.perf_counter()
-    va, vb = _resolve(registry, name, a), _resolve(registry, name, b)
+    va, vb = resolve_version(registry, name, a), resolve_version(registry, name, b)
     if va == vb:
         raise InvalidInputError(f"Compare two different versions; both name version {va}.")
     profile = registry.profile(name, va) or registry.profile(name, vb)
@@ -563,7 +565,7 @@ def _on_data(
         begin = time.perf_counter()
         try:
             predicted = np.asarray(model.predict(data))
-        except (ValueError, TypeError, KeyError, IndexError) as exc:
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
             raise InvalidInputError(
                 f"{name}:{version} could not predict on 'data': {type(exc).__name__}: {exc}"
             ) from None

@@ -190,4 +190,24 @@ async def compare_data(call: Call) -> Any:
             "The field 'data' must name its columns: send dataframe_split with 'columns', "
             "or dataframe_records."
         )
+    # both versions score in this process from their original artifact: a server that
+    # does not load a format (a pickle, DEPLOYKIT_SERVE_FORMATS) must not load it here either
+    a, b = await thread(_servable, call, a), await thread(_servable, call, b)
     return await thread(state.registry.compare, call.name, a, b, data=frame)
+
+
+def _servable(call: Call, ref: int | str) -> int:
+    from deploykit.monitoring.compare import resolve_version
+    from deploykit.server.models import check_format
+
+    registry = call.state.registry
+    record = registry.version(call.name, resolve_version(registry, call.name, ref))
+    try:
+        check_format(record, call.state.config)
+    except DeployKitError as exc:
+        raise type(exc)(
+            f"{exc} Comparing on rows sent loads each version's original artifact; compare "
+            f"them on their logged shadow or canary traffic instead (GET "
+            f"/v1/models/{call.name}/compare)."
+        ) from None
+    return record.version

@@ -74,7 +74,7 @@ class ServerState:
             if scheme.lower() != "bearer" or not value.strip():
                 raise AuthenticationError(
                     "The Authorization header must read 'Bearer <token>'. "
-                    f"Got a {scheme!r} header instead."
+                    f"Got {_scheme_of(scheme)} instead."
                 )
             secret = value.strip()
         if not secret or self.tokens.is_cached(secret):
@@ -110,3 +110,11 @@ class ServerState:
         self.host.close()
         if self.owns_registry:
             self.registry.close()
+
+
+def _scheme_of(scheme: str) -> str:
+    """How an Authorization header's first word is quoted back: a scheme name such as
+    'Basic', never a credential (a bare token sent without 'Bearer ' is not echoed)."""
+    if scheme.isalpha() and len(scheme) <= 16:
+        return f"a {scheme!r} header"
+    return "a header without a scheme (a bare token? put 'Bearer ' before it)"

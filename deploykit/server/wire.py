@@ -28,6 +28,7 @@ __all__ = [
     "BadRequestError",
     "PayloadTooLargeError",
     "UnsupportedMediaTypeError",
+    "bounded",
     "check_json_type",
     "check_length",
     "dumps",
@@ -36,6 +37,7 @@ __all__ = [
     "new_request_id",
     "parse_json",
     "public",
+    "public_problems",
     "request_id_from",
     "status_of",
     "too_large",
@@ -102,7 +104,17 @@ def _fallback(value: Any) -> Any:
 # the original): where the registry lives is not the caller's business.
 _PRIVATE: dict[str, str] = {}
 _STORE_URL = re.compile(r"\b[a-zA-Z][\w+.-]*://(?<!https://)(?<!http://)[^\s'\"),;<>]+")
-_PATH = re.compile(r"(?<![\w.:/~-])(?:[A-Za-z]:)?/(?!v1/)[\w.@+-]+(?:/[\w.@+*-]*)+")
+# This server's own routes (/v1/..., /v2/..., /models/NAME/invocations) are hints, not paths.
+_PATH = re.compile(
+    r"(?<![\w.:/~-])(?:[A-Za-z]:)?/"
+    r"(?!v[12]/|models/[^/\s]+/(?:invocations|ping|health|version)\b)"
+    r"[\w.@+-]+(?:/[\w.@+*-]*)+"
+)
+# An error quotes what came, and what came may be megabytes: a message keeps its head
+# (the field, what was expected) and its tail (the hint), so an error stays small (gRPC
+# refuses status details over 16 KiB) whatever the request held.
+MAX_MESSAGE_CHARS = 4000
+MAX_PROBLEMS = 50
 
 
 def keep_private(text: str | os.PathLike[str] | None, stand_in: str) -> None:
@@ -113,11 +125,33 @@ def keep_private(text: str | os.PathLike[str] | None, stand_in: str) -> None:
 
 
 def public(message: str) -> str:
-    """``message`` without this server's database URL, folders, store URLs or paths."""
+    """``message`` without this server's database URL, folders, store URLs or paths, and
+    at most about ``MAX_MESSAGE_CHARS`` long."""
+    # cut first, far from what will be shown, so a huge message is not searched in full
+    message = bounded(message, 16 * MAX_MESSAGE_CHARS)
     message = _STORE_URL.sub("<store URL>", message)
     for text in sorted(_PRIVATE, key=len, reverse=True):
         message = message.replace(text, _PRIVATE[text])
-    return _PATH.sub("<path>", message)
+    return bounded(_PATH.sub("<path>", message))
+
+
+def public_problems(problems: Any) -> list[str]:
+    """The first ``MAX_PROBLEMS`` of an error's ``problems``, each :func:`public`."""
+    problems = list(problems or ())
+    shown = [public(str(p)) for p in problems[:MAX_PROBLEMS]]
+    if len(problems) > MAX_PROBLEMS:
+        shown.append(f"… and {len(problems) - MAX_PROBLEMS:,} more")
+    return shown
+
+
+def bounded(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``message`` cut in the middle to about ``limit`` characters: the first three
+    quarters and the last quarter stay."""
+    if len(message) <= limit:
+        return message
+    head, tail = limit * 3 // 4, limit // 4
+    cut = len(message) - head - tail
+    return f"{message[:head]} …[{cut:,} characters cut]… {message[-tail:]}"
 
 
 def error_body(exc: BaseException, request_id: str | None = None) -> dict[str, Any]:
@@ -125,7 +159,7 @@ def error_body(exc: BaseException, request_id: str | None = None) -> dict[str, A
         error: dict[str, Any] = {"type": wire_type(exc), "message": public(str(exc))}
         problems = getattr(exc, "problems", None)
         if problems:
-            error["problems"] = [public(str(p)) for p in problems]
+            error["problems"] = public_problems(problems)
     else:
         error = {
             "type": "DeployKitError",

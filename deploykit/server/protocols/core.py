@@ -21,7 +21,7 @@ import numpy as np
 from deploykit.errors import DeployKitError, ModelNotFoundError
 from deploykit.server.payloads import Limits, Parsed, check_limits, ignored_columns
 from deploykit.server.predict import PredictEndpoint
-from deploykit.server.wire import new_request_id, public, status_of
+from deploykit.server.wire import new_request_id, public, public_problems, status_of
 
 if TYPE_CHECKING:
     from deploykit.server.models import LoadedModel
@@ -60,7 +60,7 @@ class Failure:
     def of(cls, exc: BaseException, request_id: str | None = None) -> Failure:
         request_id = request_id or new_request_id()
         if isinstance(exc, DeployKitError):
-            problems = tuple(public(str(p)) for p in getattr(exc, "problems", None) or ())
+            problems = tuple(public_problems(getattr(exc, "problems", None)))
             status = status_of(exc)
             if status >= 500:
                 log.warning("request %s: %s: %s", request_id, type(exc).__name__, exc)

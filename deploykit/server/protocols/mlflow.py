@@ -18,6 +18,7 @@ expected and the received value. The input contract, tokens, logging and telemet
 from __future__ import annotations
 
 import asyncio
+import csv
 import io
 import time
 from typing import TYPE_CHECKING, Any
@@ -28,7 +29,7 @@ from starlette.routing import Route
 
 from deploykit._version import __version__
 from deploykit.errors import AliasNotFoundError, ModelNotFoundError, SignatureError
-from deploykit.server.payloads import Limits, Parsed, over_limit, parse_body
+from deploykit.server.payloads import Limits, Parsed, check_limits, over_limit, parse_body
 from deploykit.server.protocols.core import Failure, Scorer
 from deploykit.server.wire import (
     BadRequestError,
@@ -133,8 +134,8 @@ class Scoring:
         try:
             loaded = await self._open(request)
             content_type = request.headers.get("content-type")
-            csv = _media(content_type) == _CSV
-            if not csv and not is_json(content_type):
+            is_csv = _media(content_type) == _CSV
+            if not is_csv and not is_json(content_type):
                 raise UnsupportedMediaTypeError(
                     "This endpoint takes 'application/json' (dataframe_split, "
                     "dataframe_records, instances or inputs) or 'text/csv' with a header "
@@ -142,10 +143,11 @@ class Scoring:
                 )
             _check_charset(content_type)
             body = await self._body(request, loaded)
+            limits = self._limits(loaded) if is_csv else None
             if len(body) <= _INLINE_BYTES:
-                parsed = _decode(body, csv)
+                parsed = _decode(body, limits, loaded)
             else:  # decoding a large body must not hold up other requests
-                parsed = await asyncio.to_thread(_decode, body, csv)
+                parsed = await asyncio.to_thread(_decode, body, limits, loaded)
             scored = await self.scorer.score(loaded, parsed, False)
             rows = scored.rows
             response = Response(
@@ -167,13 +169,16 @@ class Scoring:
         self.scorer.record(loaded, status, start, rows)
         return response
 
+    def _limits(self, loaded: LoadedModel) -> Limits:
+        width = len(loaded.spec.columns) if loaded.spec is not None else None
+        return Limits.of(self.state.config, width)
+
     async def _body(self, request: Request, loaded: LoadedModel) -> bytes:
         """The body under the byte limit, refused early when it holds too many values."""
         config = self.state.config
         limit = config.max_body_bytes
         check_length(request.headers.get("content-length"), limit)
-        width = len(loaded.spec.columns) if loaded.spec is not None else None
-        limits = Limits.of(config, width)
+        limits = self._limits(loaded)
         chunks, size, separators = [], 0, 0
         async for chunk in request.stream():
             size += len(chunk)
@@ -205,15 +210,17 @@ def _check_charset(content_type: str | None) -> None:
             )
 
 
-def _decode(body: bytes, csv: bool) -> Parsed:
-    if not csv:
+def _decode(body: bytes, csv_limits: Limits | None, loaded: LoadedModel) -> Parsed:
+    """The body as rows: JSON when ``csv_limits`` is None, else CSV under those limits."""
+    if csv_limits is None:
         return parse_body(parse_json(body))
-    return _csv(body)
+    return _csv(body, csv_limits, loaded.spec.columns if loaded.spec is not None else None)
 
 
-def _csv(body: bytes) -> Parsed:
+def _csv(body: bytes, limits: Limits, columns: list[str] | None = None) -> Parsed:
     """A CSV body with a header row, as rows with their column names (values typed by
-    pandas, then checked by the signature like JSON ones)."""
+    pandas, then checked by the signature like JSON ones). A header wider than the
+    limits is refused before pandas reads anything (it takes seconds on 50,000 columns)."""
     import pandas as pd
 
     if not body.strip():
@@ -223,13 +230,34 @@ def _csv(body: bytes) -> Parsed:
     except UnicodeDecodeError as exc:
         raise BadRequestError(f"The CSV body is not UTF-8 text ({exc}).") from None
     try:
+        header = next(csv.reader(io.StringIO(text)), [])
+    except csv.Error as exc:
+        raise BadRequestError(f"The CSV body's header row cannot be read: {exc}") from None
+    check_limits(Parsed("rows", [], header, "dataframe_split"), limits, columns)
+    try:
         frame = pd.read_csv(io.StringIO(text))
     except (ValueError, pd.errors.ParserError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise BadRequestError(f"The CSV body cannot be read: {first}") from None
+    if not isinstance(frame.index, pd.RangeIndex):
+        # pandas reads the extra leading fields of rows wider than the header as an
+        # index, so every value would land one column off: refuse instead
+        raise BadRequestError(
+            f"The CSV body's rows are wider than its header: the header names "
+            f"{len(frame.columns):,} columns, the first row holds "
+            f"{len(frame.columns) + frame.index.nlevels:,} values. Send one value per "
+            "column on every row."
+        )
+    if len(frame.index) == 0:
+        shown = ", ".join(repr(name) for name in header[:3])
+        raise BadRequestError(
+            "The CSV body has no data rows: its first line is read as the column names "
+            f"({shown}{', …' if len(header) > 3 else ''}). Send a header row naming "
+            "the columns, then one row per record."
+        )
     split: dict[str, Any] = frame.to_dict(orient="split", index=False)
-    columns = [str(c) for c in split["columns"]]
-    return Parsed("rows", split["data"], columns, "dataframe_split")
+    names = [str(c) for c in split["columns"]]
+    return Parsed("rows", split["data"], names, "dataframe_split")
 
 
 def routes(state: ServerState, scorer: Scorer) -> list[Route]:
