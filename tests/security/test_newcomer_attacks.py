@@ -36,7 +36,7 @@ from deploykit.server.auth import TokenStore
 from deploykit.server.config import ServerConfig
 from deploykit.server.payloads import Limits
 from deploykit.server.protocols import inference_pb2 as pb
-from deploykit.server.protocols import inference_pb2_grpc as pb_grpc
+from deploykit.server.protocols.inference_service import Stub
 from deploykit.server.protocols.mlflow import _csv
 from deploykit.server.testing import LiveServer, free_port
 from deploykit.server.wire import MAX_MESSAGE_CHARS, public
@@ -126,7 +126,7 @@ def test_a_huge_datatype_over_grpc_gets_its_status_not_a_broken_stream(server: S
     tensor = request.inputs.add(name="input", datatype="Q" * 1_000_000, shape=[1, 3])
     tensor.contents.fp64_contents.extend([0.1, 0.2, 0.3])
     with grpc.insecure_channel(server.grpc) as channel:
-        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        stub = Stub(channel)
         with pytest.raises(grpc.RpcError) as caught:
             stub.ModelInfer(request, timeout=30)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
@@ -160,7 +160,7 @@ def test_a_token_sent_without_bearer_is_refused_without_echoing_it(server: Serve
     assert "Got a 'Basic' header" in basic.json()["error"]["message"]
     request = pb.ModelInferRequest(model_name="churn", model_version="1")
     with grpc.insecure_channel(server.grpc) as channel:
-        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        stub = Stub(channel)
         with pytest.raises(grpc.RpcError) as caught:
             stub.ModelInfer(request, metadata=(("authorization", server.token),), timeout=30)
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
