@@ -110,7 +110,7 @@ async def main_async(args: argparse.Namespace) -> None:
         flush=True,
     )
     await phase(endpoint, state, bodies[:2000])  # warm both paths
-    results: dict[str, list[float]] = {"baseline": [], "shadow": []}
+    results: dict[str, list[float]] = {"baseline": [], "shadow": [], "scorer": []}
     profiler = cProfile.Profile() if args.profile else None
     # CPU time, not wall time: the scorer waits for the GIL and its next batch
     scorer_profiler = cProfile.Profile(time.thread_time) if args.profile else None
@@ -129,18 +129,22 @@ async def main_async(args: argparse.Namespace) -> None:
             assert ("churn" in state.host.splits) == (name == "shadow")
             if profiler is not None and name == "shadow":
                 profiler.enable()
-            scorer0, batches0 = state.shadow.cpu_seconds, state.shadow.batches
+            # (getattr: the scorer before batching had no such counters; compare with it)
+            scorer0 = getattr(state.shadow, "cpu_seconds", 0.0)
+            batches0 = getattr(state.shadow, "batches", 0)
             gc0, collections0 = clock.seconds, list(clock.collections)
             seconds, path = await phase(endpoint, state, bodies)
             if profiler is not None:
                 profiler.disable()
             if name == "shadow":
                 registry.abort("churn", "bench phase over")
-                scorer_us = (state.shadow.cpu_seconds - scorer0) * 1e6 / len(bodies)
-                print(
-                    f"  scorer thread {scorer_us:.1f} us CPU per request, "
-                    f"{len(bodies) / max(state.shadow.batches - batches0, 1):.0f} per batch"
-                )
+                if hasattr(state.shadow, "cpu_seconds"):
+                    scorer_us = (state.shadow.cpu_seconds - scorer0) * 1e6 / len(bodies)
+                    results["scorer"].append(scorer_us)
+                    print(
+                        f"  scorer thread {scorer_us:.1f} us CPU per request, "
+                        f"{len(bodies) / max(state.shadow.batches - batches0, 1):.0f} per batch"
+                    )
             us = seconds * 1e6 / len(bodies)
             results[name].append(us)
             print(
@@ -162,6 +166,11 @@ async def main_async(args: argparse.Namespace) -> None:
         f"shadow scored {sum(state.shadow.scored.values()):,}, "
         f"dropped {sum(state.shadow.dropped.values()):,}"
     )
+    if results["scorer"]:
+        print(
+            f"the scorer thread alone: {statistics.median(results['scorer']):.1f} us CPU per "
+            "mirrored request (median)"
+        )
     if profiler is not None and scorer_profiler is not None:
         print("---- request path (every phase's shadow requests)")
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
