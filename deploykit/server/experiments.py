@@ -138,7 +138,7 @@ class ShadowScorer:
 
     Everything is per batch, not per request: the request path appends one tuple of
     references to a deque (no lock, no copy; a full queue drops and counts), and a
-    thread of its own wakes at most 20 times a second, takes what gathered and, per
+    thread of its own wakes at most 5 times a second, takes what gathered and, per
     experiment, makes one model input (production's inputs stacked when the candidate
     takes the same signature, as it does when it was pushed with the same data), one
     predict call, one prediction-log record and two telemetry updates.
@@ -219,12 +219,14 @@ class ShadowScorer:
 
     def _loop(self) -> None:
         pending, wake, stopping = self._pending, self._wake, self._stopping
-        while not stopping.is_set():
+        while True:
             if not pending:
+                if stopping.is_set():  # what was queued before the stop is scored first
+                    return
                 wake.clear()
-                if not pending:  # submit sets the event after its append: no lost wake-up
-                    wake.wait()
-                    continue
+                if not pending and not stopping.is_set():
+                    wake.wait()  # submit sets the event after its append: no lost wake-up
+                continue
             self._busy = True
             cpu = time.thread_time()
             try:
@@ -233,7 +235,7 @@ class ShadowScorer:
             finally:
                 self._busy = False
                 self.cpu_seconds += time.thread_time() - cpu
-            if len(jobs) < _BATCH:
+            if len(jobs) < _BATCH and not stopping.is_set():
                 # let requests gather: a wake-up per request would take the interpreter
                 # from the request path thousands of times a second for one row each
                 stopping.wait(_GATHER_SECONDS)

@@ -49,7 +49,15 @@ def two(tmp_path: Path) -> Any:
     reg.close()
 
 
-def _mirror(reg: Registry, host: ModelHost, frame: pd.DataFrame, candidate: int, **kw: Any):
+def _mirror(
+    reg: Registry,
+    host: ModelHost,
+    frame: pd.DataFrame,
+    candidate: int,
+    *,
+    drain: bool = True,
+    **kw: Any,
+):
     """Shadow ``candidate`` and queue every row of ``frame`` as a 1-row request."""
     experiment = reg.shadow("m", candidate)
     production, loaded = host.served("m"), host.version("m", candidate)
@@ -63,9 +71,10 @@ def _mirror(reg: Registry, host: ModelHost, frame: pd.DataFrame, candidate: int,
         data, rows = production.to_input(parsed)
         ids.append(f"req-{i}")
         scorer.submit(split, production, parsed, data, rows, ids[-1], 0.001, i % 3 != 0)
-    scorer.drain()
+    if drain:
+        scorer.drain()
+    scorer.stop()  # scores what is still queued first: a worker's shutdown keeps them
     log.flush()
-    scorer.stop()
     return scorer, telemetry, ids, loaded
 
 
@@ -116,3 +125,10 @@ def test_a_full_queue_drops_and_counts_instead_of_waiting(two: Any) -> None:
     scorer, *_ = _mirror(reg, host, frame, 2, queue_size=50)
     assert scorer.scored["m"] + scorer.dropped["m"] == 300
     assert scorer.dropped["m"] > 0
+
+
+def test_stopping_scores_what_was_queued(two: Any) -> None:
+    reg, host, frame = two
+    scorer, *_ = _mirror(reg, host, frame, 2, drain=False)
+    assert scorer.scored["m"] == 300
+    assert len(_logged(reg, 2)) == 200  # production logged 2 requests in 3
