@@ -22,6 +22,7 @@ import gc
 import pstats
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,29 @@ class GcClock:
         else:
             self.seconds += time.perf_counter() - self._started
             self.collections[info["generation"]] += 1
+
+
+def submit_ns(state: ServerState, body: bytes) -> float:
+    """CPU of ``ShadowScorer.submit`` per request, on a scorer of its own whose queue is
+    emptied every 1,000 requests as the thread would (its work is the scorer's figure)."""
+    from deploykit.server.experiments import ShadowScorer, Split
+    from deploykit.server.payloads import parse_body
+
+    registry = state.registry
+    registry.shadow("churn", 2, reason="submit timing")
+    split = Split(registry.experiment("churn"), state.host.version("churn", 2))  # type: ignore[arg-type]
+    registry.abort("churn", "submit timed")
+    production = state.host.served("churn")
+    scorer = ShadowScorer(state.predlog, state.telemetry, queue_size=10**6)
+    scorer._thread = threading.current_thread()  # no consumer: submit alone is timed
+    parsed = parse_body(orjson.loads(body))
+    data, rows = production.to_input(parsed)
+    started = time.thread_time()
+    for _ in range(200):
+        for _ in range(1000):
+            scorer.submit(split, production, parsed, data, rows, "id", 0.0001, True)
+        scorer._pending.clear()
+    return (time.thread_time() - started) * 1e9 / 200_000
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -154,6 +178,8 @@ async def main_async(args: argparse.Namespace) -> None:
                 f"{[b - a for a, b in zip(collections0, clock.collections, strict=True)]})",
                 flush=True,
             )
+    if hasattr(state.shadow, "batches"):
+        print(f"submit alone (the request path's part): {submit_ns(state, bodies[0]):.0f} ns")
     await state.stop()
     base = statistics.median(results["baseline"])
     shadow = statistics.median(results["shadow"])
