@@ -19,6 +19,7 @@ Every class also inherits the builtin a Python user would reach for, so
     │   └── NothingToRollBackError            alias has no earlier version
     ├── AuthenticationError                   no or unknown token                      401
     ├── PermissionDeniedError(PermissionError) token lacks the role                    403
+    ├── ExperimentNotFollowedError(TimeoutError) a server's workers do not all run it   500
     ├── ArtifactError                                                                  500
     │   ├── ArtifactIntegrityError            stored bytes do not match their digest
     │   └── UntrustedArtifactError            skops file holds types not trusted here
@@ -49,6 +50,7 @@ __all__ = [
     "DeployKitWarning",
     "EnvironmentMismatchWarning",
     "EvaluationError",
+    "ExperimentNotFollowedError",
     "ExperimentNotFoundError",
     "FormatNotAllowedError",
     "GateError",
@@ -102,6 +104,11 @@ class AliasNotFoundError(NotFoundError):
 
 class ExperimentNotFoundError(NotFoundError):
     pass
+
+
+class ExperimentNotFollowedError(DeployKitError, TimeoutError):
+    """Not every worker of the server applies an experiment (yet): a client waited for
+    them all to report it, and one could not load the candidate or the time ran out."""
 
 
 class InvalidInputError(DeployKitError, ValueError):

@@ -11,6 +11,7 @@ import copy
 import hashlib
 import os
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator, Mapping
 from datetime import datetime
@@ -535,12 +536,15 @@ class Client(Closing):
         share: float = 1.0,
         alias: str = "production",
         reason: str | None = None,
+        wait: float | None = 30.0,
     ) -> Experiment:
         """Score ``share`` of production's requests with ``version`` too (see Registry.shadow).
 
-        ``alias`` is the server's: it runs experiments beside the alias it serves."""
+        ``alias`` is the server's: it runs experiments beside the alias it serves. Returns
+        once every worker of the server mirrors requests (:meth:`wait_for_workers`, up to
+        ``wait`` seconds; None: at once)."""
         body = {"version": version, "share": share, "reason": reason}
-        return self._experiment_call(name, "shadow", body)
+        return self._experiment_call(name, "shadow", body, wait)
 
     def canary(
         self,
@@ -554,8 +558,10 @@ class Client(Closing):
         max_duration: float | None = None,
         alias: str = "production",
         reason: str | None = None,
+        wait: float | None = 30.0,
     ) -> Experiment:
-        """Let ``version`` answer ``percent`` of production's requests (see Registry.canary)."""
+        """Let ``version`` answer ``percent`` of production's requests (see Registry.canary);
+        returns once every worker splits so (``wait``: see :meth:`shadow`)."""
         body = {
             "version": version,
             "percent": percent,
@@ -565,23 +571,84 @@ class Client(Closing):
             "max_duration": max_duration,
             "reason": reason,
         }
-        return self._experiment_call(name, "canary", body)
+        return self._experiment_call(name, "canary", body, wait)
 
-    def step(self, name: str, percent: float, *, reason: str | None = None) -> Experiment:
-        """Change the running experiment's share to ``percent``."""
-        return self._experiment_call(name, "step", {"percent": percent, "reason": reason})
+    def step(
+        self, name: str, percent: float, *, reason: str | None = None, wait: float | None = 30.0
+    ) -> Experiment:
+        """Change the running experiment's share to ``percent`` (``wait``: see :meth:`shadow`)."""
+        body = {"percent": percent, "reason": reason}
+        return self._experiment_call(name, "step", body, wait)
 
-    def promote(self, name: str, reason: str) -> Experiment:
+    def promote(self, name: str, reason: str, *, wait: float | None = 30.0) -> Experiment:
         """End the running experiment and move production to its candidate."""
-        return self._experiment_call(name, "promote", {"reason": reason})
+        return self._experiment_call(name, "promote", {"reason": reason}, wait)
 
-    def abort(self, name: str, reason: str) -> Experiment:
+    def abort(self, name: str, reason: str, *, wait: float | None = 30.0) -> Experiment:
         """End the running experiment: all traffic back to production."""
-        return self._experiment_call(name, "abort", {"reason": reason})
+        return self._experiment_call(name, "abort", {"reason": reason}, wait)
 
-    def _experiment_call(self, name: str, verb: str, body: dict[str, Any]) -> Experiment:
+    def _experiment_call(
+        self, name: str, verb: str, body: dict[str, Any], wait: float | None
+    ) -> Experiment:
         data = self._json("POST", f"/v1/models/{_seg(name)}/experiment/{verb}", json=body)
-        return Experiment.from_dict(data)
+        experiment = Experiment.from_dict(data)
+        if wait is not None:
+            self.wait_for_workers(name, experiment, timeout=wait)
+        return experiment
+
+    def wait_for_workers(
+        self, name: str, experiment: Experiment | None = None, *, timeout: float = 30.0
+    ) -> list[int]:
+        """Wait until every worker of the server applies ``experiment`` (by default the
+        model's running one; an ended one: until none applies it); their pids.
+
+        Each worker follows experiments on its own (next poll, after loading the
+        candidate), and reports what it applies in ``GET /healthz``. Each look opens a
+        new connection, so it reaches the workers in turn, until all ``workers`` of the
+        server were seen applying it. Behind a load balancer with several replicas, this
+        counts the workers of one replica: wait per replica.
+        """
+        from deploykit.errors import ExperimentNotFollowedError
+
+        if experiment is None:
+            experiment = self.experiment(name)
+        wanted = None if experiment is None or experiment.state != "running" else experiment
+        seen: dict[int, str | None] = {}  # pid -> what it applies, None when as wanted
+        workers = 1
+        deadline = time.monotonic() + timeout
+        while True:
+            health = self._json("GET", "/healthz", headers={"connection": "close"})
+            workers = int(health.get("workers") or 1)
+            mine = (health.get("experiments") or {}).get(name)
+            if wanted is not None and mine and mine.get("id") == wanted.id and "error" in mine:
+                raise ExperimentNotFollowedError(
+                    f"Worker {health.get('pid')} of the server cannot run the {wanted.kind} of "
+                    f"{name} (experiment {wanted.id}, version {wanted.candidate}), so "
+                    f"production answers all its requests: {mine['error']}. Abort it "
+                    f"(abort({name!r}, reason)), or fix the candidate and start it again."
+                )
+            seen[int(health["pid"])] = _applies(mine, wanted)
+            if len(seen) >= workers and all(v is None for v in seen.values()):
+                return sorted(seen)
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+        ready = sorted(pid for pid, v in seen.items() if v is None)
+        behind = ", ".join(f"{pid} ({v})" for pid, v in sorted(seen.items()) if v is not None)
+        what = (
+            f"the {wanted.kind} of {name} (experiment {wanted.id}, version "
+            f"{wanted.candidate}, {wanted.percent:g}%)"
+            if wanted is not None
+            else f"no experiment for {name}"
+        )
+        raise ExperimentNotFollowedError(
+            f"After {timeout:g} s, {len(ready)} of the server's {workers} workers run {what}"
+            + (f"; behind: {behind}" if behind else "")
+            + (f"; {workers - len(seen)} never answered a look" if len(seen) < workers else "")
+            + ". A worker follows on its next poll, after loading the candidate: a large "
+            "model takes longer (raise the wait); GET /healthz shows what each runs."
+        )
 
     def experiment(self, name: str) -> Experiment | None:
         """The running experiment of ``name``, else its last one, else None."""
@@ -717,3 +784,17 @@ def _server_url(url: str) -> str:
             f"did you mean 'http://{url}'?"
         )
     return url.removesuffix("/v1")  # the client adds /v1 itself
+
+
+def _applies(mine: dict[str, Any] | None, wanted: Experiment | None) -> str | None:
+    """None if a worker's ``experiments`` entry is ``wanted`` (or, wanted None, absent);
+    else what it runs instead, in words."""
+    if wanted is None:
+        return None if not mine or "error" in mine else f"still runs experiment {mine.get('id')}"
+    if not mine:
+        return "runs none yet"
+    if mine.get("id") != wanted.id:
+        return f"runs experiment {mine.get('id')}"
+    if mine.get("percent") != wanted.percent:
+        return f"at {mine.get('percent')}%"
+    return None

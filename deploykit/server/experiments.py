@@ -10,26 +10,25 @@ experiment's ``sticky`` input column, first row) salted with the experiment id, 
 one caller sees one version on every worker and replica; with no key it is a fresh
 random number. Either way each worker honours the same share, independently.
 
-Shadow: after production's answer is sent, :class:`ShadowScorer` gets the parsed
-request on a bounded queue (full: dropped and counted, never waited on) and a thread
-of its own scores it with the candidate. Its prediction is logged under the same
-request id, without the inputs (production's row holds them); both versions' model
-times go to telemetry under ``<model>@shadow``
+Shadow: after production's answer is sent, :class:`ShadowScorer` gets references to
+the request (its parsed body and production's model input) on a bounded queue (full:
+dropped and counted, never waited on); a thread of its own scores what gathered in one
+predict call per batch. The candidate's predictions are logged under the same request
+ids, without the inputs (production's rows hold them); both versions' model times go
+to telemetry under ``<model>@shadow``
 (:func:`deploykit.monitoring.telemetry.shadow_key`), so comparing them is like for like.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
-import queue
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -50,8 +49,9 @@ __all__ = ["KEY_HEADER", "ShadowScorer", "Split", "draw", "prometheus_lines"]
 log = logging.getLogger("deploykit.server")
 
 KEY_HEADER = b"x-deploykit-key"
-_BATCH = 256  # queued shadow requests scored in one predict call
-_GATHER_SECONDS = 0.05  # pause after a partial batch: at most 20 wake-ups a second
+_BATCH = 2048  # queued shadow requests scored in one predict call, at most
+_QUEUE = 4096  # queued shadow requests, at most: beyond, a shadow request is dropped
+_GATHER_SECONDS = 0.2  # pause after a partial batch: at most 5 wake-ups a second
 _SCALE = float(1 << 64)
 
 
@@ -69,18 +69,28 @@ class Split:
 
     experiment: Experiment
     candidate: LoadedModel
+    # per request, only read: worked out once here
+    share: float = field(init=False, compare=False)
+    salt: bytes = field(init=False, compare=False)
+    # production version -> whether the candidate takes its model input as it is
+    _reuses: dict[int, bool] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "share", self.experiment.percent / 100.0)
+        object.__setattr__(self, "salt", f"deploykit-experiment-{self.experiment.id}".encode())
+        object.__setattr__(self, "_reuses", {})
+
+    def reuses(self, production: LoadedModel) -> bool:
+        """Whether the candidate takes ``production``'s model input as it is (worked out
+        once per production version): then a shadow request holds only that input."""
+        known = self._reuses.get(production.version)
+        if known is None:
+            known = self._reuses[production.version] = _same_input(production, self.candidate)
+        return known
 
     @property
     def kind(self) -> str:
         return self.experiment.kind
-
-    @property
-    def share(self) -> float:
-        return self.experiment.percent / 100.0
-
-    @property
-    def salt(self) -> bytes:
-        return f"deploykit-experiment-{self.experiment.id}".encode()
 
     def key(self, header: bytes | None, parsed: Parsed, columns: Sequence[str] | None) -> bytes:
         """The sticky key of a request: the header, else the sticky column's first value."""
@@ -93,7 +103,10 @@ class Split:
         return b"" if value is None else str(value).encode()
 
     def picks_candidate(self, key: bytes) -> bool:
-        return draw(key, self.salt) < self.share
+        share = self.share
+        if share >= 1.0:  # a shadow of every request: no draw
+            return True
+        return draw(key, self.salt) < share
 
 
 def _first_value(parsed: Parsed, column: str, columns: Sequence[str] | None) -> Any:
@@ -113,142 +126,190 @@ def _first_value(parsed: Parsed, column: str, columns: Sequence[str] | None) -> 
         return None
 
 
-@dataclass(frozen=True)
-class _Job:
-    split: Split
-    parsed: Parsed
-    request_id: str
-    production: int
-    production_seconds: float
+# A queued shadow request, as a plain tuple: the request path allocates nothing else.
+# (split, production LoadedModel, parsed body (None when the candidate takes production's
+#  model input), production's model input, rows,
+#  request id, production's model seconds, whether production's row was logged)
+_Job = tuple["Split", "LoadedModel", "Parsed | None", Any, int, str, float, bool]
 
 
 class ShadowScorer:
-    """Scores shadowed requests with the candidate, off the request path."""
+    """Scores shadowed requests with the candidate, off the request path.
+
+    Everything is per batch, not per request: the request path appends one tuple of
+    references to a deque (no lock, no copy; a full queue drops and counts), and a
+    thread of its own wakes at most 5 times a second, takes what gathered and, per
+    experiment, makes one model input (production's inputs stacked when the candidate
+    takes the same signature, as it does when it was pushed with the same data), one
+    predict call, one prediction-log record and two telemetry updates.
+    """
 
     def __init__(
-        self, predlog: PredictionLog, telemetry: Telemetry, *, queue_size: int = 1024
+        self, predlog: PredictionLog, telemetry: Telemetry, *, queue_size: int = _QUEUE
     ) -> None:
         self.predlog = predlog
         self.telemetry = telemetry
-        self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=queue_size)
+        self._pending: deque[_Job] = deque()
+        self._size = queue_size
+        self._wake = threading.Event()  # set by submit when the thread may be waiting
+        self._stopping = threading.Event()
+        self._busy = False  # a batch is taken and not yet scored
         self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
         self.dropped: Counter[str] = Counter()  # by model: queue was full
         self.scored: Counter[str] = Counter()
         self.failed: Counter[str] = Counter()
+        self.cpu_seconds = 0.0  # this thread's CPU time scoring, all models
+        self.batches = 0
 
     def submit(
         self,
         split: Split,
+        production: LoadedModel,
         parsed: Parsed,
+        data: Any,
+        rows: int,
         request_id: str,
-        production: int,
         production_seconds: float,
+        logged: bool,
     ) -> bool:
-        """Queue one request for the candidate; False (and counted) if the queue is full."""
-        self._start()
-        try:
-            self._queue.put_nowait(_Job(split, parsed, request_id, production, production_seconds))
-        except queue.Full:
+        """Queue one request for the candidate; False (and counted) if the queue is full.
+
+        ``data`` is production's model input for ``parsed`` (``rows`` rows) and
+        ``logged`` whether production's row went to the prediction log: the shadow's
+        row is logged only then, so every logged shadow prediction has its pair.
+        """
+        pending = self._pending
+        if len(pending) >= self._size:
             self.dropped[split.experiment.model] += 1
             return False
+        # the parsed body only when the candidate needs its own input: kept for the
+        # gathering pause, its lists would be walked by the garbage collector meanwhile
+        body = None if split.reuses(production) else parsed
+        pending.append(
+            (split, production, body, data, rows, request_id, production_seconds, logged)
+        )
+        if self._thread is None:
+            self._start()
+        if not self._wake.is_set():  # a plain read; a set() only when the thread may sleep
+            self._wake.set()
         return True
 
     def _start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="deploykit-shadow", daemon=True)
-            self._thread.start()
+        with self._start_lock:
+            if self._thread is None:
+                self._stopping.clear()
+                thread = threading.Thread(target=self._loop, name="deploykit-shadow", daemon=True)
+                thread.start()
+                self._thread = thread
 
     def stop(self) -> None:
-        if self._thread is not None:
-            with contextlib.suppress(queue.Full):
-                self._queue.put(None, timeout=1.0)
-            self._thread.join(timeout=5)
+        thread = self._thread
+        if thread is not None:
+            self._stopping.set()
+            self._wake.set()
+            thread.join(timeout=5)
             self._thread = None
 
     def drain(self, timeout: float = 10.0) -> None:
         """Wait until every queued request is scored (tests, and before a flush)."""
         deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+        while (self._pending or self._busy) and time.monotonic() < deadline:
             time.sleep(0.01)
 
     def _loop(self) -> None:
+        pending, wake, stopping = self._pending, self._wake, self._stopping
         while True:
-            first = self._queue.get()
-            jobs = [first]
-            # what waits besides is scored in the same call: one predict per batch, not
-            # per request, is what keeps a shadow's CPU (and production's p99) small
-            while len(jobs) < _BATCH:
-                try:
-                    jobs.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            if not pending:
+                if stopping.is_set():  # what was queued before the stop is scored first
+                    return
+                wake.clear()
+                if not pending and not stopping.is_set():
+                    wake.wait()  # submit sets the event after its append: no lost wake-up
+                continue
+            self._busy = True
+            cpu = time.thread_time()
             try:
-                live = [j for j in jobs if j is not None]
-                by_split: dict[int, list[_Job]] = {}
-                for job in live:
-                    by_split.setdefault(id(job.split), []).append(job)
-                for group in by_split.values():
-                    try:
-                        self._score(group)
-                    except Exception:  # a shadow's failure must never reach production
-                        log.exception("shadow scoring failed")
+                jobs = [pending.popleft() for _ in range(min(len(pending), _BATCH))]
+                self._score_all(jobs)
             finally:
-                for _ in jobs:
-                    self._queue.task_done()
-            if any(j is None for j in jobs):
-                return
-            if len(jobs) < _BATCH:
+                self._busy = False
+                self.cpu_seconds += time.thread_time() - cpu
+            if len(jobs) < _BATCH and not stopping.is_set():
                 # let requests gather: a wake-up per request would take the interpreter
-                # from the request path hundreds of times a second for one row each
-                time.sleep(_GATHER_SECONDS)
+                # from the request path thousands of times a second for one row each
+                stopping.wait(_GATHER_SECONDS)
 
-    def _score(self, jobs: list[_Job]) -> None:
-        split = jobs[0].split
+    def _score_all(self, jobs: list[_Job]) -> None:
+        self.batches += 1
+        columns = list(zip(*jobs, strict=True))  # per field, not per request: C loops
+        if len(set(map(id, columns[0]))) == 1 and len(set(map(id, columns[1]))) == 1:
+            groups = [columns]  # one experiment, one production version: the usual batch
+        else:
+            by: dict[tuple[int, int], list[_Job]] = {}
+            for job in jobs:
+                by.setdefault((id(job[0]), id(job[1])), []).append(job)
+            groups = [list(zip(*group, strict=True)) for group in by.values()]
+        for group in groups:
+            try:
+                self._score(group)
+            except Exception:  # a shadow's failure must never reach production
+                log.exception("shadow scoring failed")
+
+    def _score(self, columns: list[tuple[Any, ...]]) -> None:
+        """Score one experiment's requests; ``columns`` holds the jobs' fields, by field."""
+        split, production = columns[0][0], columns[1][0]
         model, candidate = split.experiment.model, split.candidate
         key = shadow_key(model)
         start = time.perf_counter()
-        inputs: list[tuple[_Job, Any, int]] = []
-        for job in jobs:
-            try:
-                data, rows = candidate.to_input(job.parsed)
-            except DeployKitError:  # the candidate refused what production took
-                self.failed[model] += 1
-                self.telemetry.record(key, candidate.version, 422, 0.0, job.parsed.nrows)
-                self.telemetry.record(key, job.production, 200, job.production_seconds, 0)
-                continue
-            inputs.append((job, data, rows))
-        if not inputs:
-            return
-        predictions = self._predict(candidate, [x for _, x, _ in inputs], model, key)
+        if not split.reuses(production):
+            columns = self._inputs(columns, candidate, key)
+            if not columns[0]:
+                return
+        _, _, _, parts, counts, ids, production_seconds, logged = columns
+        rows = np.array(counts, dtype=np.int64)
+        total = int(rows.sum())
+        predictions = self._predict(candidate, parts, model)
         seconds = time.perf_counter() - start
-        total = sum(rows for _, _, rows in inputs) or 1
-        offset = 0
-        for job, _, rows in inputs:
-            share = seconds * rows / total  # the batch's time, split by rows
-            if predictions is None:
-                self.telemetry.record(key, candidate.version, 500, share, rows)
-            else:
-                self.telemetry.record(key, candidate.version, 200, share, rows)
-                self.scored[model] += 1
-                if self.predlog.enabled:
-                    self.predlog.add(  # no inputs: they are production's, same request id
-                        job.request_id,
-                        model,
-                        candidate.version,
-                        None,
-                        predictions[offset : offset + rows],
-                    )
-            self.telemetry.record(key, job.production, 200, job.production_seconds, rows)
-            offset += rows
+        # the batch's time, split by rows: each request's share of one predict call
+        shares = rows * (seconds / (total or 1))
+        status = 500 if predictions is None else 200
+        telemetry = self.telemetry
+        telemetry.record_many(key, candidate.version, status, shares, total)
+        telemetry.record_many(
+            key, production.version, 200, np.array(production_seconds, dtype=np.float64), total
+        )
+        if predictions is None:
+            return
+        self.scored[model] += len(ids)
+        if self.predlog.enabled:
+            self._log(ids, logged, rows, predictions, model, candidate.version)
 
-    def _predict(
-        self, candidate: LoadedModel, parts: list[Any], model: str, key: str
-    ) -> np.ndarray | None:
-        """The candidate's predictions for every part, in one call when they stack."""
+    def _inputs(
+        self, columns: list[tuple[Any, ...]], candidate: LoadedModel, key: str
+    ) -> list[tuple[Any, ...]]:
+        """Each request as the candidate takes it, when its signature differs from
+        production's; the requests it refuses are counted and left out."""
+        kept: list[_Job] = []
+        for job in zip(*columns, strict=True):
+            try:
+                assert job[2] is not None  # kept whenever the candidate needs its own input
+                data, rows = candidate.to_input(job[2])
+            except DeployKitError:  # the candidate refused what production took
+                model = job[0].experiment.model
+                self.failed[model] += 1
+                self.telemetry.record(key, candidate.version, 422, 0.0, job[4])
+                self.telemetry.record(key, job[1].version, 200, job[6], 0)
+                continue
+            kept.append((*job[:3], data, rows, *job[5:]))
+        return list(zip(*kept, strict=True)) if kept else [()] * len(columns)
+
+    def _predict(self, candidate: LoadedModel, parts: tuple[Any, ...], model: str) -> Any:
+        """The candidate's predictions for every part, in one call (None if it failed)."""
         try:
             if len(parts) == 1:
                 batch = parts[0]
-            elif all(isinstance(p, np.ndarray) for p in parts):
+            elif set(map(type, parts)) == {np.ndarray}:
                 batch = np.concatenate(parts)
             else:
                 import pandas as pd
@@ -260,6 +321,39 @@ class ShadowScorer:
             self.failed[model] += len(parts)
             log.warning("shadow %s:%d failed: %s", model, candidate.version, exc)
             return None
+
+    def _log(
+        self,
+        request_ids: tuple[str, ...],
+        logged: tuple[bool, ...],
+        rows: np.ndarray,
+        predictions: np.ndarray,
+        model: str,
+        version: int,
+    ) -> None:
+        """One prediction-log record for the batch: each row under its request's id, no
+        inputs (they are production's, same request id); only production's logged rows."""
+        ids = np.array(request_ids, dtype=object)
+        if not all(logged):
+            kept = np.array(logged, dtype=bool)
+            ids, rows, predictions = ids[kept], rows[kept], predictions[np.repeat(kept, rows)]
+            if not len(ids):
+                return
+        if len(predictions) != len(ids):
+            ids = np.repeat(ids, rows)
+        self.predlog.add(ids, model, version, None, predictions, sample=False)
+
+
+def _same_input(production: LoadedModel, candidate: LoadedModel) -> bool:
+    """Whether the candidate takes production's model input as it is: same signature
+    (nulls allowed at least where production allows them) and same container (ndarray
+    or DataFrame), as when both were pushed with one X."""
+    if production.want_array != candidate.want_array:
+        return False
+    a, b = production.spec, candidate.spec
+    if a is None or b is None:
+        return a is b
+    return a is b or b.takes_input_of(a)
 
 
 def prometheus_lines(splits: dict[str, Split], shadow: ShadowScorer) -> str:

@@ -398,6 +398,8 @@ class ModelHost:
         self.swaps = 0
         # model name -> the running shadow/canary, once its candidate is loaded here
         self.splits: dict[str, Split] = {}
+        # model name -> (experiment id, why its candidate cannot run here)
+        self.experiment_failures: dict[str, tuple[int, str]] = {}
 
     # -------------------------------------------------------------- lookups
     def served(self, name: str) -> LoadedModel:
@@ -587,16 +589,36 @@ class ModelHost:
             try:
                 candidate = self.prepare(name, experiment.candidate)
             except Exception as exc:
-                log.error(
-                    "%s:%d cannot run as a %s here, production answers all: %s",
-                    name,
-                    experiment.candidate,
-                    experiment.kind,
-                    exc,
-                )
+                message = str(exc) if isinstance(exc, DeployKitError) else repr(exc)
+                if self.experiment_failures.get(name, (None,))[0] != experiment.id:
+                    log.error(
+                        "%s:%d cannot run as a %s here, production answers all: %s",
+                        name,
+                        experiment.candidate,
+                        experiment.kind,
+                        message,
+                    )
+                self.experiment_failures[name] = (experiment.id, message)
                 continue
             splits[name] = Split(experiment, candidate)
         self.splits = splits  # atomic: a request sees the old or the new table
+        for name in [n for n in self.experiment_failures if n in splits or n not in running]:
+            self.experiment_failures.pop(name, None)
+
+    def following(self) -> dict[str, dict[str, Any]]:
+        """The experiments this worker applies (for /healthz), and those it cannot."""
+        out: dict[str, dict[str, Any]] = {
+            name: {
+                "id": s.experiment.id,
+                "kind": s.kind,
+                "candidate": s.experiment.candidate,
+                "percent": s.experiment.percent,
+            }
+            for name, s in sorted(self.splits.items())
+        }
+        for name, (experiment_id, error) in sorted(self.experiment_failures.items()):
+            out[name] = {"id": experiment_id, "error": error}
+        return out
 
     def poll(self) -> bool:
         """Follow the aliases if they point elsewhere than at the last poll; True if so."""

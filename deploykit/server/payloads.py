@@ -235,6 +235,9 @@ def _rows_or_records(data: list[Any], fmt: str, columns: list[str] | None) -> Pa
     return Parsed("rows", data, columns, fmt)
 
 
+_NULLS = ("nullable", "nullable_by")  # how a column's nulls were decided, not its values
+
+
 class InputSpec:
     """A version's signature, with what the predict hot path needs precomputed.
 
@@ -275,6 +278,22 @@ class InputSpec:
     def light(cls, data: Mapping[str, Any], families: Sequence[str]) -> InputSpec:
         """A spec that builds its Signature (pandas) only when a request needs it."""
         return cls(data=data, families=families)
+
+    def takes_input_of(self, other: InputSpec) -> bool:
+        """Whether every model input ``other`` built from a body is this spec's input for
+        it too: same kind, columns, dtypes and categories, and nulls allowed wherever
+        ``other`` allows them (the outputs may differ). A shadow then reuses production's."""
+        mine, theirs = list(self._data["inputs"]), list(other._data["inputs"])
+        if self.kind != other.kind or len(mine) != len(theirs):
+            return False
+        for a, b in zip(mine, theirs, strict=True):
+            if b.get("nullable") and not a.get("nullable"):
+                return False
+            if {k: v for k, v in a.items() if k not in _NULLS} != {
+                k: v for k, v in b.items() if k not in _NULLS
+            }:
+                return False
+        return True
 
     @functools.cached_property
     def signature(self) -> Any:

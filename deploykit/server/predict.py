@@ -90,7 +90,8 @@ class PredictEndpoint:
         rows = 0
         authorized = False
         variant = b""  # which side of a running experiment answered
-        shadow: Any = None  # (split, parsed, production version, seconds) to score after
+        shadow: Any = None  # the running shadow's Split, when it mirrors this request
+        logged = False  # production's row went to the prediction log
         try:
             authorization = headers.get(b"authorization")
             # Open predict still refuses a token it does not know: a typo must not pass silently.
@@ -128,14 +129,13 @@ class PredictEndpoint:
                         proba = False  # the candidate cannot; answer its classes only
                     data, rows = loaded.to_input(parsed)
                 elif split.kind == "shadow" and split.picks_candidate(key):
-                    shadow = (split, parsed, loaded.version)
+                    shadow = split
             predicted_at = time.perf_counter()
             # Classifiers' scores are logged even when not asked for: estimated performance
             # (deploykit.monitoring.estimate) reads them before any label arrives.
             score = proba or (loaded.has_proba and state.predlog.enabled)
             predictions, probabilities = await loaded.batcher.predict(data, rows, score)
-            if shadow is not None:
-                shadow = (*shadow, time.perf_counter() - predicted_at)
+            model_seconds = time.perf_counter() - predicted_at
             request_id = state.request_ids.issue(name)
             answer: dict[str, Any] = {
                 "predictions": predictions,
@@ -154,7 +154,7 @@ class PredictEndpoint:
             if state.predlog.enabled:
                 columns = loaded.spec.columns if loaded.spec is not None else None
                 classes = loaded.classes if probabilities is not None else None
-                state.predlog.add(
+                logged = state.predlog.add(
                     request_id,
                     name,
                     loaded.version,
@@ -195,9 +195,10 @@ class PredictEndpoint:
             }
         )
         await send({"type": "http.response.body", "body": payload})
-        if shadow is not None and status == 200:  # after the answer: off the request path
-            split, parsed, production, seconds = shadow
-            state.shadow.submit(split, parsed, request_id, production, seconds)
+        if shadow is not None and status == 200 and loaded is not None:  # references queued
+            state.shadow.submit(
+                shadow, loaded, parsed, data, rows, request_id, model_seconds, logged
+            )
 
     async def _resolve(
         self, name: str, version: str | None, authorization: bytes | None

@@ -53,7 +53,7 @@ _MAX_PENDING_CELLS = 10_000_000  # beyond this (~80 MB), new records are dropped
 
 @dataclass(frozen=True)
 class _Record:
-    request_id: str
+    request_id: str | np.ndarray  # one id, or one per row
     at: float
     model: str
     version: int
@@ -98,7 +98,7 @@ class PredictionLog:
 
     def add(
         self,
-        request_id: str,
+        request_id: str | np.ndarray,
         model: str,
         version: int,
         data: Any,
@@ -106,21 +106,25 @@ class PredictionLog:
         columns: tuple[str, ...] | None = None,
         probabilities: np.ndarray | None = None,
         classes: tuple[Any, ...] | None = None,
-    ) -> None:
-        """Queue one request's rows (sampled); O(1), never blocks on I/O.
+        *,
+        sample: bool = True,
+    ) -> bool:
+        """Queue one request's rows (sampled); O(1), never blocks on I/O. True if queued.
 
         ``probabilities`` (rows x classes, in the order of ``classes``) are logged as
         ``probability.<class>`` columns; rows predicted without them hold nulls there.
+        ``request_id`` may also be one id per row (a batch of requests in one record,
+        as the shadow scorer logs them, already sampled: ``sample=False``).
         """
-        if self.rate < 1.0 and random.random() >= self.rate:
-            return
+        if sample and self.rate < 1.0 and random.random() >= self.rate:
+            return False
         rows = len(predictions)
         shape = getattr(data, "shape", (rows, 1))
         cells = rows * (int(shape[1]) if len(shape) > 1 else 1)
         if self._pending_cells + cells > _MAX_PENDING_CELLS:
             self.dropped += rows
             self._due.set()
-            return
+            return False
         record = _Record(
             request_id,
             time.time(),
@@ -137,6 +141,7 @@ class PredictionLog:
             self._pending_cells += cells
         if self._pending_cells >= _FLUSH_CELLS:
             self._due.set()
+        return True
 
     def start(self) -> None:
         if self.enabled:
@@ -213,7 +218,7 @@ def _table(version: int, records: list[_Record]) -> pa.Table:
 
     counts = np.fromiter((len(r.predictions) for r in records), dtype=np.int64, count=len(records))
     n = int(counts.sum())
-    ids = _arrow(np.repeat(np.array([r.request_id for r in records], dtype=object), counts))
+    ids = _arrow(_request_ids(records, counts))
     at = np.repeat(np.array([r.at for r in records]), counts)
     timestamps = _arrow((at * 1e6).astype("int64")).cast(pa.timestamp("us", tz="UTC"))
     predictions = np.concatenate([np.asarray(r.predictions) for r in records])
@@ -239,6 +244,20 @@ def _table(version: int, records: list[_Record]) -> pa.Table:
         for i, name in enumerate(names):
             columns[f"{INPUT}{name}"] = _arrow(matrix[:, i])
     return pa.table(columns)
+
+
+def _request_ids(records: list[_Record], counts: np.ndarray) -> np.ndarray:
+    """Each row's request id: a record's one id repeated, or its ids (one per row)."""
+    if all(type(r.request_id) is str for r in records):
+        return np.repeat(np.array([r.request_id for r in records], dtype=object), counts)
+    return np.concatenate(
+        [
+            np.asarray(r.request_id, dtype=object)
+            if type(r.request_id) is not str
+            else np.full(len(r.predictions), r.request_id, dtype=object)
+            for r in records
+        ]
+    )
 
 
 def _inputs_filled(records: list[_Record]) -> list[_Record]:

@@ -41,6 +41,7 @@ from deploykit.server.wire import (
     UnsupportedMediaTypeError,
     check_length,
     error_body,
+    public,
 )
 
 if TYPE_CHECKING:
@@ -472,6 +473,13 @@ async def healthz(call: Call) -> Any:
         # what this worker runs each on: "onnx", or "sklearn" (see deploykit.compile)
         "runtimes": {m.name: m.runtime for m in state.host.routes.values()},
         "failures": state.host.failures,
+        # this worker's side of the running experiments: each worker follows them on its
+        # own, so a client waits until every one of ``workers`` reports them (Client.wait)
+        "workers": state.config.workers,
+        "experiments": {
+            name: {**e, "error": public(e["error"])} if "error" in e else e
+            for name, e in state.host.following().items()
+        },
     }
 
 

@@ -28,7 +28,9 @@ def test_shadow_compare_canary_promote_against_a_real_server(execute, deploykit_
     shadow = text_of(cell_starting(nb, "%deploy shadow"))
     assert "kind      shadow" in shadow
     assert "production 1, candidate 2" in shadow
-    assert "answered by version(s): [1]" in text_of(cell_starting(nb, "from deploykit.backend"))
+    mirrored = text_of(cell_starting(nb, "from deploykit.backend"))
+    assert "workers mirroring: 2" in mirrored  # %deploy shadow returned once both did
+    assert "answered by version(s): [1]" in mirrored
     compared = cell_starting(nb, "%deploy compare")
     assert re.search(r"143 pairs, agreement \d+\.\d%", text_of(compared)), text_of(compared)
     assert "cross-table" in html_of(compared)

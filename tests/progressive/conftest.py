@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -82,11 +83,20 @@ def _no_user_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(key)
 
 
-def worker_clients(url: str, count: int) -> dict[int, list[httpx.Client]]:
-    """Keep-alive clients grouped by the worker (pid) their connection landed on."""
+def worker_clients(
+    url: str, count: int, *, workers: int = 3, timeout: float = 20.0
+) -> dict[int, list[httpx.Client]]:
+    """Keep-alive clients grouped by the worker (pid) their connection landed on: at
+    least ``count``, and more until every one of ``workers`` has one (a worker busy
+    loading a model accepts none for a while; the kernel hands connections to the idle)."""
     by_pid: dict[int, list[httpx.Client]] = {}
-    for _ in range(count):
+    deadline = time.monotonic() + timeout
+    opened = 0
+    while opened < count or (len(by_pid) < workers and time.monotonic() < deadline):
         c = httpx.Client(base_url=url, timeout=30)
         pid = c.get("/healthz").json()["pid"]
         by_pid.setdefault(pid, []).append(c)
+        opened += 1
+        if opened >= count and len(by_pid) < workers:
+            time.sleep(0.05)
     return by_pid

@@ -3,6 +3,7 @@ production's answers under a shadow, and both predictions logged under one reque
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,6 +11,7 @@ import httpx
 import numpy as np
 import pytest
 
+from deploykit.errors import ExperimentNotFollowedError
 from deploykit.monitoring.logs import read_predictions
 
 from .conftest import Trial, worker_clients
@@ -35,8 +37,7 @@ def _send(client: httpx.Client, path: str, count: int) -> list[str]:
 def test_canary_share_is_ten_percent_on_every_worker(trial: Trial) -> None:
     trial.fresh("split")
     started = trial.client.canary("split", 2, percent=10, reason="split test")
-    assert started.label == "canary 10%"
-    time.sleep(1.5)  # every worker re-reads the experiments within poll_interval
+    assert started.label == "canary 10%"  # returned once every worker splits so
     by_pid = worker_clients(trial.url, 24)
     assert len(by_pid) == 3, f"connections reached {len(by_pid)} workers, not 3"
     clients = [(pid, c) for pid, cs in by_pid.items() for c in cs]
@@ -59,7 +60,6 @@ def test_canary_share_is_ten_percent_on_every_worker(trial: Trial) -> None:
 def test_a_sticky_key_keeps_one_caller_on_one_version_on_every_worker(trial: Trial) -> None:
     trial.fresh("sticky")
     trial.client.canary("sticky", 2, percent=50)
-    time.sleep(1.5)
     by_pid = worker_clients(trial.url, 12)
     clients = [c for cs in by_pid.values() for c in cs]
     seen: dict[str, set[str]] = {}
@@ -79,7 +79,6 @@ def test_a_sticky_key_keeps_one_caller_on_one_version_on_every_worker(trial: Tri
 def test_a_sticky_column_keeps_one_customer_on_one_version(trial: Trial) -> None:
     trial.fresh("column")
     trial.client.canary("column", 2, percent=50, sticky="age")
-    time.sleep(1.5)
     by_value: dict[float, set[str]] = {}
     with httpx.Client(base_url=trial.url, timeout=30) as c:
         for i in range(30):
@@ -97,7 +96,6 @@ def test_a_sticky_column_keeps_one_customer_on_one_version(trial: Trial) -> None
 def test_shadow_answers_with_production_and_logs_both_under_one_request_id(trial: Trial) -> None:
     trial.fresh("mirror")
     trial.client.shadow("mirror", 2, reason="look first")
-    time.sleep(1.5)
     rows = trial.X.to_numpy()[:200]
     want = trial.registry.load("mirror", 1).predict(trial.X.iloc[:200])
     ids = []
@@ -130,13 +128,12 @@ def test_shadow_answers_with_production_and_logs_both_under_one_request_id(trial
 def test_a_deploy_ends_the_canary_on_every_worker(trial: Trial) -> None:
     trial.fresh("ended")
     trial.client.canary("ended", 2, percent=50)
-    time.sleep(1.5)
     moved = trial.client.deploy("ended", 3, reason="hotfix")
     assert moved.version == 3
     ended = trial.client.experiment("ended")
     assert ended is not None
     assert ended.state == "ended"
-    time.sleep(1.5)  # the other workers follow within poll_interval
+    assert len(trial.client.wait_for_workers("ended")) == 3  # none runs it any more
     by_pid = worker_clients(trial.url, 12)
     assert len(by_pid) >= 2
     for clients in by_pid.values():
@@ -148,3 +145,43 @@ def test_a_deploy_ends_the_canary_on_every_worker(trial: Trial) -> None:
             c.close()
     metrics = httpx.get(f"{trial.url}/metrics").text
     assert 'deploykit_experiment_percent{model="ended"' not in metrics
+
+
+def _running_on_each_worker(trial: Trial, name: str) -> dict[int, dict | None]:
+    by_pid = worker_clients(trial.url, 24)
+    assert len(by_pid) == 3, f"connections reached {len(by_pid)} workers, not 3"
+    out = {}
+    for pid, clients in by_pid.items():
+        out[pid] = clients[0].get("/healthz").json()["experiments"].get(name)
+        for c in clients:
+            c.close()
+    return out
+
+
+def test_a_shadow_returns_once_every_worker_runs_it(trial: Trial) -> None:
+    trial.fresh("ready")
+    started = trial.client.shadow("ready", 2, reason="all workers")
+    seen = _running_on_each_worker(trial, "ready")  # no pause: each worker runs it already
+    assert seen == {
+        pid: {"id": started.id, "kind": "shadow", "candidate": 2, "percent": 100.0} for pid in seen
+    }
+    trial.client.abort("ready", "next: a canary")
+    assert set(_running_on_each_worker(trial, "ready").values()) == {None}
+    started = trial.client.canary("ready", 2, percent=20, wait=None)  # returns at once...
+    assert len(trial.client.wait_for_workers("ready")) == 3  # ...this waits for the 3
+    trial.client.step("ready", 40)
+    shares = {e["percent"] for e in _running_on_each_worker(trial, "ready").values() if e}
+    assert shares == {40.0}
+    trial.client.abort("ready", "done")
+
+
+def test_waiting_for_an_experiment_no_worker_runs_says_so(trial: Trial) -> None:
+    trial.fresh("never")
+    started = trial.client.canary("never", 2, percent=10)
+    ghost = dataclasses.replace(started, id=started.id + 1000)
+    with pytest.raises(ExperimentNotFollowedError) as caught:
+        trial.client.wait_for_workers("never", ghost, timeout=1.0)
+    message = str(caught.value)
+    assert "0 of the server's 3 workers run the canary of never" in message
+    assert f"runs experiment {started.id}" in message  # what they run instead
+    trial.client.abort("never", "done")
