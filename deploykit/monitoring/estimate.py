@@ -182,19 +182,24 @@ class _MapError:
             left, right = _interpolation(raw[:, j], nodes)
             self.parts.append((left, right, block, var))
 
+    def per_block(self, g: np.ndarray, j: int = 0) -> np.ndarray:
+        """How much an estimate of gradient ``g`` (in map j's calibrated values) moves
+        per unit move of each of map j's blocks."""
+        left, right, block, var = self.parts[j]
+        gr = g * right
+        size = len(block) + 1
+        h = (
+            np.bincount(left, weights=g - gr, minlength=size)
+            + np.bincount(left + 1, weights=gr, minlength=size)
+        )[: len(block)]
+        return np.bincount(block, weights=h, minlength=len(var))
+
     def variance(self, grad: np.ndarray) -> float:
         """``grad``: (rows, maps), the estimate's gradient in each map's calibrated value."""
         total = 0.0
-        for j, (left, right, block, var) in enumerate(self.parts):
-            g = grad[:, j]
-            gr = g * right
-            size = len(block) + 1
-            h = (
-                np.bincount(left, weights=g - gr, minlength=size)
-                + np.bincount(left + 1, weights=gr, minlength=size)
-            )[: len(block)]
-            per_block = np.bincount(block, weights=h, minlength=len(var))
-            total += float(per_block * per_block @ var)
+        for j in range(len(self.parts)):
+            h = self.per_block(grad[:, j], j)
+            total += float(h * h @ self.parts[j][3])
         return total
 
 
@@ -247,16 +252,32 @@ def estimate_classification(
         p = evidence.maps[0](raw[:, 0])
         maps = _MapError(evidence, raw)
         positive = labels == 1
-        q = np.where(positive, p, 1.0 - p)
-        values = _one_vs_rest(raw[:, 0], p, positive)
-        values["accuracy"] = (float(q.mean()), np.where(positive, 1.0, -1.0) / n)
+        pos = positive.astype(np.float64)
         v = p * (1.0 - p)
-        for metric, (value, grad) in values.items():
-            if grad is None or not math.isfinite(value):
-                out[metric] = MetricEstimate(_finite(value))
-                continue
-            var = float(grad * grad @ v) + maps.variance(grad[:, None])
+        # accuracy, precision, recall and F1 have gradients a * positive + b: their
+        # variances follow from a few sums (and the maps' from two projections)
+        k, a_ = float(pos.sum()), float(p @ pos)
+        total = float(p.sum())
+        v_pos, v_all = float(v @ pos), float(v.sum())
+        h_pos, h_one = maps.per_block(pos), maps.per_block(np.ones(n))
+        var_block = maps.parts[0][3]
+        linear = {"accuracy": (float(a_ + (n - k - (total - a_))) / n, 2.0 / n, -1.0 / n)}
+        linear["precision"] = (a_ / k, 1.0 / k, 0.0) if k > 0 else (0.0, 0.0, 0.0)
+        if total > 0:
+            recall = a_ / total
+            linear["recall"] = (recall, 1.0 / total, -recall / total)
+            f1 = 2 * a_ / (k + total)
+            linear["f1"] = (f1, 2.0 / (k + total), -f1 / (k + total))
+        for metric, (value, a, b) in linear.items():
+            h = a * h_pos + b * h_one
+            var = (a + b) ** 2 * v_pos + b * b * (v_all - v_pos) + float(h * h @ var_block)
             out[metric] = _band(value, var, z)
+        auc, grad = _auc(raw[:, 0], p)
+        if grad is None:
+            out["roc_auc"] = MetricEstimate(None)
+        else:
+            h = maps.per_block(grad)
+            out["roc_auc"] = _band(auc, float(grad * grad @ v) + float(h * h @ var_block), z)
         return {m: out.get(m, MetricEstimate(None)) for m in names}
     raw = proba
     k = len(classes)
