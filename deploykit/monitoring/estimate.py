@@ -1,22 +1,28 @@
 """Estimated performance from scores alone: CBPE for classifiers, an error model for regressors.
 
 Classifiers (confidence-based performance estimation, as NannyML's CBPE): each logged
-score is mapped through the isotonic calibration kept at push
+score is mapped through the calibration kept at push
 (:mod:`deploykit.monitoring.calibration`) to the probability that the row belongs to the
-class. Summing those probabilities gives the *expected* confusion matrix of a window, and
-from it accuracy, precision, recall and F1; the expected ROC AUC weighs the ranked scores
-by the same probabilities. Binary metrics are about the positive class; multiclass ones
-are macro averages (``precision_macro``...), ROC AUC one-vs-rest.
+class. Every metric is a function of a window's labels; with those probabilities in
+place of the labels it is the estimate: the expected confusion counts give accuracy,
+precision, recall and F1, and the expected ROC AUC counts the ranked pairs of rows, ties
+half, as scikit-learn does. Binary metrics are about the positive class; multiclass ones
+are macro averages (``precision_macro``...), ROC AUC one-vs-rest and macro-averaged, as
+``roc_auc_score(multi_class="ovr", average="macro")``.
+
+Bands: the estimate misses the realized value for two reasons, and the band adds both
+variances, each from the metric's gradient in the probabilities (the delta method):
+the realized metric is itself random (the window's labels are draws from those
+probabilities: per row, the gradient's variance under a Bernoulli or one-hot
+categorical draw, so that the classes' covariances in a macro average count), and the
+calibration was learned from a finite evaluation (each isotonic block's level is
+uncertain as a proportion of its rows: the fewer rows behind the calibration, the
+wider the band). ``confidence`` = 0.9 gives the 5%-95% band. Everything is vectorized:
+one ``np.interp`` per map and one sort per class per window.
 
 Regressors (direct loss estimation, as NannyML's DLE): a ``HistGradientBoostingRegressor``
 learns ``|error|`` (and ``error**2``) from the inputs and the prediction on the evaluation
 rows kept at push; its mean over a window estimates MAE (and RMSE).
-
-Bands: given the calibrated probabilities, the realized metric of a window is random (the
-labels are); its variance is computed in closed form (Poisson-binomial sums, delta
-method, DeLong for ROC AUC), then widened by the calibration map's own
-uncertainty (the evaluation rows behind each level). ``confidence`` = 0.9 gives the
-5%-95% band. Everything is vectorized: one ``np.interp`` and one sort per window.
 
 An estimate is only as good as the scores' calibration and the reference's coverage of
 the data: :func:`untrusted_reasons` says when it should not be believed.
@@ -102,10 +108,16 @@ def _band(
     return MetricEstimate(value, max(low, value - half), min(high, value + half))
 
 
-def _expected_auc(scores: np.ndarray, p: np.ndarray) -> tuple[float, float]:
-    """(expected ROC AUC, its variance) of ``scores`` when row i is positive with
-    probability ``p[i]``; tied scores count half, as in sklearn. The variance is DeLong's
-    (structural components), with expected labels as weights."""
+def _auc(scores: np.ndarray, p: np.ndarray) -> tuple[float, np.ndarray | None]:
+    """Expected ROC AUC of ``scores`` when row i is positive with probability ``p[i]``,
+    and its gradient in ``p``.
+
+    The realized AUC is A(y) / D(y): A counts (positive, negative) pairs ranked right,
+    tied scores half, as sklearn does; D = positives x negatives. Both are sums over
+    pairs of distinct rows, so their expectations are the same sums with ``p`` for the
+    labels (a row is never paired with itself). The ratio of expectations is the
+    estimate; the gradient serves both the realized AUC's variance given the scores and
+    the calibration's share of the error."""
     order = np.argsort(-scores)  # ties are grouped below: their order does not matter
     s, w = scores[order], p[order]
     u = 1.0 - w
@@ -117,55 +129,78 @@ def _expected_auc(scores: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     tp_before = np.cumsum(tp_in) - tp_in
     fp_before = np.cumsum(fp_in) - fp_in
     pos, neg = float(tp_in.sum()), float(fp_in.sum())
-    if pos <= 0 or neg <= 0:
-        return math.nan, math.nan
-    v10 = ((neg - fp_before - 0.5 * fp_in) / neg)[group]  # each positive: negatives below
-    v01 = ((tp_before + 0.5 * tp_in) / pos)[group]  # each negative: positives above
-    auc = float(np.dot(w, v10) / pos)
-    s10 = float(np.dot(w, (v10 - auc) ** 2) / pos)
-    s01 = float(np.dot(u, (v01 - auc) ** 2) / neg)
-    return auc, s10 / max(pos - 1, 1) + s01 / max(neg - 1, 1)
+    denominator = pos * neg - float(w @ u)
+    if pos <= 0 or neg <= 0 or denominator <= 0:
+        return math.nan, None
+    below = (neg - fp_before - 0.5 * fp_in)[group] - 0.5 * u  # negatives ranked below row i
+    above = (tp_before + 0.5 * tp_in)[group] - 0.5 * w  # positives ranked above row i
+    auc = float(w @ below) / denominator
+    grad = np.empty_like(p)
+    grad[order] = (below - above - auc * (neg - pos - 1.0 + 2.0 * w)) / denominator
+    return auc, grad
 
 
-def _ratio_vars(a: float, va: float, b: float, vb: float, k: float) -> tuple[float, float]:
-    """Delta-method variances of recall = a/(a+b) and F1 = 2a/(a+k+b), where a = TP
-    (among the k predicted positive) and b = FN are independent sums of Bernoullis."""
-    s = a + b
-    recall_var = (b * b * va + a * a * vb) / s**4 if s > 0 else math.nan
-    d = a + k + b
-    f1_var = ((2 * (k + b) / d**2) ** 2 * va + (2 * a / d**2) ** 2 * vb) if d > 0 else math.nan
-    return recall_var, f1_var
-
-
-def _per_class(
+def _one_vs_rest(
     raw: np.ndarray, p: np.ndarray, predicted: np.ndarray
-) -> dict[str, tuple[float, float]]:
-    """One-vs-rest (value, variance) of precision, recall, F1 and ROC AUC of one class."""
-    v = p * (1.0 - p)
+) -> dict[str, tuple[float, np.ndarray | None]]:
+    """(value, gradient in ``p``) of precision, recall, F1 and ROC AUC of one class:
+    ``p`` the probability that each row is of the class, ``predicted`` the rows predicted
+    as it. Precision and F1 of a class never predicted are 0, as sklearn's
+    ``zero_division=0`` has them."""
     mask = predicted.astype(np.float64)
     k = float(mask.sum())
-    a, va = float(p @ mask), float(v @ mask)
-    b, vb = float(p.sum()) - a, float(v.sum()) - va
-    precision = (a / k, va / k**2) if k > 0 else (math.nan, math.nan)
-    recall_var, f1_var = _ratio_vars(a, va, b, vb, k)
-    recall = (a / (a + b), recall_var) if a + b > 0 else (math.nan, math.nan)
-    f1 = (2 * a / (a + k + b), f1_var) if a + k + b > 0 else (math.nan, math.nan)
-    return {"precision": precision, "recall": recall, "f1": f1, "roc_auc": _expected_auc(raw, p)}
+    a, total = float(p @ mask), float(p.sum())
+    out: dict[str, tuple[float, np.ndarray | None]] = {}
+    out["precision"] = (a / k, mask / k) if k > 0 else (0.0, np.zeros_like(p))
+    out["recall"] = ((a / total), (mask - a / total) / total) if total > 0 else (math.nan, None)
+    f1 = 2 * a / (k + total) if k + total > 0 else math.nan
+    out["f1"] = (f1, (2 * mask - f1) / (k + total)) if k + total > 0 else (math.nan, None)
+    out["roc_auc"] = _auc(raw, p)
+    return out
 
 
-def _calibration_var(
-    evidence: CalibrationEvidence, cal: np.ndarray, weights: np.ndarray, n: int
-) -> float:
-    """Variance of sum(weights * calibrated) / n that comes from the calibration maps:
-    rows sharing a level of a map share its error, of variance p(1-p)/m (m rows behind it).
-    ``cal`` (calibrated scores) and ``weights`` are (rows, maps)."""
-    total = 0.0
-    for j, cmap in enumerate(evidence.maps):
-        levels, counts = cmap.levels
-        at = np.clip(np.searchsorted(levels, cal[:, j]), 0, len(levels) - 1)
-        w = np.bincount(at, weights=weights[:, j], minlength=len(levels)) / n
-        total += float(np.sum(w * w * levels * (1 - levels) / np.maximum(counts, 1)))
-    return total
+def _interpolation(scores: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(left node, weight of the right one) of each score, as ``np.interp`` weighs them."""
+    if len(nodes) < 2:
+        return np.zeros(len(scores), dtype=np.intp), np.zeros(len(scores))
+    at = np.interp(scores, nodes, np.arange(len(nodes), dtype=np.float64))  # fractional index
+    left = np.minimum(at.astype(np.intp), len(nodes) - 2)
+    return left, at - left
+
+
+class _MapError:
+    """The calibration maps' share of an estimate's variance. An estimate moves by
+    ``sum_i g[i, j] * d_j(raw[i, j])`` when map j moves by ``d_j`` (``g``: its gradient
+    in the calibrated values); ``d_j`` is uncertain as the levels of map j's isotonic
+    blocks are (independent, of the variance the evidence gives each), interpolated
+    between them as the map itself is."""
+
+    def __init__(self, evidence: CalibrationEvidence, raw: np.ndarray) -> None:
+        self.parts = []
+        for j, cmap in enumerate(evidence.uncertain_maps):
+            nodes, block, var = cmap.blocks
+            left, right = _interpolation(raw[:, j], nodes)
+            self.parts.append((left, right, block, var))
+
+    def per_block(self, g: np.ndarray, j: int = 0) -> np.ndarray:
+        """How much an estimate of gradient ``g`` (in map j's calibrated values) moves
+        per unit move of each of map j's blocks."""
+        left, right, block, var = self.parts[j]
+        gr = g * right
+        size = len(block) + 1
+        h = (
+            np.bincount(left, weights=g - gr, minlength=size)
+            + np.bincount(left + 1, weights=gr, minlength=size)
+        )[: len(block)]
+        return np.bincount(block, weights=h, minlength=len(var))
+
+    def variance(self, grad: np.ndarray) -> float:
+        """``grad``: (rows, maps), the estimate's gradient in each map's calibrated value."""
+        total = 0.0
+        for j in range(len(self.parts)):
+            h = self.per_block(grad[:, j], j)
+            total += float(h * h @ self.parts[j][3])
+        return total
 
 
 def estimate_classification(
@@ -179,6 +214,13 @@ def estimate_classification(
 
     ``proba`` is (rows, classes) in ``evidence.classes`` order (rows with NaN are
     dropped); ``predicted`` the model's labels as strings (else the top score's class).
+
+    Every metric is a function f of the window's labels; with the calibrated
+    probabilities P in their place it is the estimate. Its band adds two variances,
+    both from the gradient g of f in P: the realized metric's own, given the scores
+    (labels drawn from P: sum of g' Cov(y_i) g over rows, the delta method), and the
+    calibration maps' (how far the estimate moves as the maps' isotonic blocks do, so
+    wider for a small evaluation).
     """
     proba = np.asarray(proba, dtype=np.float64)
     if proba.ndim != 2 or proba.shape[1] != len(evidence.classes):
@@ -204,42 +246,71 @@ def estimate_classification(
     if n == 0:
         return {m: MetricEstimate(None) for m in names}
     z = _z(confidence)
+    out: dict[str, MetricEstimate] = {}
     if evidence.task == "binary":
-        raw = proba[:, 1]
-        p = evidence.maps[0](raw)
+        raw = proba[:, 1:2]
+        p = evidence.maps[0](raw[:, 0])
+        maps = _MapError(evidence, raw)
         positive = labels == 1
-        q = np.where(positive, p, 1.0 - p)
-        acc, acc_var = float(q.mean()), float(np.sum(q * (1 - q))) / n**2
-        cal_var = _calibration_var(evidence, p[:, None], np.where(positive, 1.0, -1.0)[:, None], n)
-        per = _per_class(raw, p, positive)
-        values = {m: per[m] for m in ("roc_auc", "precision", "recall", "f1")}
-    else:
-        raw = proba
-        cal = np.column_stack([cmap(raw[:, j]) for j, cmap in enumerate(evidence.maps)])
-        sums = cal.sum(axis=1, keepdims=True)
-        P = np.where(sums > 0, cal / np.where(sums > 0, sums, 1.0), 1.0 / cal.shape[1])
-        hit = labels[:, None] == np.arange(len(classes))[None, :]
-        q = P[np.arange(n), labels]
-        acc, acc_var = float(q.mean()), float(np.sum(q * (1 - q))) / n**2
-        cal_var = _calibration_var(evidence, cal, hit.astype(np.float64), n)
-        per_class = [_per_class(raw[:, j], P[:, j], hit[:, j]) for j in range(len(classes))]
-        values = {}
-        for metric in ("roc_auc", "precision", "recall", "f1"):
-            pairs = [c[metric] for c in per_class if math.isfinite(c[metric][0])]
-            k = len(pairs)
-            name = metric if metric == "roc_auc" else f"{metric}_macro"
-            values[name] = (
-                (sum(v for v, _ in pairs) / k, sum(s for _, s in pairs) / k**2)
-                if k
-                else (math.nan, math.nan)
-            )
-    # the calibration maps' uncertainty widens every band as much as it widens accuracy's
-    widen = 1.0 + (cal_var / acc_var if acc_var > 0 else 0.0)
-    out = {"accuracy": _band(acc, (acc_var + cal_var), z)}
-    for metric, (value, var) in values.items():
-        out[metric] = (
-            _band(value, var * widen, z) if math.isfinite(var) else MetricEstimate(_finite(value))
-        )
+        pos = positive.astype(np.float64)
+        v = p * (1.0 - p)
+        # accuracy, precision, recall and F1 have gradients a * positive + b: their
+        # variances follow from a few sums (and the maps' from two projections)
+        k, a_ = float(pos.sum()), float(p @ pos)
+        total = float(p.sum())
+        v_pos, v_all = float(v @ pos), float(v.sum())
+        h_pos, h_one = maps.per_block(pos), maps.per_block(np.ones(n))
+        var_block = maps.parts[0][3]
+        linear = {"accuracy": (float(a_ + (n - k - (total - a_))) / n, 2.0 / n, -1.0 / n)}
+        linear["precision"] = (a_ / k, 1.0 / k, 0.0) if k > 0 else (0.0, 0.0, 0.0)
+        if total > 0:
+            recall = a_ / total
+            linear["recall"] = (recall, 1.0 / total, -recall / total)
+            f1 = 2 * a_ / (k + total)
+            linear["f1"] = (f1, 2.0 / (k + total), -f1 / (k + total))
+        for metric, (value, a, b) in linear.items():
+            h = a * h_pos + b * h_one
+            var = (a + b) ** 2 * v_pos + b * b * (v_all - v_pos) + float(h * h @ var_block)
+            out[metric] = _band(value, var, z)
+        auc, grad = _auc(raw[:, 0], p)
+        if grad is None:
+            out["roc_auc"] = MetricEstimate(None)
+        else:
+            h = maps.per_block(grad)
+            out["roc_auc"] = _band(auc, float(grad * grad @ v) + float(h * h @ var_block), z)
+        return {m: out.get(m, MetricEstimate(None)) for m in names}
+    raw = proba
+    k = len(classes)
+    cal = np.column_stack([cmap(raw[:, j]) for j, cmap in enumerate(evidence.maps)])
+    sums = cal.sum(axis=1, keepdims=True)
+    P = np.where(sums > 0, cal / np.where(sums > 0, sums, 1.0), 1.0 / k)
+    maps = _MapError(evidence, raw)
+    hit = labels[:, None] == np.arange(k)[None, :]
+    grads: dict[str, np.ndarray] = {"accuracy": hit / n}
+    values_: dict[str, float] = {"accuracy": float(P[np.arange(n), labels].mean())}
+    per_class = [_one_vs_rest(raw[:, j], P[:, j], hit[:, j]) for j in range(k)]
+    for metric in ("roc_auc", "precision", "recall", "f1"):
+        name = metric if metric == "roc_auc" else f"{metric}_macro"
+        found = [j for j in range(k) if math.isfinite(per_class[j][metric][0])]
+        if not found or any(per_class[j][metric][1] is None for j in found):
+            values_[name] = math.nan
+            continue
+        grad = np.zeros_like(P)
+        for j in found:
+            grad[:, j] = per_class[j][metric][1] / len(found)  # type: ignore[operator]
+        values_[name] = sum(per_class[j][metric][0] for j in found) / len(found)
+        grads[name] = grad
+    for metric, value in values_.items():
+        grad = grads.get(metric)
+        if grad is None or not math.isfinite(value):
+            out[metric] = MetricEstimate(_finite(value))
+            continue
+        # labels are one-hot draws from P: Var = sum_i g_i' (diag(P_i) - P_i P_i') g_i
+        mean = np.sum(grad * P, axis=1, keepdims=True)
+        var = float(np.sum(grad * grad * P) - np.sum(mean * mean))
+        # through the normalization P = cal / sum(cal), to each map's calibrated value
+        by_map = np.where(sums > 0, (grad - mean) / np.where(sums > 0, sums, 1.0), 0.0)
+        out[metric] = _band(value, var + maps.variance(by_map), z)
     return {m: out.get(m, MetricEstimate(None)) for m in names}
 
 

@@ -102,7 +102,8 @@ class EstimatedPerformance:
     """Estimated metrics of one version's traffic over a period, overall and per step.
 
     ``reference`` holds the metrics measured at push (the evaluation); ``headline`` names
-    the metric front ends show first (accuracy, or MAE for regressors).
+    the metric front ends show first (accuracy, or MAE for regressors); ``calibration``
+    says how the scores were calibrated (which map, from how many labelled rows).
     """
 
     model: str
@@ -115,6 +116,7 @@ class EstimatedPerformance:
     overall: EstimatedWindow
     windows: tuple[EstimatedWindow, ...] = ()
     step_seconds: int | None = None
+    calibration: str | None = None
 
     @property
     def estimate(self) -> MetricEstimate | None:
@@ -145,6 +147,8 @@ class EstimatedPerformance:
             f"{self.overall.rows} rows, {self.overall.labelled} labelled, "
             f"{self.confidence:.0%} band"
         )
+        if self.calibration:
+            lines.append(f"calibration: {self.calibration}")
         if not self.overall.trusted:
             lines += [f"untrusted: {r}" for r in self.overall.reasons]
         return "\n".join(lines)
@@ -161,6 +165,7 @@ class EstimatedPerformance:
             "overall": self.overall.to_dict(),
             "windows": [w.to_dict() for w in self.windows],
             "step_seconds": self.step_seconds,
+            "calibration": self.calibration,
         }
 
     @classmethod
@@ -176,6 +181,7 @@ class EstimatedPerformance:
             overall=EstimatedWindow.from_dict(d["overall"]),
             windows=tuple(EstimatedWindow.from_dict(w) for w in d.get("windows", ())),
             step_seconds=d.get("step_seconds"),
+            calibration=d.get("calibration"),
         )
 
 
@@ -399,6 +405,7 @@ def estimate_table(
         overall=overall,
         windows=tuple(windows),
         step_seconds=span.step,
+        calibration=None if evidence is None else evidence.calibration,
     )
 
 

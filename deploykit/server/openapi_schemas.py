@@ -287,6 +287,11 @@ MONITORING: dict[str, Any] = {
             "overall": ref("EstimatedWindow"),
             "windows": {"type": "array", "items": ref("EstimatedWindow")},
             "step_seconds": {"type": ["integer", "null"]},
+            "calibration": {
+                "type": ["string", "null"],
+                "description": "How the scores were calibrated: which map (isotonic, Platt "
+                "scaling, the scores as they are), fitted on how many labelled rows",
+            },
         },
     },
     "EstimatedWindow": {

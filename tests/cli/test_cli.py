@@ -358,3 +358,44 @@ def test_push_with_nullable_columns_and_a_repeat_said(home, files, capsys):
     code, _, err = run(capsys, "push", str(files["strong"]), "--name", "churn", "--nullable", "a")
     assert code == 1
     assert "'nullable' parameter needs the training data" in err
+
+
+def test_estimated_prints_the_band_and_how_the_scores_were_calibrated(home, capsys):
+    from datetime import datetime, timedelta, timezone
+
+    import numpy as np
+    import pyarrow as pa
+
+    from deploykit.evaluation import evaluate
+    from deploykit.monitoring.logs import write_log_file
+    from deploykit.registry import Registry
+    from deploykit.settings import Settings
+
+    X, y = make_classification(n_samples=3000, n_features=4, random_state=1)
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    model = LogisticRegression().fit(frame[:1000], y[:1000])
+    at = datetime.now(timezone.utc) - timedelta(minutes=30)
+    live = frame[2000:]
+    with Registry(Settings.from_env()) as reg:
+        report = evaluate(model, frame[1000:2000], y[1000:2000])
+        reg.push(model, "churn", X=frame[:1000], evaluation=report, deploy=True)
+        proba = model.predict_proba(live)
+        columns = {
+            "request_id": pa.array([f"r{i}" for i in range(len(live))]),
+            "timestamp": pa.array([at] * len(live), type=pa.timestamp("us", tz="UTC")),
+            "version": pa.array(np.ones(len(live), dtype=np.int64)),
+            "prediction": pa.array(model.predict(live)),
+            **{f"probability.{c}": pa.array(proba[:, j]) for j, c in enumerate(model.classes_)},
+            **{f"input.{c}": pa.array(live[c].to_numpy()) for c in live.columns},
+        }
+        write_log_file(reg.settings.artifacts_url, "churn", pa.table(columns), at=at, tag="t1")
+
+    code, out, _ = run(capsys, "estimated", "churn", "--since", "2h")
+    assert code == 0, out
+    assert "Estimated performance of churn:1 (binary)" in out
+    assert re.search(r"accuracy\s+0\.\d{4}\s+\[0\.\d{4}, [01]\.\d{4}\]", out)
+    assert "calibration: " in out
+    assert "fitted on 1000 labelled rows" in out
+    code, out, _ = run(capsys, "estimated", "churn", "--since", "2h", "--json")
+    assert code == 0
+    assert "1000 labelled rows" in json.loads(out)["calibration"]

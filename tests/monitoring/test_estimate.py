@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from deploykit.evaluation import evaluate
 from deploykit.monitoring.calibration import CalibrationEvidence
-from deploykit.monitoring.estimate import ErrorModel, estimate_classification
+from deploykit.monitoring.estimate import ErrorModel, _auc, estimate_classification
 from deploykit.monitoring.logs import write_log_file
 from deploykit.registry import Registry
 from deploykit.settings import Settings
@@ -86,6 +86,91 @@ def test_multiclass_estimates_are_macro_averages_close_to_realized() -> None:
     assert est["roc_auc"].value == pytest.approx(
         skm.roc_auc_score(yw, proba, multi_class="ovr"), abs=0.02
     )
+
+
+def test_multiclass_bands_cover_macro_auc_and_f1_as_sklearn_computes_them() -> None:
+    # the per-class AUCs and F1s of one window move together (one label per row): the
+    # band of their macro average has to count that, or it is too narrow. Labels drawn
+    # from the calibrated probabilities (the estimator's own model of the window) give
+    # the spread of the realized metric the band must cover.
+    X, y = make_classification(
+        n_samples=30_000, n_features=8, n_informative=5, n_classes=3, flip_y=0.05, random_state=3
+    )
+    model = HistGradientBoostingClassifier(max_iter=60, random_state=0).fit(X[:8000], y[:8000])
+    evidence = CalibrationEvidence.from_dict(evaluate(model, X[8000:16000], y[8000:16000]).evidence)
+    Xw = X[16000:19000]
+    proba, pred = model.predict_proba(Xw), model.predict(Xw)
+    est = estimate_classification(evidence, proba, pred.astype(str))
+    cal = np.column_stack([m(proba[:, j]) for j, m in enumerate(evidence.maps)])
+    cal /= cal.sum(axis=1, keepdims=True)
+    rng = np.random.default_rng(0)
+    aucs, f1s = [], []
+    for _ in range(200):
+        labels = (rng.random(len(cal))[:, None] > np.cumsum(cal, axis=1)).sum(axis=1)
+        aucs.append(skm.roc_auc_score(labels, proba, multi_class="ovr", average="macro"))
+        f1s.append(skm.f1_score(labels, pred, average="macro"))
+    assert est["roc_auc"].value == pytest.approx(np.mean(aucs), abs=0.001)
+    assert est["f1_macro"].value == pytest.approx(np.mean(f1s), abs=0.001)
+    assert np.mean([est["roc_auc"].covers(v) for v in aucs]) >= 0.9
+    assert np.mean([est["f1_macro"].covers(v) for v in f1s]) >= 0.9
+
+
+def test_expected_auc_counts_pairs_and_ties_as_sklearn() -> None:
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 20, size=3000) / 20  # many ties
+    labels = (rng.random(3000) < scores).astype(np.float64)
+    # with certain labels the expectation is the realized AUC itself
+    assert _auc(scores, labels)[0] == pytest.approx(skm.roc_auc_score(labels, scores), abs=1e-12)
+    # with uncertain ones: the mean of the AUC over label draws, and its spread
+    p = np.clip(scores, 0.05, 0.95)
+    draws = [skm.roc_auc_score(rng.random(3000) < p, scores) for _ in range(300)]
+    value, grad = _auc(scores, p)
+    assert value == pytest.approx(np.mean(draws), abs=0.002)
+    assert np.sqrt(grad**2 @ (p * (1 - p))) == pytest.approx(np.std(draws), rel=0.2)
+
+
+def test_a_small_evaluation_widens_the_band_and_still_covers() -> None:
+    X, y = make_classification(
+        n_samples=60_000, n_features=8, n_informative=5, flip_y=0.05, random_state=1
+    )
+    # an underconfident model: its scores need calibrating
+    model = LogisticRegression(C=0.002).fit(X[:5000], y[:5000])
+    large = CalibrationEvidence.from_dict(evaluate(model, X[5000:15000], y[5000:15000]).evidence)
+    Xw, yw = X[20000:25000], y[20000:25000]
+    proba, pred = model.predict_proba(Xw), model.predict(Xw)
+    realized = skm.accuracy_score(yw, pred)
+    wide = narrow = 0.0
+    covered = 0
+    rng = np.random.default_rng(0)
+    draws = 20
+    for _ in range(draws):  # many small evaluations: honest bands cover ~90% of them
+        rows = rng.choice(np.arange(15000, 20000), size=150, replace=False)
+        small = CalibrationEvidence.from_dict(evaluate(model, X[rows], y[rows]).evidence)
+        assert "150 labelled rows" in (small.calibration or "")
+        est = estimate_classification(small, proba, pred.astype(str))["accuracy"]
+        wide += est.upper - est.lower
+        covered += est.covers(realized)
+    est = estimate_classification(large, proba, pred.astype(str))["accuracy"]
+    narrow = est.upper - est.lower
+    assert est.covers(realized)
+    assert wide / draws > 2 * narrow  # fewer labelled rows behind it: a wider band
+    assert covered >= 0.75 * draws
+
+
+def test_evidence_kept_before_the_choice_of_map_still_estimates() -> None:
+    X, y = make_classification(n_samples=20_000, n_features=6, random_state=5)
+    model = LogisticRegression().fit(X[:5000], y[:5000])
+    d = evaluate(model, X[5000:9000], y[5000:9000]).evidence
+    # as an earlier release stored it: isotonic maps only, no kind, no cross-validation
+    old = {k: v for k, v in d.items() if k not in ("isotonic", "brier")}
+    old["maps"] = [
+        {k: v for k, v in m.items() if k != "kind"} for m in d.get("isotonic") or d["maps"]
+    ]
+    evidence = CalibrationEvidence.from_dict(json.loads(json.dumps(old)))
+    proba, pred = model.predict_proba(X[9000:]), model.predict(X[9000:])
+    est = estimate_classification(evidence, proba, pred.astype(str))["accuracy"]
+    assert est.lower < est.value < est.upper
+    assert est.value == pytest.approx(skm.accuracy_score(y[9000:], pred), abs=0.02)
 
 
 def test_regression_error_model_estimates_mae_where_noise_grows() -> None:
@@ -160,6 +245,11 @@ def test_registry_estimates_windows_and_says_when_not_to_trust_them(tmp_path: Pa
         assert "outside the reference data's range" in " ".join(second.reasons)
         assert result.reference["accuracy"] == pytest.approx(report.metrics["accuracy"])
         assert "estimated" in str(result).lower()
+        # how the scores were calibrated is said, in the text and the JSON alike
+        assert result.calibration is not None
+        assert "4000 labelled rows" in result.calibration
+        assert f"calibration: {result.calibration}" in str(result)
+        assert result.to_dict()["calibration"] == result.calibration
 
         bare = reg.estimated_performance("bare", since=now - timedelta(hours=1), until=now)
         assert not bare.overall.trusted
