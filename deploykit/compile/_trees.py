@@ -276,12 +276,9 @@ def float32_at_most(threshold: np.ndarray) -> np.ndarray:
     return rounded
 
 
-def add_attributes(node: Any, ensemble: Ensemble, double: bool) -> None:
-    """Add the TreeEnsembleRegressor attributes to ``node`` (a NodeProto), in place and
-    from whole arrays (``onnx.helper.make_attribute`` checks every element in Python,
-    and a proto built apart would be copied in)."""
-    from onnx import AttributeProto, numpy_helper
-
+def attribute_arrays(ensemble: Ensemble, double: bool) -> list[tuple[str, str, np.ndarray]]:
+    """The TreeEnsembleRegressor attributes as (name, kind, array), kind "ints",
+    "floats" (float32), "tensor" (float64) or "modes" (True for a leaf)."""
     trees = ensemble.trees
     sizes = np.array([len(t.leaf) for t in trees])
     tree_ids = np.repeat(np.arange(len(trees)), sizes)
@@ -303,33 +300,109 @@ def add_attributes(node: Any, ensemble: Ensemble, double: bool) -> None:
         leaf_target.append(np.tile(np.arange(t.target, t.target + width), len(nodes)))
         weight.append(t.values[nodes].reshape(-1))
 
-    def ints(name: str, values: np.ndarray) -> None:
-        attr = node.attribute.add(name=name, type=AttributeProto.INTS)
-        attr.ints.extend(values.astype(np.int64).tolist())
-
-    def numbers(name: str, values: np.ndarray) -> None:
+    def numbers(name: str, values: np.ndarray) -> tuple[str, str, np.ndarray]:
         if double:
-            attr = node.attribute.add(name=name + "_as_tensor", type=AttributeProto.TENSOR)
-            attr.t.CopyFrom(numpy_helper.from_array(values.astype(np.float64)))
-        else:
-            attr = node.attribute.add(name=name, type=AttributeProto.FLOATS)
-            attr.floats.extend(values.astype(np.float32).tolist())
+            return name + "_as_tensor", "tensor", values.astype(np.float64)
+        return name, "floats", values.astype(np.float32)
 
-    ints("nodes_treeids", tree_ids)
-    ints("nodes_nodeids", node_ids)
-    ints("nodes_featureids", feature)
-    modes = node.attribute.add(name="nodes_modes", type=AttributeProto.STRINGS)
-    modes.strings.extend(np.where(leaf, b"LEAF", b"BRANCH_LEQ").tolist())
-    numbers("nodes_values", threshold if double else float32_at_most(threshold))
-    ints("nodes_truenodeids", left)
-    ints("nodes_falsenodeids", right)
-    ints("nodes_missing_value_tracks_true", missing)
-    ints("target_treeids", np.concatenate(leaf_tree))
-    ints("target_nodeids", np.concatenate(leaf_node))
-    ints("target_ids", np.concatenate(leaf_target))
-    numbers("target_weights", np.concatenate(weight))
+    found = [
+        ("nodes_treeids", "ints", tree_ids),
+        ("nodes_nodeids", "ints", node_ids),
+        ("nodes_featureids", "ints", feature),
+        ("nodes_modes", "modes", leaf),
+        numbers("nodes_values", threshold if double else float32_at_most(threshold)),
+        ("nodes_truenodeids", "ints", left),
+        ("nodes_falsenodeids", "ints", right),
+        ("nodes_missing_value_tracks_true", "ints", missing),
+        ("target_treeids", "ints", np.concatenate(leaf_tree)),
+        ("target_nodeids", "ints", np.concatenate(leaf_node)),
+        ("target_ids", "ints", np.concatenate(leaf_target)),
+        numbers("target_weights", np.concatenate(weight)),
+    ]
     if ensemble.base is not None:
-        numbers("base_values", ensemble.base)
+        found.append(numbers("base_values", ensemble.base))
+    return found
+
+
+def attribute_bytes(ensemble: Ensemble, double: bool) -> bytes:
+    """The TreeEnsembleRegressor attributes in protobuf's wire format, as NodeProto
+    fields: appended to a serialized NodeProto, they add its attributes.
+
+    Written with NumPy: going through Python lists (``attr.ints.extend``) and then
+    serializing costs ~1 s for a 300-tree forest, and ``onnx.helper.make_attribute``
+    checks every element in Python on top. ``tests/compile/test_trees.py`` checks the
+    bytes parse to the protos built the slow way.
+    """
+    from onnx import AttributeProto, numpy_helper
+
+    parts = []
+    for name, kind, values in attribute_arrays(ensemble, double):
+        if kind == "ints":
+            body = _field(8, _varints(values).tobytes())  # packed: every parser reads it
+            type_ = AttributeProto.INTS
+        elif kind == "floats":
+            body = _field(7, values.astype("<f4").tobytes())
+            type_ = AttributeProto.FLOATS
+        elif kind == "tensor":
+            body = _field(5, numpy_helper.from_array(values).SerializeToString())
+            type_ = AttributeProto.TENSOR
+        else:
+            body = _records(values, _field(9, b"LEAF"), _field(9, b"BRANCH_LEQ"))
+            type_ = AttributeProto.STRINGS
+        attribute = _field(1, name.encode()) + _key(20, 0) + _varint(type_) + body
+        parts.append(_field(5, attribute))  # NodeProto.attribute
+    return b"".join(parts)
+
+
+def _rows(table: np.ndarray, which: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Row ``which[i]`` of ``table`` cut to ``sizes[i]`` bytes, concatenated."""
+    chosen = table[which]
+    return chosen[np.arange(table.shape[1]) < sizes[:, None]]
+
+
+def _records(leaf: np.ndarray, yes: bytes, no: bytes) -> bytes:
+    width = max(len(yes), len(no))
+    table = np.zeros((2, width), dtype=np.uint8)
+    table[0, : len(no)] = np.frombuffer(no, dtype=np.uint8)
+    table[1, : len(yes)] = np.frombuffer(yes, dtype=np.uint8)
+    which = leaf.astype(np.intp)
+    return _rows(table, which, np.array([len(no), len(yes)])[which]).tobytes()
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, value = value & 0x7F, value >> 7
+        out.append(low | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _key(field: int, wire: int) -> bytes:
+    return _varint(field << 3 | wire)
+
+
+def _field(field: int, payload: bytes) -> bytes:
+    """A length-delimited field (bytes, a message, a packed array)."""
+    return _key(field, 2) + _varint(len(payload)) + payload
+
+
+def _varints(values: np.ndarray) -> np.ndarray:
+    """Protobuf varints of int64 ``values``, concatenated (uint8); a negative number
+    takes ten bytes, as protobuf writes it."""
+    v = values.astype(np.int64).view(np.uint64)
+    top = int(v.max(initial=0))
+    if top < 1 << 32:  # node and tree numbers: narrower arithmetic, fewer groups
+        v = v.astype(np.uint32)
+    width = max(1, (top.bit_length() + 6) // 7)
+    sizes = np.ones(len(v), dtype=np.uint8)
+    for k in range(1, width):
+        sizes += v >= (1 << (7 * k))
+    shifts = (np.arange(width) * 7).astype(v.dtype)
+    groups = ((v[:, None] >> shifts) & 0x7F).astype(np.uint8)
+    columns = np.arange(width, dtype=np.uint8)
+    groups[columns < sizes[:, None] - 1] |= 0x80  # a continuation bit on all but the last
+    return groups[columns < sizes[:, None]]
 
 
 # --- skl2onnx plumbing: parser, shape calculator, converter (per call, not registered
@@ -511,14 +584,31 @@ class Converters:
             "custom_conversion_functions": dict.fromkeys(types, convert),
         }
 
-    def attach(self, onx: Any) -> None:
-        """Add the tree arrays to their nodes in the converted ModelProto."""
+    def serialize(self, onx: Any) -> bytes:
+        """The converted ModelProto's bytes, the tree arrays added to their nodes.
+
+        Protobuf lets a message be written field by field: the model without its graph,
+        then the graph without its nodes, then each node (the tree nodes with their
+        attribute bytes appended), so the arrays never become Python protos."""
+        from onnx import GraphProto, ModelProto
+
+        nodes = []
         for node in onx.graph.node:
+            data = node.SerializeToString()
             found = self.pending.pop(node.name, None)
             if found is not None:
-                add_attributes(node, *found)
+                data += attribute_bytes(*found)
+            nodes.append(_field(1, data))  # GraphProto.node
         if self.pending:
             raise TreeConversionError(f"skl2onnx dropped the tree nodes {sorted(self.pending)}")
+        graph = GraphProto()
+        graph.CopyFrom(onx.graph)
+        del graph.node[:]
+        model = ModelProto()
+        model.CopyFrom(onx)
+        model.ClearField("graph")
+        graph_bytes = graph.SerializeToString() + b"".join(nodes)
+        return bytes(model.SerializeToString()) + _field(7, graph_bytes)  # ModelProto.graph
 
 
 def custom_functions(model: Any) -> Converters | None:

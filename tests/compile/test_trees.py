@@ -244,3 +244,36 @@ def test_the_vectorised_converter_is_faster_than_skl2onnx_on_a_forest() -> None:
     finally:
         _convert.VECTORISED_TREES = True
     assert took[True] < took[False] / 2, took
+
+
+@pytest.mark.parametrize("double", [False, True])
+def test_attribute_bytes_parse_to_the_protos_built_one_element_at_a_time(double: bool) -> None:
+    """The tree arrays are written in protobuf's wire format with NumPy (varints,
+    packed arrays); parsed back they are the attributes onnx's own API would build."""
+    from onnx import AttributeProto, NodeProto, numpy_helper
+
+    from deploykit.compile._trees import attribute_arrays, attribute_bytes
+
+    X, y = data("multiclass", nan=True)
+    ensemble = ensemble_of(RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y))
+    ensemble.trees[0].feature[0] = 300  # a two-byte varint among the one-byte ones
+    expected = NodeProto()
+    for name, kind, values in attribute_arrays(ensemble, double):
+        if kind == "ints":
+            expected.attribute.add(name=name, type=AttributeProto.INTS).ints.extend(
+                values.astype(np.int64).tolist()
+            )
+        elif kind == "floats":
+            expected.attribute.add(name=name, type=AttributeProto.FLOATS).floats.extend(
+                values.tolist()
+            )
+        elif kind == "tensor":
+            attr = expected.attribute.add(name=name, type=AttributeProto.TENSOR)
+            attr.t.CopyFrom(numpy_helper.from_array(values))
+        else:
+            attr = expected.attribute.add(name=name, type=AttributeProto.STRINGS)
+            attr.strings.extend(np.where(values, b"LEAF", b"BRANCH_LEQ").tolist())
+    got = NodeProto()
+    got.MergeFromString(attribute_bytes(ensemble, double))
+    assert got == expected
+    assert max(got.attribute[2].ints) == 300
