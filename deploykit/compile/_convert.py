@@ -14,11 +14,14 @@ from typing import Any
 
 from deploykit.compile._record import InputPlan
 
-__all__ = ["ConversionError", "convert", "plans_for"]
+__all__ = ["ConversionError", "convert", "convert_graph", "plans_for"]
 
 # ai.onnx.ml 3 stores tree thresholds as tensors: double-precision trees when asked.
 _OPSET = {"": 17, "ai.onnx.ml": 3}
 _TREE_WORDS = ("Tree", "Forest", "Boosting", "Bagging")
+# Tree ensembles convert with deploykit.compile._trees (NumPy over the fitted arrays)
+# rather than skl2onnx's node-by-node walk; bench/compile/run.py turns it off to compare.
+VECTORISED_TREES = True
 
 
 class ConversionError(Exception):
@@ -44,6 +47,8 @@ def plans_for(model: Any, signature: Mapping[str, Any] | None) -> list[InputPlan
         if spec.family == "datetime":
             return f"column {spec.name!r} holds datetimes, which ONNX inputs cannot"
     dtypes = ("float32", "float64") if _tree_based(model) else ("float64", "float32")
+    if _final(model).__class__.__name__.startswith("HistGradientBoosting"):
+        dtypes = ("float64", "float32")  # it compares float64 X with float64 thresholds
     numeric = all(f in ("float", "int", "bool") for f in families)
     plans: list[InputPlan] = []
     if numeric:
@@ -73,14 +78,23 @@ def _selects_columns(model: Any) -> bool:
     return False
 
 
-def _tree_based(model: Any) -> bool:
+def _final(model: Any) -> Any:
     steps = getattr(model, "steps", None)
-    final = steps[-1][1] if steps else model
-    return any(word in type(final).__name__ for word in _TREE_WORDS)
+    return steps[-1][1] if steps else model
+
+
+def _tree_based(model: Any) -> bool:
+    return any(word in type(_final(model)).__name__ for word in _TREE_WORDS)
 
 
 def convert(model: Any, plan: InputPlan) -> bytes:
     """The ONNX bytes of ``model`` taking ``plan``'s inputs; ConversionError saying why not."""
+    return convert_graph(model, plan)[0]
+
+
+def convert_graph(model: Any, plan: InputPlan) -> tuple[bytes, list[str], list[str]]:
+    """:func:`convert`, with the graph's output and input names (reading them back from
+    the bytes parses the whole model again: ~0.2 s for a 300-tree forest)."""
     import skl2onnx
     import sklearn
     from skl2onnx import convert_sklearn
@@ -97,14 +111,36 @@ def convert(model: Any, plan: InputPlan) -> bytes:
     else:
         types = {"float": number, "int": Int64TensorType, "string": StringTensorType}
         initial = [(c, types[k]([None, 1])) for c, k in zip(plan.columns, plan.kinds, strict=True)]
-    options = {id(est): {"zipmap": False} for est in _classifiers(model)}
+    from deploykit.compile import _trees
+
     try:
-        onx = convert_sklearn(model, initial_types=initial, options=options, target_opset=_OPSET)
+        custom = _trees.custom_functions(model) if VECTORISED_TREES else None
+    except _trees.TreeConversionError as exc:
+        if not exc.fallback:  # HistGradientBoosting: skl2onnx cannot do better
+            raise ConversionError(f"unsupported step: {exc}") from None
+        custom = None  # skl2onnx's own converter may know the case (several outputs)
+    # zipmap off for the classifiers skl2onnx converts; none given when there are none:
+    # skl2onnx then skips walking every sub-estimator (and every tree) to place options
+    options = {
+        id(est): {"zipmap": False}
+        for est in _classifiers(model)
+        if custom is None or not _trees.supported(est)
+    }
+    try:
+        onx = convert_sklearn(
+            model,
+            initial_types=initial,
+            options=options or None,
+            target_opset=_OPSET,
+            **(custom.kwargs if custom else {}),
+        )
+        data = custom.serialize(onx) if custom is not None else bytes(onx.SerializeToString())
     except Exception as exc:  # skl2onnx raises RuntimeError, ValueError, NameError, ...
         raise ConversionError(
             _reason(exc, model, skl2onnx.__version__, sklearn.__version__)
         ) from None
-    return bytes(onx.SerializeToString())
+    outputs = [o.name for o in onx.graph.output]
+    return data, outputs, [i.name for i in onx.graph.input]
 
 
 def _classifiers(model: Any) -> list[Any]:

@@ -25,11 +25,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.datasets import make_classification
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
 from deploykit import Client
-from deploykit.compile import CompiledModel, RuntimeInfo
+from deploykit.compile import CompiledModel, RuntimeInfo, _convert
 from deploykit.registry import Registry
 from deploykit.server.config import ServerConfig
 from deploykit.server.testing import LiveServer, free_port
@@ -61,14 +61,23 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     home = tmp_path_factory.mktemp("compiled-home")
     X_, y = make_classification(n_samples=400, n_features=4, random_state=0)
     X = pd.DataFrame(X_, columns=COLUMNS)
+    gaps = X.copy()  # HistGradientBoosting learns where NaN goes from these
+    gaps.iloc[::7, 1] = np.nan
     models = {
         "lr": LogisticRegression().fit(X, y),
         "rf": RandomForestClassifier(n_estimators=25, random_state=0).fit(X, y),
+        "hgb": HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(gaps, y),
         "odd": ShiftedLogistic().fit(X, y),
     }
     registry = Registry(settings_for(home))
     for name, model in models.items():
         registry.push(model, name, X=X, deploy=True)
+    _convert.VECTORISED_TREES = False  # skl2onnx's trees, which route NaN differently
+    try:
+        models["rf-skl2onnx"] = models["rf"]
+        registry.push(models["rf"], "rf-skl2onnx", X=X, deploy=True)
+    finally:
+        _convert.VECTORISED_TREES = True
     plain = Registry(settings_for(home, compile=False))
     plain.push(models["lr"], "lr-plain", X=X, deploy=True)
     plain.close()
@@ -84,7 +93,7 @@ def compiled(reg: Registry, name: str) -> CompiledModel:
     return CompiledModel(path.read_bytes(), RuntimeInfo.from_dict(version.runtime))
 
 
-@pytest.mark.parametrize("name", ["lr", "rf"])
+@pytest.mark.parametrize("name", ["lr", "rf", "hgb"])
 def test_the_server_answers_what_verification_allowed(setup: Setup, name: str) -> None:
     rows = setup.X.head(50)
     body = {"dataframe_split": {"columns": COLUMNS, "data": rows.to_numpy().tolist()}}
@@ -94,11 +103,11 @@ def test_the_server_answers_what_verification_allowed(setup: Setup, name: str) -
     model = setup.models[name]
     assert data["predictions"] == model.predict(rows).tolist()  # labels: identical
     assert np.abs(np.array(data["probabilities"]) - model.predict_proba(rows)).max() <= 1e-5
-    # bit for bit the ONNX outputs that were verified (float32 for the forest, float64
+    # bit for bit the ONNX outputs that were verified (float32 for the trees, float64
     # for the logistic regression: each in its shortest JSON form)
     ours = compiled(setup.registry, name)
     _, proba = ours.run(ours.feed(rows.to_numpy()), True)
-    assert proba.dtype == (np.float32 if name == "rf" else np.float64)
+    assert proba.dtype == (np.float64 if name == "lr" else np.float32)
     np.testing.assert_array_equal(np.array(data["probabilities"], dtype=proba.dtype), proba)
     assert data["classes"] == [0, 1]
     # every MLflow format gives the same answer
@@ -149,18 +158,37 @@ def test_validation_and_its_messages_are_those_of_a_scikit_learn_version(setup: 
         ), body
 
 
-def test_rows_with_nulls_go_to_scikit_learn_when_verification_said_so(setup: Setup) -> None:
-    runtime = setup.registry.version("rf").runtime
-    assert runtime["nulls"] == "sklearn"  # skl2onnx's trees do not route NaN as sklearn's
+def null_rows(setup: Setup) -> tuple[pd.DataFrame, dict[str, Any]]:
     rows = setup.X.head(8).copy()
     rows.iloc[::2, 1] = np.nan
     body = {"dataframe_split": {"columns": COLUMNS, "data": rows.to_numpy().tolist()}}
-    body = json.loads(json.dumps(body).replace("NaN", "null"))
-    answer = setup.predict("rf", body, "?proba=true").json()
+    return rows, json.loads(json.dumps(body).replace("NaN", "null"))
+
+
+def test_rows_with_nulls_go_to_scikit_learn_when_verification_said_so(setup: Setup) -> None:
+    runtime = setup.registry.version("rf-skl2onnx").runtime
+    assert runtime["nulls"] == "sklearn"  # skl2onnx's trees do not route NaN as sklearn's
+    rows, body = null_rows(setup)
+    answer = setup.predict("rf-skl2onnx", body, "?proba=true").json()
     model = setup.models["rf"]
     assert answer["predictions"] == model.predict(rows).tolist()
     # float64: scikit-learn's own (up to BLAS summation order), not float32 ONNX values
     np.testing.assert_allclose(answer["probabilities"], model.predict_proba(rows), atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["rf", "hgb"])
+def test_trees_answer_rows_with_nulls_on_onnx(setup: Setup, name: str) -> None:
+    """deploykit's tree converter sends NaN where scikit-learn does: verified at push,
+    so rows with nulls are answered by ONNX too (float32 values, bit for bit)."""
+    assert setup.registry.version(name).runtime["nulls"] == "onnx"
+    rows, body = null_rows(setup)
+    answer = setup.predict(name, body, "?proba=true").json()
+    model = setup.models[name]
+    assert answer["predictions"] == model.predict(rows).tolist()
+    assert np.abs(np.array(answer["probabilities"]) - model.predict_proba(rows)).max() <= 1e-5
+    ours = compiled(setup.registry, name)
+    _, proba = ours.run(ours.feed(rows.to_numpy()), True)
+    np.testing.assert_array_equal(np.array(answer["probabilities"], dtype=np.float32), proba)
 
 
 def test_a_model_that_cannot_convert_serves_as_before(setup: Setup) -> None:
