@@ -79,8 +79,10 @@ def test_up_with_grpc_port_serves_the_demo_over_grpc(tmp_path: Path) -> None:
     env = {**os.environ, "DEPLOYKIT_HOME": str(tmp_path / "home"), "DEPLOYKIT_FSYNC": "0"}
     env.pop("DEPLOYKIT_SERVER_URL", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "deploykit", "up", "--no-console"]
-        + ["--port", str(port), "--grpc-port", str(grpc_port)],
+        [
+            *(sys.executable, "-m", "deploykit", "up", "--no-console"),
+            *("--port", str(port), "--grpc-port", str(grpc_port)),
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -108,7 +110,7 @@ def test_up_with_grpc_port_serves_the_demo_over_grpc(tmp_path: Path) -> None:
             request.inputs[0].contents.fp64_contents.extend([0.0] * width)
             answer = stub.ModelInfer(request, timeout=30)
             assert answer.model_name == model
-            assert [o.name for o in answer.outputs][0] == "predict"
+            assert answer.outputs[0].name == "predict"
             # the same validation as HTTP: a row one value short is refused, naming the shape
             short = pb.ModelInferRequest(model_name=model)
             short.inputs.add(name=tensor.name, datatype="FP64", shape=[1, width])
@@ -136,8 +138,10 @@ def test_up_refuses_a_busy_grpc_port_before_starting_anything(tmp_path: Path) ->
         busy.listen()
         taken = busy.getsockname()[1]
         done = subprocess.run(
-            [sys.executable, "-m", "deploykit", "up", "--no-console"]
-            + ["--port", str(free_port()), "--grpc-port", str(taken)],
+            [
+                *(sys.executable, "-m", "deploykit", "up", "--no-console"),
+                *("--port", str(free_port()), "--grpc-port", str(taken)),
+            ],
             env=env,
             capture_output=True,
             text=True,

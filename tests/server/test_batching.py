@@ -78,3 +78,41 @@ def test_inline_mode_calls_the_model_directly() -> None:
     assert predictions.tolist() == [2.0, 2.0]
     with pytest.raises(InvalidInputError):
         asyncio.run(batcher.predict(-np.ones((1, 1)), 1, False))
+
+
+def test_inline_mode_runs_calls_that_proved_long_off_the_event_loop() -> None:
+    """A model cheap per row (inline) but slow on big requests: once a size has cost more
+    than inline_max_ms, calls of that size run in the worker thread and the event loop
+    answers small requests meanwhile; small calls stay on the loop."""
+    import threading
+
+    where: list[tuple[int, str]] = []
+
+    def fn(data: np.ndarray, proba: bool):
+        where.append((len(data), threading.current_thread().name))
+        time.sleep(0.0004 * len(data))  # 1 row: 0.4 ms; 100 rows: 40 ms
+        return data[:, 0] * 2, None
+
+    batcher = MicroBatcher(fn, inline=True, inline_max_ms=5.0, name="forest")
+    big, small = np.ones((100, 1)), np.ones((1, 1))
+
+    async def main() -> list[str]:
+        await batcher.predict(big, 100, False)  # unknown cost: inline, and learnt
+        order: list[str] = []
+
+        async def call(data: np.ndarray, label: str) -> None:
+            predictions, _ = await batcher.predict(data, len(data), False)
+            assert predictions.tolist() == [2.0] * len(data)
+            order.append(label)
+
+        await asyncio.gather(call(big, "big"), call(small, "small"))
+        return order
+
+    order = asyncio.run(main())
+    loop_thread = threading.main_thread().name
+    assert where[0] == (100, loop_thread)  # the first big call ran on the loop
+    assert (100, loop_thread) not in where[1:]  # the next one in the worker thread
+    assert any(n == 100 and name.startswith("predict-forest") for n, name in where[1:])
+    assert (1, loop_thread) in where  # small calls stay inline
+    assert order == ["small", "big"]  # the loop was free while the big call ran
+    batcher.close()
