@@ -16,10 +16,12 @@ concurrent requests multiplies throughput. The rules:
 Cheap models (a linear model predicts a row in ~0.1 ms) skip all this and run
 inline on the event loop: a thread hop would cost more than the predict. Cheap per row
 is not cheap per request, though: a compiled forest answers 1 row in ~10 µs and 100 rows
-in 1-3 ms. So an inline model keeps the cost of its recent calls by size (rows, in
-powers of two) and runs a call whose size has lately cost ``inline_max_ms`` or more in
-its worker thread instead: the event loop reads and checks the next requests meanwhile
-(onnxruntime releases the GIL), and small requests stay inline.
+in 1-3 ms. So an inline model keeps the durations of its recent calls by size (rows, in
+powers of two) and runs a call whose size took ``inline_max_ms`` or more every one of
+the last few times in its worker thread instead (every time: a process descheduled on a
+busy machine makes a call look long once, not eight times in a row): the event loop
+reads and checks the next requests meanwhile (onnxruntime releases the GIL), and small
+requests stay inline.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ from typing import Any
 import numpy as np
 
 __all__ = ["MicroBatcher", "PredictFn"]
+
+#: calls of one size an inline model must have taken too long for, in a row, to go off-loop
+_SEEN = 8
 
 #: (inputs, with_proba) -> (predictions, probabilities or None)
 PredictFn = Callable[[Any, bool], tuple[np.ndarray, "np.ndarray | None"]]
@@ -75,8 +80,8 @@ class MicroBatcher:
         self._fn = fn
         self.inline = inline
         self._inline_max = inline_max_ms / 1000.0
-        # inline mode: seconds a call of 2**(k-1) to 2**k - 1 rows took lately (k: the key)
-        self._cost: dict[int, float] = {}
+        # inline mode: seconds the last calls of 2**(k-1) to 2**k - 1 rows took (k: the key)
+        self._cost: dict[int, deque[float]] = {}
         self._max_rows = max_rows
         self._max_wait = max_wait
         self._queues: dict[bool, deque[_Item]] = {False: deque(), True: deque()}
@@ -96,8 +101,8 @@ class MicroBatcher:
             self.calls += 1
             self.batched_requests += 1
             size = rows.bit_length()
-            cost = self._cost.get(size)
-            if cost is None or cost < self._inline_max:
+            recent = self._cost.get(size)
+            if recent is None or len(recent) < _SEEN or min(recent) < self._inline_max:
                 start = time.perf_counter()
                 result = self._fn(data, proba)
                 self._learn(size, time.perf_counter() - start)
@@ -115,8 +120,10 @@ class MicroBatcher:
         return await item.future
 
     def _learn(self, size: int, seconds: float) -> None:
-        cost = self._cost.get(size)
-        self._cost[size] = seconds if cost is None else 0.8 * cost + 0.2 * seconds
+        recent = self._cost.get(size)
+        if recent is None:
+            recent = self._cost[size] = deque(maxlen=_SEEN)
+        recent.append(seconds)
 
     async def _off_loop(self, data: Any, proba: bool, size: int) -> tuple[np.ndarray, Any]:
         """An inline model's call that has lately been too long for the event loop."""

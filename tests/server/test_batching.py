@@ -82,8 +82,8 @@ def test_inline_mode_calls_the_model_directly() -> None:
 
 def test_inline_mode_runs_calls_that_proved_long_off_the_event_loop() -> None:
     """A model cheap per row (inline) but slow on big requests: once a size has cost more
-    than inline_max_ms, calls of that size run in the worker thread and the event loop
-    answers small requests meanwhile; small calls stay on the loop."""
+    than inline_max_ms eight times in a row, calls of that size run in the worker thread
+    and the event loop answers small requests meanwhile; small calls stay on the loop."""
     import threading
 
     where: list[tuple[int, str]] = []
@@ -97,7 +97,8 @@ def test_inline_mode_runs_calls_that_proved_long_off_the_event_loop() -> None:
     big, small = np.ones((100, 1)), np.ones((1, 1))
 
     async def main() -> list[str]:
-        await batcher.predict(big, 100, False)  # unknown cost: inline, and learnt
+        for _ in range(8):  # too long every time: learnt (once would be a hiccup)
+            await batcher.predict(big, 100, False)
         order: list[str] = []
 
         async def call(data: np.ndarray, label: str) -> None:
@@ -110,9 +111,33 @@ def test_inline_mode_runs_calls_that_proved_long_off_the_event_loop() -> None:
 
     order = asyncio.run(main())
     loop_thread = threading.main_thread().name
-    assert where[0] == (100, loop_thread)  # the first big call ran on the loop
-    assert (100, loop_thread) not in where[1:]  # the next one in the worker thread
-    assert any(n == 100 and name.startswith("predict-forest") for n, name in where[1:])
+    assert where[:8] == [(100, loop_thread)] * 8  # the first big calls ran on the loop
+    assert (100, loop_thread) not in where[8:]  # the next one in the worker thread
+    assert any(n == 100 and name.startswith("predict-forest") for n, name in where[8:])
     assert (1, loop_thread) in where  # small calls stay inline
     assert order == ["small", "big"]  # the loop was free while the big call ran
+    batcher.close()
+
+
+def test_one_slow_call_does_not_send_a_cheap_model_off_the_loop() -> None:
+    """A worker descheduled mid-call on a busy machine: one long call, then cheap ones."""
+    import threading
+
+    where: list[str] = []
+    slow = [True]
+
+    def fn(data: np.ndarray, proba: bool):
+        where.append(threading.current_thread().name)
+        if slow.pop() if slow else False:
+            time.sleep(0.02)
+        return data[:, 0], None
+
+    batcher = MicroBatcher(fn, inline=True, inline_max_ms=1.0)
+
+    async def main() -> None:
+        for _ in range(20):
+            await batcher.predict(np.ones((1, 1)), 1, False)
+
+    asyncio.run(main())
+    assert set(where) == {threading.main_thread().name}
     batcher.close()
