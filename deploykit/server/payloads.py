@@ -326,6 +326,7 @@ class InputSpec:
         """
         columns = self.columns
         data = parsed.data
+        numbers_only = False  # JSON numbers alone: no null, and JSON has no NaN
         try:
             if parsed.shape == "rows":
                 if isinstance(data, np.ndarray):
@@ -333,7 +334,7 @@ class InputSpec:
                 elif not data or not isinstance(data[0], list):
                     return None
                 elif parsed.plain and (quick := _quick_matrix(data)) is not None:
-                    matrix = quick
+                    matrix, numbers_only = quick, True
                 elif not set(map(type, chain.from_iterable(data))) <= _NUMERIC:
                     return None
                 else:
@@ -362,7 +363,7 @@ class InputSpec:
             return None  # ragged rows and the like: the signature explains
         if matrix.ndim != 2 or matrix.shape[1] != len(columns) or matrix.shape[0] == 0:
             return None
-        if (np.isnan(matrix).any(axis=0) & self._not_nullable).any():
+        if not numbers_only and (np.isnan(matrix).any(axis=0) & self._not_nullable).any():
             return None
         return matrix
 
