@@ -66,7 +66,8 @@ class Parsed:
     format: str = "inputs"
     #: the decoder knows the values hold no JSON boolean (the body had no ``true`` or
     #: ``false`` literal, or a typed tensor): a matrix numpy builds from them is the
-    #: signature's numeric fast path without checking every value's type in Python
+    #: signature's numeric fast path without checking every value's type in Python. For a
+    #: matrix (``data`` an ndarray): its values were JSON numbers, so none is NaN
     plain: bool = False
 
     def names(self) -> list[str]:
@@ -331,6 +332,7 @@ class InputSpec:
             if parsed.shape == "rows":
                 if isinstance(data, np.ndarray):
                     matrix = data  # decoded as float64 numbers, none of them a boolean
+                    numbers_only = parsed.plain
                 elif not data or not isinstance(data[0], list):
                     return None
                 elif parsed.plain and (quick := _quick_matrix(data)) is not None:

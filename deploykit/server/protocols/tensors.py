@@ -73,6 +73,8 @@ class Tensor:
     index: int = 0
     #: the values as a flat numeric ndarray, when the decoder built one (see ``from_json``)
     array: np.ndarray | None = None
+    #: the values were JSON text (REST): no NaN among them (gRPC doubles may hold one)
+    from_text: bool = False
 
     @property
     def where(self) -> str:
@@ -118,12 +120,20 @@ def check_header(index: int, name: Any, datatype: Any, shape: Any) -> tuple[str,
 
 
 def from_json(
-    index: int, name: str, datatype: str, shape: list[int], data: Any, *, plain: bool = False
+    index: int,
+    name: str,
+    datatype: str,
+    shape: list[int],
+    data: Any,
+    *,
+    plain: bool = False,
+    text: bool = False,
 ) -> Tensor:
     """A tensor whose values came as JSON (flat or nested lists), types checked.
 
     ``plain``: the values cannot hold a boolean (the JSON had no ``true``/``false``, or a
     typed gRPC field): numpy then tells numbers from anything else in one C pass.
+    ``text``: they were parsed from JSON text, which has no NaN.
     """
     if not isinstance(data, list):
         raise InvalidInputError(
@@ -133,7 +143,7 @@ def from_json(
     if plain and datatype in _NUMBER_KINDS:
         array = _numbers(data, _NUMBER_KINDS[datatype])
         if array is not None and len(array) == math.prod(shape):
-            return Tensor(name, datatype, shape, data, index, array)
+            return Tensor(name, datatype, shape, data, index, array, text)
     kinds = set(map(type, data))
     values = data
     if list in kinds:  # nested, row by row
@@ -266,7 +276,7 @@ def _matrix(tensor: Tensor, spec: InputSpec | None = None) -> Parsed:
         and width == len(spec.columns)
     ):  # numbers for a model of float columns: the matrix it takes, no rows of lists between
         matrix = tensor.array.astype(np.float64, copy=False).reshape(rows, width)
-        return Parsed("rows", matrix, None, "inputs", plain=True)
+        return Parsed("rows", matrix, None, "inputs", plain=tensor.from_text)
     values = tensor.values
     data = [values[i * width : (i + 1) * width] for i in range(rows)]
     return Parsed("rows", data, None, "inputs")

@@ -285,7 +285,8 @@ def _inputs(request: dict[str, Any], binary: bytes, plain: bool = False) -> list
             found.append(tensors.from_raw(i, name, datatype, shape, binary[at : at + size]))
             at += size
         else:
-            found.append(tensors.from_json(i, name, datatype, shape, item.get("data"), plain=plain))
+            data = item.get("data")
+            found.append(tensors.from_json(i, name, datatype, shape, data, plain=plain, text=True))
     if at != len(binary):
         raise InvalidInputError(
             f"The body holds {len(binary) - at} bytes of binary data no input claims "
