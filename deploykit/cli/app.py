@@ -439,6 +439,15 @@ PortOption = Annotated[int, typer.Option("--port", "-p", min=1, max=65535)]
 WorkersOption = Annotated[
     int, typer.Option("--workers", "-w", min=1, help="Server processes sharing the port.")
 ]
+GrpcPortOption = Annotated[
+    int | None,
+    typer.Option(
+        "--grpc-port",
+        min=1,
+        max=65535,
+        help="Also serve Open Inference v2 over gRPC on this port (needs grpcio).",
+    ),
+]
 
 
 def _server_config(host: str, port: int, workers: int) -> Any:
@@ -473,15 +482,7 @@ def serve(
             help="The model MLflow's /invocations scores (default: the only one served).",
         ),
     ] = None,
-    grpc_port: Annotated[
-        int | None,
-        typer.Option(
-            "--grpc-port",
-            min=1,
-            max=65535,
-            help="Also serve Open Inference v2 over gRPC on this port (needs grpcio).",
-        ),
-    ] = None,
+    grpc_port: GrpcPortOption = None,
 ) -> None:
     """Serve every model's 'production' version over HTTP until interrupted.
 
@@ -542,10 +543,11 @@ def up(
         int, typer.Option("--console-port", min=1, max=65535, help="Where the console listens.")
     ] = 8766,
     console: Annotated[bool, typer.Option(help="Serve the Voila console too.")] = True,
+    grpc_port: GrpcPortOption = None,
 ) -> None:
     """Start the server and the console on the configured registry, with a demo model.
 
-    Both ports are checked first: a busy one is an error before anything starts.
+    Every port is checked first: a busy one is an error before anything starts.
     """
     from deploykit import server
     from deploykit.cli.starting import banner, check_port_free
@@ -556,12 +558,23 @@ def up(
     check_port_free(host, port, "--port")
     if console:
         check_port_free(host, console_port, "--console-port")
+    if grpc_port is not None:
+        if grpc_port in (port, console_port if console else None):
+            from deploykit.errors import ConfigurationError
+
+            raise ConfigurationError(
+                f"--grpc-port {grpc_port} is also the HTTP server's or the console's port; "
+                f"give gRPC a port of its own, e.g. --grpc-port {max(port, console_port) + 1}."
+            )
+        check_port_free(host, grpc_port, "--grpc-port")
     settings = Settings.from_env()
     with Registry(settings) as reg:
         info = seed_demo(reg)
     sample = write_sample_request(settings.home)
     token = server.prepare(settings)
     config = _server_config(host, port, workers)
+    if grpc_port is not None:
+        config = config.replace(grpc_port=grpc_port)
     handle = None
     if console:
         from deploykit.console import serve as serve_console
@@ -586,6 +599,8 @@ def up(
         sample_file=sample,
         predict_needs_token=config.predict_requires_token,
     )
+    if config.grpc_port:  # the same line as `deploykit serve --grpc-port` prints
+        text = f"Open Inference v2 over gRPC on {host}:{config.grpc_port}\n{text}"
     # The banner waits until both answer, so what it suggests works when it appears.
     threading.Thread(
         target=_announce_when_ready, args=(config.url, handle, text), daemon=True

@@ -23,6 +23,7 @@ from deploykit.errors import DeployKitError, InvalidInputError, NotFoundError
 from deploykit.registry import Registry
 from deploykit.server import protocols, routes
 from deploykit.server.config import ServerConfig
+from deploykit.server.hotroutes import ServerApp
 from deploykit.server.predict import PredictEndpoint
 from deploykit.server.responses import error_response
 from deploykit.server.spec import configure_logging, settings_from_dict
@@ -82,7 +83,7 @@ def create_app(
                 await grpc_server.stop()
             await state.stop()
 
-    app = Starlette(
+    app = ServerApp(  # Starlette, with the predict routes dispatched directly
         routes=[
             Route("/v1/models/{name}/predict", predict, methods=["POST"]),
             Route("/v1/models/{name}/versions/{version}/predict", predict, methods=["POST"]),

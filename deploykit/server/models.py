@@ -287,6 +287,7 @@ def _warmed(loaded: LoadedModel, x: Any, config: ServerConfig) -> LoadedModel:
         max_rows=config.batch_max_size,
         max_wait=config.batch_max_wait_ms / 1000.0,
         name=f"{record.model}-{record.version}",
+        inline_max_ms=config.inline_predict_max_ms,
     )
     return loaded
 

@@ -237,7 +237,9 @@ _INLINE_BYTES = 64 * 1024  # bodies up to this are decoded on the event loop (~0
 def _prepare(body: bytes, loaded: LoadedModel, limits: Limits) -> tuple[Parsed, Any, int]:
     """Decode, check against the limits, then against the signature:
     (the parsed body, model input, rows)."""
-    parsed: Parsed = parse_body(parse_json(body))
+    # no true/false literal anywhere (names included): numpy may read the values unchecked
+    plain = b"true" not in body and b"false" not in body
+    parsed: Parsed = parse_body(parse_json(body), plain=plain)
     check_limits(parsed, limits, loaded.spec.columns if loaded.spec is not None else None)
     data, rows = loaded.to_input(parsed)
     return parsed, data, rows

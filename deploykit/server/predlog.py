@@ -51,7 +51,7 @@ _FLUSH_CELLS = 4_000_000  # pending input cells (~32 MB of float64) that start a
 _MAX_PENDING_CELLS = 10_000_000  # beyond this (~80 MB), new records are dropped
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass takes ~2 µs more to build, per request
 class _Record:
     request_id: str | np.ndarray  # one id, or one per row
     at: float

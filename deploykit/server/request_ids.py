@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 import secrets
 import threading
+import weakref
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -48,7 +51,14 @@ class RequestIds:
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
         self._key: bytes | None = None
+        self._pads: tuple[Any, Any] | None = None  # HMAC state for _key, made once
         self._lock = threading.Lock()
+        # urandom read ahead (one syscall per 512 ids, not one per id), taken under a lock:
+        # no two ids, whatever thread issues them, share a nonce
+        self._random = b""
+        self._at = 0
+        self._random_lock = threading.Lock()
+        _POOLED.add(self)
 
     def load(self) -> None:
         """Read the shared key (making it if no replica has yet); a database round trip."""
@@ -58,7 +68,13 @@ class RequestIds:
 
     def issue(self, model: str) -> str:
         """A fresh id for one prediction of ``model``."""
-        nonce = secrets.token_hex(_NONCE_HEX // 2)
+        size = _NONCE_HEX // 2
+        with self._random_lock:
+            at = self._at
+            if at + size > len(self._random):
+                self._random, at = os.urandom(size * 512), 0
+            self._at = at + size
+            nonce = self._random[at : at + size].hex()
         return f"{nonce}.{self._mac(model, nonce)}"
 
     def verify(self, model: str, request_id: str) -> bool:
@@ -72,8 +88,38 @@ class RequestIds:
         if self._key is None:
             self.load()
         assert self._key is not None
-        message = f"{model}\n{nonce}".encode()
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:_MAC_HEX]
+        pads = self._pads
+        if pads is None:
+            pads = self._pads = _pads(self._key)
+        inner, outer = pads[0].copy(), pads[1].copy()
+        inner.update(f"{model}\n{nonce}".encode())
+        outer.update(inner.digest())
+        return outer.hexdigest()[:_MAC_HEX]
+
+
+def _pads(key: bytes) -> tuple[Any, Any]:
+    """HMAC-SHA256's inner and outer hashes with the padded key already fed (RFC 2104): a
+    mac is then two copies and two updates, ~3 µs, where hmac.new takes ~5 µs."""
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    return inner, outer
+
+
+_BLOCK = 64  # SHA-256's block size
+
+_POOLED: weakref.WeakSet[RequestIds] = weakref.WeakSet()
+
+
+def _forget_random() -> None:
+    for ids in list(_POOLED):  # a forked child must not reuse its parent's nonces
+        ids._random, ids._at = b"", 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_random)
 
 
 def _shared_key(engine: sa.Engine) -> bytes:

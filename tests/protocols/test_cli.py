@@ -71,3 +71,83 @@ def test_serve_with_model_and_grpc_port(tmp_path: Path) -> None:
         os.killpg(proc.pid, signal.SIGTERM)
         output = proc.communicate(timeout=20)[0].decode()
     assert f"Open Inference v2 over gRPC on 127.0.0.1:{grpc_port}" in output
+
+
+def test_up_with_grpc_port_serves_the_demo_over_grpc(tmp_path: Path) -> None:
+    """`deploykit up`, the README's main command, takes --grpc-port as serve does."""
+    port, grpc_port = free_port(), free_port()
+    env = {**os.environ, "DEPLOYKIT_HOME": str(tmp_path / "home"), "DEPLOYKIT_FSYNC": "0"}
+    env.pop("DEPLOYKIT_SERVER_URL", None)
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "deploykit", "up", "--no-console"),
+            *("--port", str(port), "--grpc-port", str(grpc_port)),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, "deploykit up exited"
+            try:
+                if httpx.get(f"{url}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        model = "demo-breast-cancer"
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            stub = pb_grpc.GRPCInferenceServiceStub(channel)
+            assert stub.ModelReady(pb.ModelReadyRequest(name=model), timeout=30).ready
+            meta = stub.ModelMetadata(pb.ModelMetadataRequest(name=model), timeout=30)
+            (tensor,) = meta.inputs
+            width = int(tensor.shape[1])
+            request = pb.ModelInferRequest(model_name=model)
+            request.inputs.add(name=tensor.name, datatype="FP64", shape=[1, width])
+            request.inputs[0].contents.fp64_contents.extend([0.0] * width)
+            answer = stub.ModelInfer(request, timeout=30)
+            assert answer.model_name == model
+            assert answer.outputs[0].name == "predict"
+            # the same validation as HTTP: a row one value short is refused, naming the shape
+            short = pb.ModelInferRequest(model_name=model)
+            short.inputs.add(name=tensor.name, datatype="FP64", shape=[1, width])
+            short.inputs[0].contents.fp64_contents.extend([0.0] * (width - 1))
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.ModelInfer(short, timeout=30)
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert f"holds {width} values" in (refused.value.details() or "")
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            output = proc.communicate(timeout=30)[0].decode()
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            output = proc.communicate()[0].decode()
+    assert f"Open Inference v2 over gRPC on 127.0.0.1:{grpc_port}" in output
+
+
+def test_up_refuses_a_busy_grpc_port_before_starting_anything(tmp_path: Path) -> None:
+    import socket
+
+    env = {**os.environ, "DEPLOYKIT_HOME": str(tmp_path / "home"), "DEPLOYKIT_FSYNC": "0"}
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        done = subprocess.run(
+            [
+                *(sys.executable, "-m", "deploykit", "up", "--no-console"),
+                *("--port", str(free_port()), "--grpc-port", str(taken)),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode != 0
+    assert f"Port {taken} on 127.0.0.1 is already in use" in done.stdout + done.stderr
+    assert "--grpc-port" in done.stdout + done.stderr
+    assert not (tmp_path / "home" / "token").exists()  # nothing started, no token made

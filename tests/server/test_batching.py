@@ -78,3 +78,66 @@ def test_inline_mode_calls_the_model_directly() -> None:
     assert predictions.tolist() == [2.0, 2.0]
     with pytest.raises(InvalidInputError):
         asyncio.run(batcher.predict(-np.ones((1, 1)), 1, False))
+
+
+def test_inline_mode_runs_calls_that_proved_long_off_the_event_loop() -> None:
+    """A model cheap per row (inline) but slow on big requests: once a size has cost more
+    than inline_max_ms eight times in a row, calls of that size run in the worker thread
+    and the event loop answers small requests meanwhile; small calls stay on the loop."""
+    import threading
+
+    where: list[tuple[int, str]] = []
+
+    def fn(data: np.ndarray, proba: bool):
+        where.append((len(data), threading.current_thread().name))
+        time.sleep(0.0004 * len(data))  # 1 row: 0.4 ms; 100 rows: 40 ms
+        return data[:, 0] * 2, None
+
+    batcher = MicroBatcher(fn, inline=True, inline_max_ms=5.0, name="forest")
+    big, small = np.ones((100, 1)), np.ones((1, 1))
+
+    async def main() -> list[str]:
+        for _ in range(8):  # too long every time: learnt (once would be a hiccup)
+            await batcher.predict(big, 100, False)
+        order: list[str] = []
+
+        async def call(data: np.ndarray, label: str) -> None:
+            predictions, _ = await batcher.predict(data, len(data), False)
+            assert predictions.tolist() == [2.0] * len(data)
+            order.append(label)
+
+        await asyncio.gather(call(big, "big"), call(small, "small"))
+        return order
+
+    order = asyncio.run(main())
+    loop_thread = threading.main_thread().name
+    assert where[:8] == [(100, loop_thread)] * 8  # the first big calls ran on the loop
+    assert (100, loop_thread) not in where[8:]  # the next one in the worker thread
+    assert any(n == 100 and name.startswith("predict-forest") for n, name in where[8:])
+    assert (1, loop_thread) in where  # small calls stay inline
+    assert order == ["small", "big"]  # the loop was free while the big call ran
+    batcher.close()
+
+
+def test_one_slow_call_does_not_send_a_cheap_model_off_the_loop() -> None:
+    """A worker descheduled mid-call on a busy machine: one long call, then cheap ones."""
+    import threading
+
+    where: list[str] = []
+    slow = [True]
+
+    def fn(data: np.ndarray, proba: bool):
+        where.append(threading.current_thread().name)
+        if slow.pop() if slow else False:
+            time.sleep(0.02)
+        return data[:, 0], None
+
+    batcher = MicroBatcher(fn, inline=True, inline_max_ms=1.0)
+
+    async def main() -> None:
+        for _ in range(20):
+            await batcher.predict(np.ones((1, 1)), 1, False)
+
+    asyncio.run(main())
+    assert set(where) == {threading.main_thread().name}
+    batcher.close()

@@ -149,6 +149,8 @@ def _values(parsed: Parsed) -> int:
     data = parsed.data
     if parsed.shape == "columns":
         return parsed.nrows * len(data)
+    if isinstance(data, np.ndarray):
+        return int(data.size)
     first = data[0] if data else None
     return len(data) * (len(first) if isinstance(first, (list, dict)) else 1)
 

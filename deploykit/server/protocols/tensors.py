@@ -27,6 +27,7 @@ from deploykit.server.payloads import Parsed, json_type
 
 if TYPE_CHECKING:
     from deploykit.server.models import LoadedModel
+    from deploykit.server.payloads import InputSpec
 
 __all__ = [
     "DATATYPES",
@@ -70,6 +71,10 @@ class Tensor:
     shape: list[int]
     values: list[Any]
     index: int = 0
+    #: the values as a flat numeric ndarray, when the decoder built one (see ``from_json``)
+    array: np.ndarray | None = None
+    #: the values were JSON text (REST): no NaN among them (gRPC doubles may hold one)
+    from_text: bool = False
 
     @property
     def where(self) -> str:
@@ -114,13 +119,31 @@ def check_header(index: int, name: Any, datatype: Any, shape: Any) -> tuple[str,
     return name, datatype, shape
 
 
-def from_json(index: int, name: str, datatype: str, shape: list[int], data: Any) -> Tensor:
-    """A tensor whose values came as JSON (flat or nested lists), types checked."""
+def from_json(
+    index: int,
+    name: str,
+    datatype: str,
+    shape: list[int],
+    data: Any,
+    *,
+    plain: bool = False,
+    text: bool = False,
+) -> Tensor:
+    """A tensor whose values came as JSON (flat or nested lists), types checked.
+
+    ``plain``: the values cannot hold a boolean (the JSON had no ``true``/``false``, or a
+    typed gRPC field): numpy then tells numbers from anything else in one C pass.
+    ``text``: they were parsed from JSON text, which has no NaN.
+    """
     if not isinstance(data, list):
         raise InvalidInputError(
             f"{_where(index, name)}.data must be a list of values (flat, row-major, or "
             f"nested). Got {json_type(data)} instead."
         )
+    if plain and datatype in _NUMBER_KINDS:
+        array = _numbers(data, _NUMBER_KINDS[datatype])
+        if array is not None and len(array) == math.prod(shape):
+            return Tensor(name, datatype, shape, data, index, array, text)
     kinds = set(map(type, data))
     values = data
     if list in kinds:  # nested, row by row
@@ -136,6 +159,25 @@ def from_json(index: int, name: str, datatype: str, shape: list[int], data: Any)
             f"Got {json_type(bad)} {bad!r} at position {at} instead."
         )
     return Tensor(name, datatype, shape, values, index)
+
+
+# numeric datatypes -> the numpy kinds their JSON values may come as
+_NUMBER_KINDS = {
+    **{d: "iu" for d in DATATYPES if d.startswith(("INT", "UINT"))},
+    **{d: "fiu" for d in ("FP16", "FP32", "FP64")},
+}
+
+
+def _numbers(data: list[Any], kinds: str) -> np.ndarray | None:
+    """``data`` as a flat ndarray if numpy reads it as numbers of ``kinds``, else None (then
+    the value-by-value check runs, and names what is wrong). No booleans: see from_json."""
+    try:
+        array = np.array(data)
+    except (ValueError, TypeError):
+        return None
+    if array.ndim != 1 or array.dtype.kind not in kinds:
+        return None
+    return array
 
 
 def from_raw(index: int, name: str, datatype: str, shape: list[int], raw: bytes) -> Tensor:
@@ -215,11 +257,11 @@ def to_parsed(tensors: list[Tensor], loaded: LoadedModel) -> Parsed:
         )
     spec = loaded.spec
     if len(tensors) == 1 and (spec is None or tensors[0].name not in spec._names()):
-        return _matrix(tensors[0])
+        return _matrix(tensors[0], spec)
     return _columns(tensors)
 
 
-def _matrix(tensor: Tensor) -> Parsed:
+def _matrix(tensor: Tensor, spec: InputSpec | None = None) -> Parsed:
     if len(tensor.shape) != 2:
         raise InvalidInputError(
             f"{tensor.where}.shape must be [rows, columns] for a tensor holding whole rows "
@@ -227,6 +269,14 @@ def _matrix(tensor: Tensor) -> Parsed:
             f"Got {tensor.shape} instead."
         )
     rows, width = tensor.shape
+    if (
+        tensor.array is not None
+        and spec is not None
+        and spec.all_float
+        and width == len(spec.columns)
+    ):  # numbers for a model of float columns: the matrix it takes, no rows of lists between
+        matrix = tensor.array.astype(np.float64, copy=False).reshape(rows, width)
+        return Parsed("rows", matrix, None, "inputs", plain=tensor.from_text)
     values = tensor.values
     data = [values[i * width : (i + 1) * width] for i in range(rows)]
     return Parsed("rows", data, None, "inputs")
@@ -269,6 +319,14 @@ class Output:
         if self.datatype == "BYTES":
             return [str(v) for v in flat.tolist()]
         return list(flat.tolist())
+
+    def json_data(self) -> Any:
+        """What goes in the JSON ``data``: the flat array itself where orjson writes it as
+        ``values()`` would read (float64, integers, booleans), else ``values()``."""
+        array = self.array
+        if self.datatype != "BYTES" and (array.dtype.kind in "iub" or array.dtype == np.float64):
+            return np.ascontiguousarray(array.reshape(-1))
+        return self.values()
 
 
 def requested(names: list[str], loaded: LoadedModel) -> tuple[list[str], bool]:

@@ -194,7 +194,8 @@ def _inputs(request: Any) -> list[tensors.Tensor]:
                 raise InvalidInputError(
                     f"inputs[{i}] ({name!r}): BYTES values must be UTF-8 text."
                 ) from None
-        found.append(tensors.from_json(i, name, datatype, shape, values))
+        # typed contents: a number field never holds a boolean (bool_contents is BOOL's)
+        found.append(tensors.from_json(i, name, datatype, shape, values, plain=True))
     return found
 
 

@@ -134,9 +134,9 @@ class InferEndpoint:
             length = headers.get(b"content-length")
             check_length(length.decode("latin-1") if length else None, limit)
             body = await _read(receive, limit)
-            request, binary = _split(body, header_length)
+            request, binary, plain = _split(body, header_length)
             request_id = request.get("id")
-            inputs = _inputs(request, binary)
+            inputs = _inputs(request, binary, plain)
             names, proba, as_binary = _outputs(request, loaded)
             parsed = tensors.to_parsed(inputs, loaded)
             scored = await self.scorer.score(loaded, parsed, proba)
@@ -230,8 +230,9 @@ async def _read(receive: Any, limit: int) -> bytes:
             return b"".join(chunks)
 
 
-def _split(body: bytes, header_length: int | None) -> tuple[dict[str, Any], bytes]:
-    """(the JSON request, the binary tensor bytes after it)."""
+def _split(body: bytes, header_length: int | None) -> tuple[dict[str, Any], bytes, bool]:
+    """(the JSON request, the binary tensor bytes after it, whether the JSON holds no
+    boolean literal: see :func:`tensors.from_json`)."""
     if header_length is None:
         header, binary = body, b""
     elif header_length > len(body):
@@ -255,10 +256,10 @@ def _split(body: bytes, header_length: int | None) -> tuple[dict[str, Any], byte
             'The inference request must be a JSON object, as in {"inputs": [{"name": "input", '
             '"shape": [1, 2], "datatype": "FP64", "data": [0.5, 1.0]}]}.'
         )
-    return request, binary
+    return request, binary, b"true" not in header and b"false" not in header
 
 
-def _inputs(request: dict[str, Any], binary: bytes) -> list[tensors.Tensor]:
+def _inputs(request: dict[str, Any], binary: bytes, plain: bool = False) -> list[tensors.Tensor]:
     raw_inputs = request.get("inputs")
     if not isinstance(raw_inputs, list) or not raw_inputs:
         raise InvalidInputError(
@@ -284,7 +285,8 @@ def _inputs(request: dict[str, Any], binary: bytes) -> list[tensors.Tensor]:
             found.append(tensors.from_raw(i, name, datatype, shape, binary[at : at + size]))
             at += size
         else:
-            found.append(tensors.from_json(i, name, datatype, shape, item.get("data")))
+            data = item.get("data")
+            found.append(tensors.from_json(i, name, datatype, shape, data, plain=plain, text=True))
     if at != len(binary):
         raise InvalidInputError(
             f"The body holds {len(binary) - at} bytes of binary data no input claims "
@@ -354,7 +356,7 @@ def _encode(answer: dict[str, Any], outputs: list[tensors.Output]) -> tuple[byte
             entry["parameters"] = {"binary_data_size": len(blob)}
             blobs.append(blob)
         else:
-            entry["data"] = output.values()
+            entry["data"] = output.json_data()
         answer["outputs"].append(entry)
     header = dumps(answer)
     if not blobs:

@@ -1,0 +1,261 @@
+"""Server CPU per request, in process: the figure that holds on a loaded machine.
+
+    python bench/serve/cpu.py [--home DIR] [--n 4000] [--scenarios v1-lr-1,v2-rf-1,...]
+    python bench/serve/cpu.py --compare /work/main --rounds 3   # before/after, interleaved
+
+Builds (or reuses, ``--home``) a registry with the models of ``bench/serve/run.py``
+(LogisticRegression and RandomForestClassifier(100) on make_classification(20000, 20),
+pushed with ``X``: compiled), starts one worker's ASGI app in this process (lifespan run,
+prediction logging on at rate 1.0, telemetry on) and calls it directly, no socket, with
+the bodies ``run.py`` sends: ``dataframe_split`` to ``/v1``, one FP64 ``[rows, 20]``
+tensor to ``/v2``. Each scenario is timed as ``time.process_time()`` (every thread of the
+process: a large compiled call runs in the model's worker thread) over ``--n`` calls,
+after a warm-up, the scenarios taking turns in 10 blocks. The prediction log and the
+telemetry are flushed inside the timed span, so their cost is counted (their background
+threads are told to wait); the worker's other threads (alias follower, alert evaluator)
+add a little noise that does not grow with requests. Wall-clock rps would measure the
+other jobs on a shared machine; CPU per request does not (much).
+
+``--compare DIR`` runs this script once with DIR first on ``PYTHONPATH`` and once with
+this checkout, alternately, ``--rounds`` times, and prints the medians side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+FEATURES = 20
+COLUMNS = [f"f{i}" for i in range(FEATURES)]
+SCENARIOS = [
+    "v1-lr-1",
+    "v1-rf-1",
+    "v2-lr-1",
+    "v2-rf-1",
+    "v1-lr-100",
+    "v1-rf-100",
+    "v2-lr-100",
+    "v2-rf-100",
+]
+THREAD: dict[str, float] = {}  # this thread alone, beside process CPU
+BLOCKS = 10  # turns each scenario takes (see measure)
+TRAIN = """
+import sys, joblib, pandas as pd
+from sklearn.datasets import make_classification
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+X, y = make_classification(n_samples=20000, n_features=20, random_state=0)
+X = pd.DataFrame(X, columns=[f"f{i}" for i in range(20)])
+lr = LogisticRegression(max_iter=1000).fit(X, y)
+rf = RandomForestClassifier(n_estimators=100, random_state=0).fit(X, y)
+from deploykit.registry import Registry
+with Registry() as reg:
+    reg.push(lr, "lr", X=X, deploy=True)
+    reg.push(rf, "rf", X=X, deploy=True)
+"""
+
+
+def rows(n: int) -> list[list[float]]:
+    rnd = random.Random(0)
+    data = [[round(rnd.gauss(0, 1), 6) for _ in range(FEATURES)] for _ in range(100)]
+    return data[:n]
+
+
+def body(protocol: str, n: int) -> bytes:
+    data = rows(n)
+    if protocol == "v1":
+        return json.dumps({"dataframe_split": {"columns": COLUMNS, "data": data}}).encode()
+    tensor = {
+        "name": "input",
+        "shape": [n, FEATURES],
+        "datatype": "FP64",
+        "data": [v for row in data for v in row],
+    }
+    return json.dumps({"inputs": [tensor]}).encode()
+
+
+def ensure_home(home: Path) -> None:
+    if (home / "registry.db").exists() or (home / ".ready").exists():
+        return
+    home.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "DEPLOYKIT_HOME": str(home), "DEPLOYKIT_ACTOR": "bench"}
+    subprocess.run([sys.executable, "-c", TRAIN], env=env, check=True)
+    (home / ".ready").write_text("")
+
+
+async def measure(home: Path, scenarios: list[str], n: int) -> dict[str, float]:
+    os.environ["DEPLOYKIT_HOME"] = str(home)
+    from deploykit.registry import Registry
+    from deploykit.server import ServerConfig
+    from deploykit.server.app import create_app
+
+    registry = Registry()
+    # the log and telemetry are flushed by hand inside each timed span (on this thread), so
+    # their background threads must not take a share of the work first
+    config = ServerConfig(
+        workers=1, log_sample_rate=1.0, log_flush_seconds=3600, telemetry_flush_seconds=3600
+    )
+    app = create_app(registry, config=config)
+    state = app.state.deploykit
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def lifespan_receive() -> Any:
+        await asyncio.sleep(3600)
+
+    # run the lifespan's startup by hand: Starlette's router calls it from the lifespan scope
+    ctx = app.router.lifespan_context(app)
+    await ctx.__aenter__()
+    results: dict[str, float] = {}
+    calls_of: dict[str, Any] = {}
+    try:
+        for scenario in scenarios:
+            protocol, model, count = scenario.split("-")
+            payload = body(protocol, int(count))
+            path = (
+                f"/v1/models/{model}/predict" if protocol == "v1" else f"/v2/models/{model}/infer"
+            )
+            scope = {
+                "type": "http",
+                "asgi": {"version": "3.0", "spec_version": "2.3"},
+                "http_version": "1.1",
+                "method": "POST",
+                "scheme": "http",
+                "path": path,
+                "raw_path": path.encode(),
+                "root_path": "",
+                "query_string": b"",
+                "headers": [
+                    (b"host", b"127.0.0.1:8765"),
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"user-agent", b"wrk"),
+                ],
+                "client": ("127.0.0.1", 50000),
+                "server": ("127.0.0.1", 8765),
+                "app": app,
+            }
+            message = {"type": "http.request", "body": payload, "more_body": False}
+
+            async def receive(message: Any = message) -> Any:
+                return message
+
+            calls = n if count == "1" else max(n // 4, 200)
+            calls_of[scenario] = (scope, receive, calls)
+            for _ in range(min(calls // 10, 300)):  # warm-up
+                sent.clear()
+                await app(dict(scope), receive, send)
+            assert sent[0]["status"] == 200, sent[1]["body"][:300]
+            results[scenario] = 0.0
+        # the scenarios take turns, BLOCKS times each, so that a busy minute on a shared
+        # machine weighs on all of them alike
+        for _ in range(BLOCKS):
+            for scenario, (scope, receive, calls) in calls_of.items():
+                state.predlog.flush()
+                state.telemetry.flush()
+                cpu = time.process_time()
+                own = time.thread_time()
+                for _ in range(calls // BLOCKS):
+                    sent.clear()
+                    await app(dict(scope), receive, send)
+                state.predlog.flush()  # the log's cost is the request's cost
+                state.telemetry.flush()
+                results[scenario] += time.process_time() - cpu
+                THREAD[scenario] = THREAD.get(scenario, 0.0) + time.thread_time() - own
+        for scenario, (_, _, calls) in calls_of.items():
+            results[scenario] = results[scenario] / (calls // BLOCKS * BLOCKS) * 1e6
+    finally:
+        await ctx.__aexit__(None, None, None)
+        registry.close()
+    return results
+
+
+def compare(args: argparse.Namespace) -> int:
+    before, after = Path(args.compare).resolve(), ROOT
+    table: dict[str, dict[str, list[float]]] = {"before": {}, "after": {}}
+    for r in range(args.rounds):
+        order = [("before", before), ("after", after)]
+        if r % 2:
+            order.reverse()
+        for label, checkout in order:
+            cmd = [
+                sys.executable,
+                str(HERE / "cpu.py"),
+                "--home",
+                str(args.home),
+                "--n",
+                str(args.n),
+                "--scenarios",
+                ",".join(args.scenarios),
+                "--json",
+            ]
+            env = {**os.environ, "PYTHONPATH": str(checkout)}
+            out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            if out.returncode:
+                print(out.stderr[-3000:], file=sys.stderr)
+                return 1
+            got = json.loads(out.stdout.strip().splitlines()[-1])
+            for k, v in got.items():
+                table[label].setdefault(k, []).append(v)
+            print(f"round {r + 1} {label}: {got}", file=sys.stderr, flush=True)
+    print(f"| scenario | before µs CPU/request ({before}) | after ({after}) | after/before |")
+    print("|---|--:|--:|--:|")
+    for s in args.scenarios:
+        b = statistics.median(table["before"][s])
+        a = statistics.median(table["after"][s])
+        print(f"| {s} | {b:.0f} | {a:.0f} | {a / b:.2f} |")
+    return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--home", type=Path, default=Path(tempfile.gettempdir()) / "dk-bench-cpu")
+    ap.add_argument("--n", type=int, default=4000, help="calls per 1-row scenario (100 rows: n/4)")
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS))
+    ap.add_argument("--compare", help="another checkout: run both, interleaved")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--json", action="store_true", help="one JSON line of µs per request")
+    ap.add_argument("--profile", help="cProfile the scenarios into this file")
+    args = ap.parse_args()
+    args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    unknown = set(args.scenarios) - set(SCENARIOS)
+    if unknown:
+        ap.error(f"--scenarios: unknown {sorted(unknown)}; expected some of {SCENARIOS}")
+    ensure_home(args.home)
+    if args.compare:
+        return compare(args)
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+        got = asyncio.run(measure(args.home, args.scenarios, args.n))
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+    else:
+        got = asyncio.run(measure(args.home, args.scenarios, args.n))
+    if args.json:
+        print(json.dumps({k: round(v, 1) for k, v in got.items()}))
+    else:
+        for k, v in got.items():
+            print(f"{k:12s} {v:8.1f} µs CPU/request")
+        print({k: round(v, 3) for k, v in THREAD.items()}, "s on this thread")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
