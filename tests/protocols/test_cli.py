@@ -100,7 +100,7 @@ def test_up_with_grpc_port_serves_the_demo_over_grpc(tmp_path: Path) -> None:
                 time.sleep(0.2)
         model = "demo-breast-cancer"
         with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
-            stub = pb_grpc.GRPCInferenceServiceStub(channel)
+            stub = Stub(channel)
             assert stub.ModelReady(pb.ModelReadyRequest(name=model), timeout=30).ready
             meta = stub.ModelMetadata(pb.ModelMetadataRequest(name=model), timeout=30)
             (tensor,) = meta.inputs
