@@ -31,7 +31,10 @@ COLUMNS = ["a", "b", "c"]
 
 
 class Live:
-    def __init__(self, url: str, grpc_address: str, token: str, frame: pd.DataFrame) -> None:
+    def __init__(
+        self, url: str, grpc_address: str, token: str, frame: pd.DataFrame, home: Path
+    ) -> None:
+        self.home = home
         self.url = url
         self.grpc = grpc_address
         self.token = token
@@ -73,7 +76,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     config = ServerConfig(workers=2, grpc_port=port, log_flush_seconds=0.2, max_rows=50)
     with LiveServer(settings, config) as server:
         assert server.token is not None
-        yield Live(server.url, f"127.0.0.1:{port}", server.token, frame)
+        yield Live(server.url, f"127.0.0.1:{port}", server.token, frame, home)
 
 
 def test_deploy_reaches_v2_and_grpc_on_every_worker(live: Live) -> None:
@@ -257,3 +260,58 @@ def test_bytes_in_raw_grpc_inputs_decode_per_element() -> None:
     assert decode_raw(raw, "BYTES", [2], "inputs[0]") == ["pro", "é"]
     with pytest.raises(InvalidInputError, match="runs past the data sent"):
         decode_raw(raw[:-1], "BYTES", [2], "inputs[0]")
+
+
+def test_a_canary_and_a_shadow_hold_on_every_protocol(live: Live) -> None:
+    """A sticky key lands on the same version whichever protocol asks, and a shadow mirrors
+    v2 requests as it mirrors /v1 ones (both predictions logged under one request id)."""
+    from deploykit.client import Client
+    from deploykit.monitoring.logs import read_predictions
+
+    rows = live.frame.head(1).to_numpy().tolist()
+    request = pb.ModelInferRequest(model_name="m")
+    tensor = request.inputs.add(name="input", datatype="FP64", shape=[1, 3])
+    tensor.contents.fp64_contents.extend(rows[0])
+    with Client(live.url, token=live.token) as client:
+        client.canary("m", 1, percent=50, reason="every protocol")  # returns once all follow
+        try:
+            seen: dict[str, set[str]] = {}
+            for i in range(24):
+                key = {"x-deploykit-key": f"customer-{i}"}
+                versions = seen.setdefault(key["x-deploykit-key"], set())
+                for path, body in (
+                    ("/v1/models/m/predict", {"inputs": rows}),
+                    ("/v2/models/m/infer", _row_tensor(rows)),
+                    ("/models/m/invocations", {"inputs": rows}),
+                ):
+                    answer = live.infer(body, path=path, headers=key)
+                    assert answer.status_code == 200, answer.text
+                    assert answer.headers["x-deploykit-variant"] in ("production", "candidate")
+                    versions.add(answer.headers["x-model-version"])
+                with grpc.insecure_channel(live.grpc) as channel:
+                    metadata = (("x-deploykit-key", key["x-deploykit-key"]),)
+                    reply = Stub(channel).ModelInfer(request, metadata=metadata, timeout=30)
+                    versions.add(reply.model_version)
+            assert all(len(v) == 1 for v in seen.values()), seen  # one key, one version
+            assert {next(iter(v)) for v in seen.values()} == {"1", "2"}  # both answer someone
+        finally:
+            client.abort("m", "canary checked")
+        client.shadow("m", 1, reason="mirror v2")
+        try:
+            ids = []
+            for _ in range(20):
+                answer = live.infer(_row_tensor(rows))
+                assert answer.json()["model_version"] == "2"  # production answers
+                ids.append(answer.json()["parameters"]["request_id"])
+            settings = Settings.from_env({"DEPLOYKIT_HOME": str(live.home)})
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                log = read_predictions(settings.artifacts_url, "m")
+                both = log[log["request_id"].isin(ids)].groupby("request_id")["version"].nunique()
+                if len(both) == len(ids) and (both == 2).all():
+                    break
+                time.sleep(0.5)
+            assert len(both) == len(ids)
+            assert (both == 2).all(), both.value_counts()
+        finally:
+            client.abort("m", "shadow checked")

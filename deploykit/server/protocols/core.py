@@ -44,6 +44,7 @@ class Scored:
     request_id: str  # signed: the id feedback may label (deploykit.server.request_ids)
     rows: int
     ignored: list[str] = field(default_factory=list)
+    variant: str = ""  # "production" / "candidate" while an experiment runs, else ""
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,20 @@ class Scorer:
                 raise
             raise ModelNotFoundError(f"No model named {name!r}.") from None  # no list of others
 
-    async def score(self, loaded: LoadedModel, parsed: Parsed, proba: bool) -> Scored:
-        """Check ``parsed`` (limits, signature), predict, and log it like ``/v1`` does."""
+    async def score(
+        self,
+        loaded: LoadedModel,
+        parsed: Parsed,
+        proba: bool,
+        *,
+        routed: bool = False,
+        key_header: bytes | None = None,
+    ) -> Scored:
+        """Check ``parsed`` (limits, signature), predict, and log it like ``/v1`` does.
+
+        ``routed``: the caller named no version, so a running canary may answer instead of
+        production and a running shadow mirrors the request, as on ``/v1``; ``key_header``
+        is the request's stickiness key (``X-DeployKit-Key``)."""
         state = self.state
         spec = loaded.spec
         limits = Limits.of(state.config, len(spec.columns) if spec is not None else None)
@@ -110,14 +123,29 @@ class Scorer:
             data, rows = loaded.to_input(parsed)
         else:  # checking a large payload must not hold up other requests
             data, rows = await asyncio.to_thread(loaded.to_input, parsed)
+        split = state.host.splits.get(loaded.name) if routed else None
+        shadow = None
+        variant = ""
+        if split is not None:
+            variant = "production"
+            key = split.key(key_header, parsed, spec.columns if spec is not None else None)
+            if split.kind == "canary" and split.picks_candidate(key):
+                loaded, variant = split.candidate, "candidate"
+                proba = proba and loaded.has_proba  # the candidate may not score
+                data, rows = loaded.to_input(parsed)
+            elif split.kind == "shadow" and split.picks_candidate(key):
+                shadow = split
+        predicted_at = time.perf_counter()
         predictions, probabilities = await loaded.batcher.predict(data, rows, proba)
+        model_seconds = time.perf_counter() - predicted_at
         predictions = np.asarray(predictions)
         probabilities = None if probabilities is None else np.asarray(probabilities)
         request_id = state.request_ids.issue(loaded.name)
+        logged = False
         if state.predlog.enabled:
-            columns = spec.columns if spec is not None else None
+            columns = loaded.spec.columns if loaded.spec is not None else None
             classes = loaded.classes if probabilities is not None else None
-            state.predlog.add(
+            logged = state.predlog.add(
                 request_id,
                 loaded.name,
                 loaded.version,
@@ -127,13 +155,18 @@ class Scorer:
                 probabilities=probabilities if classes is not None else None,
                 classes=None if classes is None else tuple(classes),
             )
+        if shadow is not None:  # references queued: scored off the request path
+            state.shadow.submit(
+                shadow, loaded, parsed, data, rows, request_id, model_seconds, logged
+            )
         return Scored(
             loaded,
             predictions,
             probabilities,
             request_id,
             rows,
-            ignored_columns(parsed, spec),
+            ignored_columns(parsed, loaded.spec),
+            variant,
         )
 
     def record(self, loaded: LoadedModel | None, status: int, start: float, rows: int) -> None:

@@ -29,6 +29,7 @@ from starlette.routing import Route
 
 from deploykit._version import __version__
 from deploykit.errors import AliasNotFoundError, ModelNotFoundError, SignatureError
+from deploykit.server.experiments import KEY_HEADER
 from deploykit.server.payloads import Limits, Parsed, check_limits, over_limit, parse_body
 from deploykit.server.protocols.core import Failure, Scorer
 from deploykit.server.wire import (
@@ -148,15 +149,18 @@ class Scoring:
                 parsed = _decode(body, limits, loaded)
             else:  # decoding a large body must not hold up other requests
                 parsed = await asyncio.to_thread(_decode, body, limits, loaded)
-            scored = await self.scorer.score(loaded, parsed, False)
-            rows = scored.rows
+            key = request.headers.get(KEY_HEADER.decode())
+            scored = await self.scorer.score(
+                loaded, parsed, False, routed=True, key_header=key.encode() if key else None
+            )
+            loaded, rows = scored.loaded, scored.rows  # a canary may have answered
+            headers = {"x-request-id": scored.request_id, "x-model-version": str(loaded.version)}
+            if scored.variant:
+                headers["x-deploykit-variant"] = scored.variant
             response = Response(
                 dumps({"predictions": scored.predictions}),
                 media_type="application/json",
-                headers={
-                    "x-request-id": scored.request_id,
-                    "x-model-version": str(loaded.version),
-                },
+                headers=headers,
             )
             status = 200
         except ClientDisconnect:

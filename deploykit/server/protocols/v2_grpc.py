@@ -20,6 +20,7 @@ import grpc
 
 from deploykit._version import __version__
 from deploykit.errors import InvalidInputError
+from deploykit.server.experiments import KEY_HEADER
 from deploykit.server.protocols import inference_pb2 as pb
 from deploykit.server.protocols import tensors
 from deploykit.server.protocols.core import Failure, Scorer
@@ -64,9 +65,15 @@ _CONTENTS = {
 
 
 def _token(context: grpc.aio.ServicerContext) -> str | None:
+    raw = _metadata(context, "authorization")
+    return None if raw is None else raw.decode("latin-1")
+
+
+def _metadata(context: grpc.aio.ServicerContext, name: str) -> bytes | None:
+    """One metadata entry's value as bytes (gRPC lower-cases the keys)."""
     for key, value in context.invocation_metadata() or ():
-        if key == "authorization":
-            return value if isinstance(value, str) else value.decode("latin-1")
+        if key == name:
+            return value.encode("latin-1") if isinstance(value, str) else value
     return None
 
 
@@ -137,8 +144,14 @@ class Servicer:
             inputs = _inputs(request)
             names, proba = tensors.requested([o.name for o in request.outputs], loaded)
             parsed = tensors.to_parsed(inputs, loaded)
-            scored = await self.scorer.score(loaded, parsed, proba)
-            rows = scored.rows
+            scored = await self.scorer.score(
+                loaded,
+                parsed,
+                proba,
+                routed=not request.model_version,
+                key_header=_metadata(context, KEY_HEADER.decode()),
+            )
+            loaded, rows = scored.loaded, scored.rows  # a canary may have answered
             outputs = tensors.outputs_of(names, scored.predictions, scored.probabilities)
             response = pb.ModelInferResponse(
                 model_name=loaded.name,

@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from deploykit._version import __version__
 from deploykit.errors import InvalidInputError
+from deploykit.server.experiments import KEY_HEADER
 from deploykit.server.protocols import tensors
 from deploykit.server.protocols.core import Failure, Scorer
 from deploykit.server.wire import (
@@ -42,7 +43,7 @@ __all__ = ["EXTENSIONS", "routes", "server_metadata"]
 
 EXTENSIONS = ["binary_tensor_data"]
 _HEADER = b"inference-header-content-length"
-_WANTED = {b"content-type", b"content-length", b"authorization", _HEADER}
+_WANTED = {b"content-type", b"content-length", b"authorization", _HEADER, KEY_HEADER}
 
 
 def server_metadata() -> dict[str, Any]:
@@ -139,8 +140,16 @@ class InferEndpoint:
             inputs = _inputs(request, binary, plain)
             names, proba, as_binary = _outputs(request, loaded)
             parsed = tensors.to_parsed(inputs, loaded)
-            scored = await self.scorer.score(loaded, parsed, proba)
-            rows = scored.rows
+            scored = await self.scorer.score(
+                loaded,
+                parsed,
+                proba,
+                routed=params.get("version") is None,
+                key_header=headers.get(KEY_HEADER),
+            )
+            loaded, rows = scored.loaded, scored.rows  # a canary may have answered
+            if scored.variant:
+                extra.append((b"x-deploykit-variant", scored.variant.encode()))
             outputs = tensors.outputs_of(names, scored.predictions, scored.probabilities)
             for output in outputs:
                 output.binary = as_binary.get(output.name, False)
