@@ -7,8 +7,6 @@ Real skl2onnx graph, real onnxruntime session (as the server runs it).
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import onnx
 import pandas as pd
@@ -25,12 +23,11 @@ from sklearn.ensemble import (
     RandomForestClassifier,
     RandomForestRegressor,
 )
-from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from deploykit.compile import CompiledModel, _convert, compile_model
+from deploykit.compile import CompiledModel, compile_model
 from deploykit.compile._trees import ensemble_of, float32_at_most
 from deploykit.signature import Signature
 
@@ -224,26 +221,6 @@ def test_categorical_hist_gradient_boosting_keeps_scikit_learn_and_says_why() ->
     assert result.info.runtime == "sklearn"
     assert "categorical" in (result.info.reason or ""), result.info.reason
     assert "HistGradientBoostingClassifier" in (result.info.reason or "")
-
-
-def test_the_vectorised_converter_is_faster_than_skl2onnx_on_a_forest() -> None:
-    """CPU time of compile_model (convert + verify) for a 100-tree forest, ours against
-    skl2onnx's node-by-node walk, interleaved (the machine is shared)."""
-    X, y = data("binary", nan=False)
-    model = RandomForestClassifier(n_estimators=100, random_state=0).fit(X, y)
-    signature = Signature.infer(X, model=model).to_dict()
-    compile_model(LogisticRegression().fit(X, y), signature=None, X=X)  # imports
-    took: dict[bool, float] = {True: 0.0, False: 0.0}
-    try:
-        for vectorised in (True, False, True, False):
-            _convert.VECTORISED_TREES = vectorised
-            start = time.process_time()
-            result = compile_model(model, signature=signature, X=X)
-            took[vectorised] += time.process_time() - start
-            assert result.info.runtime == "onnx"
-    finally:
-        _convert.VECTORISED_TREES = True
-    assert took[True] < took[False] / 2, took
 
 
 @pytest.mark.parametrize("double", [False, True])
