@@ -24,6 +24,7 @@ from deploykit.records import Alias, Experiment, utcnow
 from deploykit.registry import history
 from deploykit.registry.database import run_in_transaction
 from deploykit.registry.experiment_rows import finish, log_event, record, row_by_id, running_row
+from deploykit.registry.rows import insert_row
 from deploykit.registry.tables import experiments, models, versions
 from deploykit.registry.watch import notify_alias_moved
 
@@ -158,25 +159,25 @@ class ExperimentStore:
                     f"reg.abort({name!r}, reason=...)."
                 )
             now = utcnow()
-            new_id = connection.execute(
-                experiments.insert().values(
-                    model=name,
-                    running_model=name,
-                    kind=kind,
-                    alias=alias,
-                    production_version=int(current.version),
-                    candidate_version=candidate,
-                    percent=percent,
-                    sticky=sticky,
-                    policy=policy,
-                    state="running",
-                    started_at=now,
-                    started_by=actor,
-                    reason=reason,
-                    updated_at=now,
-                    statistics={},
-                )
-            ).inserted_primary_key[0]  # type: ignore[index]
+            new_id = insert_row(
+                connection,
+                experiments,
+                model=name,
+                running_model=name,
+                kind=kind,
+                alias=alias,
+                production_version=int(current.version),
+                candidate_version=candidate,
+                percent=percent,
+                sticky=sticky,
+                policy=policy,
+                state="running",
+                started_at=now,
+                started_by=actor,
+                reason=reason,
+                updated_at=now,
+                statistics={},
+            )
             row = row_by_id(connection, new_id)
             log_event(
                 connection,

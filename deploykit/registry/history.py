@@ -29,7 +29,7 @@ from deploykit.errors import AliasNotFoundError, ConflictError, NothingToRollBac
 from deploykit.records import Alias
 from deploykit.registry.events import append_event
 from deploykit.registry.experiment_rows import end_running
-from deploykit.registry.rows import as_utc
+from deploykit.registry.rows import as_utc, insert_row
 from deploykit.registry.tables import alias_moves, aliases
 from deploykit.registry.watch import notify_alias_moved
 
@@ -247,20 +247,19 @@ def _insert_move(
     reason: str | None,
     parent: int | None = None,
 ) -> int:
-    result = connection.execute(
-        alias_moves.insert().values(
-            model_id=model_id,
-            alias=alias,
-            from_version=from_version,
-            to_version=to_version,
-            action=action,
-            at=at,
-            actor=actor,
-            reason=reason,
-            stack_parent_id=parent,
-        )
+    return insert_row(
+        connection,
+        alias_moves,
+        model_id=model_id,
+        alias=alias,
+        from_version=from_version,
+        to_version=to_version,
+        action=action,
+        at=at,
+        actor=actor,
+        reason=reason,
+        stack_parent_id=parent,
     )
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
 def _first(stack: dict[int, Any]) -> int:
