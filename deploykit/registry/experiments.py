@@ -275,15 +275,11 @@ class ExperimentStore:
                 reason=reason,
                 statistics=statistics,
             )
+            why = f"promoted from {row.kind} (experiment {row.id}): {reason}"
             moved = history.deploy(
                 connection,
-                model_id=model.id,
-                model=name,
-                alias=row.alias,
+                history.AliasMove(model.id, name, row.alias, actor, now, why),
                 version=candidate,
-                actor=actor,
-                at=now,
-                reason=f"promoted from {row.kind} (experiment {row.id}): {reason}",
                 details={"experiment": int(row.id)},
             )
             return ended, moved
