@@ -19,7 +19,7 @@ from deploykit.errors import InvalidInputError, NotFoundError
 from deploykit.records import CardRevision, ModelVersion, utcnow
 from deploykit.registry import events as event_log
 from deploykit.registry.database import run_in_transaction
-from deploykit.registry.rows import as_utc
+from deploykit.registry.rows import as_utc, insert_row
 from deploykit.registry.tables import (
     card_revisions,
     models,
@@ -207,15 +207,15 @@ class CardStore:
                 revised_at=now,
                 revised_by=actor,
             )
-            connection.execute(
-                card_revisions.insert().values(
-                    version_id=version_id,
-                    revision=number,
-                    fields=fields,
-                    markdown=markdown,
-                    created_at=now,
-                    actor=actor,
-                )
+            insert_row(
+                connection,
+                card_revisions,
+                version_id=version_id,
+                revision=number,
+                fields=fields,
+                markdown=markdown,
+                created_at=now,
+                actor=actor,
             )
             event_log.append_event(
                 connection,

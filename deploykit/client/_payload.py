@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from deploykit._json import encode_default
 from deploykit.errors import InvalidInputError
 
 __all__ = ["encode_predict_body"]
@@ -15,18 +16,14 @@ __all__ = ["encode_predict_body"]
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
-def _default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    tolist = getattr(value, "tolist", None)
-    if callable(tolist):
-        return tolist()
-    isoformat = getattr(value, "isoformat", None)
-    if callable(isoformat):
-        return isoformat()
+def _missing_or_refused(value: Any) -> Any:
     if value is None or value != value:  # pandas NA / NaT
         return None
     raise TypeError(type(value).__name__)
+
+
+def _default(value: Any) -> Any:
+    return encode_default(value, _missing_or_refused)
 
 
 def _cells(frame: Any) -> list[list[Any]]:

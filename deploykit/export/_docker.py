@@ -45,6 +45,7 @@ _PACKAGE = Path(__file__).resolve().parent.parent
 CONTRACT = {
     "deploykit.errors": "errors.py",
     "deploykit._coerce": "_coerce.py",
+    "deploykit._json": "_json.py",
     "deploykit._nullprobe": "_nullprobe.py",
     "deploykit.signature": "signature.py",
     "deploykit.server.payloads": "payloads.py",

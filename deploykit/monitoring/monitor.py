@@ -14,7 +14,7 @@ and ``Client.drift`` answer the same.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import sqlalchemy as sa
 
@@ -31,15 +31,44 @@ from deploykit.monitoring.timeline import drift_timeline
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Unpack
 
     import pyarrow as pa
 
     from deploykit.records import ModelVersion
     from deploykit.registry import Registry
 
-__all__ = ["DEFAULT_SPAN", "drift", "labels", "monitored_version", "read_version_log"]
+__all__ = [
+    "DEFAULT_SPAN",
+    "LogWindow",
+    "drift",
+    "labels",
+    "monitored_version",
+    "monitored_window",
+    "read_version_log",
+]
 
 DEFAULT_SPAN = timedelta(hours=24)
+
+
+class LogWindow(TypedDict, total=False):
+    """Which logged traffic a monitoring answer looks at: [since, until) (the last 24 h by
+    default), one window per ``step`` seconds, of ``version`` (default: production's)."""
+
+    since: Any
+    until: Any
+    step: int | None
+    version: int | str | None
+
+
+def monitored_window(
+    registry: Registry, name: str, **window: Unpack[LogWindow]
+) -> tuple[Period, ModelVersion]:
+    """The checked period and the version a :class:`LogWindow` names: what drift and
+    estimated performance both read."""
+    since, until, step = window.get("since"), window.get("until"), window.get("step")
+    span = period(since, until, step, default_span=DEFAULT_SPAN)
+    return span, monitored_version(registry, name, window.get("version"))
 
 
 def monitored_version(
@@ -122,12 +151,9 @@ def drift(
     registry: Registry,
     name: str,
     *,
-    since: Any = None,
-    until: Any = None,
-    step: int | None = None,
-    version: int | str | None = None,
     options: DriftOptions | None = None,
     with_accuracy: bool = True,
+    **window: Unpack[LogWindow],
 ) -> DriftTimeline:
     """Drift of ``name``'s logged traffic in [since, until) (the last 24 h by default).
 
@@ -136,8 +162,7 @@ def drift(
     An empty period is an error; a period with no traffic is an answer with
     ``rows == 0`` and no verdicts.
     """
-    span = period(since, until, step, default_span=DEFAULT_SPAN)
-    record = monitored_version(registry, name, version)
+    span, record = monitored_window(registry, name, **window)
     profile = _profile(registry, record)
     opts = options if options is not None else drift_options(registry, name)
     return timeline_for(registry, record, profile, span, opts, with_accuracy=with_accuracy)

@@ -34,8 +34,11 @@ from deploykit.monitoring.estimate import (
 )
 
 if TYPE_CHECKING:
+    from typing import Unpack
+
     import pyarrow as pa
 
+    from deploykit.monitoring.monitor import LogWindow
     from deploykit.monitoring.periods import Period
     from deploykit.monitoring.profile import ReferenceProfile
     from deploykit.records import ModelVersion
@@ -445,12 +448,9 @@ def estimated_performance(
     registry: Registry,
     name: str,
     *,
-    since: Any = None,
-    until: Any = None,
-    step: int | None = None,
-    version: int | str | None = None,
     confidence: float = 0.9,
     authenticated_only: bool = False,
+    **window: Unpack[LogWindow],
 ) -> EstimatedPerformance:
     """Estimated (and, where feedback exists, realized) metrics of ``name``'s logged
     traffic in [since, until) (the last 24 h by default), overall and per ``step`` seconds.
@@ -458,8 +458,7 @@ def estimated_performance(
     ``authenticated_only`` counts only the labels a token vouched for (what rules use).
     """
     from deploykit.errors import InvalidInputError
-    from deploykit.monitoring.monitor import DEFAULT_SPAN, labels, monitored_version
-    from deploykit.monitoring.periods import period
+    from deploykit.monitoring.monitor import labels, monitored_window
 
     ok = isinstance(confidence, float | int) and not isinstance(confidence, bool)
     if not (ok and 0.5 <= confidence < 1):
@@ -467,8 +466,7 @@ def estimated_performance(
             "The 'confidence' parameter must be a number in [0.5, 1), such as 0.9. "
             f"Got {confidence!r} instead."
         )
-    span = period(since, until, step, default_span=DEFAULT_SPAN)
-    record = monitored_version(registry, name, version)
+    span, record = monitored_window(registry, name, **window)
     profile = registry.profile(record.model, record.version)
     table = read_scores_log(registry, record, profile, span)
     found = (

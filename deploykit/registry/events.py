@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from deploykit.errors import InvalidInputError
 from deploykit.records import Event
-from deploykit.registry.rows import as_utc
+from deploykit.registry.rows import as_utc, insert_row
 from deploykit.registry.tables import events
 
 __all__ = [
@@ -70,20 +70,19 @@ def append_event(
     details: dict[str, Any] | None = None,
 ) -> int:
     """Insert one event; its id."""
-    result = connection.execute(
-        events.insert().values(
-            at=at,
-            actor=actor,
-            action=action,
-            model=model,
-            alias=alias,
-            from_version=from_version,
-            to_version=to_version,
-            reason=reason,
-            details=details or {},
-        )
+    return insert_row(
+        connection,
+        events,
+        at=at,
+        actor=actor,
+        action=action,
+        model=model,
+        alias=alias,
+        from_version=from_version,
+        to_version=to_version,
+        reason=reason,
+        details=details or {},
     )
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
 def check_filters(*, limit: object, since: object, action: object) -> None:

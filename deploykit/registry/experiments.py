@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from datetime import datetime
+from typing import Any, TypedDict, Unpack
 
 import sqlalchemy as sa
 
@@ -24,10 +25,11 @@ from deploykit.records import Alias, Experiment, utcnow
 from deploykit.registry import history
 from deploykit.registry.database import run_in_transaction
 from deploykit.registry.experiment_rows import finish, log_event, record, row_by_id, running_row
+from deploykit.registry.rows import insert_row
 from deploykit.registry.tables import experiments, models, versions
 from deploykit.registry.watch import notify_alias_moved
 
-__all__ = ["KINDS", "ExperimentStore", "check_percent", "check_policy"]
+__all__ = ["KINDS", "Ending", "ExperimentStore", "check_percent", "check_policy"]
 
 KINDS = ("shadow", "canary")
 _MAX_DURATION = 365 * 86400.0
@@ -76,6 +78,25 @@ def check_policy(
         "min_requests": min_requests,
         "max_duration": None if max_duration is None else float(max_duration),
     }
+
+
+class Ending(TypedDict):
+    """What abort and promote both take: who ends the running experiment and why, the
+    evidence behind it, and the experiment the caller saw (None: whichever runs)."""
+
+    actor: str
+    reason: str
+    statistics: dict[str, Any] | None
+    expect_id: int | None
+
+
+def _finish(
+    connection: sa.Connection, row: Any, state: str, at: datetime, ending: Ending
+) -> Experiment:
+    actor, reason, statistics = ending["actor"], ending["reason"], ending["statistics"]
+    return finish(
+        connection, row, state=state, actor=actor, at=at, reason=reason, statistics=statistics
+    )
 
 
 def _no_experiment(name: str) -> ExperimentNotFoundError:
@@ -158,25 +179,25 @@ class ExperimentStore:
                     f"reg.abort({name!r}, reason=...)."
                 )
             now = utcnow()
-            new_id = connection.execute(
-                experiments.insert().values(
-                    model=name,
-                    running_model=name,
-                    kind=kind,
-                    alias=alias,
-                    production_version=int(current.version),
-                    candidate_version=candidate,
-                    percent=percent,
-                    sticky=sticky,
-                    policy=policy,
-                    state="running",
-                    started_at=now,
-                    started_by=actor,
-                    reason=reason,
-                    updated_at=now,
-                    statistics={},
-                )
-            ).inserted_primary_key[0]  # type: ignore[index]
+            new_id = insert_row(
+                connection,
+                experiments,
+                model=name,
+                running_model=name,
+                kind=kind,
+                alias=alias,
+                production_version=int(current.version),
+                candidate_version=candidate,
+                percent=percent,
+                sticky=sticky,
+                policy=policy,
+                state="running",
+                started_at=now,
+                started_by=actor,
+                reason=reason,
+                updated_at=now,
+                statistics={},
+            )
             row = row_by_id(connection, new_id)
             log_event(
                 connection,
@@ -217,27 +238,11 @@ class ExperimentStore:
 
         return run_in_transaction(self.engine, work)
 
-    def abort(
-        self,
-        name: str,
-        *,
-        actor: str,
-        reason: str,
-        statistics: dict[str, Any] | None = None,
-        expect_id: int | None = None,
-    ) -> Experiment:
+    def abort(self, name: str, **ending: Unpack[Ending]) -> Experiment:
         def work(connection: sa.Connection) -> Experiment:
-            row = self._expected(connection, name, expect_id)
+            row = self._expected(connection, name, ending["expect_id"])
             notify_alias_moved(connection, name, row.alias)
-            return finish(
-                connection,
-                row,
-                state="aborted",
-                actor=actor,
-                at=utcnow(),
-                reason=reason,
-                statistics=statistics,
-            )
+            return _finish(connection, row, "aborted", utcnow(), ending)
 
         return run_in_transaction(self.engine, work)
 
@@ -245,16 +250,13 @@ class ExperimentStore:
         self,
         name: str,
         *,
-        actor: str,
-        reason: str,
-        statistics: dict[str, Any] | None = None,
-        expect_id: int | None = None,
         check: Callable[[int, str], None] | None = None,
+        **ending: Unpack[Ending],
     ) -> tuple[Experiment, Alias]:
         """End the running experiment as promoted and move its alias to the candidate."""
 
         def work(connection: sa.Connection) -> tuple[Experiment, Alias]:
-            row = self._expected(connection, name, expect_id)
+            row = self._expected(connection, name, ending["expect_id"])
             model = connection.execute(sa.select(models).where(models.c.name == name)).one()
             candidate = int(row.candidate_version)
             if check is not None:  # the candidate's artifact is verified before any write
@@ -265,24 +267,12 @@ class ExperimentStore:
                 ).scalar_one()
                 check(candidate, str(digest))
             now = utcnow()
-            ended = finish(
-                connection,
-                row,
-                state="promoted",
-                actor=actor,
-                at=now,
-                reason=reason,
-                statistics=statistics,
-            )
+            ended = _finish(connection, row, "promoted", now, ending)
+            why = f"promoted from {row.kind} (experiment {row.id}): {ending['reason']}"
             moved = history.deploy(
                 connection,
-                model_id=model.id,
-                model=name,
-                alias=row.alias,
+                history.AliasMove(model.id, name, row.alias, ending["actor"], now, why),
                 version=candidate,
-                actor=actor,
-                at=now,
-                reason=f"promoted from {row.kind} (experiment {row.id}): {reason}",
                 details={"experiment": int(row.id)},
             )
             return ended, moved

@@ -19,6 +19,7 @@ raise to stop the move (the registry uses it to verify the target's artifact).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -29,11 +30,29 @@ from deploykit.errors import AliasNotFoundError, ConflictError, NothingToRollBac
 from deploykit.records import Alias
 from deploykit.registry.events import append_event
 from deploykit.registry.experiment_rows import end_running
-from deploykit.registry.rows import as_utc
+from deploykit.registry.rows import as_utc, insert_row
 from deploykit.registry.tables import alias_moves, aliases
 from deploykit.registry.watch import notify_alias_moved
 
-__all__ = ["current", "delete", "deploy", "missing_alias", "rollback"]
+__all__ = ["AliasMove", "current", "delete", "deploy", "missing_alias", "rollback"]
+
+
+@dataclasses.dataclass(frozen=True)
+class AliasMove:
+    """Who moves which alias of which model, when and why: what deploy, rollback and
+    delete all record, in ``alias_moves`` and in the audit log."""
+
+    model_id: int
+    model: str
+    alias: str
+    actor: str
+    at: datetime
+    reason: str | None
+
+    def audit_columns(self) -> dict[str, Any]:
+        """What ``alias_moves`` and ``events`` both record of a move: the alias, when, who
+        and why."""
+        return {"alias": self.alias, "at": self.at, "actor": self.actor, "reason": self.reason}
 
 
 def current(connection: sa.Connection, model_id: int, alias: str) -> Any | None:
@@ -45,56 +64,37 @@ def current(connection: sa.Connection, model_id: int, alias: str) -> Any | None:
 
 def deploy(
     connection: sa.Connection,
+    move: AliasMove,
     *,
-    model_id: int,
-    model: str,
-    alias: str,
     version: int,
-    actor: str,
-    at: datetime,
-    reason: str | None = None,
     action: str = "deploy",
     details: dict[str, Any] | None = None,
     check: Callable[[int], None] | None = None,
 ) -> Alias:
-    """Point ``alias`` at ``version``, pushing the move on the alias's stack."""
-    row = current(connection, model_id, alias)
+    """Point ``move.alias`` at ``version``, pushing the move on the alias's stack."""
+    row = current(connection, move.model_id, move.alias)
     if row is not None and row.version == version:
         # Already there: moving would stack a frame that rollback pops to no effect.
-        return _record(model, row)
+        return _record(move.model, row)
     if check is not None:
         check(version)
+    parent = None if row is None else row.move_id
     return _move(
-        connection,
-        model_id=model_id,
-        model=model,
-        alias=alias,
-        row=row,
-        version=version,
-        parent=None if row is None else row.move_id,
-        actor=actor,
-        at=at,
-        reason=reason,
-        action=action,
-        details=details,
+        connection, move, row=row, version=version, parent=parent, action=action, details=details
     )
 
 
 def rollback(
     connection: sa.Connection,
+    move: AliasMove,
     *,
-    model_id: int,
-    model: str,
-    alias: str,
     to: int | None,
-    actor: str,
-    at: datetime,
-    reason: str | None = None,
     action: str = "rollback",
     if_current: int | None = None,
     check: Callable[[int], None] | None = None,
 ) -> Alias:
-    """Move ``alias`` back: to the version below on its stack, or to version ``to``."""
+    """Move ``move.alias`` back: to the version below on its stack, or to version ``to``."""
+    model_id, model, alias = move.model_id, move.model, move.alias
     row = current(connection, model_id, alias)
     if row is None:
         raise missing_alias(model, alias)
@@ -132,51 +132,19 @@ def rollback(
             frame = stack.get(frame.stack_parent_id)
     if check is not None:
         check(target)
-    return _move(
-        connection,
-        model_id=model_id,
-        model=model,
-        alias=alias,
-        row=row,
-        version=target,
-        parent=parent,
-        actor=actor,
-        at=at,
-        reason=reason,
-        action=action,
-    )
+    return _move(connection, move, row=row, version=target, parent=parent, action=action)
 
 
-def delete(
-    connection: sa.Connection,
-    *,
-    model_id: int,
-    model: str,
-    alias: str,
-    actor: str,
-    at: datetime,
-    reason: str | None = None,
-) -> None:
-    """Remove ``alias``; its history stays, and a later deploy starts a fresh stack."""
-    row = current(connection, model_id, alias)
+def delete(connection: sa.Connection, move: AliasMove) -> None:
+    """Remove ``move.alias``; its history stays, and a later deploy starts a fresh stack."""
+    row = current(connection, move.model_id, move.alias)
     if row is None:
-        raise missing_alias(model, alias)
-    _insert_move(connection, model_id, alias, row.version, None, "alias-delete", at, actor, reason)
+        raise missing_alias(move.model, move.alias)
+    _insert_move(connection, move, row.version, None, "alias-delete")
     connection.execute(
-        aliases.delete().where(aliases.c.model_id == model_id, aliases.c.name == alias)
+        aliases.delete().where(aliases.c.model_id == move.model_id, aliases.c.name == move.alias)
     )
-    notify_alias_moved(connection, model, alias)
-    end_running(connection, model=model, alias=alias, actor=actor, at=at, action="alias-delete")
-    append_event(
-        connection,
-        at=at,
-        actor=actor,
-        action="alias-delete",
-        model=model,
-        alias=alias,
-        from_version=row.version,
-        reason=reason,
-    )
+    _announce(connection, move, "alias-delete", row.version, None)
 
 
 def missing_alias(model: str, alias: str) -> AliasNotFoundError:
@@ -192,75 +160,85 @@ def missing_alias(model: str, alias: str) -> AliasNotFoundError:
 
 def _move(
     connection: sa.Connection,
+    move: AliasMove,
     *,
-    model_id: int,
-    model: str,
-    alias: str,
     row: Any | None,
     version: int,
     parent: int | None,
-    actor: str,
-    at: datetime,
-    reason: str | None,
     action: str,
     details: dict[str, Any] | None = None,
 ) -> Alias:
     previous = None if row is None else row.version
-    move_id = _insert_move(
-        connection, model_id, alias, previous, version, action, at, actor, reason, parent
-    )
-    values = {"version": version, "move_id": move_id, "updated_at": at, "updated_by": actor}
+    move_id = _insert_move(connection, move, previous, version, action, parent)
+    values = {
+        "version": version,
+        "move_id": move_id,
+        "updated_at": move.at,
+        "updated_by": move.actor,
+    }
     if row is None:
-        connection.execute(aliases.insert().values(model_id=model_id, name=alias, **values))
+        connection.execute(
+            aliases.insert().values(model_id=move.model_id, name=move.alias, **values)
+        )
     else:
         connection.execute(
             aliases.update()
-            .where(aliases.c.model_id == model_id, aliases.c.name == alias)
+            .where(aliases.c.model_id == move.model_id, aliases.c.name == move.alias)
             .values(**values)
         )
-    notify_alias_moved(connection, model, alias)  # delivered at commit: followers re-read
-    end_running(connection, model=model, alias=alias, actor=actor, at=at, action=action)
+    _announce(connection, move, action, previous, version, details)
+    return Alias(
+        model=move.model,
+        name=move.alias,
+        version=version,
+        updated_at=move.at,
+        updated_by=move.actor,
+    )
+
+
+def _announce(
+    connection: sa.Connection,
+    move: AliasMove,
+    action: str,
+    from_version: int | None,
+    to_version: int | None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """After any move: wake the followers (at commit), end the experiment running on the
+    alias, and append the audit event."""
+    notify_alias_moved(connection, move.model, move.alias)
+    end_running(
+        connection, model=move.model, alias=move.alias, actor=move.actor, at=move.at, action=action
+    )
     append_event(
         connection,
-        at=at,
-        actor=actor,
         action=action,
-        model=model,
-        alias=alias,
-        from_version=previous,
-        to_version=version,
-        reason=reason,
+        from_version=from_version,
+        to_version=to_version,
         details=details,
+        model=move.model,
+        **move.audit_columns(),
     )
-    return Alias(model=model, name=alias, version=version, updated_at=at, updated_by=actor)
 
 
 def _insert_move(
     connection: sa.Connection,
-    model_id: int,
-    alias: str,
+    move: AliasMove,
     from_version: int | None,
     to_version: int | None,
     action: str,
-    at: datetime,
-    actor: str,
-    reason: str | None,
     parent: int | None = None,
 ) -> int:
-    result = connection.execute(
-        alias_moves.insert().values(
-            model_id=model_id,
-            alias=alias,
-            from_version=from_version,
-            to_version=to_version,
-            action=action,
-            at=at,
-            actor=actor,
-            reason=reason,
-            stack_parent_id=parent,
-        )
+    return insert_row(
+        connection,
+        alias_moves,
+        model_id=move.model_id,
+        from_version=from_version,
+        to_version=to_version,
+        action=action,
+        stack_parent_id=parent,
+        **move.audit_columns(),
     )
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
 def _first(stack: dict[int, Any]) -> int:

@@ -26,6 +26,7 @@ from deploykit.registry import events as event_log
 from deploykit.registry import history
 from deploykit.registry.database import run_in_transaction
 from deploykit.registry.drafts import VersionDraft
+from deploykit.registry.history import AliasMove
 from deploykit.registry.names import check_alias_name, did_you_mean
 from deploykit.registry.rows import VERSION_COLUMNS, group_versions, model_info, paused_gc
 from deploykit.registry.tables import aliases, models, version_profiles, versions
@@ -215,16 +216,8 @@ class MetadataStore:
                 details=details,
             )
             if deploy_alias is not None:
-                history.deploy(
-                    connection,
-                    model_id=model_id,
-                    model=name,
-                    alias=deploy_alias,
-                    version=number,
-                    actor=actor,
-                    at=now,
-                    reason="deployed on push",
-                )
+                move = AliasMove(model_id, name, deploy_alias, actor, now, "deployed on push")
+                history.deploy(connection, move, version=number)
             return int(number)
 
         number = run_in_transaction(self.engine, work)
@@ -249,13 +242,8 @@ class MetadataStore:
             details = {} if isinstance(ref, int) else {"ref": ref}
             return history.deploy(
                 connection,
-                model_id=model.id,
-                model=name,
-                alias=alias,
+                AliasMove(model.id, name, alias, actor, utcnow(), reason),
                 version=number,
-                actor=actor,
-                at=utcnow(),
-                reason=reason,
                 details=details,
                 check=_with_digest(connection, model.id, check),
             )
@@ -278,15 +266,11 @@ class MetadataStore:
             model = self._model_row(connection, name)
             if to is not None:
                 _resolve(connection, model, name, to)  # raises VersionNotFoundError
+            move = AliasMove(model.id, name, alias, actor, utcnow(), reason)
             return history.rollback(
                 connection,
-                model_id=model.id,
-                model=name,
-                alias=alias,
+                move,
                 to=to,
-                actor=actor,
-                at=utcnow(),
-                reason=reason,
                 action=action,
                 if_current=if_current,
                 check=_with_digest(connection, model.id, check),
@@ -297,15 +281,7 @@ class MetadataStore:
     def delete_alias(self, name: str, alias: str, *, actor: str, reason: str | None) -> None:
         def work(connection: sa.Connection) -> None:
             model = self._model_row(connection, name)
-            history.delete(
-                connection,
-                model_id=model.id,
-                model=name,
-                alias=alias,
-                actor=actor,
-                at=utcnow(),
-                reason=reason,
-            )
+            history.delete(connection, AliasMove(model.id, name, alias, actor, utcnow(), reason))
 
         run_in_transaction(self.engine, work)
 

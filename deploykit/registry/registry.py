@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from deploykit.monitoring.results import DriftTimeline
     from deploykit.monitoring.rules import AlertOptions, AlertRule
     from deploykit.registry.artifacts import ArtifactStore
-    from deploykit.registry.experiments import ExperimentStore
+    from deploykit.registry.experiments import Ending, ExperimentStore
     from deploykit.registry.gc import GcReport
     from deploykit.registry.watch import AliasWatcher
 
@@ -775,11 +775,7 @@ class Registry(Closing):
             target = self._meta.version(name, running.candidate)
             self._verify_target(name, running.alias, target.version, target.digest)
         ended, _ = self._experiments.promote(
-            name,
-            actor=self.settings.actor,
-            reason=reason,
-            statistics=statistics,
-            expect_id=if_experiment,
+            name, **self._ending(reason, statistics, if_experiment)
         )
         return ended
 
@@ -794,13 +790,15 @@ class Registry(Closing):
         """End the running experiment: all traffic back to production, which never moved."""
         check_model_name(name)
         _check_reason(reason, "abort")
-        return self._experiments.abort(
-            name,
-            actor=self.settings.actor,
-            reason=reason,
-            statistics=statistics,
-            expect_id=if_experiment,
-        )
+        return self._experiments.abort(name, **self._ending(reason, statistics, if_experiment))
+
+    def _ending(
+        self, reason: str, statistics: dict[str, Any] | None, if_experiment: int | None
+    ) -> Ending:
+        from deploykit.registry.experiments import Ending
+
+        actor = self.settings.actor
+        return Ending(actor=actor, reason=reason, statistics=statistics, expect_id=if_experiment)
 
     def experiment(self, name: str) -> Experiment | None:
         """The running experiment of ``name``, else its last one, else None."""

@@ -24,7 +24,14 @@ from orjson import loads as _loads
 from deploykit.records import ModelInfo, ModelVersion
 from deploykit.registry.tables import versions
 
-__all__ = ["VERSION_COLUMNS", "as_utc", "group_versions", "model_info", "paused_gc"]
+__all__ = [
+    "VERSION_COLUMNS",
+    "as_utc",
+    "group_versions",
+    "insert_row",
+    "model_info",
+    "paused_gc",
+]
 
 # The columns ModelVersion needs, in the order _version unpacks them. JSON and time
 # come as raw text; the profile lives in its own table and is never listed.
@@ -78,6 +85,14 @@ def as_utc(value: datetime | str) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc)
+
+
+def insert_row(connection: sa.Connection, table: sa.Table, **values: Any) -> int:
+    """Insert one row of ``table`` (one with an ``id`` key) from its named column values;
+    the new row's id. The audit stores (events, alias moves, experiments, card revisions)
+    all write their rows this way."""
+    result = connection.execute(table.insert().values(**values))
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
 def _json(value: Any) -> Any:

@@ -8,8 +8,8 @@ bodies, in one shape whatever raised them::
 
 ``type`` is the deploykit exception class, which :class:`deploykit.Client` raises
 again on its side. This module imports no web framework: ``deploykit export --docker``
-copies it (with :mod:`deploykit.errors`, :mod:`deploykit.signature` and
-:mod:`deploykit.server.payloads`) into the image, so the image answers as the server does.
+copies it (with :mod:`deploykit.errors`, :mod:`deploykit._json`, :mod:`deploykit.signature`
+and :mod:`deploykit.server.payloads`) into the image, so the image answers as the server does.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 import deploykit.errors as _errors
+from deploykit._json import encode_default
 from deploykit.errors import DeployKitError, InvalidInputError, http_status
 
 __all__ = [
@@ -89,13 +90,7 @@ def dumps(value: Any) -> bytes:
 
 
 def _fallback(value: Any) -> Any:
-    tolist = getattr(value, "tolist", None)
-    if callable(tolist):
-        return tolist()
-    isoformat = getattr(value, "isoformat", None)
-    if callable(isoformat):
-        return isoformat()
-    return str(value)
+    return encode_default(value, str)
 
 
 # -- what a remote caller may not read -------------------------------------------------

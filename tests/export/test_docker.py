@@ -133,6 +133,7 @@ def test_the_context_pins_what_the_version_was_pushed_with(pushed, tmp_path) -> 
         "dkinput/__init__.py",
         "dkinput/errors.py",
         "dkinput/_coerce.py",
+        "dkinput/_json.py",
         "dkinput/_nullprobe.py",
         "dkinput/signature.py",
         "dkinput/payloads.py",

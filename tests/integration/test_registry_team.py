@@ -259,15 +259,9 @@ def test_alias_moves_wake_a_watcher_at_commit(
                 model_id = connection.execute(
                     sa.select(models.c.id).where(models.c.name == "churn")
                 ).scalar_one()
-                history.deploy(
-                    connection,
-                    model_id=model_id,
-                    model="churn",
-                    alias="production",
-                    version=2,
-                    actor="a",
-                    at=pd.Timestamp.now("UTC"),
-                )
+                now = pd.Timestamp.now("UTC")
+                move = history.AliasMove(model_id, "churn", "production", "a", now, None)
+                history.deploy(connection, move, version=2)
                 raise RuntimeError("abort")
 
             with pytest.raises(Exception, match="abort"):
