@@ -320,14 +320,16 @@ def bento_body(rows: list[list[float]]) -> bytes:
 
 
 def oip_body(rows: list[list[float]], name: str) -> bytes:
-    """One FP64 tensor [rows, features], data flattened row-major as the v2 spec has it."""
+    """One FP64 tensor [rows, features], data flattened row-major as the v2 spec has it,
+    asking for the labels alone: the work /v1 and MLflow's /invocations answer (with no
+    outputs named, deploykit's v2 answers predict and predict_proba, MLServer predict)."""
     tensor = {
         "name": name,
         "shape": [len(rows), FEATURES],
         "datatype": "FP64",
         "data": [v for row in rows for v in row],
     }
-    return json.dumps({"inputs": [tensor]}).encode()
+    return json.dumps({"inputs": [tensor], "outputs": [{"name": "predict"}]}).encode()
 
 
 # ----------------------------------------------------------------- load
