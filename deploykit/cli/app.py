@@ -509,6 +509,7 @@ def serve(
     )
     if config.model:
         _note_unknown_model(settings, config.model)
+    sys.stdout.flush()  # piped to a log, the address must be there now, not at exit
     server.run(settings, config)
 
 
@@ -636,6 +637,7 @@ def _announce_when_ready(url: str, handle: Any, banner: str) -> None:
         except DeployKitError as exc:
             render.console.print(f"the console did not start: {exc}")
     render.console.print(banner)
+    sys.stdout.flush()  # piped to a log, the URLs must be there now, not at exit
 
 
 @app.command("console", cls=_Command)

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -88,16 +89,18 @@ def test_up_with_grpc_port_serves_the_demo_over_grpc(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    lines: list[str] = []
+    reader = threading.Thread(
+        target=lambda: lines.extend(line.decode() for line in proc.stdout or ()), daemon=True
+    )
+    reader.start()
     try:
-        url = f"http://127.0.0.1:{port}"
+        # the banner is up's "ready": it appears once the server answers
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, "deploykit up exited"
-            try:
-                if httpx.get(f"{url}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        while not any("Ctrl+C stops" in line for line in lines):
+            assert proc.poll() is None, f"deploykit up exited: {''.join(lines)}"
+            assert time.monotonic() < deadline, f"no banner in 120 s: {''.join(lines)}"
+            time.sleep(0.2)
         model = "demo-breast-cancer"
         with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
             stub = Stub(channel)
@@ -122,11 +125,14 @@ def test_up_with_grpc_port_serves_the_demo_over_grpc(tmp_path: Path) -> None:
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         try:
-            output = proc.communicate(timeout=30)[0].decode()
+            proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-            output = proc.communicate()[0].decode()
-    assert f"Open Inference v2 over gRPC on 127.0.0.1:{grpc_port}" in output
+            proc.wait()
+        reader.join(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert f"Open Inference v2 over gRPC on 127.0.0.1:{grpc_port}" in "".join(lines)
 
 
 def test_up_refuses_a_busy_grpc_port_before_starting_anything(tmp_path: Path) -> None:
