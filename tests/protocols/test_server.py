@@ -262,6 +262,35 @@ def test_bytes_in_raw_grpc_inputs_decode_per_element() -> None:
         decode_raw(raw[:-1], "BYTES", [2], "inputs[0]")
 
 
+def test_grpc_contents_mistakes_name_the_field(live: Live) -> None:
+    """Values in both contents and raw_input_contents are refused (the v2 spec), and values
+    in the wrong typed field are named instead of counted as none."""
+    values = live.frame.head(1).to_numpy()[0]
+    both = pb.ModelInferRequest(model_name="m")
+    tensor = both.inputs.add(name="input", datatype="FP64", shape=[1, 3])
+    tensor.contents.fp64_contents.extend(values.tolist())
+    both.raw_input_contents.append(values.astype("<f8").tobytes())
+    wrong = pb.ModelInferRequest(model_name="m")
+    tensor = wrong.inputs.add(name="input", datatype="INT32", shape=[1, 3])
+    tensor.contents.fp64_contents.extend(values.tolist())
+    with grpc.insecure_channel(live.grpc) as channel:
+        stub = Stub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.ModelInfer(both, timeout=30)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "either in contents or in raw_input_contents" in (refused.value.details() or "")
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.ModelInfer(wrong, timeout=30)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        details = refused.value.details() or ""
+        assert "contents.int_contents. Got them in contents.fp64_contents" in details
+        # the raw form alone still answers
+        raw = pb.ModelInferRequest(model_name="m")
+        raw.inputs.add(name="input", datatype="FP64", shape=[1, 3])
+        raw.raw_input_contents.append(values.astype("<f8").tobytes())
+        assert stub.ModelInfer(raw, timeout=30).model_name == "m"
+
+
 def test_a_canary_and_a_shadow_hold_on_every_protocol(live: Live) -> None:
     """A sticky key lands on the same version whichever protocol asks, and a shadow mirrors
     v2 requests as it mirrors /v1 ones (both predictions logged under one request id)."""

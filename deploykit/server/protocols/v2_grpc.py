@@ -196,10 +196,17 @@ def _inputs(request: Any) -> list[tensors.Tensor]:
             i, item.name, item.datatype, [int(d) for d in item.shape]
         )
         if raw:
+            if item.HasField("contents"):
+                raise InvalidInputError(
+                    f"inputs[{i}] ({name!r}): the values come either in contents or in "
+                    "raw_input_contents, not both (Open Inference v2). Got both."
+                )
             found.append(tensors.from_raw(i, name, datatype, shape, raw[i]))
             continue
         field = _CONTENTS[datatype]
         values = list(getattr(item.contents, field))
+        if not values:
+            _check_field(i, name, datatype, item.contents)
         if datatype == "BYTES":
             try:
                 values = [v.decode("utf-8") for v in values]
@@ -210,6 +217,17 @@ def _inputs(request: Any) -> list[tensors.Tensor]:
         # typed contents: a number field never holds a boolean (bool_contents is BOOL's)
         found.append(tensors.from_json(i, name, datatype, shape, values, plain=True))
     return found
+
+
+def _check_field(i: int, name: str, datatype: str, contents: Any) -> None:
+    """An empty field for ``datatype`` while another holds values: name both, since the
+    count error that would follow ("Got 0 values") hides the real mistake."""
+    for other in sorted(set(_CONTENTS.values()) - {_CONTENTS[datatype]}):
+        if len(getattr(contents, other)):
+            raise InvalidInputError(
+                f"inputs[{i}] ({name!r}): a {datatype} tensor's values go in "
+                f"contents.{_CONTENTS[datatype]}. Got them in contents.{other} instead."
+            )
 
 
 def _fill(contents: Any, output: tensors.Output) -> None:
