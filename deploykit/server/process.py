@@ -27,11 +27,18 @@ from deploykit.settings import Settings
 
 __all__ = ["LiveServer", "free_port"]
 
+# The server stops itself (its whole process group) once the process that started it is
+# gone: a test run killed with SIGKILL must not leave a server and its workers behind.
 _SCRIPT = """
-import json, sys
+import json, os, signal, sys, threading, time
 from deploykit.server import ServerConfig, run
 from deploykit.server.spec import settings_from_dict
 spec = json.loads(sys.argv[1])
+def stop_when_orphaned(parent=spec["parent"]):
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os.killpg(0, signal.SIGTERM)
+threading.Thread(target=stop_when_orphaned, daemon=True).start()
 run(settings_from_dict(spec["settings"]), ServerConfig.from_dict(spec["config"]))
 """
 
@@ -68,7 +75,11 @@ class LiveServer(Closing):
 
         Path(self.settings.home).mkdir(parents=True, exist_ok=True)
         spec = json.dumps(
-            {"settings": settings_to_dict(self.settings), "config": self.config.to_dict()}
+            {
+                "settings": settings_to_dict(self.settings),
+                "config": self.config.to_dict(),
+                "parent": os.getpid(),
+            }
         )
         # 0600, like everything else under the home (deploykit._files); owned by the child
         log = os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
