@@ -195,16 +195,7 @@ def _boosting(model: Any) -> Ensemble:
             sk = _sk_tree(tree, value, k)
             sk.missing_left = np.zeros_like(sk.leaf)  # predict_stages: NaN <= t is false
             trees.append(sk)
-    return Ensemble(
-        trees=trees,
-        n_targets=len(base),
-        aggregate="SUM",
-        base=base,
-        link=link,
-        label=label,
-        classes=np.asarray(model.classes_) if classifier else None,
-        double=False,
-    )
+    return _boosted(model, trees, base, link, label, classifier, double=False)
 
 
 def _hist(model: Any) -> Ensemble:
@@ -255,6 +246,21 @@ def _hist(model: Any) -> Ensemble:
                 )
             )
     base = np.asarray(model._baseline_prediction, dtype=np.float64).reshape(-1)
+    return _boosted(model, trees, base, link, label, classifier, double=True)
+
+
+def _boosted(
+    model: Any,
+    trees: list[_Tree],
+    base: np.ndarray,
+    link: str,
+    label: str,
+    classifier: bool,
+    *,
+    double: bool,
+) -> Ensemble:
+    """A boosting ensemble: the baseline plus the sum of the trees, through the loss's link
+    (GradientBoosting compares in float32, HistGradientBoosting in float64)."""
     return Ensemble(
         trees=trees,
         n_targets=len(base),
@@ -263,7 +269,7 @@ def _hist(model: Any) -> Ensemble:
         link=link,
         label=label,
         classes=np.asarray(model.classes_) if classifier else None,
-        double=True,
+        double=double,
     )
 
 
