@@ -272,8 +272,12 @@ export class DeploymentsPanel extends Widget {
     try {
       const status = await this._api.status();
       const before = this._status;
+      // Compared with the last configuration ever read, not `before`: a poll that failed
+      // while Jupyter restarted (and the full refresh after it) must not hide the change.
+      const seen = this._configId;
       this._status = status;
-      if (before && before.config_id !== status.config_id) {
+      this._configId = status.config_id ?? null;
+      if (seen !== null && seen !== status.config_id) {
         // Jupyter restarted with another deploykit configuration: nothing shown still holds.
         this._selected = null;
         this._detail = null;
@@ -505,6 +509,7 @@ export class DeploymentsPanel extends Widget {
   private _refreshMs: number;
   private _refreshOverride: number | null = null;
   private _status: IStatus | null = null;
+  private _configId: string | null = null;
   private _models: IModelRow[] = [];
   private _selected: string | null = null;
   private _detail: IModelDetail | null = null;

@@ -147,6 +147,20 @@ describe('DeploymentsPanel list', () => {
     expect(panel.canAct).toBe(false);
   });
 
+  it('announces a configuration change even when a refresh failed in between', async () => {
+    const { api, panel } = setup();
+    await panel.refresh();
+    // Jupyter restarts: one poll cannot read the status, the next finds another target.
+    api.failStatus = new DeploykitRequestError('Jupyter server not reachable', 0);
+    await panel.refresh();
+    expect(panel.error).toBe('Jupyter server not reachable');
+    api.failStatus = null;
+    api.status_ = { ...api.status_, target: 'http://10.0.0.9:8765', config_id: 'second' };
+    await panel.refresh(true);
+    expect(panel.error).toBeNull();
+    expect(panel.notice).toBe('The Jupyter server now uses server: http://10.0.0.9:8765.');
+  });
+
   it('coalesces overlapping refreshes into one request', async () => {
     const { api, panel } = setup();
     await Promise.all([panel.refresh(), panel.refresh(), panel.refresh()]);
