@@ -24,9 +24,11 @@ reads them (:mod:`deploykit.monitoring.telemetry`).
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
-from deploykit.registry.tables import JSON, NAMING_CONVENTION, TIME
+from deploykit.registry.tables import ACTOR, JSON, NAME, NAMING_CONVENTION, TIME, stamp
 
 __all__ = [
     "alert_rules",
@@ -40,12 +42,21 @@ __all__ = [
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 
+def _bucket_key() -> tuple[sa.Column[Any], ...]:
+    """A telemetry row's key: model, version and the start of its bucket (epoch seconds)."""
+    return (
+        sa.Column("model", NAME, primary_key=True),
+        sa.Column("version", sa.Integer, primary_key=True),
+        sa.Column("bucket", sa.BigInteger, primary_key=True),
+    )
+
+
 alert_rules = sa.Table(
     "alert_rules",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("model", sa.String(128), nullable=False),
-    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("model", NAME, nullable=False),
+    sa.Column("name", NAME, nullable=False),
     sa.Column("metric", sa.String(32), nullable=False),
     sa.Column("threshold", sa.Float, nullable=False),
     sa.Column("window_seconds", sa.Integer, nullable=False),
@@ -54,8 +65,7 @@ alert_rules = sa.Table(
     sa.Column("webhook", sa.String(2048), nullable=True),
     sa.Column("cooldown_seconds", sa.Integer, nullable=False),
     sa.Column("enabled", sa.Boolean, nullable=False),
-    sa.Column("created_at", TIME, nullable=False),
-    sa.Column("created_by", sa.String(256), nullable=False),
+    *stamp("created"),
     sa.Column("next_check_at", sa.Float, nullable=True),
     sa.Column("last_fired_at", sa.Float, nullable=True),
     sa.UniqueConstraint("model", "name"),
@@ -64,21 +74,20 @@ alert_rules = sa.Table(
 drift_settings = sa.Table(
     "drift_settings",
     metadata,
-    sa.Column("model", sa.String(128), primary_key=True),
+    sa.Column("model", NAME, primary_key=True),
     sa.Column("options", JSON, nullable=False),
-    sa.Column("updated_at", TIME, nullable=False),
-    sa.Column("updated_by", sa.String(256), nullable=False),
+    *stamp("updated"),
 )
 
 feedback = sa.Table(
     "feedback",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("model", NAME, nullable=False),
     sa.Column("request_id", sa.String(128), nullable=False),
     sa.Column("label", JSON, nullable=True),
     sa.Column("at", TIME, nullable=False),
-    sa.Column("actor", sa.String(256), nullable=False),
+    sa.Column("actor", ACTOR, nullable=False),
     sa.Column("authenticated", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index(None, "model", "request_id"),
 )
@@ -86,9 +95,7 @@ feedback = sa.Table(
 telemetry_counts = sa.Table(
     "telemetry_counts",
     metadata,
-    sa.Column("model", sa.String(128), primary_key=True),
-    sa.Column("version", sa.Integer, primary_key=True),
-    sa.Column("bucket", sa.BigInteger, primary_key=True),  # epoch seconds of the bucket start
+    *_bucket_key(),
     sa.Column("width", sa.Integer, nullable=False),  # bucket width in seconds
     sa.Column("requests", sa.BigInteger, nullable=False),
     sa.Column("errors_4xx", sa.BigInteger, nullable=False),
@@ -101,9 +108,7 @@ telemetry_counts = sa.Table(
 telemetry_latency = sa.Table(
     "telemetry_latency",
     metadata,
-    sa.Column("model", sa.String(128), primary_key=True),
-    sa.Column("version", sa.Integer, primary_key=True),
-    sa.Column("bucket", sa.BigInteger, primary_key=True),
+    *_bucket_key(),
     sa.Column("le_index", sa.Integer, primary_key=True),  # index into LATENCY_EDGES_MS
     sa.Column("count", sa.BigInteger, nullable=False),
     sa.Index(None, "bucket"),

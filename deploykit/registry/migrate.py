@@ -7,7 +7,9 @@ PostgreSQL) so that eight processes opening a fresh database at once run the
 migrations exactly once, then let Alembic upgrade to head.
 
 Whoever adds a revision to ``migrations/versions`` must update :data:`HEAD_REVISION`;
-``tests/registry/test_migrate.py`` checks it against the head Alembic computes.
+``tests/registry/test_migrate.py`` checks it against the head Alembic computes. Revisions
+are written with ``migrations/_frozen.py``, never with the live tables, and each one's
+schema is recorded once (``tests/registry/schema_snapshot.py``) and held to it.
 """
 
 from __future__ import annotations

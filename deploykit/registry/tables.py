@@ -26,10 +26,14 @@ Shape, and why:
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 __all__ = [
+    "ACTOR",
     "JSON",
+    "NAME",
     "NAMING_CONVENTION",
     "TIME",
     "alias_moves",
@@ -39,6 +43,7 @@ __all__ = [
     "experiments",
     "metadata",
     "models",
+    "stamp",
     "version_lineage",
     "version_profiles",
     "versions",
@@ -59,12 +64,35 @@ metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 JSON = sa.JSON(none_as_null=True)
 #: Timestamps with their zone, on every backend (the other tables modules use it too).
 TIME = sa.DateTime(timezone=True)
+#: A model or alias name: 1 to 128 characters (deploykit/registry/names.py).
+NAME = sa.String(128)
+#: Who did something: a user (``DEPLOYKIT_ACTOR``) or a token's name.
+ACTOR = sa.String(256)
+
+
+def stamp(event: str, *, nullable: bool = False) -> tuple[sa.Column[Any], sa.Column[Any]]:
+    """When and by whom something happened: ``<event>_at`` and ``<event>_by``."""
+    return (
+        sa.Column(f"{event}_at", TIME, nullable=nullable),
+        sa.Column(f"{event}_by", ACTOR, nullable=nullable),
+    )
+
+
+def _beside_versions(name: str, *columns: sa.Column[Any]) -> sa.Table:
+    """A table of one row per version, kept apart so that listing versions never reads it."""
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("version_id", sa.Integer, sa.ForeignKey("versions.id"), primary_key=True),
+        *columns,
+    )
+
 
 models = sa.Table(
     "models",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("name", NAME, nullable=False, unique=True),
     sa.Column("created_at", TIME, nullable=False),
     sa.Column("description", sa.Text, nullable=False, server_default=""),
     sa.Column("last_version", sa.Integer, nullable=False, server_default="0"),
@@ -80,7 +108,7 @@ versions = sa.Table(
     sa.Column("format", sa.String(32), nullable=False),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("created_at", TIME, nullable=False),
-    sa.Column("author", sa.String(256), nullable=False),
+    sa.Column("author", ACTOR, nullable=False),
     sa.Column("estimator", sa.String(512), nullable=False),
     sa.Column("description", sa.Text, nullable=False, server_default=""),
     sa.Column("notebook", sa.String(1024), nullable=True),
@@ -95,24 +123,19 @@ versions = sa.Table(
     sa.UniqueConstraint("model_id", "version"),
 )
 
-version_profiles = sa.Table(
-    "version_profiles",
-    metadata,
-    sa.Column("version_id", sa.Integer, sa.ForeignKey("versions.id"), primary_key=True),
-    sa.Column("profile", JSON, nullable=False),
-)
+version_profiles = _beside_versions("version_profiles", sa.Column("profile", JSON, nullable=False))
 
 alias_moves = sa.Table(
     "alias_moves",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id"), nullable=False),
-    sa.Column("alias", sa.String(128), nullable=False),
+    sa.Column("alias", NAME, nullable=False),
     sa.Column("from_version", sa.Integer, nullable=True),
     sa.Column("to_version", sa.Integer, nullable=True),  # NULL: the alias was deleted
     sa.Column("action", sa.String(32), nullable=False),
     sa.Column("at", TIME, nullable=False),
-    sa.Column("actor", sa.String(256), nullable=False),
+    sa.Column("actor", ACTOR, nullable=False),
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("stack_parent_id", sa.Integer, sa.ForeignKey("alias_moves.id"), nullable=True),
     sa.Index(None, "model_id", "alias", "id"),
@@ -122,11 +145,10 @@ aliases = sa.Table(
     "aliases",
     metadata,
     sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id"), primary_key=True),
-    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("name", NAME, primary_key=True),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("move_id", sa.Integer, sa.ForeignKey("alias_moves.id"), nullable=False),
-    sa.Column("updated_at", TIME, nullable=False),
-    sa.Column("updated_by", sa.String(256), nullable=False),
+    *stamp("updated"),
     sa.ForeignKeyConstraint(
         ["model_id", "version"],
         ["versions.model_id", "versions.version"],
@@ -139,10 +161,10 @@ events = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("at", TIME, nullable=False, index=True),
-    sa.Column("actor", sa.String(256), nullable=False),
+    sa.Column("actor", ACTOR, nullable=False),
     sa.Column("action", sa.String(32), nullable=False),
-    sa.Column("model", sa.String(128), nullable=False),
-    sa.Column("alias", sa.String(128), nullable=True),
+    sa.Column("model", NAME, nullable=False),
+    sa.Column("alias", NAME, nullable=True),
     sa.Column("from_version", sa.Integer, nullable=True),
     sa.Column("to_version", sa.Integer, nullable=True),
     sa.Column("reason", sa.Text, nullable=True),
@@ -154,31 +176,27 @@ experiments = sa.Table(
     "experiments",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("model", sa.String(128), nullable=False, index=True),
-    sa.Column("running_model", sa.String(128), nullable=True, unique=True),
+    sa.Column("model", NAME, nullable=False, index=True),
+    sa.Column("running_model", NAME, nullable=True, unique=True),
     sa.Column("kind", sa.String(16), nullable=False),
-    sa.Column("alias", sa.String(128), nullable=False),
+    sa.Column("alias", NAME, nullable=False),
     sa.Column("production_version", sa.Integer, nullable=False),
     sa.Column("candidate_version", sa.Integer, nullable=False),
     sa.Column("percent", sa.Float, nullable=False),
     sa.Column("sticky", sa.String(256), nullable=True),
     sa.Column("policy", JSON, nullable=True),
     sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("started_at", TIME, nullable=False),
-    sa.Column("started_by", sa.String(256), nullable=False),
+    *stamp("started"),
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("updated_at", TIME, nullable=False),
-    sa.Column("ended_at", TIME, nullable=True),
-    sa.Column("ended_by", sa.String(256), nullable=True),
+    *stamp("ended", nullable=True),
     sa.Column("end_reason", sa.Text, nullable=True),
     sa.Column("statistics", JSON, nullable=True),
     sa.Column("next_check_at", sa.Float, nullable=True),  # the judge's lease (one replica)
 )
 
-version_lineage = sa.Table(
+version_lineage = _beside_versions(
     "version_lineage",
-    metadata,
-    sa.Column("version_id", sa.Integer, sa.ForeignKey("versions.id"), primary_key=True),
     sa.Column("lineage", JSON, nullable=True),
     sa.Column("reference", JSON, nullable=True),
 )
@@ -192,6 +210,6 @@ card_revisions = sa.Table(
     sa.Column("fields", JSON, nullable=False),
     sa.Column("markdown", sa.Text, nullable=False),
     sa.Column("created_at", TIME, nullable=False),
-    sa.Column("actor", sa.String(256), nullable=False),
+    sa.Column("actor", ACTOR, nullable=False),
     sa.UniqueConstraint("version_id", "revision"),
 )

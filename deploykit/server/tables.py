@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from deploykit.registry.tables import NAMING_CONVENTION, TIME
+from deploykit.registry.tables import ACTOR, NAMING_CONVENTION, TIME, stamp
 
 __all__ = [
     "metadata",
@@ -32,11 +32,10 @@ tokens = sa.Table(
     "tokens",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("name", ACTOR, nullable=False),  # shown as the actor of what the token does
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
-    sa.Column("created_at", TIME, nullable=False),
-    sa.Column("created_by", sa.String(256), nullable=False),
+    *stamp("created"),
     sa.Column("revoked_at", TIME, nullable=True),
 )
 

@@ -7,42 +7,35 @@ Create Date: 2025-01-01
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
+from deploykit.registry.migrations._frozen import ACTOR, JSON, NAME, TIME, stamp, surrogate_key
+
 revision: str = "0001"
 down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
-
-# Frozen copies of the types in deploykit/registry/tables.py as of this revision.
-JSON = sa.JSON(none_as_null=True)
-TIME = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
     op.create_table(
         "models",
-        sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("name", sa.String(128), nullable=False),
+        *surrogate_key("models"),
+        sa.Column("name", NAME, nullable=False),
         sa.Column("created_at", TIME, nullable=False),
         sa.Column("description", sa.Text, nullable=False, server_default=""),
         sa.Column("last_version", sa.Integer, nullable=False, server_default="0"),
-        sa.PrimaryKeyConstraint("id", name="pk_models"),
         sa.UniqueConstraint("name", name="uq_models_name"),
     )
     op.create_table(
         "versions",
-        sa.Column("id", sa.Integer, primary_key=True),
+        *surrogate_key("versions"),
         sa.Column("model_id", sa.Integer, nullable=False),
         sa.Column("version", sa.Integer, nullable=False),
         sa.Column("digest", sa.String(80), nullable=False),
         sa.Column("format", sa.String(32), nullable=False),
         sa.Column("size", sa.BigInteger, nullable=False),
         sa.Column("created_at", TIME, nullable=False),
-        sa.Column("author", sa.String(256), nullable=False),
+        sa.Column("author", ACTOR, nullable=False),
         sa.Column("estimator", sa.String(512), nullable=False),
         sa.Column("description", sa.Text, nullable=False, server_default=""),
         sa.Column("notebook", sa.String(1024), nullable=True),
@@ -53,7 +46,6 @@ def upgrade() -> None:
         sa.Column("params", JSON, nullable=False),
         sa.Column("data_fingerprint", JSON, nullable=True),
         sa.Column("environment", JSON, nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_versions"),
         sa.ForeignKeyConstraint(["model_id"], ["models.id"], name="fk_versions_model_id_models"),
         sa.UniqueConstraint("model_id", "version", name="uq_versions_model_id_version"),
     )
@@ -69,20 +61,17 @@ def upgrade() -> None:
     )
     op.create_table(
         "alias_moves",
-        sa.Column("id", sa.Integer, primary_key=True),
+        *surrogate_key("alias_moves"),
         sa.Column("model_id", sa.Integer, nullable=False),
-        sa.Column("alias", sa.String(128), nullable=False),
+        sa.Column("alias", NAME, nullable=False),
         sa.Column("from_version", sa.Integer, nullable=True),
         sa.Column("to_version", sa.Integer, nullable=True),
         sa.Column("action", sa.String(32), nullable=False),
         sa.Column("at", TIME, nullable=False),
-        sa.Column("actor", sa.String(256), nullable=False),
+        sa.Column("actor", ACTOR, nullable=False),
         sa.Column("reason", sa.Text, nullable=True),
         sa.Column("stack_parent_id", sa.Integer, nullable=True),
-        sa.PrimaryKeyConstraint("id", name="pk_alias_moves"),
-        sa.ForeignKeyConstraint(
-            ["model_id"], ["models.id"], name="fk_alias_moves_model_id_models"
-        ),
+        sa.ForeignKeyConstraint(["model_id"], ["models.id"], name="fk_alias_moves_model_id_models"),
         sa.ForeignKeyConstraint(
             ["stack_parent_id"],
             ["alias_moves.id"],
@@ -93,11 +82,10 @@ def upgrade() -> None:
     op.create_table(
         "aliases",
         sa.Column("model_id", sa.Integer, nullable=False),
-        sa.Column("name", sa.String(128), nullable=False),
+        sa.Column("name", NAME, nullable=False),
         sa.Column("version", sa.Integer, nullable=False),
         sa.Column("move_id", sa.Integer, nullable=False),
-        sa.Column("updated_at", TIME, nullable=False),
-        sa.Column("updated_by", sa.String(256), nullable=False),
+        *stamp("updated"),
         sa.PrimaryKeyConstraint("model_id", "name", name="pk_aliases"),
         sa.ForeignKeyConstraint(["model_id"], ["models.id"], name="fk_aliases_model_id_models"),
         sa.ForeignKeyConstraint(
@@ -111,17 +99,16 @@ def upgrade() -> None:
     )
     op.create_table(
         "events",
-        sa.Column("id", sa.Integer, primary_key=True),
+        *surrogate_key("events"),
         sa.Column("at", TIME, nullable=False),
-        sa.Column("actor", sa.String(256), nullable=False),
+        sa.Column("actor", ACTOR, nullable=False),
         sa.Column("action", sa.String(32), nullable=False),
-        sa.Column("model", sa.String(128), nullable=False),
-        sa.Column("alias", sa.String(128), nullable=True),
+        sa.Column("model", NAME, nullable=False),
+        sa.Column("alias", NAME, nullable=True),
         sa.Column("from_version", sa.Integer, nullable=True),
         sa.Column("to_version", sa.Integer, nullable=True),
         sa.Column("reason", sa.Text, nullable=True),
         sa.Column("details", JSON, nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_events"),
     )
     op.create_index("ix_events_at", "events", ["at"])
     op.create_index("ix_events_model_id", "events", ["model", "id"])

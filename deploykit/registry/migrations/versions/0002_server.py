@@ -10,39 +10,37 @@ they live in the registry database so that every replica shares them).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
+from deploykit.registry.migrations._frozen import (
+    ACTOR,
+    JSON,
+    NAME,
+    TIME,
+    bucket_key,
+    stamp,
+    surrogate_key,
+)
+
 revision: str = "0002"
 down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
-
-# Frozen copies of the types in deploykit/server/tables.py as of this revision.
-JSON = sa.JSON(none_as_null=True)
-TIME = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
     op.create_table(
         "tokens",
-        sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("name", sa.String(256), nullable=False),
+        *surrogate_key("tokens"),
+        sa.Column("name", ACTOR, nullable=False),
         sa.Column("role", sa.String(16), nullable=False),
         sa.Column("token_hash", sa.String(64), nullable=False),
-        sa.Column("created_at", TIME, nullable=False),
-        sa.Column("created_by", sa.String(256), nullable=False),
+        *stamp("created"),
         sa.Column("revoked_at", TIME, nullable=True),
-        sa.PrimaryKeyConstraint("id", name="pk_tokens"),
         sa.UniqueConstraint("token_hash", name="uq_tokens_token_hash"),
     )
     op.create_table(
         "telemetry_counts",
-        sa.Column("model", sa.String(128), nullable=False),
-        sa.Column("version", sa.Integer, nullable=False),
-        sa.Column("bucket", sa.BigInteger, nullable=False),
+        *bucket_key(),
         sa.Column("width", sa.Integer, nullable=False),
         sa.Column("requests", sa.BigInteger, nullable=False),
         sa.Column("errors_4xx", sa.BigInteger, nullable=False),
@@ -53,9 +51,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "telemetry_latency",
-        sa.Column("model", sa.String(128), nullable=False),
-        sa.Column("version", sa.Integer, nullable=False),
-        sa.Column("bucket", sa.BigInteger, nullable=False),
+        *bucket_key(),
         sa.Column("le_index", sa.Integer, nullable=False),
         sa.Column("count", sa.BigInteger, nullable=False),
         sa.PrimaryKeyConstraint(
@@ -64,13 +60,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "feedback",
-        sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("model", sa.String(128), nullable=False),
+        *surrogate_key("feedback"),
+        sa.Column("model", NAME, nullable=False),
         sa.Column("request_id", sa.String(128), nullable=False),
         sa.Column("label", JSON, nullable=True),
         sa.Column("at", TIME, nullable=False),
-        sa.Column("actor", sa.String(256), nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_feedback"),
+        sa.Column("actor", ACTOR, nullable=False),
     )
     op.create_index("ix_feedback_model_request_id", "feedback", ["model", "request_id"])
 

@@ -9,27 +9,21 @@ The tables are described in deploykit/monitoring/tables.py.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
+from deploykit.registry.migrations._frozen import JSON, NAME, stamp, surrogate_key
+
 revision: str = "0003"
 down_revision: str | None = "0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
-
-# Frozen copies of the types in deploykit/monitoring/tables.py as of this revision.
-JSON = sa.JSON(none_as_null=True)
-TIME = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
     op.create_table(
         "alert_rules",
-        sa.Column("id", sa.Integer, nullable=False),
-        sa.Column("model", sa.String(128), nullable=False),
-        sa.Column("name", sa.String(128), nullable=False),
+        *surrogate_key("alert_rules"),
+        sa.Column("model", NAME, nullable=False),
+        sa.Column("name", NAME, nullable=False),
         sa.Column("metric", sa.String(32), nullable=False),
         sa.Column("threshold", sa.Float, nullable=False),
         sa.Column("window_seconds", sa.Integer, nullable=False),
@@ -38,19 +32,16 @@ def upgrade() -> None:
         sa.Column("webhook", sa.String(2048), nullable=True),
         sa.Column("cooldown_seconds", sa.Integer, nullable=False),
         sa.Column("enabled", sa.Boolean, nullable=False),
-        sa.Column("created_at", TIME, nullable=False),
-        sa.Column("created_by", sa.String(256), nullable=False),
+        *stamp("created"),
         sa.Column("next_check_at", sa.Float, nullable=True),
         sa.Column("last_fired_at", sa.Float, nullable=True),
-        sa.PrimaryKeyConstraint("id", name="pk_alert_rules"),
         sa.UniqueConstraint("model", "name", name="uq_alert_rules_model_name"),
     )
     op.create_table(
         "drift_settings",
-        sa.Column("model", sa.String(128), nullable=False),
+        sa.Column("model", NAME, nullable=False),
         sa.Column("options", JSON, nullable=False),
-        sa.Column("updated_at", TIME, nullable=False),
-        sa.Column("updated_by", sa.String(256), nullable=False),
+        *stamp("updated"),
         sa.PrimaryKeyConstraint("model", name="pk_drift_settings"),
     )
 

@@ -16,17 +16,13 @@ which signs the request id of each predict answer (deploykit/server/request_ids.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
+from deploykit.registry.migrations._frozen import TIME
+
 revision: str = "0005"
 down_revision: str | None = "0004"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
-
-TIME = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:

@@ -14,18 +14,13 @@ neither; their card is rendered on read from what the version holds.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
+from deploykit.registry.migrations._frozen import ACTOR, JSON, TIME, surrogate_key
+
 revision: str = "0007"
 down_revision: str | None = "0006_experiments"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
-
-TIME = sa.DateTime(timezone=True)
-JSON = sa.JSON(none_as_null=True)
 
 
 def upgrade() -> None:
@@ -41,20 +36,17 @@ def upgrade() -> None:
     )
     op.create_table(
         "card_revisions",
-        sa.Column("id", sa.Integer, nullable=False),
+        *surrogate_key("card_revisions"),
         sa.Column("version_id", sa.Integer, nullable=False),
         sa.Column("revision", sa.Integer, nullable=False),
         sa.Column("fields", JSON, nullable=False),
         sa.Column("markdown", sa.Text, nullable=False),
         sa.Column("created_at", TIME, nullable=False),
-        sa.Column("actor", sa.String(256), nullable=False),
+        sa.Column("actor", ACTOR, nullable=False),
         sa.ForeignKeyConstraint(
             ["version_id"], ["versions.id"], name="fk_card_revisions_version_id_versions"
         ),
-        sa.PrimaryKeyConstraint("id", name="pk_card_revisions"),
-        sa.UniqueConstraint(
-            "version_id", "revision", name="uq_card_revisions_version_id_revision"
-        ),
+        sa.UniqueConstraint("version_id", "revision", name="uq_card_revisions_version_id_revision"),
     )
 
 

@@ -12,19 +12,17 @@ pushed before this revision: they serve with scikit-learn, as they always did.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
+from deploykit.registry.migrations._frozen import JSON
+
 revision: str = "0008"
 down_revision: str | None = "0007"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.add_column("versions", sa.Column("runtime", sa.JSON(none_as_null=True), nullable=True))
+    op.add_column("versions", sa.Column("runtime", JSON, nullable=True))
 
 
 def downgrade() -> None:
