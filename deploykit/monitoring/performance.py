@@ -379,12 +379,19 @@ def _window(
 
 def _inputs(table: pa.Table, evidence: CalibrationEvidence) -> Any:
     """The window's logged inputs, the evaluation's columns in its order (a DataFrame),
-    or None when any of them was not logged."""
+    or None when any of them was not logged. An array model's evaluation names its
+    columns by position, its log maybe by the signature's names: as many logged input
+    columns as the evaluation had are taken for the same inputs."""
     from deploykit.monitoring.logs import INPUT
 
     columns = [f"{INPUT}{c}" for c in evidence.input_columns]
-    if not columns or not all(c in table.column_names for c in columns):
+    if not columns:
         return None
+    if not all(c in table.column_names for c in columns):
+        logged = [c for c in table.column_names if c.startswith(INPUT)]
+        if len(logged) != len(columns):
+            return None
+        columns = logged
     return table.select(columns).to_pandas()
 
 
@@ -484,6 +491,8 @@ def _log_columns(record: ModelVersion, profile: ReferenceProfile | None) -> list
     if evidence is not None:
         columns += [f"{PROBABILITY}{c}" for c in evidence.classes]
         columns += [f"{INPUT}{c}" for c in (*evidence.columns, *evidence.input_columns)]
+    if profile is not None:  # every input: rows whose inputs are identical are one case
+        columns += [f"{INPUT}{f.name}" for f in profile.features]
     columns += [f"{INPUT}{name}" for name in _ranges(profile)]
     return list(dict.fromkeys(columns))
 

@@ -150,12 +150,13 @@ def settings_for(home: Path) -> Settings:
 
 
 def log_rows(reg: Registry, model, name: str, X: pd.DataFrame, at: datetime, tag: str) -> None:
-    proba = model.predict_proba(X)
+    data = X if hasattr(model, "feature_names_in_") else X.to_numpy()  # an array model
+    proba = model.predict_proba(data)
     columns = {
         "request_id": pa.array([f"{tag}{i}" for i in range(len(X))]),
         "timestamp": pa.array([at] * len(X), type=pa.timestamp("us", tz="UTC")),
         "version": pa.array(np.ones(len(X), dtype=np.int64)),
-        "prediction": pa.array(model.predict(X)),
+        "prediction": pa.array(model.predict(data)),
     }
     for j, c in enumerate(model.classes_):
         columns[f"probability.{c}"] = pa.array(proba[:, j])
@@ -197,3 +198,23 @@ def test_the_registry_reports_the_effective_rows_and_says_how_it_counted(tmp_pat
     again = EstimatedPerformance.from_dict(result.to_dict())
     assert again.repeats == result.repeats
     assert again.windows[0].effective_rows == pytest.approx(first.effective_rows)
+
+
+def test_an_array_models_logged_inputs_are_found_under_other_names(tmp_path: Path) -> None:
+    # evaluated on an array (columns by position), logged under the signature's names
+    rng = np.random.default_rng(7)
+    X, y = draw(rng, 6000)
+    model = LogisticRegression().fit(X[:3000], y[:3000])
+    report = evaluate(model, X[3000:5000], y[3000:5000])
+    assert report.evidence["input_columns"] == ["0", "1", "2", "3", "4"]
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    logged = pd.DataFrame(X[5000:5100], columns=[f"f{i}" for i in range(5)])
+    repeated = logged.iloc[rng.integers(0, 100, size=2000)]
+    with Registry(settings_for(tmp_path)) as reg:
+        reg.push(model, "arr", X=X[:3000], evaluation=report, deploy=True)
+        log_rows(reg, model, "arr", repeated, now - timedelta(minutes=5), "a")
+        result = reg.estimated_performance("arr", since=now - timedelta(hours=1), until=now)
+    assert result.repeats is not None
+    assert "2000 rows are 100 distinct inputs" in result.repeats
+    assert result.overall.effective_rows is not None
+    assert result.overall.effective_rows < 120
