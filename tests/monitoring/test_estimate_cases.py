@@ -218,3 +218,42 @@ def test_an_array_models_logged_inputs_are_found_under_other_names(tmp_path: Pat
     assert "2000 rows are 100 distinct inputs" in result.repeats
     assert result.overall.effective_rows is not None
     assert result.overall.effective_rows < 120
+
+
+def test_multiclass_bands_count_cases_as_label_draws_per_case_show() -> None:
+    # the estimator's own model of a window: one label per case, drawn from its calibrated
+    # probabilities, copied to every row of the case. The band must cover the realized
+    # macro metrics as often as it claims; counting rows, it does not.
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(
+        n_samples=20_000, n_features=6, n_informative=4, n_classes=3, random_state=8
+    )
+    model = LogisticRegression(max_iter=500).fit(X[:5000], y[:5000])
+    evidence = CalibrationEvidence.from_dict(evaluate(model, X[5000:15000], y[5000:15000]).evidence)
+    rng = np.random.default_rng(9)
+    rows = rng.integers(0, 120, size=3000)
+    Xw = X[15000:15120][rows]
+    proba, pred = model.predict_proba(Xw), model.predict(Xw)
+    cases = window_cases(evidence, Xw)
+    assert cases is not None
+    assert cases.distinct <= 120
+    by_case = estimate_classification(evidence, proba, pred.astype(str), cases=cases)
+    by_row = estimate_classification(evidence, proba, pred.astype(str))
+    cal = np.column_stack([m(proba[:, j]) for j, m in enumerate(evidence.maps)])
+    cal /= cal.sum(axis=1, keepdims=True)
+    first = np.unique(cases.index, return_index=True)[1]  # one row per case
+    covered = {"case": 0, "row": 0}
+    draws = 200
+    for _ in range(draws):
+        per_case = (rng.random(len(first))[:, None] > np.cumsum(cal[first], axis=1)).sum(axis=1)
+        labels = per_case[cases.index]
+        for metric, value in (
+            ("accuracy", skm.accuracy_score(labels, pred)),
+            ("f1_macro", skm.f1_score(labels, pred, average="macro")),
+            ("roc_auc", skm.roc_auc_score(labels, proba, multi_class="ovr")),
+        ):
+            covered["case"] += by_case[metric].covers(value)
+            covered["row"] += by_row[metric].covers(value)
+    assert covered["case"] >= 0.85 * 3 * draws
+    assert covered["row"] <= 0.6 * 3 * draws
