@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from deploykit.monitoring.cases import repeats, row_keys
+
 __all__ = ["CalibrationEvidence", "CalibrationMap", "build_evidence"]
 
 _MAX_POINTS = 400  # points (isotonic blocks) kept per calibration map
@@ -133,6 +135,11 @@ class CalibrationEvidence:
     abs_error: tuple[float, ...] = ()
     isotonic: tuple[CalibrationMap, ...] = ()
     brier: Mapping[str, float] = dataclasses.field(default_factory=dict)  # cross-validated
+    # how often the evaluation's rows (distinct cases) share inputs, or scores, by chance:
+    # whether identical rows in a window are the same case seen again (monitoring.cases)
+    input_columns: tuple[str, ...] = ()  # the inputs hashed, as the log names them
+    input_repeats: int | None = None  # rows repeating an earlier row's inputs (None: unknown)
+    score_repeats: int | None = None  # ... an earlier row's scores (classifiers)
 
     @property
     def calibration(self) -> str | None:
@@ -161,6 +168,11 @@ class CalibrationEvidence:
                 d["isotonic"] = [m.to_dict() for m in self.isotonic]
             if self.brier:
                 d["brier"] = dict(self.brier)
+        if self.input_columns:
+            d["input_columns"] = list(self.input_columns)
+        for key in ("input_repeats", "score_repeats"):
+            if getattr(self, key) is not None:
+                d[key] = getattr(self, key)
         return d
 
     @classmethod
@@ -179,6 +191,9 @@ class CalibrationEvidence:
             abs_error=tuple(float(v) for v in d.get("abs_error", ())),
             isotonic=tuple(CalibrationMap.from_dict(m) for m in d.get("isotonic", ())),
             brier={str(k): float(v) for k, v in (d.get("brier") or {}).items()},
+            input_columns=tuple(str(c) for c in d.get("input_columns", ())),
+            input_repeats=None if d.get("input_repeats") is None else int(d["input_repeats"]),
+            score_repeats=None if d.get("score_repeats") is None else int(d["score_repeats"]),
         )
 
     def matrix(self) -> np.ndarray:
@@ -205,7 +220,8 @@ def build_evidence(
 ) -> CalibrationEvidence | None:
     """The evidence of one evaluation; None when the model gives no scores to calibrate."""
     if task == "regression":
-        return _regression(y, y_pred, X, seed)
+        evidence = _regression(y, y_pred, X, seed)
+        return None if evidence is None else dataclasses.replace(evidence, **_input_repeats(X))
     if proba is None or classes is None:
         return None
     proba = np.asarray(proba, dtype=np.float64)
@@ -238,7 +254,29 @@ def build_evidence(
         maps=maps,
         isotonic=() if kind == "isotonic" else isotonic,
         brier={k: round(float(v.mean()), 6) for k, v in brier.items()},
+        score_repeats=repeats(row_keys(proba)),
+        **_input_repeats(X),
     )
+
+
+def _input_repeats(X: Any) -> dict[str, Any]:
+    """The evaluation inputs' column names (as the prediction log names them) and how many
+    rows repeat an earlier row's inputs; nothing when the inputs cannot be hashed."""
+    if X is None:
+        return {}
+    import pandas as pd
+
+    if isinstance(X, pd.DataFrame):
+        frame = X
+    else:
+        array = np.asarray(X)
+        if array.ndim != 2:
+            return {}
+        frame = pd.DataFrame(array)
+    found = repeats(row_keys(frame))
+    if found is None:
+        return {}
+    return {"input_columns": tuple(str(c) for c in frame.columns), "input_repeats": found}
 
 
 def _logit(s: np.ndarray) -> np.ndarray:

@@ -17,8 +17,11 @@ probabilities: per row, the gradient's variance under a Bernoulli or one-hot
 categorical draw, so that the classes' covariances in a macro average count), and the
 calibration was learned from a finite evaluation (each isotonic block's level is
 uncertain as a proportion of its rows: the fewer rows behind the calibration, the
-wider the band). ``confidence`` = 0.9 gives the 5%-95% band. Everything is vectorized:
-one ``np.interp`` per map and one sort per class per window.
+wider the band). A case seen again (rows with identical inputs, when the inputs tell
+cases apart: :mod:`deploykit.monitoring.cases`) has one label for all its rows, so the
+first variance sums per case, not per row: 5,000 rows of 171 cases are worth about
+171 independent rows, not 5,000. ``confidence`` = 0.9 gives the 5%-95% band.
+Everything is vectorized: one ``np.interp`` per map and one sort per class per window.
 
 Regressors (direct loss estimation, as NannyML's DLE): a ``HistGradientBoostingRegressor``
 learns ``|error|`` (and ``error**2``) from the inputs and the prediction on the evaluation
@@ -40,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from deploykit.monitoring.calibration import CalibrationEvidence
+from deploykit.monitoring.cases import Cases
 
 __all__ = [
     "CLASSIFICATION_METRICS",
@@ -203,24 +207,78 @@ class _MapError:
         return total
 
 
+class _Repeated:
+    """The binary realized metric's variance given the scores when rows repeat: per case
+    ``G_u^2 p_u (1 - p_u)`` (``G_u`` the sum of the case's gradients), mixed with the
+    per-row sum as ``(1 - rho) * per row + rho * per case``."""
+
+    def __init__(self, cases: Cases, v: np.ndarray, pos: np.ndarray) -> None:
+        index = cases.index
+        self.index, self.share = index, cases.share
+        counts = np.bincount(index).astype(np.float64)
+        self.counts = counts
+        self.v = np.bincount(index, weights=v) / counts  # one score, so one p, per case
+        positive = np.bincount(index, weights=pos, minlength=len(counts))
+        # linear gradients a * positive + b: G_u = a * positive_u + b * count_u
+        self.sums = (
+            float(positive * positive @ self.v),
+            float(positive * counts @ self.v),
+            float(counts * counts @ self.v),
+        )
+
+    def linear(self, per_row: float, a: float, b: float) -> float:
+        pp, pc, cc = self.sums
+        per_case = a * a * pp + 2 * a * b * pc + b * b * cc
+        return (1.0 - self.share) * per_row + self.share * per_case
+
+    def binary(self, per_row: float, grad: np.ndarray) -> float:
+        g = np.bincount(self.index, weights=grad, minlength=len(self.counts))
+        return (1.0 - self.share) * per_row + self.share * float(g * g @ self.v)
+
+
+def _repeated_multiclass(cases: Cases, per_row: float, grad: np.ndarray, P: np.ndarray) -> float:
+    """As :class:`_Repeated`, for one-hot labels: per case ``G_u' (diag(P_u) - P_u P_u')
+    G_u``."""
+    index = cases.index
+    counts = np.bincount(index).astype(np.float64)
+    size = len(counts)
+    G = np.column_stack(
+        [np.bincount(index, weights=grad[:, j], minlength=size) for j in range(P.shape[1])]
+    )
+    Pu = (
+        np.column_stack(
+            [np.bincount(index, weights=P[:, j], minlength=size) for j in range(P.shape[1])]
+        )
+        / counts[:, None]
+    )
+    mean = np.sum(G * Pu, axis=1)
+    per_case = float(np.sum(G * G * Pu) - mean @ mean)
+    return (1.0 - cases.share) * per_row + cases.share * per_case
+
+
 def estimate_classification(
     evidence: CalibrationEvidence,
     proba: np.ndarray,
     predicted: np.ndarray | None = None,
     *,
+    cases: Cases | None = None,
     confidence: float = 0.9,
 ) -> dict[str, MetricEstimate]:
     """Estimated metrics of one window from the model's scores.
 
     ``proba`` is (rows, classes) in ``evidence.classes`` order (rows with NaN are
-    dropped); ``predicted`` the model's labels as strings (else the top score's class).
+    dropped); ``predicted`` the model's labels as strings (else the top score's class);
+    ``cases`` which rows are the same case seen again (:func:`~deploykit.monitoring.
+    cases.find_cases`; None: every row its own case).
 
     Every metric is a function f of the window's labels; with the calibrated
     probabilities P in their place it is the estimate. Its band adds two variances,
     both from the gradient g of f in P: the realized metric's own, given the scores
     (labels drawn from P: sum of g' Cov(y_i) g over rows, the delta method), and the
     calibration maps' (how far the estimate moves as the maps' isotonic blocks do, so
-    wider for a small evaluation).
+    wider for a small evaluation). Rows of one case share their label: the realized
+    metric's variance sums per case, ``(sum of its rows' g)' Cov(y) (...)``, mixed with
+    the per-row sum by the share of identical rows that are repeats (``cases.share``).
     """
     proba = np.asarray(proba, dtype=np.float64)
     if proba.ndim != 2 or proba.shape[1] != len(evidence.classes):
@@ -228,9 +286,12 @@ def estimate_classification(
             f"proba must have {len(evidence.classes)} columns ({', '.join(evidence.classes)}); "
             f"got shape {proba.shape}"
         )
+    if cases is not None and cases.rows != len(proba):
+        raise ValueError(f"cases must have one entry per row ({len(proba)}); got {cases.rows}")
     ok = np.isfinite(proba).all(axis=1)
     if not ok.all():  # rows logged without scores
         proba = proba[ok]
+        cases = None if cases is None else cases.subset(ok)
     classes = np.asarray(evidence.classes)
     if predicted is None:
         labels = proba.argmax(axis=1)
@@ -268,16 +329,22 @@ def estimate_classification(
             linear["recall"] = (recall, 1.0 / total, -recall / total)
             f1 = 2 * a_ / (k + total)
             linear["f1"] = (f1, 2.0 / (k + total), -f1 / (k + total))
+        repeated = None if cases is None else _Repeated(cases, v, pos)
         for metric, (value, a, b) in linear.items():
             h = a * h_pos + b * h_one
-            var = (a + b) ** 2 * v_pos + b * b * (v_all - v_pos) + float(h * h @ var_block)
-            out[metric] = _band(value, var, z)
+            var = (a + b) ** 2 * v_pos + b * b * (v_all - v_pos)
+            if repeated is not None:
+                var = repeated.linear(var, a, b)
+            out[metric] = _band(value, var + float(h * h @ var_block), z)
         auc, grad = _auc(raw[:, 0], p)
         if grad is None:
             out["roc_auc"] = MetricEstimate(None)
         else:
             h = maps.per_block(grad)
-            out["roc_auc"] = _band(auc, float(grad * grad @ v) + float(h * h @ var_block), z)
+            var = float(grad * grad @ v)
+            if repeated is not None:
+                var = repeated.binary(var, grad)
+            out["roc_auc"] = _band(auc, var + float(h * h @ var_block), z)
         return {m: out.get(m, MetricEstimate(None)) for m in names}
     raw = proba
     k = len(classes)
@@ -308,6 +375,8 @@ def estimate_classification(
         # labels are one-hot draws from P: Var = sum_i g_i' (diag(P_i) - P_i P_i') g_i
         mean = np.sum(grad * P, axis=1, keepdims=True)
         var = float(np.sum(grad * grad * P) - np.sum(mean * mean))
+        if cases is not None:
+            var = _repeated_multiclass(cases, var, grad, P)
         # through the normalization P = cal / sum(cal), to each map's calibrated value
         by_map = np.where(sums > 0, (grad - mean) / np.where(sums > 0, sums, 1.0), 0.0)
         out[metric] = _band(value, var + maps.variance(by_map), z)
@@ -339,9 +408,15 @@ class ErrorModel:
         self.rows = len(abs_error)
 
     def estimate(
-        self, X: np.ndarray, prediction: np.ndarray, *, confidence: float = 0.9
+        self,
+        X: np.ndarray,
+        prediction: np.ndarray,
+        *,
+        cases: Cases | None = None,
+        confidence: float = 0.9,
     ) -> dict[str, MetricEstimate]:
-        """Estimated MAE and RMSE of one window (``X`` in ``columns`` order)."""
+        """Estimated MAE and RMSE of one window (``X`` in ``columns`` order); ``cases``
+        which rows are the same case seen again (their errors are one draw)."""
         data = np.column_stack([np.asarray(X, dtype=np.float64), np.asarray(prediction, float)])
         n = len(data)
         if n == 0:
@@ -351,9 +426,11 @@ class ErrorModel:
         sq_hat = np.maximum(self._models[1].predict(data), 0.0)
         mae = float(abs_hat.mean())
         mse = float(sq_hat.mean())
-        # realized noise around the model, and the model's own error (fitted on self.rows)
-        mae_var = self._spread[0] * (1.0 / n + 1.0 / self.rows)
-        mse_var = self._spread[1] * (1.0 / n + 1.0 / self.rows)
+        # realized noise around the model (a mean over the window's independent cases),
+        # and the model's own error (fitted on self.rows)
+        effective = n if cases is None else cases.effective_rows
+        mae_var = self._spread[0] * (1.0 / effective + 1.0 / self.rows)
+        mse_var = self._spread[1] * (1.0 / effective + 1.0 / self.rows)
         rmse = math.sqrt(mse)
         rmse_var = mse_var / (4 * mse) if mse > 0 else 0.0
         inf = math.inf
@@ -381,11 +458,12 @@ def estimate_regression(
     prediction: np.ndarray,
     *,
     key: str | None = None,
+    cases: Cases | None = None,
     confidence: float = 0.9,
 ) -> dict[str, MetricEstimate]:
     """Estimated MAE and RMSE of one window: ``X`` holds ``evidence.columns``."""
     model = error_model(key, evidence) if key else ErrorModel(evidence)
-    return model.estimate(X, prediction, confidence=confidence)
+    return model.estimate(X, prediction, cases=cases, confidence=confidence)
 
 
 def outside_share(

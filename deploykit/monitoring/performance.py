@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from deploykit.monitoring.calibration import CalibrationEvidence
+from deploykit.monitoring.cases import Cases, describe, window_cases
 from deploykit.monitoring.estimate import (
     MIN_ROWS,
     SUPPORT_THRESHOLD,
@@ -58,7 +59,9 @@ HEADLINE = {"binary": "accuracy", "multiclass": "accuracy", "regression": "mae"}
 @dataclasses.dataclass(frozen=True)
 class EstimatedWindow:
     """One window: each metric's estimate and band (and realized value), and whether to
-    believe it (``trusted``; ``reasons`` say why not)."""
+    believe it (``trusted``; ``reasons`` say why not). ``effective_rows``: how many
+    independent rows the band counted (fewer than ``rows`` when rows with identical
+    inputs are one case seen again; None: nothing estimated)."""
 
     since: datetime | None
     until: datetime | None
@@ -68,6 +71,7 @@ class EstimatedWindow:
     trusted: bool
     reasons: tuple[str, ...] = ()
     outside_support: float | None = None
+    effective_rows: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +83,7 @@ class EstimatedWindow:
             "trusted": self.trusted,
             "reasons": list(self.reasons),
             "outside_support": self.outside_support,
+            "effective_rows": self.effective_rows,
         }
 
     @classmethod
@@ -88,6 +93,7 @@ class EstimatedWindow:
             return None if value is None else datetime.fromisoformat(value)
 
         support = d.get("outside_support")
+        effective = d.get("effective_rows")
         return cls(
             since=when("since"),
             until=when("until"),
@@ -97,6 +103,7 @@ class EstimatedWindow:
             trusted=bool(d.get("trusted", False)),
             reasons=tuple(d.get("reasons", ())),
             outside_support=None if support is None else float(support),
+            effective_rows=None if effective is None else float(effective),
         )
 
 
@@ -106,7 +113,9 @@ class EstimatedPerformance:
 
     ``reference`` holds the metrics measured at push (the evaluation); ``headline`` names
     the metric front ends show first (accuracy, or MAE for regressors); ``calibration``
-    says how the scores were calibrated (which map, from how many labelled rows).
+    says how the scores were calibrated (which map, from how many labelled rows);
+    ``repeats`` how the band counted the rows: a case seen again (identical inputs) has
+    one label, so its rows count once (``overall.effective_rows``).
     """
 
     model: str
@@ -120,6 +129,7 @@ class EstimatedPerformance:
     windows: tuple[EstimatedWindow, ...] = ()
     step_seconds: int | None = None
     calibration: str | None = None
+    repeats: str | None = None
 
     @property
     def estimate(self) -> MetricEstimate | None:
@@ -152,6 +162,8 @@ class EstimatedPerformance:
         )
         if self.calibration:
             lines.append(f"calibration: {self.calibration}")
+        if self.repeats:
+            lines.append(f"rows: {self.repeats}")
         if not self.overall.trusted:
             lines += [f"untrusted: {r}" for r in self.overall.reasons]
         return "\n".join(lines)
@@ -169,6 +181,7 @@ class EstimatedPerformance:
             "windows": [w.to_dict() for w in self.windows],
             "step_seconds": self.step_seconds,
             "calibration": self.calibration,
+            "repeats": self.repeats,
         }
 
     @classmethod
@@ -185,6 +198,7 @@ class EstimatedPerformance:
             windows=tuple(EstimatedWindow.from_dict(w) for w in d.get("windows", ())),
             step_seconds=d.get("step_seconds"),
             calibration=d.get("calibration"),
+            repeats=d.get("repeats"),
         )
 
 
@@ -282,7 +296,8 @@ def _window(
     since: datetime | None,
     until: datetime | None,
     task: str | None,
-) -> EstimatedWindow:
+) -> tuple[EstimatedWindow, str | None]:
+    """One window's estimate, and how its band counted the rows (in words)."""
     from deploykit.monitoring.logs import PROBABILITY
 
     part = table.slice(rows.start, rows.stop - rows.start)
@@ -295,10 +310,13 @@ def _window(
     if evidence is None or n == 0:
         reasons = untrusted_reasons(evidence=evidence, rows=n, outside=outside)
         empty = {m: MetricEstimate(None) for m in names}
-        return EstimatedWindow(since, until, n, labelled, empty, False, tuple(reasons), outside)
+        window = EstimatedWindow(since, until, n, labelled, empty, False, tuple(reasons), outside)
+        return window, None
     predictions = part.column("prediction").to_numpy(zero_copy_only=False)
     proba = None
     scored = n
+    logged = _inputs(part, evidence)
+    cases: Cases | None = None
     if evidence.task == "regression":
         X = np.column_stack(
             [
@@ -306,11 +324,13 @@ def _window(
                 for c in evidence.columns
             ]
         )
+        cases = window_cases(evidence, inputs=logged)
         metrics = estimate_regression(
             evidence,
             X,
             np.asarray(predictions, dtype=np.float64),
             key=key,
+            cases=cases,
             confidence=confidence,
         )
     else:
@@ -324,7 +344,10 @@ def _window(
             )
             scored = int(np.isfinite(proba).all(axis=1).sum())
             text = np.asarray(predictions).astype(str)
-            metrics = estimate_classification(evidence, proba, text, confidence=confidence)
+            cases = window_cases(evidence, inputs=logged, scores=proba)
+            metrics = estimate_classification(
+                evidence, proba, text, cases=cases, confidence=confidence
+            )
         else:
             scored = 0
             metrics = {m: MetricEstimate(None) for m in names}
@@ -342,7 +365,34 @@ def _window(
             "(the server logs them for classifiers with predict_proba)",
         )
     trusted = used >= MIN_ROWS and not [r for r in reasons if "without class" not in r]
-    return EstimatedWindow(since, until, n, labelled, metrics, trusted, tuple(reasons), outside)
+    if cases is not None and cases.rows != used:  # rows without scores are not counted
+        cases = (
+            cases.subset(np.asarray(np.isfinite(proba).all(axis=1))) if proba is not None else None
+        )
+    effective = (cases.effective_rows if cases is not None else float(used)) if used else None
+    window = EstimatedWindow(
+        since, until, n, labelled, metrics, trusted, tuple(reasons), outside, effective
+    )
+    by = "inputs" if logged is not None or evidence.task == "regression" else "scores"
+    return window, describe(evidence, cases, used, key=by) if used else None
+
+
+def _inputs(table: pa.Table, evidence: CalibrationEvidence) -> Any:
+    """The window's logged inputs, the evaluation's columns in its order (a DataFrame),
+    or None when any of them was not logged. An array model's evaluation names its
+    columns by position, its log maybe by the signature's names: as many logged input
+    columns as the evaluation had are taken for the same inputs."""
+    from deploykit.monitoring.logs import INPUT
+
+    columns = [f"{INPUT}{c}" for c in evidence.input_columns]
+    if not columns:
+        return None
+    if not all(c in table.column_names for c in columns):
+        logged = [c for c in table.column_names if c.startswith(INPUT)]
+        if len(logged) != len(columns):
+            return None
+        columns = logged
+    return table.select(columns).to_pandas()
 
 
 def estimate_table(
@@ -388,7 +438,7 @@ def estimate_table(
         support_threshold=support_threshold,
         task=task,
     )
-    overall = window(slice(0, table.num_rows), since=span.since, until=span.until)
+    overall, repeats = window(slice(0, table.num_rows), since=span.since, until=span.until)
     windows = []
     edges = span.edges
     if edges:
@@ -396,7 +446,7 @@ def estimate_table(
         cuts = np.searchsorted(stamps, bounds, side="left")
         for i in range(len(edges) - 1):
             rows = slice(int(cuts[i]), int(cuts[i + 1]))
-            windows.append(window(rows, since=edges[i], until=edges[i + 1]))
+            windows.append(window(rows, since=edges[i], until=edges[i + 1])[0])
     return EstimatedPerformance(
         model=record.model,
         version=record.version,
@@ -409,6 +459,7 @@ def estimate_table(
         windows=tuple(windows),
         step_seconds=span.step,
         calibration=None if evidence is None else evidence.calibration,
+        repeats=repeats,
     )
 
 
@@ -439,7 +490,9 @@ def _log_columns(record: ModelVersion, profile: ReferenceProfile | None) -> list
     columns = ["timestamp", "request_id", "prediction"]
     if evidence is not None:
         columns += [f"{PROBABILITY}{c}" for c in evidence.classes]
-        columns += [f"{INPUT}{c}" for c in evidence.columns]
+        columns += [f"{INPUT}{c}" for c in (*evidence.columns, *evidence.input_columns)]
+    if profile is not None:  # every input: rows whose inputs are identical are one case
+        columns += [f"{INPUT}{f.name}" for f in profile.features]
     columns += [f"{INPUT}{name}" for name in _ranges(profile)]
     return list(dict.fromkeys(columns))
 

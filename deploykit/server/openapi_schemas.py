@@ -292,6 +292,12 @@ MONITORING: dict[str, Any] = {
                 "description": "How the scores were calibrated: which map (isotonic, Platt "
                 "scaling, the scores as they are), fitted on how many labelled rows",
             },
+            "repeats": {
+                "type": ["string", "null"],
+                "description": "How the band counted the rows: rows with identical inputs "
+                "are one case seen again (one label), when the evaluation's inputs tell "
+                "cases apart; overall.effective_rows gives the count",
+            },
         },
     },
     "EstimatedWindow": {
@@ -315,6 +321,11 @@ MONITORING: dict[str, Any] = {
             "trusted": {"type": "boolean"},
             "reasons": {"type": "array", "items": {"type": "string"}},
             "outside_support": _NUMBER_OR_NULL,
+            "effective_rows": {
+                **_NUMBER_OR_NULL,
+                "description": "How many independent rows the band counted (fewer than "
+                "rows when the same cases repeat)",
+            },
         },
     },
     "DriftOptions": {

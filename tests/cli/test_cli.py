@@ -396,6 +396,9 @@ def test_estimated_prints_the_band_and_how_the_scores_were_calibrated(home, caps
     assert re.search(r"accuracy\s+0\.\d{4}\s+\[0\.\d{4}, [01]\.\d{4}\]", out)
     assert "calibration: " in out
     assert "fitted on 1000 labelled rows" in out
+    # distinct logged inputs: every row counts, and the report says so
+    assert "rows: 1000 rows, each counted as an independent case" in out
     code, out, _ = run(capsys, "estimated", "churn", "--since", "2h", "--json")
     assert code == 0
     assert "1000 labelled rows" in json.loads(out)["calibration"]
+    assert json.loads(out)["overall"]["effective_rows"] == 1000
