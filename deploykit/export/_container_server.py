@@ -170,19 +170,6 @@ async def _send(send: Any, status: int, payload: bytes, request_id: str | None) 
     await send({"type": "http.response.body", "body": payload})
 
 
-async def _read_body(receive: Any) -> bytes:
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise wire.too_large(MAX_BODY)
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
-
-
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
         while True:
@@ -208,7 +195,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         try:
             wire.check_json_type(headers.get("content-type"))
             wire.check_length(headers.get("content-length"), MAX_BODY)
-            answer = predict(await _read_body(receive), scope.get("query_string", b""), request_id)
+            answer = predict(
+                await wire.read_body(receive, MAX_BODY), scope.get("query_string", b""), request_id
+            )
             status, payload = 200, wire.dumps(answer)
         except DeployKitError as exc:
             status, payload = wire.status_of(exc), wire.dumps(wire.error_body(exc, request_id))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -39,6 +40,7 @@ __all__ = [
     "parse_json",
     "public",
     "public_problems",
+    "read_body",
     "request_id_from",
     "status_of",
     "too_large",
@@ -208,6 +210,32 @@ def too_large(limit: int) -> PayloadTooLargeError:
         f"The request body exceeds {limit} bytes, the most this server takes "
         "(server option max_body_bytes). Send fewer rows per request."
     )
+
+
+async def read_body(
+    receive: Any, limit: int, check: Callable[[bytes], None] | None = None
+) -> bytes:
+    """An ASGI request's body, refused as soon as it grows past ``limit`` bytes: a client
+    cannot make the server hold more than that. ``check`` sees each chunk as it arrives,
+    to refuse a body early on other grounds too."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise BadRequestError("The client closed the connection before sending the whole body.")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        if check is not None:
+            check(chunk)
+        if not message.get("more_body", False):
+            if not chunks:
+                return chunk  # the usual single message: no copy
+            chunks.append(chunk)
+            return b"".join(chunks)
+        chunks.append(chunk)
 
 
 def parse_json(body: bytes) -> Any:

@@ -32,7 +32,7 @@ from deploykit.server.wire import (
     check_length,
     dumps,
     is_json,
-    too_large,
+    read_body,
 )
 
 if TYPE_CHECKING:
@@ -134,7 +134,7 @@ class InferEndpoint:
             limit = self.state.config.max_body_bytes
             length = headers.get(b"content-length")
             check_length(length.decode("latin-1") if length else None, limit)
-            body = await _read(receive, limit)
+            body = await read_body(receive, limit)
             request, binary, plain = _split(body, header_length)
             request_id = request.get("id")
             inputs = _inputs(request, binary, plain)
@@ -221,22 +221,6 @@ def _check_type(content_type: str | None, header_length: int | None) -> None:
         "binary tensors ('application/octet-stream' with Inference-Header-Content-Length). "
         f"Got {content_type!r} instead."
     )
-
-
-async def _read(receive: Any, limit: int) -> bytes:
-    chunks = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            raise BadRequestError("The client closed the connection before sending the body.")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise too_large(limit)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 def _split(body: bytes, header_length: int | None) -> tuple[dict[str, Any], bytes, bool]:
