@@ -24,6 +24,7 @@ from starlette.routing import Route
 from deploykit._version import __version__
 from deploykit.errors import InvalidInputError
 from deploykit.server.experiments import KEY_HEADER
+from deploykit.server.payloads import Limits, over_limit
 from deploykit.server.protocols import tensors
 from deploykit.server.protocols.core import Failure, Scorer
 from deploykit.server.wire import (
@@ -134,8 +135,12 @@ class InferEndpoint:
             limit = self.state.config.max_body_bytes
             length = headers.get(b"content-length")
             check_length(length.decode("latin-1") if length else None, limit)
-            body = await _read(receive, limit)
+            spec = loaded.spec
+            columns = spec.columns if spec is not None else None
+            limits = Limits.of(self.state.config, len(columns) if columns else None)
+            body = await _read(receive, limit, limits, header_length)
             request, binary, plain = _split(body, header_length)
+            _check_declared(request, limits, columns)
             request_id = request.get("id")
             inputs = _inputs(request, binary, plain)
             names, proba, as_binary = _outputs(request, loaded)
@@ -223,17 +228,33 @@ def _check_type(content_type: str | None, header_length: int | None) -> None:
     )
 
 
-async def _read(receive: Any, limit: int) -> bytes:
+async def _read(
+    receive: Any, limit: int, limits: Limits, header_length: int | None = None
+) -> bytes:
+    """The body, refused as soon as it grows past ``limit`` bytes, or its JSON (the whole
+    body, or its first ``header_length`` bytes) holds more commas than a request within
+    ``limits`` has: over the limits before any of it is decoded, as on ``/v1``."""
     chunks = []
     size = 0
+    commas = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
             raise BadRequestError("The client closed the connection before sending the body.")
         chunk = message.get("body", b"")
+        json_part = chunk if header_length is None else chunk[: max(0, header_length - size)]
         size += len(chunk)
         if size > limit:
             raise too_large(limit)
+        commas += json_part.count(b",")
+        if commas > limits.commas:
+            raise over_limit(
+                "values",
+                f"more than {limits.cells:,}",
+                limits.cells,
+                "max_cells",
+                "Send fewer rows per request.",
+            )
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
@@ -266,6 +287,15 @@ def _split(body: bytes, header_length: int | None) -> tuple[dict[str, Any], byte
             '"shape": [1, 2], "datatype": "FP64", "data": [0.5, 1.0]}]}.'
         )
     return request, binary, b"true" not in header and b"false" not in header
+
+
+def _check_declared(request: dict[str, Any], limits: Limits, columns: list[str] | None) -> None:
+    """:func:`tensors.check_declared` on the request's input headers, before their data is
+    decoded (malformed headers are left to :func:`_inputs` to name)."""
+    raw_inputs = request.get("inputs")
+    if isinstance(raw_inputs, list):
+        shapes = [item.get("shape") if isinstance(item, dict) else None for item in raw_inputs]
+        tensors.check_declared(shapes, 0, limits, columns)
 
 
 def _inputs(request: dict[str, Any], binary: bytes, plain: bool = False) -> list[tensors.Tensor]:
