@@ -257,3 +257,22 @@ def test_errors_name_no_server_path(target: Target) -> None:
         )
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     assert str(target.home) not in (caught.value.details() or "")
+
+
+# ------------------------------------------------------------- a newcomer's mistakes
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({"instances": [[4.0, 5.0]]}, "'instances' is another protocol's format"),
+        ({"inputs": [[4.0, 5.0]]}, "A list of rows is another protocol's format"),
+    ],
+)
+def test_other_protocols_bodies_sent_to_v2_say_where_they_go(
+    target: Target, body: dict[str, Any], words: str
+) -> None:
+    answer = target.infer(orjson.dumps(body))
+    assert answer.status_code == 422, answer.text
+    message = answer.json()["error"]
+    assert words in message, message
+    assert "/invocations" in message
+    assert "/v1/models/NAME/predict" in message

@@ -289,6 +289,23 @@ def _split(body: bytes, header_length: int | None) -> tuple[dict[str, Any], byte
     return request, binary, b"true" not in header and b"false" not in header
 
 
+# scoring formats of other protocols, which a newcomer may send here by mistake
+_OTHER_FORMATS = ("instances", "dataframe_split", "dataframe_records")
+_ELSEWHERE = (
+    " {} is another protocol's format: send it to /invocations (MLflow) or "
+    "/v1/models/NAME/predict, which take it as it is."
+)
+
+
+_TENSOR = '{"name": "input", "shape": [1, 2], "datatype": "FP64", "data": [0.5, 1.0]}'
+
+
+def _shown(value: Any) -> str:
+    """``value`` for an error message: its repr, cut at 60 characters with an ellipsis."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
 def _check_declared(request: dict[str, Any], limits: Limits, columns: list[str] | None) -> None:
     """:func:`tensors.check_declared` on the request's input headers, before their data is
     decoded (malformed headers are left to :func:`_inputs` to name)."""
@@ -301,16 +318,21 @@ def _check_declared(request: dict[str, Any], limits: Limits, columns: list[str] 
 def _inputs(request: dict[str, Any], binary: bytes, plain: bool = False) -> list[tensors.Tensor]:
     raw_inputs = request.get("inputs")
     if not isinstance(raw_inputs, list) or not raw_inputs:
+        other = next((key for key in _OTHER_FORMATS if key in request), None)
         raise InvalidInputError(
             "The field 'inputs' must be a non-empty list of tensors, each with 'name', "
             "'shape', 'datatype' and 'data'. Got "
-            f"{'nothing' if raw_inputs is None else repr(raw_inputs)[:60]} instead."
+            f"{'nothing' if raw_inputs is None else _shown(raw_inputs)} instead."
+            + (_ELSEWHERE.format(f"'{other}'") if other else "")
         )
     found = []
     at = 0
     for i, item in enumerate(raw_inputs):
         if not isinstance(item, dict):
-            raise InvalidInputError(f"inputs[{i}] must be an object. Got {item!r:.60} instead.")
+            raise InvalidInputError(
+                f"inputs[{i}] must be a tensor object, as in {_TENSOR}. Got {_shown(item)} "
+                "instead." + (_ELSEWHERE.format("A list of rows") if isinstance(item, list) else "")
+            )
         name, datatype, shape = tensors.check_header(
             i, item.get("name"), item.get("datatype"), item.get("shape")
         )
