@@ -276,3 +276,32 @@ def test_other_protocols_bodies_sent_to_v2_say_where_they_go(
     assert words in message, message
     assert "/invocations" in message
     assert "/v1/models/NAME/predict" in message
+
+
+# ------------------------------------------- infinity, which JSON cannot carry but these can
+def test_infinity_is_answered_as_scikit_learn_answers_it_on_every_protocol(
+    target: Target,
+) -> None:
+    """The compiled (ONNX) model was verified on finite rows only: a LogisticRegression
+    refuses inf in scikit-learn, so the compiled one must not answer it either (it gave a
+    confident prediction)."""
+    inputs = [{"name": "input", "shape": [1, 2], "datatype": "FP64",
+               "parameters": {"binary_data_size": 16}}]  # fmt: skip
+    answers = [target.infer(*binary(inputs, np.array([np.inf, 50.0]).tobytes()))]
+    answers.append(
+        httpx.post(
+            f"{target.url}/invocations",
+            content=b"age,spend\n40,-inf\n",
+            headers={**target.auth, "content-type": "text/csv"},
+        )
+    )
+    for answer in answers:
+        assert answer.status_code in (400, 422), answer.text
+        assert "infinity" in answer.text, answer.text
+    request = grpc_request([1, 2], "FP64", fp64([40.0, float("inf")]), "input")
+    refused = target.grpc_infer(request)
+    assert isinstance(refused, grpc.RpcError), "answered an infinite value"
+    assert refused.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "infinity" in (refused.details() or "")
+    fine = target.grpc_infer(grpc_request([1, 2], "FP64", fp64([40.0, 50.0]), "input"))
+    assert isinstance(fine, bytes)
