@@ -8,8 +8,11 @@ while such requests arrive, a one-row client keeps its answers in milliseconds.
 
 from __future__ import annotations
 
+import os
 import statistics
 import struct
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -305,3 +308,18 @@ def test_infinity_is_answered_as_scikit_learn_answers_it_on_every_protocol(
     assert "infinity" in (refused.details() or "")
     fine = target.grpc_infer(grpc_request([1, 2], "FP64", fp64([40.0, 50.0]), "input"))
     assert isinstance(fine, bytes)
+
+
+def test_serve_with_grpc_on_the_http_port_says_so_before_binding(tmp_path: Path) -> None:
+    port = free_port()
+    done = subprocess.run(
+        [sys.executable, "-m", "deploykit", "serve", "--port", str(port), "--grpc-port", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "DEPLOYKIT_HOME": str(tmp_path), "DEPLOYKIT_FSYNC": "0"},
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"must be a port other than the HTTP port ({port})" in done.stderr
+    assert "Open Inference v2 over gRPC on" not in done.stdout + done.stderr  # no false banner
+    assert "Traceback" not in done.stderr
