@@ -323,3 +323,22 @@ def test_serve_with_grpc_on_the_http_port_says_so_before_binding(tmp_path: Path)
     assert f"must be a port other than the HTTP port ({port})" in done.stderr
     assert "Open Inference v2 over gRPC on" not in done.stdout + done.stderr  # no false banner
     assert "Traceback" not in done.stderr
+
+
+def test_an_outputs_list_of_thousands_is_refused_naming_the_field(target: Target) -> None:
+    body = {**ONE_ROW, "outputs": [{"name": "predict"}] * 300_000}
+    answer = target.infer(orjson.dumps(body))
+    assert answer.status_code == 422, answer.text
+    assert "'outputs' must list at most 16 outputs" in answer.json()["error"]
+    assert "Got 300,000 instead" in answer.json()["error"]
+    request = pb.ModelInferRequest(model_name="churn")
+    request.inputs.add(name="input", datatype="FP64", shape=[1, 2])
+    request.inputs[0].contents.fp64_contents.extend([4.0, 5.0])
+    for _ in range(300_000):
+        request.outputs.add(name="predict")
+    refused = target.grpc_infer(request.SerializeToString())
+    assert isinstance(refused, grpc.RpcError), "answered"
+    assert refused.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "'outputs' must list at most 16 outputs" in (refused.details() or "")
+    two = {**ONE_ROW, "outputs": [{"name": "predict"}, {"name": "predict_proba"}]}
+    assert target.infer(orjson.dumps(two)).status_code == 200

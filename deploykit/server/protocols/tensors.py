@@ -36,6 +36,7 @@ __all__ = [
     "Output",
     "Tensor",
     "check_declared",
+    "check_output_count",
     "decode_raw",
     "encode_raw",
     "model_metadata",
@@ -148,6 +149,19 @@ def check_declared(
         raise over_limit("columns", width, limits.columns, "max_columns", _hint(columns))
     if cells > limits.cells:
         raise over_limit("values", cells, limits.cells, "max_cells", fewer)
+
+
+#: most entries an 'outputs' list may hold: there are two outputs, repeats are harmless,
+#: but a list of 300,000 of them is only work for the event loop
+MAX_OUTPUTS = 16
+
+
+def check_output_count(count: int) -> None:
+    if count > MAX_OUTPUTS:
+        raise InvalidInputError(
+            f"'outputs' must list at most {MAX_OUTPUTS} outputs (a model here has two: "
+            f"{', '.join(map(repr, OUTPUTS))}). Got {count:,} instead."
+        )
 
 
 def from_json(

@@ -195,6 +195,7 @@ def _check_declared(request: Any, loaded: LoadedModel, config: ServerConfig) -> 
     spec = loaded.spec
     columns = spec.columns if spec is not None else None
     limits = Limits.of(config, len(columns) if columns else None)
+    tensors.check_output_count(len(request.outputs))
     items = request.inputs
     if len(items) > limits.columns:  # before looking at each of them
         tensors.check_declared([None] * len(items), 0, limits, columns)

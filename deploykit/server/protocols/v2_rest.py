@@ -384,6 +384,7 @@ def _outputs(
         asked = []
     if not isinstance(asked, list):
         raise InvalidInputError(f"'outputs' must be a list of objects. Got {asked!r:.60}.")
+    tensors.check_output_count(len(asked))
     names: list[str] = []
     binary: dict[str, bool] = {}
     for i, item in enumerate(asked):
