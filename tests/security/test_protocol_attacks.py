@@ -342,3 +342,26 @@ def test_an_outputs_list_of_thousands_is_refused_naming_the_field(target: Target
     assert "'outputs' must list at most 16 outputs" in (refused.details() or "")
     two = {**ONE_ROW, "outputs": [{"name": "predict"}, {"name": "predict_proba"}]}
     assert target.infer(orjson.dumps(two)).status_code == 200
+
+
+def test_a_csv_of_millions_of_short_lines_is_refused_while_it_arrives(target: Target) -> None:
+    # one value a line, so no comma to count: pandas spent 3-6 s of CPU parsing it only
+    # for the row limit to refuse it afterwards
+    for body in (b"age,spend\n" + b"1\n" * 4_000_000, b"age,spend\n" + b'""\n' * 4_000_000):
+        answer = httpx.post(
+            f"{target.url}/invocations",
+            content=body,
+            headers={**target.auth, "content-type": "text/csv"},
+            timeout=60,
+        )
+        assert answer.status_code == 413, answer.text
+        assert answer.json()["error_code"] == "REQUEST_LIMIT_EXCEEDED"
+        assert "more than 100,000 rows" in answer.json()["message"]
+        assert "max_rows" in answer.json()["message"]
+    fine = httpx.post(
+        f"{target.url}/invocations",
+        content=b"age,spend\n" + b"40,50\n" * 1000,
+        headers={**target.auth, "content-type": "text/csv"},
+    )
+    assert fine.status_code == 200, fine.text
+    assert len(fine.json()["predictions"]) == 1000
