@@ -199,11 +199,13 @@ def _check_declared(request: Any, loaded: LoadedModel, config: ServerConfig) -> 
     items = request.inputs
     if len(items) > limits.columns:  # before looking at each of them
         tensors.check_declared([None] * len(items), 0, limits, columns)
-    values = sum(len(getattr(item.contents, name)) for item in items for name in _FIELDS)
-    for item, raw in zip(items, request.raw_input_contents, strict=False):
-        dtype = tensors.DATATYPES.get(item.datatype)
-        size = 4 if dtype is None or item.datatype == "BYTES" else dtype.itemsize
-        values += len(raw) // size  # a BYTES element takes at least its 4-byte length
+    values = 0
+    if request.ByteSize() > limits.cells:  # else it cannot hold more (a value is >= 1 byte)
+        values = sum(len(getattr(item.contents, name)) for item in items for name in _FIELDS)
+        for item, raw in zip(items, request.raw_input_contents, strict=False):
+            dtype = tensors.DATATYPES.get(item.datatype)
+            size = 4 if dtype is None or item.datatype == "BYTES" else dtype.itemsize
+            values += len(raw) // size  # a BYTES element takes at least its 4-byte length
     tensors.check_declared([list(item.shape) for item in items], values, limits, columns)
 
 
