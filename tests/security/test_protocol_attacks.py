@@ -365,3 +365,27 @@ def test_a_csv_of_millions_of_short_lines_is_refused_while_it_arrives(target: Ta
     )
     assert fine.status_code == 200, fine.text
     assert len(fine.json()["predictions"]) == 1000
+
+
+def test_infinity_on_a_safe_server_is_refused_without_unpickling(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({"a": rng.normal(size=100), "b": rng.normal(size=100)})
+    settings = Settings.from_env({"DEPLOYKIT_HOME": str(tmp_path), "DEPLOYKIT_FSYNC": "0"})
+    with Registry(settings.replace(actor="tester")) as registry:  # a pickle, compiled
+        registry.push(LogisticRegression().fit(X, X.a > 0), "m", X=X, deploy=True)
+    with LiveServer(settings, ServerConfig(formats=("onnx", "skops"))) as live:
+        body, length = binary(
+            [{"name": "input", "shape": [1, 2], "datatype": "FP64",
+              "parameters": {"binary_data_size": 16}}],
+            np.array([np.inf, 1.0]).tobytes(),
+        )  # fmt: skip
+        headers = {"content-type": "application/octet-stream",
+                   "inference-header-content-length": str(length)}  # fmt: skip
+        refused = httpx.post(f"{live.url}/v2/models/m/infer", content=body, headers=headers)
+        assert refused.status_code == 409, refused.text
+        message = refused.json()["error"]
+        assert message.startswith("This input holds infinite values, which m:1 answers"), message
+        assert "DEPLOYKIT_SERVE_FORMATS=onnx,skops" in message
+        finite = httpx.post(f"{live.url}/invocations", content=b"a,b\n1,2\n",
+                            headers={"content-type": "text/csv"})  # fmt: skip
+        assert finite.status_code == 200, finite.text
