@@ -102,6 +102,13 @@ class ServerConfig:
             "grpc_port",
             "an int in [0, 65535] (0: no gRPC)",
         )
+        # both would bind (gRPC with SO_REUSEPORT first), then HTTP fails after a banner
+        # that announced gRPC on it
+        need(
+            not self.grpc_port or self.grpc_port != self.port,
+            "grpc_port",
+            f"a port other than the HTTP port ({self.port})",
+        )
         need(isinstance(self.workers, int) and self.workers >= 1, "workers", "an int >= 1")
         need(self.max_body_bytes >= 1024, "max_body_bytes", "at least 1024")
         for field in ("max_rows", "max_columns", "max_cells"):

@@ -106,14 +106,21 @@ class LoadedModel:
         compiled = self.compiled
         if compiled is not None:
             if compiled.info.nulls == "sklearn" and _has_nulls(data):
-                return self._predict_original(data, proba)
+                return self._predict_original(data, proba, "nulls", compiled.info.null_reason)
             if type(data) is np.ndarray and data.dtype == np.float64:
-                return compiled.run(compiled.feed_matrix(data), proba)
-            return compiled.run(compiled.feed(data), proba)
+                feed = compiled.feed_matrix(data)
+            else:
+                feed = compiled.feed(data)
+            if _has_infinity(feed):  # scikit-learn refuses them, or routes them its own way
+                return self._predict_original(data, proba, "infinite values", _NOT_VERIFIED)
+            return compiled.run(feed, proba)
         return self._predict_estimator(self.estimator, data, proba)
 
-    def _predict_original(self, data: Any, proba: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        """Rows the compiled model was not verified on go to the original estimator."""
+    def _predict_original(
+        self, data: Any, proba: bool, what: str = "nulls", why: str | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Rows the compiled model was not verified on (``what`` they hold, ``why`` not)
+        go to the original estimator."""
         with self._fallback_lock:
             if self.estimator is None:
                 assert self.fallback is not None
@@ -121,9 +128,9 @@ class LoadedModel:
                     self.estimator = self.fallback()
                 except FormatNotAllowedError as exc:
                     raise FormatNotAllowedError(
-                        f"This input holds nulls, which {self.record.ref} answers with its "
-                        "original model: its compiled (ONNX) form was not verified on them "
-                        f"({self.compiled.info.null_reason}). {exc}"
+                        f"This input holds {what}, which {self.record.ref} answers with its "
+                        f"original model: its compiled (ONNX) form was not verified on them "
+                        f"({why}). {exc}"
                     ) from None
         return self._predict_estimator(self.estimator, data, proba)
 
@@ -153,6 +160,19 @@ class LoadedModel:
             "runtime": self.runtime,
             "runtime_reason": self.runtime_reason,
         }
+
+
+_NOT_VERIFIED = "verification at push runs on finite values only"
+
+
+def _has_infinity(feed: dict[str, np.ndarray]) -> bool:
+    """Whether a compiled model's float inputs hold +-inf (a C pass per input array)."""
+    floats = [v for v in feed.values() if v.dtype.kind == "f"]
+    if not floats:
+        return False
+    # one pass over one array: a feed per column (30 arrays of a row) costs 40 us one by one
+    values = floats[0] if len(floats) == 1 else np.concatenate(floats, axis=None)
+    return bool(np.isinf(values).any())
 
 
 def _has_nulls(data: Any) -> bool:

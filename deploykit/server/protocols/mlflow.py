@@ -143,7 +143,7 @@ class Scoring:
                     f"row. Got {content_type!r} instead."
                 )
             _check_charset(content_type)
-            body = await self._body(request, loaded)
+            body = await self._body(request, loaded, is_csv)
             limits = self._limits(loaded) if is_csv else None
             if len(body) <= _INLINE_BYTES:
                 parsed = _decode(body, limits, loaded)
@@ -177,13 +177,14 @@ class Scoring:
         width = len(loaded.spec.columns) if loaded.spec is not None else None
         return Limits.of(self.state.config, width)
 
-    async def _body(self, request: Request, loaded: LoadedModel) -> bytes:
-        """The body under the byte limit, refused early when it holds too many values."""
+    async def _body(self, request: Request, loaded: LoadedModel, is_csv: bool = False) -> bytes:
+        """The body under the byte limit, refused early when it holds too many values (or,
+        for CSV, more lines than rows allowed: pandas takes seconds on millions of them)."""
         config = self.state.config
         limit = config.max_body_bytes
         check_length(request.headers.get("content-length"), limit)
         limits = self._limits(loaded)
-        chunks, size, separators = [], 0, 0
+        chunks, size, separators, lines = [], 0, 0, 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
@@ -197,6 +198,16 @@ class Scoring:
                     "max_cells",
                     "Send fewer rows per request.",
                 )
+            if is_csv:
+                lines += chunk.count(b"\n")
+                if lines > limits.rows + 1:  # the header row, then one line per row
+                    raise over_limit(
+                        "rows",
+                        f"more than {limits.rows:,}",
+                        limits.rows,
+                        "max_rows",
+                        "Send fewer rows per request.",
+                    )
             chunks.append(chunk)
         return b"".join(chunks)
 

@@ -23,17 +23,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from deploykit.errors import InvalidInputError
-from deploykit.server.payloads import Parsed, json_type
+from deploykit.server.payloads import Parsed, json_type, over_limit
+from deploykit.server.payloads import _hint as _hint
 
 if TYPE_CHECKING:
     from deploykit.server.models import LoadedModel
-    from deploykit.server.payloads import InputSpec
+    from deploykit.server.payloads import InputSpec, Limits
 
 __all__ = [
     "DATATYPES",
     "OUTPUTS",
     "Output",
     "Tensor",
+    "check_declared",
+    "check_output_count",
     "decode_raw",
     "encode_raw",
     "model_metadata",
@@ -119,6 +122,48 @@ def check_header(index: int, name: Any, datatype: Any, shape: Any) -> tuple[str,
     return name, datatype, shape
 
 
+def check_declared(
+    shapes: list[Any], values: int, limits: Limits, columns: list[str] | None = None
+) -> None:
+    """413 when the tensors' declared ``shapes``, or the ``values`` actually sent, hold more
+    rows, columns or values than ``limits`` allow: decided from the tensor headers before
+    any value is decoded, so a request claiming a million rows (or sending millions of
+    values under a small shape) costs the worker nothing. Shapes that are not lists of
+    non-negative integers are skipped: :func:`check_header` names them afterwards."""
+    fewer = "Send fewer rows per request."
+    if len(shapes) > limits.columns:  # one tensor per column: as many columns as tensors
+        raise over_limit("columns", len(shapes), limits.columns, "max_columns", _hint(columns))
+    valid = [
+        s
+        for s in shapes
+        if type(s) is list and 1 <= len(s) <= _MAX_DIMS and all(type(d) is int for d in s)
+    ]
+    if len(shapes) == 1 and valid and len(valid[0]) == 2:
+        rows, width = valid[0]
+    else:
+        rows, width = max((s[0] for s in valid), default=0), len(shapes)
+    cells = max(values, sum(math.prod(s) for s in valid if min(s) >= 0))
+    if rows > limits.rows:
+        raise over_limit("rows", rows, limits.rows, "max_rows", fewer)
+    if width > limits.columns:
+        raise over_limit("columns", width, limits.columns, "max_columns", _hint(columns))
+    if cells > limits.cells:
+        raise over_limit("values", cells, limits.cells, "max_cells", fewer)
+
+
+#: most entries an 'outputs' list may hold: there are two outputs, repeats are harmless,
+#: but a list of 300,000 of them is only work for the event loop
+MAX_OUTPUTS = 16
+
+
+def check_output_count(count: int) -> None:
+    if count > MAX_OUTPUTS:
+        raise InvalidInputError(
+            f"'outputs' must list at most {MAX_OUTPUTS} outputs (a model here has two: "
+            f"{', '.join(map(repr, OUTPUTS))}). Got {count:,} instead."
+        )
+
+
 def from_json(
     index: int,
     name: str,
@@ -192,6 +237,11 @@ def decode_raw(raw: bytes, datatype: str, shape: list[int], where: str) -> list[
         values: list[Any] = []
         at = 0
         while at < len(raw):
+            if len(values) == count:  # stop at once: what follows could be millions more
+                raise InvalidInputError(
+                    f"{where}: shape {shape} holds {count} values. Got more BYTES elements "
+                    "than that instead."
+                )
             if at + 4 > len(raw):
                 raise InvalidInputError(f"{where}: BYTES data ends inside a 4-byte length prefix.")
             (size,) = struct.unpack_from("<I", raw, at)

@@ -21,6 +21,7 @@ import grpc
 from deploykit._version import __version__
 from deploykit.errors import InvalidInputError
 from deploykit.server.experiments import KEY_HEADER
+from deploykit.server.payloads import Limits
 from deploykit.server.protocols import inference_pb2 as pb
 from deploykit.server.protocols import tensors
 from deploykit.server.protocols.core import Failure, Scorer
@@ -28,6 +29,7 @@ from deploykit.server.protocols.inference_service import add_servicer
 from deploykit.server.protocols.v2_rest import EXTENSIONS
 
 if TYPE_CHECKING:
+    from deploykit.server.config import ServerConfig
     from deploykit.server.models import LoadedModel
     from deploykit.server.state import ServerState
 
@@ -62,6 +64,7 @@ _CONTENTS = {
     "FP64": "fp64_contents",
     "BYTES": "bytes_contents",
 }
+_FIELDS = sorted(set(_CONTENTS.values()))
 
 
 def _token(context: grpc.aio.ServicerContext) -> str | None:
@@ -141,6 +144,7 @@ class Servicer:
         rows = 0
         try:
             loaded = await self._open(request.model_name, request.model_version, context)
+            _check_declared(request, loaded, self.state.config)
             inputs = _inputs(request)
             names, proba = tensors.requested([o.name for o in request.outputs], loaded)
             parsed = tensors.to_parsed(inputs, loaded)
@@ -181,6 +185,28 @@ class Servicer:
             return await _abort(context, exc)
         self.scorer.record(loaded, status, start, rows)
         return response
+
+
+def _check_declared(request: Any, loaded: LoadedModel, config: ServerConfig) -> None:
+    """:func:`tensors.check_declared` on the inputs' shapes and on the values sent (the
+    typed fields' lengths, the raw bytes over the datatype's size), before any value
+    becomes a Python object: gRPC has parsed the message already, but millions of values
+    must not be unpacked one by one on the event loop only to be refused."""
+    spec = loaded.spec
+    columns = spec.columns if spec is not None else None
+    limits = Limits.of(config, len(columns) if columns else None)
+    tensors.check_output_count(len(request.outputs))
+    items = request.inputs
+    if len(items) > limits.columns:  # before looking at each of them
+        tensors.check_declared([None] * len(items), 0, limits, columns)
+    values = 0
+    if request.ByteSize() > limits.cells:  # else it cannot hold more (a value is >= 1 byte)
+        values = sum(len(getattr(item.contents, name)) for item in items for name in _FIELDS)
+        for item, raw in zip(items, request.raw_input_contents, strict=False):
+            dtype = tensors.DATATYPES.get(item.datatype)
+            size = 4 if dtype is None or item.datatype == "BYTES" else dtype.itemsize
+            values += len(raw) // size  # a BYTES element takes at least its 4-byte length
+    tensors.check_declared([list(item.shape) for item in items], values, limits, columns)
 
 
 def _inputs(request: Any) -> list[tensors.Tensor]:

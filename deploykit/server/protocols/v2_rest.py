@@ -24,6 +24,7 @@ from starlette.routing import Route
 from deploykit._version import __version__
 from deploykit.errors import InvalidInputError
 from deploykit.server.experiments import KEY_HEADER
+from deploykit.server.payloads import Limits, over_limit
 from deploykit.server.protocols import tensors
 from deploykit.server.protocols.core import Failure, Scorer
 from deploykit.server.wire import (
@@ -134,8 +135,12 @@ class InferEndpoint:
             limit = self.state.config.max_body_bytes
             length = headers.get(b"content-length")
             check_length(length.decode("latin-1") if length else None, limit)
-            body = await read_body(receive, limit)
+            spec = loaded.spec
+            columns = spec.columns if spec is not None else None
+            limits = Limits.of(self.state.config, len(columns) if columns else None)
+            body = await _read(receive, limit, limits, header_length)
             request, binary, plain = _split(body, header_length)
+            _check_declared(request, limits, columns)
             request_id = request.get("id")
             inputs = _inputs(request, binary, plain)
             names, proba, as_binary = _outputs(request, loaded)
@@ -223,6 +228,32 @@ def _check_type(content_type: str | None, header_length: int | None) -> None:
     )
 
 
+async def _read(
+    receive: Any, limit: int, limits: Limits, header_length: int | None = None
+) -> bytes:
+    """The body, refused as soon as it grows past ``limit`` bytes, or its JSON (the whole
+    body, or its first ``header_length`` bytes) holds more commas than a request within
+    ``limits`` has: over the limits before any of it is decoded, as on ``/v1``."""
+    size = 0
+    commas = 0
+
+    def count_values(chunk: bytes) -> None:
+        nonlocal size, commas
+        json_part = chunk if header_length is None else chunk[: max(0, header_length - size)]
+        size += len(chunk)
+        commas += json_part.count(b",")
+        if commas > limits.commas:
+            raise over_limit(
+                "values",
+                f"more than {limits.cells:,}",
+                limits.cells,
+                "max_cells",
+                "Send fewer rows per request.",
+            )
+
+    return await read_body(receive, limit, count_values)
+
+
 def _split(body: bytes, header_length: int | None) -> tuple[dict[str, Any], bytes, bool]:
     """(the JSON request, the binary tensor bytes after it, whether the JSON holds no
     boolean literal: see :func:`tensors.from_json`)."""
@@ -252,19 +283,50 @@ def _split(body: bytes, header_length: int | None) -> tuple[dict[str, Any], byte
     return request, binary, b"true" not in header and b"false" not in header
 
 
+# scoring formats of other protocols, which a newcomer may send here by mistake
+_OTHER_FORMATS = ("instances", "dataframe_split", "dataframe_records")
+_ELSEWHERE = (
+    " {} is another protocol's format: send it to /invocations (MLflow) or "
+    "/v1/models/NAME/predict, which take it as it is."
+)
+
+
+_TENSOR = '{"name": "input", "shape": [1, 2], "datatype": "FP64", "data": [0.5, 1.0]}'
+
+
+def _shown(value: Any) -> str:
+    """``value`` for an error message: its repr, cut at 60 characters with an ellipsis."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+def _check_declared(request: dict[str, Any], limits: Limits, columns: list[str] | None) -> None:
+    """:func:`tensors.check_declared` on the request's input headers, before their data is
+    decoded (malformed headers are left to :func:`_inputs` to name)."""
+    raw_inputs = request.get("inputs")
+    if isinstance(raw_inputs, list):
+        shapes = [item.get("shape") if isinstance(item, dict) else None for item in raw_inputs]
+        tensors.check_declared(shapes, 0, limits, columns)
+
+
 def _inputs(request: dict[str, Any], binary: bytes, plain: bool = False) -> list[tensors.Tensor]:
     raw_inputs = request.get("inputs")
     if not isinstance(raw_inputs, list) or not raw_inputs:
+        other = next((key for key in _OTHER_FORMATS if key in request), None)
         raise InvalidInputError(
             "The field 'inputs' must be a non-empty list of tensors, each with 'name', "
             "'shape', 'datatype' and 'data'. Got "
-            f"{'nothing' if raw_inputs is None else repr(raw_inputs)[:60]} instead."
+            f"{'nothing' if raw_inputs is None else _shown(raw_inputs)} instead."
+            + (_ELSEWHERE.format(f"'{other}'") if other else "")
         )
     found = []
     at = 0
     for i, item in enumerate(raw_inputs):
         if not isinstance(item, dict):
-            raise InvalidInputError(f"inputs[{i}] must be an object. Got {item!r:.60} instead.")
+            raise InvalidInputError(
+                f"inputs[{i}] must be a tensor object, as in {_TENSOR}. Got {_shown(item)} "
+                "instead." + (_ELSEWHERE.format("A list of rows") if isinstance(item, list) else "")
+            )
         name, datatype, shape = tensors.check_header(
             i, item.get("name"), item.get("datatype"), item.get("shape")
         )
@@ -316,6 +378,7 @@ def _outputs(
         asked = []
     if not isinstance(asked, list):
         raise InvalidInputError(f"'outputs' must be a list of objects. Got {asked!r:.60}.")
+    tensors.check_output_count(len(asked))
     names: list[str] = []
     binary: dict[str, bool] = {}
     for i, item in enumerate(asked):
