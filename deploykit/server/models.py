@@ -288,6 +288,8 @@ def _warmed(loaded: LoadedModel, x: Any, config: ServerConfig) -> LoadedModel:
         max_wait=config.batch_max_wait_ms / 1000.0,
         name=f"{record.model}-{record.version}",
         inline_max_ms=config.inline_predict_max_ms,
+        offload_ms=config.offload_predict_ms,
+        threads=config.threads_per_version,
     )
     return loaded
 
