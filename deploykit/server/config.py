@@ -51,12 +51,13 @@ class ServerConfig:
     #: a version whose warm 1-row predict takes at least this long runs in a worker thread
     #: with micro-batching; cheaper ones run inline on the event loop (a thread hop costs more)
     inline_predict_max_ms: float = 1.0
-    #: an inline version's requests of a size that took at least this long (eight times
-    #: running) are predicted in a worker thread, so the event loop reads the next
-    #: requests meanwhile (a compiled model releases the GIL): 100-row requests to a forest
+    #: a compiled (ONNX) version's requests of a size that took at least this long (eight
+    #: times running) are predicted in a worker thread, so the event loop reads the next
+    #: requests meanwhile (onnxruntime releases the GIL): 100-row requests to a forest.
+    #: An inline scikit-learn version leaves the loop from ``inline_predict_max_ms``
     offload_predict_ms: float = 0.25
-    #: worker threads for those predicts, per version; 0: the CPUs this process may use
-    #: divided by ``workers`` (at least 1)
+    #: worker threads for those predicts, per compiled version; 0: the CPUs this process
+    #: may use divided by ``workers`` (at least 1)
     predict_threads: int = 0
     #: alias served by ``POST /v1/models/{name}/predict``
     alias: str = "production"
