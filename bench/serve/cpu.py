@@ -18,6 +18,16 @@ other jobs on a shared machine; CPU per request does not (much).
 
 ``--compare DIR`` runs this script once with DIR first on ``PYTHONPATH`` and once with
 this checkout, alternately, ``--rounds`` times, and prints the medians side by side.
+A change to what is compiled at push needs each checkout's own registry: build one with
+each (``--home``) and give the other checkout's as ``--compare-home``.
+
+``--stages`` times the parts of a ``/v1`` request in this process instead, each on its
+own thread over the same body (µs CPU per request): JSON decoding, the body's checks and
+the ndarray (``_prepare`` minus JSON), the model call (ONNX Runtime), the answer's
+encoding, the request id, the prediction log (``add`` plus its share of a flush) and
+telemetry. What they leave of the whole request is the ASGI plumbing.
+
+    python bench/serve/cpu.py --stages --scenarios v1-rf-100,v1-rf-1
 """
 
 from __future__ import annotations
@@ -184,6 +194,79 @@ async def measure(home: Path, scenarios: list[str], n: int) -> dict[str, float]:
     return results
 
 
+async def stages(home: Path, scenarios: list[str], n: int) -> dict[str, dict[str, float]]:
+    """µs of this thread's CPU per request for each part of a /v1 request (the least of
+    three rounds)."""
+    os.environ["DEPLOYKIT_HOME"] = str(home)
+    from deploykit.registry import Registry
+    from deploykit.server import ServerConfig
+    from deploykit.server.app import create_app
+
+    registry = Registry()
+    config = ServerConfig(
+        workers=1, log_sample_rate=1.0, log_flush_seconds=3600, telemetry_flush_seconds=3600
+    )
+    app = create_app(registry, config=config)
+    state = app.state.deploykit
+    ctx = app.router.lifespan_context(app)
+    await ctx.__aenter__()
+    found: dict[str, dict[str, float]] = {}
+    try:
+        for scenario in scenarios:
+            protocol, model, count = scenario.split("-")
+            if protocol != "v1":
+                continue
+            loaded = await asyncio.to_thread(state.host.served, model)
+            parts = _parts(state, config, loaded, model, body(protocol, int(count)))
+            calls = n if count == "1" else max(n // 4, 200)
+            timing: dict[str, float] = {}
+            for _ in range(3):
+                for part, fn in parts.items():
+                    state.predlog.flush()
+                    start = time.thread_time()
+                    for _ in range(calls):
+                        fn()
+                    if part == "prediction log":  # its share of the flush, as cpu.py counts it
+                        state.predlog.flush()
+                    spent = (time.thread_time() - start) / calls * 1e6
+                    timing[part] = min(timing.get(part, spent), spent)
+                state.telemetry.flush()
+            timing["checks + ndarray"] -= timing["json decode"]
+            found[scenario] = timing
+    finally:
+        await ctx.__aexit__(None, None, None)
+        registry.close()
+    return found
+
+
+def _parts(state: Any, config: Any, loaded: Any, model: str, payload: bytes) -> dict[str, Any]:
+    """The steps of deploykit.server.predict for ``payload``, one callable each."""
+    from deploykit.server.payloads import Limits
+    from deploykit.server.predict import _prepare
+    from deploykit.server.wire import dumps, parse_json
+
+    limits = Limits.of(config, len(loaded.spec.columns))
+    _, data, rows_ = _prepare(payload, loaded, limits)
+    predictions, probabilities = loaded.predict_sync(data, True)
+    columns = tuple(loaded.spec.columns)
+    answer = {"predictions": predictions, "model": model, "version": 1, "request_id": "x" * 40}
+
+    def log() -> None:
+        state.predlog.add(
+            "r", model, 1, data, predictions, columns, probabilities=probabilities, classes=(0, 1)
+        )
+
+    return {
+        "json decode": lambda: parse_json(payload),
+        "checks + ndarray": lambda: _prepare(payload, loaded, limits),  # minus json, below
+        "model call": lambda: loaded.predict_sync(data, True),
+        "answer encode": lambda: dumps(answer),
+        "request id": lambda: state.request_ids.issue(model),
+        "telemetry": lambda: state.telemetry.record(model, 1, 200, 0.001, rows_),
+        "prediction log": log,
+    }
+
+
 def compare(args: argparse.Namespace) -> int:
     before, after = Path(args.compare).resolve(), ROOT
     table: dict[str, dict[str, list[float]]] = {"before": {}, "after": {}}
@@ -192,11 +275,12 @@ def compare(args: argparse.Namespace) -> int:
         if r % 2:
             order.reverse()
         for label, checkout in order:
+            home = args.compare_home if label == "before" and args.compare_home else args.home
             cmd = [
                 sys.executable,
                 str(HERE / "cpu.py"),
                 "--home",
-                str(args.home),
+                str(home),
                 "--n",
                 str(args.n),
                 "--scenarios",
@@ -227,7 +311,9 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=4000, help="calls per 1-row scenario (100 rows: n/4)")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     ap.add_argument("--compare", help="another checkout: run both, interleaved")
+    ap.add_argument("--compare-home", type=Path, help="registry of the --compare checkout")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--stages", action="store_true", help="time each part of a /v1 request")
     ap.add_argument("--json", action="store_true", help="one JSON line of µs per request")
     ap.add_argument("--profile", help="cProfile the scenarios into this file")
     args = ap.parse_args()
@@ -238,6 +324,13 @@ def main() -> int:
     ensure_home(args.home)
     if args.compare:
         return compare(args)
+    if args.stages:
+        for scenario, timing in asyncio.run(stages(args.home, args.scenarios, args.n)).items():
+            total = sum(timing.values())
+            print(f"{scenario}: " + ", ".join(f"{k} {v:.1f}" for k, v in timing.items()))
+            rest = total - timing["model call"]
+            print(f"{scenario}: sum {total:.1f} µs CPU, of which not the model {rest:.1f}")
+        return 0
     if args.profile:
         import cProfile
 

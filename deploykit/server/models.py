@@ -301,6 +301,7 @@ def _warmed(loaded: LoadedModel, x: Any, config: ServerConfig) -> LoadedModel:
             log.warning("warm-up of %s on a synthetic row failed: %s", loaded.record.ref, exc)
     loaded.warm_ms = warm_ms
     record = loaded.record
+    compiled = loaded.compiled is not None
     loaded.batcher = MicroBatcher(
         loaded.predict_sync,
         inline=warm_ms < config.inline_predict_max_ms,
@@ -308,6 +309,10 @@ def _warmed(loaded: LoadedModel, x: Any, config: ServerConfig) -> LoadedModel:
         max_wait=config.batch_max_wait_ms / 1000.0,
         name=f"{record.model}-{record.version}",
         inline_max_ms=config.inline_predict_max_ms,
+        # onnxruntime releases the GIL: its long calls overlap the event loop and each
+        # other; a scikit-learn call mostly holds it, so only very long ones leave the loop
+        offload_ms=config.offload_predict_ms if compiled else config.inline_predict_max_ms,
+        threads=config.threads_per_version if compiled else 1,
     )
     return loaded
 

@@ -425,6 +425,26 @@ def _quick_matrix(rows: list[Any]) -> np.ndarray | None:
     return matrix.astype(np.float64, copy=False)
 
 
+def no_bool_literal(body: bytes) -> bool:
+    """Whether the raw JSON ``body`` holds no ``true`` and no ``false`` (see ``Parsed.plain``).
+
+    Both words end in ``e``, which numbers rarely hold: past a few kB, numpy finds every
+    ``e`` in one pass and the bytes before each are compared (~6 µs for the 21 kB of a
+    100-row request, against ~23 µs for two substring searches).
+    """
+    if len(body) >= 4096:
+        at = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == _E)
+        if len(at) <= 256:  # else exponents everywhere: search as below
+            return not any(
+                body[max(p - 3, 0) : p] == b"tru" or body[max(p - 4, 0) : p] == b"fals"
+                for p in at.tolist()
+            )
+    return b"true" not in body and b"false" not in body
+
+
+_E = ord("e")
+
+
 def _as_frame(parsed: Parsed) -> pd.DataFrame:
     """``dataframe_split`` rows with their column names, values kept as sent."""
     import pandas as pd

@@ -36,6 +36,7 @@ from deploykit.server.payloads import (
     Parsed,
     check_limits,
     ignored_columns,
+    no_bool_literal,
     over_limit,
     parse_body,
 )
@@ -237,7 +238,7 @@ def _prepare(body: bytes, loaded: LoadedModel, limits: Limits) -> tuple[Parsed, 
     """Decode, check against the limits, then against the signature:
     (the parsed body, model input, rows)."""
     # no true/false literal anywhere (names included): numpy may read the values unchecked
-    plain = b"true" not in body and b"false" not in body
+    plain = no_bool_literal(body)
     parsed: Parsed = parse_body(parse_json(body), plain=plain)
     check_limits(parsed, limits, loaded.spec.columns if loaded.spec is not None else None)
     data, rows = loaded.to_input(parsed)

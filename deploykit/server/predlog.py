@@ -218,7 +218,7 @@ def _table(version: int, records: list[_Record]) -> pa.Table:
 
     counts = np.fromiter((len(r.predictions) for r in records), dtype=np.int64, count=len(records))
     n = int(counts.sum())
-    ids = _arrow(_request_ids(records, counts))
+    ids = _request_ids(records, counts)
     at = np.repeat(np.array([r.at for r in records]), counts)
     timestamps = _arrow((at * 1e6).astype("int64")).cast(pa.timestamp("us", tz="UTC"))
     predictions = np.concatenate([np.asarray(r.predictions) for r in records])
@@ -246,18 +246,35 @@ def _table(version: int, records: list[_Record]) -> pa.Table:
     return pa.table(columns)
 
 
-def _request_ids(records: list[_Record], counts: np.ndarray) -> np.ndarray:
+def _request_ids(records: list[_Record], counts: np.ndarray) -> pa.Array:
     """Each row's request id: a record's one id repeated, or its ids (one per row)."""
     if all(type(r.request_id) is str for r in records):
-        return np.repeat(np.array([r.request_id for r in records], dtype=object), counts)
-    return np.concatenate(
-        [
-            np.asarray(r.request_id, dtype=object)
-            if type(r.request_id) is not str
-            else np.full(len(r.predictions), r.request_id, dtype=object)
-            for r in records
-        ]
+        return _repeated([str(r.request_id) for r in records], counts)
+    return _arrow(
+        np.concatenate(
+            [
+                np.asarray(r.request_id, dtype=object)
+                if type(r.request_id) is not str
+                else np.full(len(r.predictions), r.request_id, dtype=object)
+                for r in records
+            ]
+        )
     )
+
+
+def _repeated(texts: list[str], counts: np.ndarray) -> pa.Array:
+    """A string array holding ``texts[i]`` ``counts[i]`` times, built from buffers: a
+    100-row request's id is encoded once, not once a row (~2 us a row, per row logged)."""
+    import pyarrow as pa
+
+    encoded = [t.encode() for t in texts]
+    sizes = np.repeat(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), counts)
+    # int32 offsets: a flush holds at most _MAX_PENDING_CELLS rows, ids of ~40 bytes
+    offsets = np.zeros(len(sizes) + 1, dtype=np.int32)
+    np.cumsum(sizes, out=offsets[1:])
+    data = b"".join(e * int(c) for e, c in zip(encoded, counts.tolist(), strict=True))
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    return pa.Array.from_buffers(pa.string(), len(sizes), buffers)
 
 
 def _inputs_filled(records: list[_Record]) -> list[_Record]:

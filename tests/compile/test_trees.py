@@ -169,6 +169,29 @@ def test_nan_goes_where_scikit_learn_sends_it() -> None:
     labels, proba = compiled.run(compiled.feed(rows), True)
     assert labels.tolist() == model.predict(rows).tolist()
     assert np.abs(proba - model.predict_proba(rows)).max() <= 1e-5
+    # ...without ONNX Runtime's slower loops: no split tracks missing values, all compare
+    # the same way (NaN-left splits read the input's -inf copy instead)
+    (trees,) = [n for n in onnx.load_model_from_string(result.onnx).graph.node if n.domain]
+    attributes = {a.name: a for a in trees.attribute}
+    assert "nodes_missing_value_tracks_true" not in attributes
+    assert set(attributes["nodes_modes"].strings) == {b"BRANCH_LEQ", b"LEAF"}
+    assert max(attributes["nodes_featureids"].ints) >= WIDTH  # the copy is read
+    assert attributes["n_targets"].i == 1  # binary: p(second class) alone, one weight a leaf
+
+
+def test_a_leaf_adds_its_nonzero_weights_only() -> None:
+    """A pure leaf of a 3-class forest adds one weight, not three (adding 0 is exact)."""
+    X, y = data("multiclass", nan=False)
+    model = RandomForestClassifier(n_estimators=10, random_state=0).fit(X, y)
+    result = compile_model(model, signature=Signature.infer(X, model=model).to_dict(), X=X)
+    assert result.info.runtime == "onnx", result.info.describe()
+    (trees,) = [n for n in onnx.load_model_from_string(result.onnx).graph.node if n.domain]
+    attributes = {a.name: a for a in trees.attribute}
+    leaves = sum(m == b"LEAF" for m in attributes["nodes_modes"].strings)
+    weights = attributes["target_weights"].floats
+    assert len(weights) < 1.2 * leaves  # mostly pure leaves: about one weight each
+    assert 0.0 not in weights
+    assert attributes["n_targets"].i == 3
 
 
 def test_float32_at_most_is_the_largest_float32_not_above() -> None:
@@ -234,6 +257,7 @@ def test_attribute_bytes_parse_to_the_protos_built_one_element_at_a_time(double:
     X, y = data("multiclass", nan=True)
     ensemble = ensemble_of(RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y))
     ensemble.trees[0].feature[0] = 300  # a two-byte varint among the one-byte ones
+    ensemble.trees[0].missing_left[0] = False  # read as is (NaN-left splits read 300 + width)
     expected = NodeProto()
     for name, kind, values in attribute_arrays(ensemble, double):
         if kind == "ints":

@@ -53,6 +53,19 @@ def test_the_server_logs_read_back_by_time_and_version(tmp_path: Path) -> None:
     assert read_log(str(tmp_path), "nobody").num_rows == 0
 
 
+def test_every_row_carries_its_requests_id(tmp_path: Path) -> None:
+    """Ids are written once per request and repeated per row (built from buffers)."""
+    log = PredictionLog(str(tmp_path), flush_seconds=60)
+    sizes = {"a": 1, "bé-2": 100, "c": 7, "": 2}
+    for rid, n in sizes.items():
+        log.add(rid, "churn", 1, np.ones((n, 2)), np.zeros(n, dtype=int), ("age", "spend"))
+    assert log.flush() == 110
+    ids = read_log(str(tmp_path), "churn").column("request_id")
+    assert ids.type == pa.string()
+    expected = [rid for rid, n in sizes.items() for _ in range(n)]
+    assert ids.to_pylist() == expected
+
+
 def test_files_across_midnight_and_clashing_types_are_read(tmp_path: Path) -> None:
     # A file in 03-01's folder holds rows past midnight; another wrote 'plan' as numbers.
     write(tmp_path, "2025-03-01", "230000-a.parquet", rows(T0, 120, 7200, 1, plan=["gold"] * 120))

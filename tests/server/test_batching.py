@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 import numpy as np
 import pytest
 
-from deploykit.errors import InvalidInputError
+from deploykit.errors import ConfigurationError, InvalidInputError
 from deploykit.server.batching import MicroBatcher
 
 
@@ -117,6 +118,44 @@ def test_inline_mode_runs_calls_that_proved_long_off_the_event_loop() -> None:
     assert (1, loop_thread) in where  # small calls stay inline
     assert order == ["small", "big"]  # the loop was free while the big call ran
     batcher.close()
+
+
+def test_long_calls_of_an_inline_model_run_side_by_side_in_its_threads() -> None:
+    """Two cores, one worker: two 100-row forest calls (the GIL released) run at once,
+    each in its own thread; with one thread the second would wait for the first."""
+    import threading
+
+    meet = threading.Barrier(2, timeout=5)
+    learning = [True]
+
+    def fn(data: np.ndarray, proba: bool):
+        time.sleep(0.002)  # 2 ms: over offload_ms
+        if not learning[0]:
+            meet.wait()  # BrokenBarrierError unless the other call runs meanwhile
+        return data[:, 0], None
+
+    batcher = MicroBatcher(fn, inline=True, inline_max_ms=5.0, offload_ms=1.0, threads=2)
+    big = np.ones((100, 1))
+
+    async def main() -> None:
+        for _ in range(8):
+            await batcher.predict(big, 100, False)
+        learning[0] = False
+        await asyncio.gather(*(batcher.predict(big, 100, False) for _ in range(2)))
+
+    asyncio.run(main())
+    batcher.close()
+
+
+def test_a_worker_gets_the_cores_it_does_not_share() -> None:
+    from deploykit.server import ServerConfig
+
+    cpus = len(os.sched_getaffinity(0))
+    assert ServerConfig(workers=1).threads_per_version == cpus
+    assert ServerConfig(workers=cpus * 2).threads_per_version == 1
+    assert ServerConfig(workers=1, predict_threads=3).threads_per_version == 3
+    with pytest.raises(ConfigurationError, match="predict_threads"):
+        ServerConfig(predict_threads=-1)
 
 
 def test_one_slow_call_does_not_send_a_cheap_model_off_the_loop() -> None:

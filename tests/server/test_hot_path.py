@@ -175,3 +175,40 @@ def test_signed_request_ids_are_unique_and_take_feedback(
             headers={"authorization": f"Bearer {token}"},
         )
         assert forged.status_code in (400, 404, 422), forged.text
+
+
+@pytest.mark.parametrize("word", [True, False])
+def test_v1_refuses_one_boolean_deep_in_a_large_body(
+    live: tuple[str, str, pd.DataFrame], word: bool
+) -> None:
+    """Past a few kB the body is searched for true/false with numpy (each 'e', then the
+    bytes before it): one boolean among 900 numbers, with exponents around, is still found."""
+    url, _, _ = live
+    rows: list[list[object]] = [[1e-05 * i, -2.5e3, 0.25] for i in range(300)]
+    rows[250][1] = word
+    body = {"dataframe_split": {"columns": COLUMNS, "data": rows}}
+    answer = httpx.post(f"{url}/v1/models/m/predict", json=body, timeout=30)
+    assert answer.status_code == 422, answer.text
+    assert f"got {word} (row 250)" in answer.text
+
+
+def test_the_boolean_search_agrees_with_a_substring_search() -> None:
+    from deploykit.server.payloads import no_bool_literal
+
+    rng = np.random.default_rng(0)
+    pieces = [b"1e-05", b",", b"true", b"false", b"tru", b"fals", b"e", b"[", b"]", b"0.5", b" "]
+    for n in (1, 3, 800, 3000):
+        for _ in range(200):
+            body = b"".join(pieces[i] for i in rng.integers(0, len(pieces), size=n))
+            expected = b"true" not in body and b"false" not in body
+            assert no_bool_literal(body) == expected, body[:80]
+    words = [b"true", b"false", b"tru", b"fals", b"alse", b"rue", b"e", b"1e-05", b'"use"']
+    for _ in range(500):  # kB of numbers, a few words in them: the 'e' positions are checked
+        parts = [b"0.5,"] * 1500
+        for i in rng.integers(0, len(parts), size=rng.integers(0, 6)):
+            parts[i] = words[rng.integers(0, len(words))]
+        body = b"".join(parts)
+        assert no_bool_literal(body) == (b"true" not in body and b"false" not in body)
+    assert no_bool_literal(b"false" + b"1," * 5000) is False  # at the very start
+    assert no_bool_literal(b"1," * 5000 + b"true") is False  # at the very end
+    assert no_bool_literal(b"e" + b"1e5," * 2000) is True
