@@ -8,7 +8,10 @@ Builds (or reuses, ``--home``) a registry with the models of ``bench/serve/run.p
 pushed with ``X``: compiled), starts one worker's ASGI app in this process (lifespan run,
 prediction logging on at rate 1.0, telemetry on) and calls it directly, no socket, with
 the bodies ``run.py`` sends: ``dataframe_split`` to ``/v1``, one FP64 ``[rows, 20]``
-tensor to ``/v2``. Each scenario is timed as ``time.process_time()`` (every thread of the
+tensor to ``/v2`` asking for ``predict`` (the labels ``/v1`` answers). ``grpc-*``
+scenarios call the worker's gRPC servicer with the ``ModelInfer`` of ``grpc_load.py``
+(typed ``fp64_contents``, ``predict`` asked), parsed from its bytes and the answer
+serialized. Each scenario is timed as ``time.process_time()`` (every thread of the
 process: a large compiled call runs in the model's worker thread) over ``--n`` calls,
 after a warm-up, the scenarios taking turns in 10 blocks. The prediction log and the
 telemetry are flushed inside the timed span, so their cost is counted (their background
@@ -32,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +52,10 @@ SCENARIOS = [
     "v1-rf-100",
     "v2-lr-100",
     "v2-rf-100",
+    "grpc-lr-1",
+    "grpc-rf-1",
+    "grpc-lr-100",
+    "grpc-rf-100",
 ]
 THREAD: dict[str, float] = {}  # this thread alone, beside process CPU
 BLOCKS = 10  # turns each scenario takes (see measure)
@@ -83,7 +91,84 @@ def body(protocol: str, n: int) -> bytes:
         "datatype": "FP64",
         "data": [v for row in data for v in row],
     }
-    return json.dumps({"inputs": [tensor]}).encode()
+    return json.dumps({"inputs": [tensor], "outputs": [{"name": "predict"}]}).encode()
+
+
+def http_call(
+    app: Any, sent: list[Any], send: Any, protocol: str, model: str, count: int
+) -> Callable[[], Awaitable[None]]:
+    """One request to the ASGI app, as uvicorn hands it over (headers parsed, body read)."""
+    payload = body(protocol, count)
+    path = f"/v1/models/{model}/predict" if protocol == "v1" else f"/v2/models/{model}/infer"
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"127.0.0.1:8765"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(payload)).encode()),
+            (b"user-agent", b"wrk"),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8765),
+        "app": app,
+    }
+    message = {"type": "http.request", "body": payload, "more_body": False}
+
+    async def receive() -> Any:
+        return message
+
+    async def call() -> None:
+        await app(dict(scope), receive, send)
+
+    return call
+
+
+class _Context:
+    """What the servicer asks of grpc.aio's ServicerContext: metadata, abort."""
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return ()
+
+    async def abort(self, code: Any, details: str) -> None:
+        raise RuntimeError(f"{code}: {details}")
+
+
+def grpc_call(state: Any, model: str, count: int) -> Callable[[], Awaitable[None]]:
+    """One ``ModelInfer`` as grpc_load.py sends it, to the worker's servicer: the request
+    parsed from its bytes and the answer serialized (grpcio does both in the server), the
+    HTTP/2 transport left out as uvicorn's HTTP parsing is for the other scenarios."""
+    from deploykit.server.protocols import inference_pb2 as pb
+    from deploykit.server.protocols.core import Scorer
+    from deploykit.server.protocols.v2_grpc import Servicer
+
+    servicer = Servicer(state, Scorer(state))
+    tensor = pb.ModelInferRequest.InferInputTensor(
+        name="input",
+        datatype="FP64",
+        shape=[count, FEATURES],
+        contents=pb.InferTensorContents(fp64_contents=[v for row in rows(count) for v in row]),
+    )
+    request = pb.ModelInferRequest(
+        model_name=model,
+        inputs=[tensor],
+        outputs=[pb.ModelInferRequest.InferRequestedOutputTensor(name="predict")],
+    )
+    raw = request.SerializeToString()
+    context = _Context()
+
+    async def call() -> None:
+        answer = await servicer.ModelInfer(pb.ModelInferRequest.FromString(raw), context)
+        answer.SerializeToString()
+
+    return call
 
 
 def ensure_home(home: Path) -> None:
@@ -121,62 +206,38 @@ async def measure(home: Path, scenarios: list[str], n: int) -> dict[str, float]:
     ctx = app.router.lifespan_context(app)
     await ctx.__aenter__()
     results: dict[str, float] = {}
-    calls_of: dict[str, Any] = {}
+    calls_of: dict[str, tuple[Callable[[], Awaitable[None]], int]] = {}
     try:
         for scenario in scenarios:
             protocol, model, count = scenario.split("-")
-            payload = body(protocol, int(count))
-            path = (
-                f"/v1/models/{model}/predict" if protocol == "v1" else f"/v2/models/{model}/infer"
-            )
-            scope = {
-                "type": "http",
-                "asgi": {"version": "3.0", "spec_version": "2.3"},
-                "http_version": "1.1",
-                "method": "POST",
-                "scheme": "http",
-                "path": path,
-                "raw_path": path.encode(),
-                "root_path": "",
-                "query_string": b"",
-                "headers": [
-                    (b"host", b"127.0.0.1:8765"),
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode()),
-                    (b"user-agent", b"wrk"),
-                ],
-                "client": ("127.0.0.1", 50000),
-                "server": ("127.0.0.1", 8765),
-                "app": app,
-            }
-            message = {"type": "http.request", "body": payload, "more_body": False}
-
-            async def receive(message: Any = message) -> Any:
-                return message
-
+            if protocol == "grpc":
+                call = grpc_call(state, model, int(count))
+            else:
+                call = http_call(app, sent, send, protocol, model, int(count))
             calls = n if count == "1" else max(n // 4, 200)
-            calls_of[scenario] = (scope, receive, calls)
+            calls_of[scenario] = (call, calls)
             for _ in range(min(calls // 10, 300)):  # warm-up
                 sent.clear()
-                await app(dict(scope), receive, send)
-            assert sent[0]["status"] == 200, sent[1]["body"][:300]
+                await call()
+            if protocol != "grpc":
+                assert sent[0]["status"] == 200, sent[1]["body"][:300]
             results[scenario] = 0.0
         # the scenarios take turns, BLOCKS times each, so that a busy minute on a shared
         # machine weighs on all of them alike
         for _ in range(BLOCKS):
-            for scenario, (scope, receive, calls) in calls_of.items():
+            for scenario, (call, calls) in calls_of.items():
                 state.predlog.flush()
                 state.telemetry.flush()
                 cpu = time.process_time()
                 own = time.thread_time()
                 for _ in range(calls // BLOCKS):
                     sent.clear()
-                    await app(dict(scope), receive, send)
+                    await call()
                 state.predlog.flush()  # the log's cost is the request's cost
                 state.telemetry.flush()
                 results[scenario] += time.process_time() - cpu
                 THREAD[scenario] = THREAD.get(scenario, 0.0) + time.thread_time() - own
-        for scenario, (_, _, calls) in calls_of.items():
+        for scenario, (_, calls) in calls_of.items():
             results[scenario] = results[scenario] / (calls // BLOCKS * BLOCKS) * 1e6
     finally:
         await ctx.__aexit__(None, None, None)

@@ -17,10 +17,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import grpc
+import numpy as np
 
 from deploykit._version import __version__
 from deploykit.errors import InvalidInputError
 from deploykit.server.experiments import KEY_HEADER
+from deploykit.server.payloads import Parsed
 from deploykit.server.protocols import inference_pb2 as pb
 from deploykit.server.protocols import tensors
 from deploykit.server.protocols.core import Failure, Scorer
@@ -141,9 +143,13 @@ class Servicer:
         rows = 0
         try:
             loaded = await self._open(request.model_name, request.model_version, context)
-            inputs = _inputs(request)
-            names, proba = tensors.requested([o.name for o in request.outputs], loaded)
-            parsed = tensors.to_parsed(inputs, loaded)
+            common = _common(request, loaded)
+            if common is not None:
+                parsed, names, proba = common
+            else:
+                inputs = _inputs(request)
+                names, proba = tensors.requested([o.name for o in request.outputs], loaded)
+                parsed = tensors.to_parsed(inputs, loaded)
             scored = await self.scorer.score(
                 loaded,
                 parsed,
@@ -181,6 +187,40 @@ class Servicer:
             return await _abort(context, exc)
         self.scorer.record(loaded, status, start, rows)
         return response
+
+
+_FLOATS = frozenset({"fp32_contents", "fp64_contents"})
+
+
+def _common(request: Any, loaded: LoadedModel) -> tuple[Parsed, list[str], bool] | None:
+    """(rows, output names, with probabilities) of the common request, decoded in a few
+    checks: one floating-point ``[rows, columns]`` tensor in typed contents for a model of
+    float columns (:func:`tensors.plain_matrix`). None for anything else: :func:`_inputs`,
+    :func:`tensors.requested` and :func:`tensors.to_parsed` then decode it and name any
+    mistake."""
+    if len(request.inputs) != 1 or request.raw_input_contents:
+        return None
+    item = request.inputs[0]
+    field = _CONTENTS.get(item.datatype)
+    if field not in _FLOATS:
+        return None
+    values = getattr(item.contents, field)
+    plan = tensors.plan(loaded)
+    parsed = tensors.plain_matrix(
+        plan,
+        item.name,
+        item.datatype,
+        list(item.shape),
+        np.fromiter(values, np.float64, len(values)),
+        False,  # a double may be NaN: the signature's null rule decides
+    )
+    if parsed is None:
+        return None
+    try:
+        chosen, proba = tensors.plain_outputs(plan, tuple(o.name for o in request.outputs), loaded)
+    except InvalidInputError:
+        return None  # the general path says which name is wrong
+    return parsed, chosen, proba
 
 
 def _inputs(request: Any) -> list[tensors.Tensor]:

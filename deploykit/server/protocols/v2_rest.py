@@ -24,8 +24,9 @@ from starlette.routing import Route
 from deploykit._version import __version__
 from deploykit.errors import InvalidInputError
 from deploykit.server.experiments import KEY_HEADER
+from deploykit.server.payloads import Parsed
 from deploykit.server.protocols import tensors
-from deploykit.server.protocols.core import Failure, Scorer
+from deploykit.server.protocols.core import Failure, Scored, Scorer
 from deploykit.server.wire import (
     BadRequestError,
     UnsupportedMediaTypeError,
@@ -137,9 +138,14 @@ class InferEndpoint:
             body = await _read(receive, limit)
             request, binary, plain = _split(body, header_length)
             request_id = request.get("id")
-            inputs = _inputs(request, binary, plain)
-            names, proba, as_binary = _outputs(request, loaded)
-            parsed = tensors.to_parsed(inputs, loaded)
+            common = _common(request, loaded) if plain and not binary else None
+            if common is not None:
+                parsed, names, proba = common
+                as_binary: dict[str, bool] = {}
+            else:
+                inputs = _inputs(request, binary, plain)
+                names, proba, as_binary = _outputs(request, loaded)
+                parsed = tensors.to_parsed(inputs, loaded)
             scored = await self.scorer.score(
                 loaded,
                 parsed,
@@ -150,9 +156,6 @@ class InferEndpoint:
             loaded, rows = scored.loaded, scored.rows  # a canary may have answered
             if scored.variant:
                 extra.append((b"x-deploykit-variant", scored.variant.encode()))
-            outputs = tensors.outputs_of(names, scored.predictions, scored.probabilities)
-            for output in outputs:
-                output.binary = as_binary.get(output.name, False)
             answer: dict[str, Any] = {
                 "model_name": loaded.name,
                 "model_version": str(loaded.version),
@@ -164,7 +167,7 @@ class InferEndpoint:
                 answer["parameters"]["ignored_columns"] = ",".join(scored.ignored)
             if scored.probabilities is not None and loaded.classes is not None:
                 answer["parameters"]["classes"] = ",".join(map(str, loaded.classes))
-            payload, json_length = _encode(answer, outputs)
+            payload, json_length = _encode(answer, names, scored, as_binary)
             status = 200
             if json_length is not None:
                 extra.append((_HEADER, str(json_length).encode()))
@@ -268,6 +271,48 @@ def _split(body: bytes, header_length: int | None) -> tuple[dict[str, Any], byte
     return request, binary, b"true" not in header and b"false" not in header
 
 
+_COMMON_KEYS = frozenset({"inputs", "outputs", "id"})
+
+
+def _common(request: dict[str, Any], loaded: LoadedModel) -> tuple[Parsed, list[str], bool] | None:
+    """(rows, output names, with probabilities) of the common request, decoded in a few
+    checks: one flat numeric ``[rows, columns]`` tensor for a model of float columns
+    (:func:`tensors.plain_matrix`), outputs named by name alone or not at all, no
+    parameters, JSON without booleans. None for anything else: :func:`_inputs`,
+    :func:`_outputs` and :func:`tensors.to_parsed` then decode it and name any mistake."""
+    if not request.keys() <= _COMMON_KEYS:
+        return None
+    inputs = request.get("inputs")
+    if type(inputs) is not list or len(inputs) != 1:
+        return None
+    item = inputs[0]
+    if type(item) is not dict or len(item) != 4:  # name, datatype, shape, data: no parameters
+        return None
+    data = item.get("data")
+    if type(data) is not list:
+        return None
+    plan = tensors.plan(loaded)
+    parsed = tensors.plain_matrix(
+        plan, item.get("name"), item.get("datatype"), item.get("shape"), data, True
+    )
+    if parsed is None:
+        return None
+    asked = request.get("outputs")
+    if asked is None:
+        names: tuple[str, ...] = ()
+    elif type(asked) is list and all(type(o) is dict and len(o) == 1 for o in asked):
+        names = tuple(o.get("name") for o in asked)
+        if not all(type(n) is str for n in names):
+            return None
+    else:
+        return None
+    try:
+        chosen, proba = tensors.plain_outputs(plan, names, loaded)
+    except InvalidInputError:
+        return None  # _outputs says which name is wrong
+    return parsed, chosen, proba
+
+
 def _inputs(request: dict[str, Any], binary: bytes, plain: bool = False) -> list[tensors.Tensor]:
     raw_inputs = request.get("inputs")
     if not isinstance(raw_inputs, list) or not raw_inputs:
@@ -351,22 +396,24 @@ def _outputs(
     return chosen, proba, binary
 
 
-def _encode(answer: dict[str, Any], outputs: list[tensors.Output]) -> tuple[bytes, int | None]:
-    """The response body, and the JSON header's length when binary outputs follow it."""
+def _encode(
+    answer: dict[str, Any], names: list[str], scored: Scored, as_binary: dict[str, bool]
+) -> tuple[bytes, int | None]:
+    """The response body with the ``names`` outputs, and the JSON header's length when
+    binary outputs (``as_binary``) follow it."""
     blobs = []
-    for output in outputs:
-        entry: dict[str, Any] = {
-            "name": output.name,
-            "datatype": output.datatype,
-            "shape": output.shape,
-        }
-        if output.binary:
-            blob = tensors.encode_raw(output.array, output.datatype)
+    entries = answer["outputs"]
+    for name in names:
+        array = tensors.output_array(name, scored.predictions, scored.probabilities)
+        datatype = tensors.datatype_of(array.dtype)
+        entry: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(array.shape)}
+        if as_binary.get(name):
+            blob = tensors.encode_raw(array, datatype)
             entry["parameters"] = {"binary_data_size": len(blob)}
             blobs.append(blob)
         else:
-            entry["data"] = output.json_data()
-        answer["outputs"].append(entry)
+            entry["data"] = tensors.json_data(array, datatype)
+        entries.append(entry)
     header = dumps(answer)
     if not blobs:
         return header, None
