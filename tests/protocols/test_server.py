@@ -428,3 +428,39 @@ def test_grpc_typed_contents_answer_as_raw_bytes_do(live: Live) -> None:
         assert details[0] == details[1]
         assert "expected 3 columns (a, b, c), got 4" in details[0]
 
+
+def test_every_protocol_logs_a_classifiers_scores(live: Live) -> None:
+    """As on /v1, a classifier's probabilities are logged whether or not the caller asked
+    for them: estimated performance reads them before any label arrives."""
+    from deploykit.monitoring.logs import read_predictions
+
+    rows = live.frame.head(2).to_numpy()
+    v2 = live.infer(_row_tensor(rows.tolist())).json()  # asks for predict alone
+    assert [o["name"] for o in v2["outputs"]] == ["predict"]
+    assert "classes" not in v2["parameters"]
+    mlflow = live.infer({"inputs": rows.tolist()}, path="/models/m/invocations")
+    request = pb.ModelInferRequest(model_name="m")
+    request.outputs.add(name="predict")
+    tensor = request.inputs.add(name="input", datatype="FP64", shape=[2, 3])
+    tensor.contents.fp64_contents.extend(rows.reshape(-1).tolist())
+    with grpc.insecure_channel(live.grpc) as channel:
+        reply = Stub(channel).ModelInfer(request, timeout=30)
+    ids = {
+        "v2": v2["parameters"]["request_id"],
+        "mlflow": mlflow.headers["x-request-id"],
+        "grpc": reply.parameters["request_id"].string_param,
+    }
+    settings = Settings.from_env({"DEPLOYKIT_HOME": str(live.home)})
+    deadline = time.monotonic() + 20
+    mine = pd.DataFrame()
+    while time.monotonic() < deadline:
+        log = read_predictions(settings.artifacts_url, "m")
+        mine = log[log["request_id"].isin(ids.values())]
+        if len(mine) == 6:
+            break
+        time.sleep(0.5)
+    assert len(mine) == 6, mine
+    scores = mine[[c for c in mine.columns if c.startswith("probability.")]]
+    assert scores.shape[1] == 2
+    assert scores.notna().all().all(), mine
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0)

@@ -136,7 +136,10 @@ class Scorer:
             elif split.kind == "shadow" and split.picks_candidate(key):
                 shadow = split
         predicted_at = time.perf_counter()
-        predictions, probabilities = await loaded.batcher.predict(data, rows, proba)
+        # A classifier's scores are logged even when not asked for, as on /v1: estimated
+        # performance (deploykit.monitoring.estimate) reads them before any label arrives.
+        score = proba or (loaded.has_proba and state.predlog.enabled)
+        predictions, probabilities = await loaded.batcher.predict(data, rows, score)
         model_seconds = time.perf_counter() - predicted_at
         predictions = np.asarray(predictions)
         probabilities = None if probabilities is None else np.asarray(probabilities)
@@ -162,7 +165,7 @@ class Scorer:
         return Scored(
             loaded,
             predictions,
-            probabilities,
+            probabilities if proba else None,
             request_id,
             rows,
             ignored_columns(parsed, loaded.spec),
