@@ -34,7 +34,7 @@ log = logging.getLogger("deploykit.server")
 _INLINE_VALUES = 10_000  # payloads up to about this many values are checked on the event loop
 
 
-@dataclass
+@dataclass(slots=True)
 class Scored:
     """What a model answered for one request."""
 
@@ -90,6 +90,10 @@ class Scorer:
         check ``/v1`` predict makes: open unless ``predict_requires_token``, a token sent is
         always checked, a version no alias points at needs a deployer."""
         state = self.state
+        if version is None and not authorization and not state.config.predict_requires_token:
+            loaded = state.host.routes.get(name)  # the common request: the served alias
+            if loaded is not None:
+                return loaded
         authorized = False
         try:
             if state.config.predict_requires_token or authorization:

@@ -66,17 +66,19 @@ _CONTENTS = {
 }
 
 
-def _token(context: grpc.aio.ServicerContext) -> str | None:
-    raw = _metadata(context, "authorization")
-    return None if raw is None else raw.decode("latin-1")
+_AUTHORIZATION = "authorization"
+_KEY = KEY_HEADER.decode()
+_WANTED = frozenset({_AUTHORIZATION, _KEY})
 
 
-def _metadata(context: grpc.aio.ServicerContext, name: str) -> bytes | None:
-    """One metadata entry's value as bytes (gRPC lower-cases the keys)."""
+def _metadata(context: grpc.aio.ServicerContext) -> dict[str, bytes]:
+    """The metadata entries deploykit reads (the first of each), as bytes, in one pass
+    (gRPC lower-cases the keys)."""
+    found: dict[str, bytes] = {}
     for key, value in context.invocation_metadata() or ():
-        if key == name:
-            return value.encode("latin-1") if isinstance(value, str) else value
-    return None
+        if key in _WANTED and key not in found:
+            found[key] = value.encode("latin-1") if isinstance(value, str) else value
+    return found
 
 
 async def _abort(context: grpc.aio.ServicerContext, exc: BaseException) -> Any:
@@ -111,7 +113,8 @@ class Servicer:
         )
 
     async def _open(self, name: str, version: str, context: Any) -> LoadedModel:
-        return await self.scorer.open(name, _version(version), _token(context))
+        token = _metadata(context).get(_AUTHORIZATION)
+        return await self.scorer.open(name, _version(version), token)
 
     async def ModelReady(self, request: Any, context: Any) -> Any:  # noqa: N802
         try:
@@ -142,7 +145,12 @@ class Servicer:
         loaded: LoadedModel | None = None
         rows = 0
         try:
-            loaded = await self._open(request.model_name, request.model_version, context)
+            metadata = _metadata(context)
+            loaded = await self.scorer.open(
+                request.model_name,
+                _version(request.model_version),
+                metadata.get(_AUTHORIZATION),
+            )
             common = _common(request, loaded)
             if common is not None:
                 parsed, names, proba = common
@@ -155,7 +163,7 @@ class Servicer:
                 parsed,
                 proba,
                 routed=not request.model_version,
-                key_header=_metadata(context, KEY_HEADER.decode()),
+                key_header=metadata.get(_KEY),
             )
             loaded, rows = scored.loaded, scored.rows  # a canary may have answered
             outputs = tensors.outputs_of(names, scored.predictions, scored.probabilities)
