@@ -225,7 +225,9 @@ def _common(request: Any, loaded: LoadedModel) -> tuple[Parsed, list[str], bool]
     if parsed is None:
         return None
     try:
-        chosen, proba = tensors.plain_outputs(plan, tuple(o.name for o in request.outputs), loaded)
+        chosen, proba = tensors.plain_outputs(
+            plan, tuple([o.name for o in request.outputs]), loaded
+        )
     except InvalidInputError:
         return None  # the general path says which name is wrong
     return parsed, chosen, proba

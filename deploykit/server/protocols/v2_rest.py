@@ -298,16 +298,19 @@ def _common(request: dict[str, Any], loaded: LoadedModel) -> tuple[Parsed, list[
     if parsed is None:
         return None
     asked = request.get("outputs")
-    if asked is None:
-        names: tuple[str, ...] = ()
-    elif type(asked) is list and all(type(o) is dict and len(o) == 1 for o in asked):
-        names = tuple(o.get("name") for o in asked)
-        if not all(type(n) is str for n in names):
+    wanted: list[str] = []
+    if asked is not None:
+        if type(asked) is not list:
             return None
-    else:
-        return None
+        for output in asked:  # {"name": ...} alone: no parameters (binary_data)
+            if type(output) is not dict or len(output) != 1:
+                return None
+            name = output.get("name")
+            if type(name) is not str:
+                return None
+            wanted.append(name)
     try:
-        chosen, proba = tensors.plain_outputs(plan, names, loaded)
+        chosen, proba = tensors.plain_outputs(plan, tuple(wanted), loaded)
     except InvalidInputError:
         return None  # _outputs says which name is wrong
     return parsed, chosen, proba
