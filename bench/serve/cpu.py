@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -180,7 +182,15 @@ def ensure_home(home: Path) -> None:
     (home / ".ready").write_text("")
 
 
-async def measure(home: Path, scenarios: list[str], n: int) -> dict[str, float]:
+def calls_for(count: str, n: int) -> int:
+    return n if count == "1" else max(n // 4, 200)
+
+
+async def measure(
+    home: Path, scenarios: list[str], n: int, *, bracket: bool = False
+) -> dict[str, float]:
+    """µs of CPU per request for each scenario; ``bracket``: instead, call ``os.getpgrp()``
+    right before and after each scenario's calls (see :func:`instructions`), once each."""
     os.environ["DEPLOYKIT_HOME"] = str(home)
     from deploykit.registry import Registry
     from deploykit.server import ServerConfig
@@ -190,7 +200,11 @@ async def measure(home: Path, scenarios: list[str], n: int) -> dict[str, float]:
     # the log and telemetry are flushed by hand inside each timed span (on this thread), so
     # their background threads must not take a share of the work first
     config = ServerConfig(
-        workers=1, log_sample_rate=1.0, log_flush_seconds=3600, telemetry_flush_seconds=3600
+        workers=1,
+        log_sample_rate=1.0,
+        log_flush_seconds=3600,
+        telemetry_flush_seconds=3600,
+        alert_interval_seconds=0 if bracket else 30.0,
     )
     app = create_app(registry, config=config)
     state = app.state.deploykit
@@ -205,6 +219,9 @@ async def measure(home: Path, scenarios: list[str], n: int) -> dict[str, float]:
     # run the lifespan's startup by hand: Starlette's router calls it from the lifespan scope
     ctx = app.router.lifespan_context(app)
     await ctx.__aenter__()
+    if bracket:  # the alias follower's poll (every 0.25 s, ~50x slower under valgrind)
+        state.host._stopping.set()  # would land in every span: stop it, the routes stay
+        state.host._follower.join()
     results: dict[str, float] = {}
     calls_of: dict[str, tuple[Callable[[], Awaitable[None]], int]] = {}
     try:
@@ -214,7 +231,7 @@ async def measure(home: Path, scenarios: list[str], n: int) -> dict[str, float]:
                 call = grpc_call(state, model, int(count))
             else:
                 call = http_call(app, sent, send, protocol, model, int(count))
-            calls = n if count == "1" else max(n // 4, 200)
+            calls = calls_for(count, n)
             calls_of[scenario] = (call, calls)
             for _ in range(min(calls // 10, 300)):  # warm-up
                 sent.clear()
@@ -222,6 +239,20 @@ async def measure(home: Path, scenarios: list[str], n: int) -> dict[str, float]:
             if protocol != "grpc":
                 assert sent[0]["status"] == 200, sent[1]["body"][:300]
             results[scenario] = 0.0
+        if bracket:
+            gc.collect()
+            gc.freeze()  # collections then walk what the requests made, not the whole heap
+            for call, calls in calls_of.values():
+                state.predlog.flush()
+                state.telemetry.flush()
+                os.getpgrp()
+                for _ in range(calls):
+                    sent.clear()
+                    await call()
+                state.predlog.flush()
+                state.telemetry.flush()
+                os.getpgrp()
+            return {}
         # the scenarios take turns, BLOCKS times each, so that a busy minute on a shared
         # machine weighs on all of them alike
         for _ in range(BLOCKS):
@@ -245,6 +276,47 @@ async def measure(home: Path, scenarios: list[str], n: int) -> dict[str, float]:
     return results
 
 
+def instructions(args: argparse.Namespace) -> dict[str, float]:
+    """Instructions per request, counted by valgrind (callgrind): the figure that other jobs
+    on the machine do not move. This script runs under callgrind with ``--bracket``, which
+    dumps the counts at each ``os.getpgrp()``; every second dump is one scenario's calls.
+    Every thread counts (the log's parquet write included), as for the CPU time; what an
+    instruction costs (cache misses) does not."""
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [
+            "valgrind",
+            "--tool=callgrind",
+            "--dump-before=os_getpgrp",
+            f"--callgrind-out-file={out}/cg.%p",
+            sys.executable,
+            str(HERE / "cpu.py"),
+            "--home",
+            str(args.home),
+            "--n",
+            str(args.n),
+            "--scenarios",
+            ",".join(args.scenarios),
+            "--bracket",
+        ]
+        env = {**os.environ, "PYTHONHASHSEED": "0"}
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(done.stderr[-3000:])
+        parts = sorted(Path(out).glob("cg.*.*"), key=lambda p: int(p.suffix[1:]))
+        spans = [p for p in parts if int(p.suffix[1:]) % 2 == 0]
+        got = {}
+        for scenario, part in zip(args.scenarios, spans, strict=True):
+            total = next(
+                int(line.split()[1])
+                for line in part.read_text().splitlines()
+                if line.startswith("summary:")
+            )
+            got[scenario] = total / calls_for(scenario.rsplit("-", 1)[1], args.n)
+        return got
+
+
 def compare(args: argparse.Namespace) -> int:
     before, after = Path(args.compare).resolve(), ROOT
     table: dict[str, dict[str, list[float]]] = {"before": {}, "after": {}}
@@ -263,6 +335,7 @@ def compare(args: argparse.Namespace) -> int:
                 "--scenarios",
                 ",".join(args.scenarios),
                 "--json",
+                *(["--instructions"] if args.instructions else []),
             ]
             env = {**os.environ, "PYTHONPATH": str(checkout)}
             out = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -273,7 +346,8 @@ def compare(args: argparse.Namespace) -> int:
             for k, v in got.items():
                 table[label].setdefault(k, []).append(v)
             print(f"round {r + 1} {label}: {got}", file=sys.stderr, flush=True)
-    print(f"| scenario | before µs CPU/request ({before}) | after ({after}) | after/before |")
+    unit = "instructions" if args.instructions else "µs CPU"
+    print(f"| scenario | before {unit}/request ({before}) | after ({after}) | after/before |")
     print("|---|--:|--:|--:|")
     for s in args.scenarios:
         b = statistics.median(table["before"][s])
@@ -291,6 +365,13 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", action="store_true", help="one JSON line of µs per request")
     ap.add_argument("--profile", help="cProfile the scenarios into this file")
+    ap.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per request under valgrind instead (one block each; "
+        "--n 200 is plenty)",
+    )
+    ap.add_argument("--bracket", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     unknown = set(args.scenarios) - set(SCENARIOS)
@@ -299,6 +380,17 @@ def main() -> int:
     ensure_home(args.home)
     if args.compare:
         return compare(args)
+    if args.bracket:
+        asyncio.run(measure(args.home, args.scenarios, args.n, bracket=True))
+        return 0
+    if args.instructions:
+        counted = instructions(args)
+        if args.json:
+            print(json.dumps({k: round(v) for k, v in counted.items()}))
+        else:
+            for k, v in counted.items():
+                print(f"{k:12s} {v:10,.0f} instructions/request")
+        return 0
     if args.profile:
         import cProfile
 
