@@ -2,6 +2,7 @@
 
     python bench/serve/cpu.py [--home DIR] [--n 4000] [--scenarios v1-lr-1,v2-rf-1,...]
     python bench/serve/cpu.py --compare /work/main --rounds 3   # before/after, interleaved
+    python bench/serve/cpu.py --instructions --n 300 [--compare DIR --rounds 1]  # valgrind
 
 Builds (or reuses, ``--home``) a registry with the models of ``bench/serve/run.py``
 (LogisticRegression and RandomForestClassifier(100) on make_classification(20000, 20),
