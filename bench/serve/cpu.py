@@ -2,13 +2,17 @@
 
     python bench/serve/cpu.py [--home DIR] [--n 4000] [--scenarios v1-lr-1,v2-rf-1,...]
     python bench/serve/cpu.py --compare /work/main --rounds 3   # before/after, interleaved
+    python bench/serve/cpu.py --instructions --n 300 [--compare DIR --rounds 1]  # valgrind
 
 Builds (or reuses, ``--home``) a registry with the models of ``bench/serve/run.py``
 (LogisticRegression and RandomForestClassifier(100) on make_classification(20000, 20),
 pushed with ``X``: compiled), starts one worker's ASGI app in this process (lifespan run,
 prediction logging on at rate 1.0, telemetry on) and calls it directly, no socket, with
 the bodies ``run.py`` sends: ``dataframe_split`` to ``/v1``, one FP64 ``[rows, 20]``
-tensor to ``/v2``. Each scenario is timed as ``time.process_time()`` (every thread of the
+tensor to ``/v2`` asking for ``predict`` (the labels ``/v1`` answers). ``grpc-*``
+scenarios call the worker's gRPC servicer with the ``ModelInfer`` of ``grpc_load.py``
+(typed ``fp64_contents``, ``predict`` asked), parsed from its bytes and the answer
+serialized. Each scenario is timed as ``time.process_time()`` (every thread of the
 process: a large compiled call runs in the model's worker thread) over ``--n`` calls,
 after a warm-up, the scenarios taking turns in 10 blocks. The prediction log and the
 telemetry are flushed inside the timed span, so their cost is counted (their background
@@ -34,14 +38,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +65,10 @@ SCENARIOS = [
     "v1-rf-100",
     "v2-lr-100",
     "v2-rf-100",
+    "grpc-lr-1",
+    "grpc-rf-1",
+    "grpc-lr-100",
+    "grpc-rf-100",
 ]
 THREAD: dict[str, float] = {}  # this thread alone, beside process CPU
 BLOCKS = 10  # turns each scenario takes (see measure)
@@ -93,7 +104,84 @@ def body(protocol: str, n: int) -> bytes:
         "datatype": "FP64",
         "data": [v for row in data for v in row],
     }
-    return json.dumps({"inputs": [tensor]}).encode()
+    return json.dumps({"inputs": [tensor], "outputs": [{"name": "predict"}]}).encode()
+
+
+def http_call(
+    app: Any, sent: list[Any], send: Any, protocol: str, model: str, count: int
+) -> Callable[[], Awaitable[None]]:
+    """One request to the ASGI app, as uvicorn hands it over (headers parsed, body read)."""
+    payload = body(protocol, count)
+    path = f"/v1/models/{model}/predict" if protocol == "v1" else f"/v2/models/{model}/infer"
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"127.0.0.1:8765"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(payload)).encode()),
+            (b"user-agent", b"wrk"),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8765),
+        "app": app,
+    }
+    message = {"type": "http.request", "body": payload, "more_body": False}
+
+    async def receive() -> Any:
+        return message
+
+    async def call() -> None:
+        await app(dict(scope), receive, send)
+
+    return call
+
+
+class _Context:
+    """What the servicer asks of grpc.aio's ServicerContext: metadata, abort."""
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return ()
+
+    async def abort(self, code: Any, details: str) -> None:
+        raise RuntimeError(f"{code}: {details}")
+
+
+def grpc_call(state: Any, model: str, count: int) -> Callable[[], Awaitable[None]]:
+    """One ``ModelInfer`` as grpc_load.py sends it, to the worker's servicer: the request
+    parsed from its bytes and the answer serialized (grpcio does both in the server), the
+    HTTP/2 transport left out as uvicorn's HTTP parsing is for the other scenarios."""
+    from deploykit.server.protocols import inference_pb2 as pb
+    from deploykit.server.protocols.core import Scorer
+    from deploykit.server.protocols.v2_grpc import Servicer
+
+    servicer = Servicer(state, Scorer(state))
+    tensor = pb.ModelInferRequest.InferInputTensor(
+        name="input",
+        datatype="FP64",
+        shape=[count, FEATURES],
+        contents=pb.InferTensorContents(fp64_contents=[v for row in rows(count) for v in row]),
+    )
+    request = pb.ModelInferRequest(
+        model_name=model,
+        inputs=[tensor],
+        outputs=[pb.ModelInferRequest.InferRequestedOutputTensor(name="predict")],
+    )
+    raw = request.SerializeToString()
+    context = _Context()
+
+    async def call() -> None:
+        answer = await servicer.ModelInfer(pb.ModelInferRequest.FromString(raw), context)
+        answer.SerializeToString()
+
+    return call
 
 
 def ensure_home(home: Path) -> None:
@@ -105,7 +193,15 @@ def ensure_home(home: Path) -> None:
     (home / ".ready").write_text("")
 
 
-async def measure(home: Path, scenarios: list[str], n: int) -> dict[str, float]:
+def calls_for(count: str, n: int) -> int:
+    return n if count == "1" else max(n // 4, 200)
+
+
+async def measure(
+    home: Path, scenarios: list[str], n: int, *, bracket: bool = False
+) -> dict[str, float]:
+    """µs of CPU per request for each scenario; ``bracket``: instead, call ``os.getpgrp()``
+    right before and after each scenario's calls (see :func:`instructions`), once each."""
     os.environ["DEPLOYKIT_HOME"] = str(home)
     from deploykit.registry import Registry
     from deploykit.server import ServerConfig
@@ -115,7 +211,11 @@ async def measure(home: Path, scenarios: list[str], n: int) -> dict[str, float]:
     # the log and telemetry are flushed by hand inside each timed span (on this thread), so
     # their background threads must not take a share of the work first
     config = ServerConfig(
-        workers=1, log_sample_rate=1.0, log_flush_seconds=3600, telemetry_flush_seconds=3600
+        workers=1,
+        log_sample_rate=1.0,
+        log_flush_seconds=3600,
+        telemetry_flush_seconds=3600,
+        alert_interval_seconds=0 if bracket else 30.0,
     )
     app = create_app(registry, config=config)
     state = app.state.deploykit
@@ -130,63 +230,56 @@ async def measure(home: Path, scenarios: list[str], n: int) -> dict[str, float]:
     # run the lifespan's startup by hand: Starlette's router calls it from the lifespan scope
     ctx = app.router.lifespan_context(app)
     await ctx.__aenter__()
+    if bracket:  # the alias follower's poll (every 0.25 s, ~50x slower under valgrind)
+        state.host._stopping.set()  # would land in every span: stop it, the routes stay
+        state.host._follower.join()
     results: dict[str, float] = {}
-    calls_of: dict[str, Any] = {}
+    calls_of: dict[str, tuple[Callable[[], Awaitable[None]], int]] = {}
     try:
         for scenario in scenarios:
             protocol, model, count = scenario.split("-")
-            payload = body(protocol, int(count))
-            path = (
-                f"/v1/models/{model}/predict" if protocol == "v1" else f"/v2/models/{model}/infer"
-            )
-            scope = {
-                "type": "http",
-                "asgi": {"version": "3.0", "spec_version": "2.3"},
-                "http_version": "1.1",
-                "method": "POST",
-                "scheme": "http",
-                "path": path,
-                "raw_path": path.encode(),
-                "root_path": "",
-                "query_string": b"",
-                "headers": [
-                    (b"host", b"127.0.0.1:8765"),
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode()),
-                    (b"user-agent", b"wrk"),
-                ],
-                "client": ("127.0.0.1", 50000),
-                "server": ("127.0.0.1", 8765),
-                "app": app,
-            }
-            message = {"type": "http.request", "body": payload, "more_body": False}
-
-            async def receive(message: Any = message) -> Any:
-                return message
-
-            calls = n if count == "1" else max(n // 4, 200)
-            calls_of[scenario] = (scope, receive, calls)
+            if protocol == "grpc":
+                call = grpc_call(state, model, int(count))
+            else:
+                call = http_call(app, sent, send, protocol, model, int(count))
+            calls = calls_for(count, n)
+            calls_of[scenario] = (call, calls)
             for _ in range(min(calls // 10, 300)):  # warm-up
                 sent.clear()
-                await app(dict(scope), receive, send)
-            assert sent[0]["status"] == 200, sent[1]["body"][:300]
+                await call()
+            if protocol != "grpc":
+                assert sent[0]["status"] == 200, sent[1]["body"][:300]
             results[scenario] = 0.0
+        if bracket:
+            gc.collect()
+            gc.freeze()  # collections then walk what the requests made, not the whole heap
+            for call, calls in calls_of.values():
+                state.predlog.flush()
+                state.telemetry.flush()
+                os.getpgrp()
+                for _ in range(calls):
+                    sent.clear()
+                    await call()
+                state.predlog.flush()
+                state.telemetry.flush()
+                os.getpgrp()
+            return {}
         # the scenarios take turns, BLOCKS times each, so that a busy minute on a shared
         # machine weighs on all of them alike
         for _ in range(BLOCKS):
-            for scenario, (scope, receive, calls) in calls_of.items():
+            for scenario, (call, calls) in calls_of.items():
                 state.predlog.flush()
                 state.telemetry.flush()
                 cpu = time.process_time()
                 own = time.thread_time()
                 for _ in range(calls // BLOCKS):
                     sent.clear()
-                    await app(dict(scope), receive, send)
+                    await call()
                 state.predlog.flush()  # the log's cost is the request's cost
                 state.telemetry.flush()
                 results[scenario] += time.process_time() - cpu
                 THREAD[scenario] = THREAD.get(scenario, 0.0) + time.thread_time() - own
-        for scenario, (_, _, calls) in calls_of.items():
+        for scenario, (_, calls) in calls_of.items():
             results[scenario] = results[scenario] / (calls // BLOCKS * BLOCKS) * 1e6
     finally:
         await ctx.__aexit__(None, None, None)
@@ -267,6 +360,47 @@ def _parts(state: Any, config: Any, loaded: Any, model: str, payload: bytes) -> 
     }
 
 
+def instructions(args: argparse.Namespace) -> dict[str, float]:
+    """Instructions per request, counted by valgrind (callgrind): the figure that other jobs
+    on the machine do not move. This script runs under callgrind with ``--bracket``, which
+    dumps the counts at each ``os.getpgrp()``; every second dump is one scenario's calls.
+    Every thread counts (the log's parquet write included), as for the CPU time; what an
+    instruction costs (cache misses) does not."""
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [
+            "valgrind",
+            "--tool=callgrind",
+            "--dump-before=os_getpgrp",
+            f"--callgrind-out-file={out}/cg.%p",
+            sys.executable,
+            str(HERE / "cpu.py"),
+            "--home",
+            str(args.home),
+            "--n",
+            str(args.n),
+            "--scenarios",
+            ",".join(args.scenarios),
+            "--bracket",
+        ]
+        env = {**os.environ, "PYTHONHASHSEED": "0"}
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(done.stderr[-3000:])
+        parts = sorted(Path(out).glob("cg.*.*"), key=lambda p: int(p.suffix[1:]))
+        spans = [p for p in parts if int(p.suffix[1:]) % 2 == 0]
+        got = {}
+        for scenario, part in zip(args.scenarios, spans, strict=True):
+            total = next(
+                int(line.split()[1])
+                for line in part.read_text().splitlines()
+                if line.startswith("summary:")
+            )
+            got[scenario] = total / calls_for(scenario.rsplit("-", 1)[1], args.n)
+        return got
+
+
 def compare(args: argparse.Namespace) -> int:
     before, after = Path(args.compare).resolve(), ROOT
     table: dict[str, dict[str, list[float]]] = {"before": {}, "after": {}}
@@ -286,6 +420,7 @@ def compare(args: argparse.Namespace) -> int:
                 "--scenarios",
                 ",".join(args.scenarios),
                 "--json",
+                *(["--instructions"] if args.instructions else []),
             ]
             env = {**os.environ, "PYTHONPATH": str(checkout)}
             out = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -296,7 +431,8 @@ def compare(args: argparse.Namespace) -> int:
             for k, v in got.items():
                 table[label].setdefault(k, []).append(v)
             print(f"round {r + 1} {label}: {got}", file=sys.stderr, flush=True)
-    print(f"| scenario | before µs CPU/request ({before}) | after ({after}) | after/before |")
+    unit = "instructions" if args.instructions else "µs CPU"
+    print(f"| scenario | before {unit}/request ({before}) | after ({after}) | after/before |")
     print("|---|--:|--:|--:|")
     for s in args.scenarios:
         b = statistics.median(table["before"][s])
@@ -316,6 +452,13 @@ def main() -> int:
     ap.add_argument("--stages", action="store_true", help="time each part of a /v1 request")
     ap.add_argument("--json", action="store_true", help="one JSON line of µs per request")
     ap.add_argument("--profile", help="cProfile the scenarios into this file")
+    ap.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per request under valgrind instead (one block each; "
+        "--n 200 is plenty)",
+    )
+    ap.add_argument("--bracket", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     unknown = set(args.scenarios) - set(SCENARIOS)
@@ -330,6 +473,17 @@ def main() -> int:
             print(f"{scenario}: " + ", ".join(f"{k} {v:.1f}" for k, v in timing.items()))
             rest = total - timing["model call"]
             print(f"{scenario}: sum {total:.1f} µs CPU, of which not the model {rest:.1f}")
+        return 0
+    if args.bracket:
+        asyncio.run(measure(args.home, args.scenarios, args.n, bracket=True))
+        return 0
+    if args.instructions:
+        counted = instructions(args)
+        if args.json:
+            print(json.dumps({k: round(v) for k, v in counted.items()}))
+        else:
+            for k, v in counted.items():
+                print(f"{k:12s} {v:10,.0f} instructions/request")
         return 0
     if args.profile:
         import cProfile

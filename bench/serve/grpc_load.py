@@ -9,10 +9,11 @@ Runs in bench/serve/.venv-mlserver, whose MLServer ships the v2 stubs
 
 ``load``: ``c`` concurrent callers (grpc.aio, in ``--procs`` processes, a few channels each) each
 send one ``ModelInfer`` (one FP64 tensor ``[rows, features]`` named ``--input-name``, typed
-contents) and wait for the answer before the next, for a 2 s warm-up and then ``-d``
-seconds. Prints the same ``HEADLINE`` line as ../shared/bench/loadgen.py. A Python client
-on two shared cores is itself a bottleneck: ``hello`` serves a constant ``ModelInfer``
-answer on grpc.aio, so the same client against it measures the ceiling of this generator.
+contents, output ``predict`` asked) and wait for the answer before the next, for a 2 s
+warm-up and then ``-d`` seconds. Prints the same ``HEADLINE`` line as
+../shared/bench/loadgen.py. A Python client on two shared cores is itself a bottleneck:
+``hello`` serves a constant ``ModelInfer`` answer on grpc.aio, so the same client against
+it measures the ceiling of this generator.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ def request(args: argparse.Namespace) -> pb.ModelInferRequest:
         shape=[args.rows, args.features],
         contents=pb.InferTensorContents(fp64_contents=flat),
     )
-    return pb.ModelInferRequest(model_name=args.model, inputs=[tensor])
+    # the labels alone, as the REST bodies ask (run.py's oip_body): the work /v1 answers
+    wanted = pb.ModelInferRequest.InferRequestedOutputTensor(name="predict")
+    return pb.ModelInferRequest(model_name=args.model, inputs=[tensor], outputs=[wanted])
 
 
 async def run_load(args: argparse.Namespace) -> tuple[list[float], float, int, str]:

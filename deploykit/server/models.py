@@ -90,6 +90,9 @@ class LoadedModel:
     #: nulls a tree converter does not route as scikit-learn does): on first such request
     fallback: Callable[[], Any] | None = field(default=None, repr=False)
     _fallback_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: what the wire protocols work out once per version rather than per request (the v2
+    #: decoding plan: deploykit.server.protocols.tensors.plan), keyed by protocol
+    wire: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def name(self) -> str:

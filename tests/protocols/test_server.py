@@ -344,3 +344,123 @@ def test_a_canary_and_a_shadow_hold_on_every_protocol(live: Live) -> None:
             assert (both == 2).all(), both.value_counts()
         finally:
             client.abort("m", "shadow checked")
+
+
+_COMMON = {"name": "input", "shape": [2, 3], "datatype": "FP64", "data": [0.1, 0.2, 0.3] * 2}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"inputs": [_COMMON]},
+        {"inputs": [_COMMON], "outputs": [{"name": "predict"}], "id": "mine"},
+        {"inputs": [_COMMON], "outputs": [{"name": "predict_proba"}, {"name": "predict"}]},
+        {"inputs": [_COMMON], "outputs": [{"name": "predict"}, {"name": "predict"}]},
+        {"inputs": [{**_COMMON, "datatype": "FP32"}]},
+        {"inputs": [{**_COMMON, "datatype": "INT64", "data": [1, 0, -2, 3, 4, 5]}]},
+        {"inputs": [{**_COMMON, "datatype": "UINT8", "data": [1, 0, 2, 3, 4, 5]}]},
+        {"inputs": [{**_COMMON, "data": [1, 0, -2, 3, 4, 5]}]},  # integers as FP64
+        {"inputs": [_COMMON], "outputs": [{"name": "logits"}]},
+        {"inputs": [_COMMON], "outputs": [{"name": 5}]},
+        {"inputs": [_COMMON], "outputs": {"name": "predict"}},
+        {"inputs": [{**_COMMON, "shape": [1, 4], "data": [0.1] * 4}]},
+        {"inputs": [{**_COMMON, "data": [0.1] * 5}]},
+        {"inputs": [{**_COMMON, "data": [0.1, "x", 0.3] * 2}]},
+        {"inputs": [{**_COMMON, "data": [0.1, None, 0.3] * 2}]},
+        {"inputs": [{**_COMMON, "data": [[0.1], 0.2, 0.3] * 2}]},
+        {"inputs": [{**_COMMON, "datatype": "INT64"}]},  # fractions in an integer tensor
+        {"inputs": [{**_COMMON, "name": "a"}]},  # a column's name: one tensor per column
+        {"inputs": [{**_COMMON, "name": ""}]},
+        {"inputs": [{**_COMMON, "shape": [0, 3], "data": []}]},
+        {"inputs": [{**_COMMON, "shape": [60, 3], "data": [0.1] * 180}]},  # over max_rows
+        {"inputs": [{**_COMMON, "shape": [2.0, 3]}]},
+        {"inputs": [{**_COMMON, "shape": [-2, -3]}]},
+        {"inputs": [{**_COMMON, "datatype": "FP99"}]},
+        {"inputs": [{**_COMMON, "datatype": "BYTES"}]},
+        {"inputs": [_COMMON, _COMMON]},
+    ],
+)
+def test_the_common_request_answers_as_the_general_path_does(live: Live, body: dict) -> None:
+    """One flat numeric tensor with outputs named plainly takes a shortcut; the same request
+    with (empty) parameters takes the general path. Same answer, same error, word for word."""
+    short = live.infer(body)
+    general = live.infer({**body, "parameters": {}})
+    assert short.status_code == general.status_code, (short.text, general.text)
+    got, expected = short.json(), general.json()
+    for answer in (got, expected):
+        if "parameters" in answer:
+            assert answer.pop("id") in ("mine", answer["parameters"].pop("request_id"))
+    assert got == expected
+
+
+def test_grpc_typed_contents_answer_as_raw_bytes_do(live: Live) -> None:
+    """Typed FP64 contents take a shortcut, raw bytes the general path: same outputs; a
+    tensor of the wrong width is refused by name either way."""
+    rows = live.frame.head(3).to_numpy()
+
+    def request(width: int, raw: bool) -> pb.ModelInferRequest:
+        values = rows[:, :width] if width <= 3 else np.hstack([rows, rows])[:, :width]
+        message = pb.ModelInferRequest(model_name="m")
+        message.outputs.add(name="predict_proba")
+        message.outputs.add(name="predict")
+        tensor = message.inputs.add(name="input", datatype="FP64", shape=[3, width])
+        if raw:
+            message.raw_input_contents.append(values.astype("<f8").tobytes())
+        else:
+            tensor.contents.fp64_contents.extend(values.reshape(-1).tolist())
+        return message
+
+    with grpc.insecure_channel(live.grpc) as channel:
+        stub = Stub(channel)
+        typed = stub.ModelInfer(request(3, raw=False), timeout=30)
+        raw = stub.ModelInfer(request(3, raw=True), timeout=30)
+        assert [o.name for o in typed.outputs] == ["predict_proba", "predict"]
+        proba = np.frombuffer(raw.raw_output_contents[0], dtype="<f8")
+        assert list(typed.outputs[0].contents.fp64_contents) == proba.tolist()
+        labels = np.frombuffer(raw.raw_output_contents[1], dtype="<i8")
+        assert list(typed.outputs[1].contents.int64_contents) == labels.tolist()
+        details = []
+        for raw_form in (False, True):
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.ModelInfer(request(4, raw=raw_form), timeout=30)
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            details.append(refused.value.details())
+        assert details[0] == details[1]
+        assert "expected 3 columns (a, b, c), got 4" in details[0]
+
+
+def test_every_protocol_logs_a_classifiers_scores(live: Live) -> None:
+    """As on /v1, a classifier's probabilities are logged whether or not the caller asked
+    for them: estimated performance reads them before any label arrives."""
+    from deploykit.monitoring.logs import read_predictions
+
+    rows = live.frame.head(2).to_numpy()
+    v2 = live.infer(_row_tensor(rows.tolist())).json()  # asks for predict alone
+    assert [o["name"] for o in v2["outputs"]] == ["predict"]
+    assert "classes" not in v2["parameters"]
+    mlflow = live.infer({"inputs": rows.tolist()}, path="/models/m/invocations")
+    request = pb.ModelInferRequest(model_name="m")
+    request.outputs.add(name="predict")
+    tensor = request.inputs.add(name="input", datatype="FP64", shape=[2, 3])
+    tensor.contents.fp64_contents.extend(rows.reshape(-1).tolist())
+    with grpc.insecure_channel(live.grpc) as channel:
+        reply = Stub(channel).ModelInfer(request, timeout=30)
+    ids = {
+        "v2": v2["parameters"]["request_id"],
+        "mlflow": mlflow.headers["x-request-id"],
+        "grpc": reply.parameters["request_id"].string_param,
+    }
+    settings = Settings.from_env({"DEPLOYKIT_HOME": str(live.home)})
+    deadline = time.monotonic() + 20
+    mine = pd.DataFrame()
+    while time.monotonic() < deadline:
+        log = read_predictions(settings.artifacts_url, "m")
+        mine = log[log["request_id"].isin(ids.values())]
+        if len(mine) == 6:
+            break
+        time.sleep(0.5)
+    assert len(mine) == 6, mine
+    scores = mine[[c for c in mine.columns if c.startswith("probability.")]]
+    assert scores.shape[1] == 2
+    assert scores.notna().all().all(), mine
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0)

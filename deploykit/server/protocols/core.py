@@ -34,7 +34,7 @@ log = logging.getLogger("deploykit.server")
 _INLINE_VALUES = 10_000  # payloads up to about this many values are checked on the event loop
 
 
-@dataclass
+@dataclass(slots=True)
 class Scored:
     """What a model answered for one request."""
 
@@ -90,6 +90,10 @@ class Scorer:
         check ``/v1`` predict makes: open unless ``predict_requires_token``, a token sent is
         always checked, a version no alias points at needs a deployer."""
         state = self.state
+        if version is None and not authorization and not state.config.predict_requires_token:
+            loaded = state.host.routes.get(name)  # the common request: the served alias
+            if loaded is not None:
+                return loaded
         authorized = False
         try:
             if state.config.predict_requires_token or authorization:
@@ -136,7 +140,10 @@ class Scorer:
             elif split.kind == "shadow" and split.picks_candidate(key):
                 shadow = split
         predicted_at = time.perf_counter()
-        predictions, probabilities = await loaded.batcher.predict(data, rows, proba)
+        # A classifier's scores are logged even when not asked for, as on /v1: estimated
+        # performance (deploykit.monitoring.estimate) reads them before any label arrives.
+        score = proba or (loaded.has_proba and state.predlog.enabled)
+        predictions, probabilities = await loaded.batcher.predict(data, rows, score)
         model_seconds = time.perf_counter() - predicted_at
         predictions = np.asarray(predictions)
         probabilities = None if probabilities is None else np.asarray(probabilities)
@@ -162,7 +169,7 @@ class Scorer:
         return Scored(
             loaded,
             predictions,
-            probabilities,
+            probabilities if proba else None,
             request_id,
             rows,
             ignored_columns(parsed, loaded.spec),

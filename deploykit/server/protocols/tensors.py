@@ -34,13 +34,19 @@ __all__ = [
     "DATATYPES",
     "OUTPUTS",
     "Output",
+    "Plan",
     "Tensor",
     "check_declared",
     "check_output_count",
     "decode_raw",
     "encode_raw",
+    "json_data",
     "model_metadata",
+    "output_array",
     "outputs_of",
+    "plain_matrix",
+    "plain_outputs",
+    "plan",
     "requested",
     "to_parsed",
 ]
@@ -298,6 +304,82 @@ def _check_count(where: str, shape: list[int], count: int) -> None:
         )
 
 
+@dataclass
+class Plan:
+    """What decoding a request for one version needs, worked out on its first request
+    (kept in ``LoadedModel.wire``): not again for every request."""
+
+    #: the signature's column names (a tensor named after one is a column)
+    columns: Any
+    #: a model of float columns takes a numeric ``[rows, width]`` tensor as its matrix
+    width: int | None
+    #: :func:`requested`'s answers, by the output names asked
+    outputs: dict[tuple[str, ...], tuple[list[str], bool]]
+
+
+def plan(loaded: LoadedModel) -> Plan:
+    found = loaded.wire.get("v2")
+    if found is None:
+        spec = loaded.spec
+        found = loaded.wire["v2"] = Plan(
+            spec._names() if spec is not None else frozenset(),
+            len(spec.columns) if spec is not None and spec.all_float else None,
+            {},
+        )
+    return found
+
+
+def plain_matrix(
+    plan: Plan, name: Any, datatype: Any, shape: Any, data: Any, from_text: bool
+) -> Parsed | None:
+    """The common input, one flat numeric ``[rows, width]`` tensor (rows > 0) for a model of
+    float columns, as :func:`check_header`, :func:`from_json` (``plain``) and
+    :func:`to_parsed` decode it, in a few checks; None for anything else, which they then
+    decode (and name what is wrong). ``data``: the values as a list with no boolean among
+    them (JSON without a ``true``/``false`` literal), or as a flat numeric ndarray (a typed
+    gRPC field). ``from_text``: they were JSON text, hence no NaN."""
+    width = plan.width
+    if width is None or type(shape) is not list or len(shape) != 2:
+        return None
+    rows, columns = shape
+    kinds = _NUMBER_KINDS.get(datatype) if type(datatype) is str else None
+    if (
+        kinds is None
+        or type(rows) is not int
+        or type(columns) is not int
+        or columns != width
+        or rows < 1
+        or len(data) != rows * width
+        or type(name) is not str
+        or not name
+        or name in plan.columns
+    ):
+        return None
+    if type(data) is np.ndarray:
+        array = data
+    else:
+        try:
+            array = np.array(data)
+        except (ValueError, TypeError):
+            return None
+    if array.ndim != 1 or array.dtype.kind not in kinds:
+        return None
+    matrix = array.astype(np.float64, copy=False).reshape(rows, width)
+    return Parsed("rows", matrix, None, "inputs", plain=from_text)
+
+
+def plain_outputs(
+    plan: Plan, names: tuple[str, ...], loaded: LoadedModel
+) -> tuple[list[str], bool]:
+    """:func:`requested`, remembered per version for the few combinations there are."""
+    found = plan.outputs.get(names)
+    if found is None:
+        found = requested(list(names), loaded)
+        if len(names) <= len(OUTPUTS):  # repeats are allowed: remember no endless variety
+            plan.outputs[names] = found
+    return found
+
+
 def to_parsed(tensors: list[Tensor], loaded: LoadedModel) -> Parsed:
     """The rows the tensors hold, for the signature to check (see the module's docstring)."""
     if not tensors:
@@ -362,21 +444,28 @@ class Output:
     datatype: str
     shape: list[int]
     array: np.ndarray
-    binary: bool = False
 
     def values(self) -> list[Any]:
-        flat = self.array.reshape(-1)
-        if self.datatype == "BYTES":
-            return [str(v) for v in flat.tolist()]
-        return list(flat.tolist())
+        return values(self.array, self.datatype)
 
     def json_data(self) -> Any:
-        """What goes in the JSON ``data``: the flat array itself where orjson writes it as
-        ``values()`` would read (float64, integers, booleans), else ``values()``."""
-        array = self.array
-        if self.datatype != "BYTES" and (array.dtype.kind in "iub" or array.dtype == np.float64):
-            return np.ascontiguousarray(array.reshape(-1))
-        return self.values()
+        return json_data(self.array, self.datatype)
+
+
+def values(array: np.ndarray, datatype: str) -> list[Any]:
+    """An output's values, flat, as Python scalars (strings for BYTES)."""
+    flat = array.reshape(-1)
+    if datatype == "BYTES":
+        return [str(v) for v in flat.tolist()]
+    return list(flat.tolist())
+
+
+def json_data(array: np.ndarray, datatype: str) -> Any:
+    """What goes in an output's JSON ``data``: the flat array itself where orjson writes it
+    as :func:`values` would read (float64, integers, booleans), else :func:`values`."""
+    if datatype != "BYTES" and (array.dtype.kind in "iub" or array.dtype == np.float64):
+        return np.ascontiguousarray(array.reshape(-1))
+    return values(array, datatype)
 
 
 def requested(names: list[str], loaded: LoadedModel) -> tuple[list[str], bool]:
@@ -420,13 +509,17 @@ def outputs_of(
 ) -> list[Output]:
     outputs = []
     for name in names:
-        if name == "predict":
-            array = predictions
-        else:
-            assert probabilities is not None
-            array = probabilities.astype(np.float64, copy=False)
+        array = output_array(name, predictions, probabilities)
         outputs.append(Output(name, datatype_of(array.dtype), list(array.shape), array))
     return outputs
+
+
+def output_array(name: str, predictions: np.ndarray, probabilities: np.ndarray | None) -> Any:
+    """The array of output ``name`` (one :func:`requested` chose)."""
+    if name == "predict":
+        return predictions
+    assert probabilities is not None
+    return probabilities.astype(np.float64, copy=False)
 
 
 # ---------------------------------------------------------------------- metadata

@@ -17,11 +17,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import grpc
+import numpy as np
 
 from deploykit._version import __version__
 from deploykit.errors import InvalidInputError
 from deploykit.server.experiments import KEY_HEADER
-from deploykit.server.payloads import Limits
+from deploykit.server.payloads import Limits, Parsed
 from deploykit.server.protocols import inference_pb2 as pb
 from deploykit.server.protocols import tensors
 from deploykit.server.protocols.core import Failure, Scorer
@@ -67,17 +68,19 @@ _CONTENTS = {
 _FIELDS = sorted(set(_CONTENTS.values()))
 
 
-def _token(context: grpc.aio.ServicerContext) -> str | None:
-    raw = _metadata(context, "authorization")
-    return None if raw is None else raw.decode("latin-1")
+_AUTHORIZATION = "authorization"
+_KEY = KEY_HEADER.decode()
+_WANTED = frozenset({_AUTHORIZATION, _KEY})
 
 
-def _metadata(context: grpc.aio.ServicerContext, name: str) -> bytes | None:
-    """One metadata entry's value as bytes (gRPC lower-cases the keys)."""
+def _metadata(context: grpc.aio.ServicerContext) -> dict[str, bytes]:
+    """The metadata entries deploykit reads (the first of each), as bytes, in one pass
+    (gRPC lower-cases the keys)."""
+    found: dict[str, bytes] = {}
     for key, value in context.invocation_metadata() or ():
-        if key == name:
-            return value.encode("latin-1") if isinstance(value, str) else value
-    return None
+        if key in _WANTED and key not in found:
+            found[key] = value.encode("latin-1") if isinstance(value, str) else value
+    return found
 
 
 async def _abort(context: grpc.aio.ServicerContext, exc: BaseException) -> Any:
@@ -112,7 +115,8 @@ class Servicer:
         )
 
     async def _open(self, name: str, version: str, context: Any) -> LoadedModel:
-        return await self.scorer.open(name, _version(version), _token(context))
+        token = _metadata(context).get(_AUTHORIZATION)
+        return await self.scorer.open(name, _version(version), token)
 
     async def ModelReady(self, request: Any, context: Any) -> Any:  # noqa: N802
         try:
@@ -143,17 +147,26 @@ class Servicer:
         loaded: LoadedModel | None = None
         rows = 0
         try:
-            loaded = await self._open(request.model_name, request.model_version, context)
+            metadata = _metadata(context)
+            loaded = await self.scorer.open(
+                request.model_name,
+                _version(request.model_version),
+                metadata.get(_AUTHORIZATION),
+            )
             _check_declared(request, loaded, self.state.config)
-            inputs = _inputs(request)
-            names, proba = tensors.requested([o.name for o in request.outputs], loaded)
-            parsed = tensors.to_parsed(inputs, loaded)
+            common = _common(request, loaded)
+            if common is not None:
+                parsed, names, proba = common
+            else:
+                inputs = _inputs(request)
+                names, proba = tensors.requested([o.name for o in request.outputs], loaded)
+                parsed = tensors.to_parsed(inputs, loaded)
             scored = await self.scorer.score(
                 loaded,
                 parsed,
                 proba,
                 routed=not request.model_version,
-                key_header=_metadata(context, KEY_HEADER.decode()),
+                key_header=metadata.get(_KEY),
             )
             loaded, rows = scored.loaded, scored.rows  # a canary may have answered
             outputs = tensors.outputs_of(names, scored.predictions, scored.probabilities)
@@ -207,6 +220,42 @@ def _check_declared(request: Any, loaded: LoadedModel, config: ServerConfig) -> 
             size = 4 if dtype is None or item.datatype == "BYTES" else dtype.itemsize
             values += len(raw) // size  # a BYTES element takes at least its 4-byte length
     tensors.check_declared([list(item.shape) for item in items], values, limits, columns)
+
+
+_FLOATS = frozenset({"fp32_contents", "fp64_contents"})
+
+
+def _common(request: Any, loaded: LoadedModel) -> tuple[Parsed, list[str], bool] | None:
+    """(rows, output names, with probabilities) of the common request, decoded in a few
+    checks: one floating-point ``[rows, columns]`` tensor in typed contents for a model of
+    float columns (:func:`tensors.plain_matrix`). None for anything else: :func:`_inputs`,
+    :func:`tensors.requested` and :func:`tensors.to_parsed` then decode it and name any
+    mistake."""
+    if len(request.inputs) != 1 or request.raw_input_contents:
+        return None
+    item = request.inputs[0]
+    field = _CONTENTS.get(item.datatype)
+    if field not in _FLOATS:
+        return None
+    values = getattr(item.contents, field)
+    plan = tensors.plan(loaded)
+    parsed = tensors.plain_matrix(
+        plan,
+        item.name,
+        item.datatype,
+        list(item.shape),
+        np.fromiter(values, np.float64, len(values)),
+        False,  # a double may be NaN: the signature's null rule decides
+    )
+    if parsed is None:
+        return None
+    try:
+        chosen, proba = tensors.plain_outputs(
+            plan, tuple([o.name for o in request.outputs]), loaded
+        )
+    except InvalidInputError:
+        return None  # the general path says which name is wrong
+    return parsed, chosen, proba
 
 
 def _inputs(request: Any) -> list[tensors.Tensor]:

@@ -24,9 +24,9 @@ from starlette.routing import Route
 from deploykit._version import __version__
 from deploykit.errors import InvalidInputError
 from deploykit.server.experiments import KEY_HEADER
-from deploykit.server.payloads import Limits, over_limit
+from deploykit.server.payloads import Limits, Parsed, over_limit
 from deploykit.server.protocols import tensors
-from deploykit.server.protocols.core import Failure, Scorer
+from deploykit.server.protocols.core import Failure, Scored, Scorer
 from deploykit.server.wire import (
     BadRequestError,
     UnsupportedMediaTypeError,
@@ -142,9 +142,14 @@ class InferEndpoint:
             request, binary, plain = _split(body, header_length)
             _check_declared(request, limits, columns)
             request_id = request.get("id")
-            inputs = _inputs(request, binary, plain)
-            names, proba, as_binary = _outputs(request, loaded)
-            parsed = tensors.to_parsed(inputs, loaded)
+            common = _common(request, loaded) if plain and not binary else None
+            if common is not None:
+                parsed, names, proba = common
+                as_binary: dict[str, bool] = {}
+            else:
+                inputs = _inputs(request, binary, plain)
+                names, proba, as_binary = _outputs(request, loaded)
+                parsed = tensors.to_parsed(inputs, loaded)
             scored = await self.scorer.score(
                 loaded,
                 parsed,
@@ -155,9 +160,6 @@ class InferEndpoint:
             loaded, rows = scored.loaded, scored.rows  # a canary may have answered
             if scored.variant:
                 extra.append((b"x-deploykit-variant", scored.variant.encode()))
-            outputs = tensors.outputs_of(names, scored.predictions, scored.probabilities)
-            for output in outputs:
-                output.binary = as_binary.get(output.name, False)
             answer: dict[str, Any] = {
                 "model_name": loaded.name,
                 "model_version": str(loaded.version),
@@ -169,7 +171,7 @@ class InferEndpoint:
                 answer["parameters"]["ignored_columns"] = ",".join(scored.ignored)
             if scored.probabilities is not None and loaded.classes is not None:
                 answer["parameters"]["classes"] = ",".join(map(str, loaded.classes))
-            payload, json_length = _encode(answer, outputs)
+            payload, json_length = _encode(answer, names, scored, as_binary)
             status = 200
             if json_length is not None:
                 extra.append((_HEADER, str(json_length).encode()))
@@ -309,6 +311,52 @@ def _check_declared(request: dict[str, Any], limits: Limits, columns: list[str] 
         tensors.check_declared(shapes, 0, limits, columns)
 
 
+_COMMON_KEYS = frozenset({"inputs", "outputs", "id"})
+
+
+def _common(request: dict[str, Any], loaded: LoadedModel) -> tuple[Parsed, list[str], bool] | None:
+    """(rows, output names, with probabilities) of the common request, decoded in a few
+    checks: one flat numeric ``[rows, columns]`` tensor for a model of float columns
+    (:func:`tensors.plain_matrix`), outputs named by name alone or not at all, no
+    parameters, JSON without booleans. None for anything else: :func:`_inputs`,
+    :func:`_outputs` and :func:`tensors.to_parsed` then decode it and name any mistake."""
+    if not request.keys() <= _COMMON_KEYS:
+        return None
+    inputs = request.get("inputs")
+    if type(inputs) is not list or len(inputs) != 1:
+        return None
+    item = inputs[0]
+    if type(item) is not dict or len(item) != 4:  # name, datatype, shape, data: no parameters
+        return None
+    data = item.get("data")
+    if type(data) is not list:
+        return None
+    plan = tensors.plan(loaded)
+    parsed = tensors.plain_matrix(
+        plan, item.get("name"), item.get("datatype"), item.get("shape"), data, True
+    )
+    if parsed is None:
+        return None
+    asked = request.get("outputs")
+    wanted: list[str] = []
+    if asked is not None:
+        if type(asked) is not list:
+            return None
+        tensors.check_output_count(len(asked))  # before walking a list of any length
+        for output in asked:  # {"name": ...} alone: no parameters (binary_data)
+            if type(output) is not dict or len(output) != 1:
+                return None
+            name = output.get("name")
+            if type(name) is not str:
+                return None
+            wanted.append(name)
+    try:
+        chosen, proba = tensors.plain_outputs(plan, tuple(wanted), loaded)
+    except InvalidInputError:
+        return None  # _outputs says which name is wrong
+    return parsed, chosen, proba
+
+
 def _inputs(request: dict[str, Any], binary: bytes, plain: bool = False) -> list[tensors.Tensor]:
     raw_inputs = request.get("inputs")
     if not isinstance(raw_inputs, list) or not raw_inputs:
@@ -398,22 +446,24 @@ def _outputs(
     return chosen, proba, binary
 
 
-def _encode(answer: dict[str, Any], outputs: list[tensors.Output]) -> tuple[bytes, int | None]:
-    """The response body, and the JSON header's length when binary outputs follow it."""
+def _encode(
+    answer: dict[str, Any], names: list[str], scored: Scored, as_binary: dict[str, bool]
+) -> tuple[bytes, int | None]:
+    """The response body with the ``names`` outputs, and the JSON header's length when
+    binary outputs (``as_binary``) follow it."""
     blobs = []
-    for output in outputs:
-        entry: dict[str, Any] = {
-            "name": output.name,
-            "datatype": output.datatype,
-            "shape": output.shape,
-        }
-        if output.binary:
-            blob = tensors.encode_raw(output.array, output.datatype)
+    entries = answer["outputs"]
+    for name in names:
+        array = tensors.output_array(name, scored.predictions, scored.probabilities)
+        datatype = tensors.datatype_of(array.dtype)
+        entry: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(array.shape)}
+        if as_binary.get(name):
+            blob = tensors.encode_raw(array, datatype)
             entry["parameters"] = {"binary_data_size": len(blob)}
             blobs.append(blob)
         else:
-            entry["data"] = output.json_data()
-        answer["outputs"].append(entry)
+            entry["data"] = tensors.json_data(array, datatype)
+        entries.append(entry)
     header = dumps(answer)
     if not blobs:
         return header, None
