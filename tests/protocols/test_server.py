@@ -346,6 +346,60 @@ def test_a_canary_and_a_shadow_hold_on_every_protocol(live: Live) -> None:
             client.abort("m", "shadow checked")
 
 
+def test_a_canary_without_predict_proba_answers_its_classes_on_every_protocol(
+    live: Live,
+) -> None:
+    """Production has predict_proba, the canary's candidate has not: a caller routed to the
+    candidate that asks for probabilities gets the candidate's classes, as on /v1 (it was a
+    500 on v2 REST and gRPC), and production's callers keep their probabilities."""
+    from sklearn.svm import LinearSVC
+
+    from deploykit.client import Client
+
+    y = (live.frame["a"] > 0).astype(int)
+    rows = live.frame.head(1).to_numpy().tolist()
+    request = pb.ModelInferRequest(model_name="m")
+    tensor = request.inputs.add(name="input", datatype="FP64", shape=[1, 3])
+    tensor.contents.fp64_contents.extend(rows[0])
+    request.outputs.add(name="predict_proba")
+    request.outputs.add(name="predict")
+    with Client(live.url, token=live.token) as client:
+        candidate = client.push(LinearSVC().fit(live.frame, y), "m", X=live.frame)
+        client.canary("m", candidate.version, percent=50, reason="no probabilities")
+        try:
+            outputs: dict[str, set[tuple[str, ...]]] = {}
+            for i in range(16):
+                key = {"x-deploykit-key": f"customer-{i}"}
+                body = {**_row_tensor(rows), "outputs": [{"name": "predict_proba"}]}
+                for answer in (
+                    live.infer(body, headers=key),
+                    live.infer(
+                        {"inputs": rows}, path="/v1/models/m/predict?proba=true", headers=key
+                    ),
+                ):
+                    assert answer.status_code == 200, answer.text
+                version = answer.headers["x-model-version"]
+                v2 = live.infer(body, headers=key).json()
+                names = tuple(o["name"] for o in v2["outputs"])
+                outputs.setdefault(v2["model_version"], set()).add(names)
+                with grpc.insecure_channel(live.grpc) as channel:
+                    metadata = tuple(key.items())
+                    reply = Stub(channel).ModelInfer(request, metadata=metadata, timeout=30)
+                assert reply.model_version == version
+                outputs.setdefault(f"grpc {version}", set()).add(
+                    tuple(o.name for o in reply.outputs)
+                )
+            got = str(candidate.version)
+            assert outputs == {
+                "2": {("predict_proba",)},
+                got: {("predict",)},
+                "grpc 2": {("predict_proba", "predict")},
+                f"grpc {got}": {("predict",)},
+            }
+        finally:
+            client.abort("m", "checked")
+
+
 _COMMON = {"name": "input", "shape": [2, 3], "datatype": "FP64", "data": [0.1, 0.2, 0.3] * 2}
 
 

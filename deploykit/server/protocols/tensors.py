@@ -36,6 +36,7 @@ __all__ = [
     "Output",
     "Plan",
     "Tensor",
+    "answerable",
     "check_declared",
     "check_output_count",
     "decode_raw",
@@ -512,6 +513,14 @@ def outputs_of(
         array = output_array(name, predictions, probabilities)
         outputs.append(Output(name, datatype_of(array.dtype), list(array.shape), array))
     return outputs
+
+
+def answerable(names: list[str], probabilities: np.ndarray | None) -> list[str]:
+    """``names`` less ``predict_proba`` when the version that answered has none: a canary's
+    candidate without predict_proba answers its classes only, as it does on ``/v1``."""
+    if probabilities is None and "predict_proba" in names:
+        return [name for name in names if name != "predict_proba"] or ["predict"]
+    return names
 
 
 def output_array(name: str, predictions: np.ndarray, probabilities: np.ndarray | None) -> Any:

@@ -169,6 +169,7 @@ class Servicer:
                 key_header=metadata.get(_KEY),
             )
             loaded, rows = scored.loaded, scored.rows  # a canary may have answered
+            names = tensors.answerable(names, scored.probabilities)
             outputs = tensors.outputs_of(names, scored.predictions, scored.probabilities)
             response = pb.ModelInferResponse(
                 model_name=loaded.name,

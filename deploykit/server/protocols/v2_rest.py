@@ -158,6 +158,7 @@ class InferEndpoint:
                 key_header=headers.get(KEY_HEADER),
             )
             loaded, rows = scored.loaded, scored.rows  # a canary may have answered
+            names = tensors.answerable(names, scored.probabilities)
             if scored.variant:
                 extra.append((b"x-deploykit-variant", scored.variant.encode()))
             answer: dict[str, Any] = {
