@@ -102,6 +102,18 @@ class Split:
         value = _first_value(parsed, column, columns)
         return b"" if value is None else str(value).encode()
 
+    def route(
+        self, header: bytes | None, parsed: Parsed, production: LoadedModel
+    ) -> tuple[LoadedModel, str, Split | None]:
+        """(the version that answers, "production" or "candidate", the split to mirror the
+        request to or None) for one request of this experiment's model."""
+        columns = production.spec.columns if production.spec is not None else None
+        if not self.picks_candidate(self.key(header, parsed, columns)):
+            return production, "production", None
+        if self.kind == "canary":
+            return self.candidate, "candidate", None
+        return production, "production", self  # a shadow: production answers, it mirrors
+
     def picks_candidate(self, key: bytes) -> bool:
         share = self.share
         if share >= 1.0:  # a shadow of every request: no draw

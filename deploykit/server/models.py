@@ -105,6 +105,18 @@ class LoadedModel:
     def to_input(self, parsed: Parsed) -> tuple[Any, int]:
         return to_model_input(parsed, self.spec, want_array=self.want_array)
 
+    async def predict_timed(
+        self, data: Any, rows: int, proba: bool, logging: bool
+    ) -> tuple[Any, Any, float]:
+        """(predictions, probabilities, seconds in the model) through the batcher. With the
+        prediction log on, a classifier's scores come too even when not asked for:
+        estimated performance (deploykit.monitoring.estimate) reads them before any label
+        arrives."""
+        started = time.perf_counter()
+        score = proba or (self.has_proba and logging)
+        predictions, probabilities = await self.batcher.predict(data, rows, score)
+        return predictions, probabilities, time.perf_counter() - started
+
     def predict_sync(self, data: Any, proba: bool) -> tuple[np.ndarray, np.ndarray | None]:
         compiled = self.compiled
         if compiled is not None:

@@ -149,12 +149,27 @@ def check_limits(parsed: Parsed, limits: Limits, columns: list[str] | None = Non
             raise over_limit("columns", names, limits.columns, "max_columns", _hint(columns))
         widest, cells = _widths(data)
         widest, cells = max(widest, names), cells + names
+    check_counts(rows, widest, cells, limits, columns)
+
+
+def check_counts(
+    rows: int, width: int, cells: int, limits: Limits, columns: list[str] | None = None
+) -> None:
+    """413 naming the first of ``rows``, ``width`` (columns) and ``cells`` (values) that is
+    over ``limits``; ``columns``: the signature's, for the hint."""
     if rows > limits.rows:
         raise over_limit("rows", rows, limits.rows, "max_rows", _FEWER_ROWS)
-    if widest > limits.columns:
-        raise over_limit("columns", widest, limits.columns, "max_columns", _hint(columns))
+    if width > limits.columns:
+        raise over_limit("columns", width, limits.columns, "max_columns", _hint(columns))
     if cells > limits.cells:
         raise over_limit("values", cells, limits.cells, "max_cells", _FEWER_ROWS)
+
+
+def too_many_values(limits: Limits) -> PayloadTooLargeError:
+    """The 413 for a body whose commas alone show more values than ``limits`` take."""
+    return over_limit(
+        "values", f"more than {limits.cells:,}", limits.cells, "max_cells", _FEWER_ROWS
+    )
 
 
 def _widths(data: list[Any]) -> tuple[int, int]:

@@ -37,8 +37,8 @@ from deploykit.server.payloads import (
     check_limits,
     ignored_columns,
     no_bool_literal,
-    over_limit,
     parse_body,
+    too_many_values,
 )
 from deploykit.server.responses import error_response
 from deploykit.server.wire import (
@@ -119,23 +119,14 @@ class PredictEndpoint:
                 parsed, data, rows = await asyncio.to_thread(_prepare, body, loaded, limits)
             split = state.host.splits.get(name) if "version" not in params else None
             if split is not None:
-                variant = b"production"
-                key = split.key(
-                    headers.get(KEY_HEADER), parsed, loaded.spec.columns if loaded.spec else None
-                )
-                if split.kind == "canary" and split.picks_candidate(key):
-                    loaded, variant = split.candidate, b"candidate"
-                    if proba and not loaded.has_proba:
-                        proba = False  # the candidate cannot; answer its classes only
+                loaded, answered, shadow = split.route(headers.get(KEY_HEADER), parsed, loaded)
+                variant = answered.encode()
+                if answered == "candidate":  # its own columns; without predict_proba, classes
+                    proba = proba and loaded.has_proba
                     data, rows = loaded.to_input(parsed)
-                elif split.kind == "shadow" and split.picks_candidate(key):
-                    shadow = split
-            predicted_at = time.perf_counter()
-            # Classifiers' scores are logged even when not asked for: estimated performance
-            # (deploykit.monitoring.estimate) reads them before any label arrives.
-            score = proba or (loaded.has_proba and state.predlog.enabled)
-            predictions, probabilities = await loaded.batcher.predict(data, rows, score)
-            model_seconds = time.perf_counter() - predicted_at
+            predictions, probabilities, model_seconds = await loaded.predict_timed(
+                data, rows, proba, state.predlog.enabled
+            )
             request_id = state.request_ids.issue(name)
             answer: dict[str, Any] = {
                 "predictions": predictions,
@@ -245,16 +236,6 @@ def _prepare(body: bytes, loaded: LoadedModel, limits: Limits) -> tuple[Parsed, 
     return parsed, data, rows
 
 
-def _too_many_values(limits: Limits) -> Exception:
-    return over_limit(
-        "values",
-        f"more than {limits.cells:,}",
-        limits.cells,
-        "max_cells",
-        "Send fewer rows per request.",
-    )
-
-
 async def _read_body(receive: Any, limit: int, limits: Limits) -> bytes:
     """The request body, refused as soon as it grows past ``limit`` bytes or ``limits``.
 
@@ -267,6 +248,6 @@ async def _read_body(receive: Any, limit: int, limits: Limits) -> bytes:
         nonlocal commas
         commas += chunk.count(b",")
         if commas > limits.commas:
-            raise _too_many_values(limits)
+            raise too_many_values(limits)
 
     return await read_body(receive, limit, count_values)

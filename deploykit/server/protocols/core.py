@@ -131,20 +131,13 @@ class Scorer:
         shadow = None
         variant = ""
         if split is not None:
-            variant = "production"
-            key = split.key(key_header, parsed, spec.columns if spec is not None else None)
-            if split.kind == "canary" and split.picks_candidate(key):
-                loaded, variant = split.candidate, "candidate"
-                proba = proba and loaded.has_proba  # the candidate may not score
+            loaded, variant, shadow = split.route(key_header, parsed, loaded)
+            if variant == "candidate":  # it may take other columns, and may not score
+                proba = proba and loaded.has_proba
                 data, rows = loaded.to_input(parsed)
-            elif split.kind == "shadow" and split.picks_candidate(key):
-                shadow = split
-        predicted_at = time.perf_counter()
-        # A classifier's scores are logged even when not asked for, as on /v1: estimated
-        # performance (deploykit.monitoring.estimate) reads them before any label arrives.
-        score = proba or (loaded.has_proba and state.predlog.enabled)
-        predictions, probabilities = await loaded.batcher.predict(data, rows, score)
-        model_seconds = time.perf_counter() - predicted_at
+        predictions, probabilities, model_seconds = await loaded.predict_timed(
+            data, rows, proba, state.predlog.enabled
+        )
         predictions = np.asarray(predictions)
         probabilities = None if probabilities is None else np.asarray(probabilities)
         request_id = state.request_ids.issue(loaded.name)

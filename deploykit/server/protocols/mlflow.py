@@ -30,7 +30,14 @@ from starlette.routing import Route
 from deploykit._version import __version__
 from deploykit.errors import AliasNotFoundError, ModelNotFoundError, SignatureError
 from deploykit.server.experiments import KEY_HEADER
-from deploykit.server.payloads import Limits, Parsed, check_limits, over_limit, parse_body
+from deploykit.server.payloads import (
+    Limits,
+    Parsed,
+    check_limits,
+    over_limit,
+    parse_body,
+    too_many_values,
+)
 from deploykit.server.protocols.core import Failure, Scorer
 from deploykit.server.wire import (
     BadRequestError,
@@ -191,13 +198,7 @@ class Scoring:
                 raise too_large(limit)
             separators += chunk.count(b",")
             if separators > limits.commas:
-                raise over_limit(
-                    "values",
-                    f"more than {limits.cells:,}",
-                    limits.cells,
-                    "max_cells",
-                    "Send fewer rows per request.",
-                )
+                raise too_many_values(limits)
             if is_csv:
                 lines += chunk.count(b"\n")
                 if lines > limits.rows + 1:  # the header row, then one line per row

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from deploykit.errors import InvalidInputError
-from deploykit.server.payloads import Parsed, json_type, over_limit
+from deploykit.server.payloads import Parsed, check_counts, json_type, over_limit
 from deploykit.server.payloads import _hint as _hint
 
 if TYPE_CHECKING:
@@ -137,7 +137,6 @@ def check_declared(
     any value is decoded, so a request claiming a million rows (or sending millions of
     values under a small shape) costs the worker nothing. Shapes that are not lists of
     non-negative integers are skipped: :func:`check_header` names them afterwards."""
-    fewer = "Send fewer rows per request."
     if len(shapes) > limits.columns:  # one tensor per column: as many columns as tensors
         raise over_limit("columns", len(shapes), limits.columns, "max_columns", _hint(columns))
     valid = [
@@ -150,12 +149,7 @@ def check_declared(
     else:
         rows, width = max((s[0] for s in valid), default=0), len(shapes)
     cells = max(values, sum(math.prod(s) for s in valid if min(s) >= 0))
-    if rows > limits.rows:
-        raise over_limit("rows", rows, limits.rows, "max_rows", fewer)
-    if width > limits.columns:
-        raise over_limit("columns", width, limits.columns, "max_columns", _hint(columns))
-    if cells > limits.cells:
-        raise over_limit("values", cells, limits.cells, "max_cells", fewer)
+    check_counts(rows, width, cells, limits, columns)
 
 
 #: most entries an 'outputs' list may hold: there are two outputs, repeats are harmless,
@@ -220,13 +214,16 @@ _NUMBER_KINDS = {
 }
 
 
-def _numbers(data: list[Any], kinds: str) -> np.ndarray | None:
+def _numbers(data: list[Any] | np.ndarray, kinds: str) -> np.ndarray | None:
     """``data`` as a flat ndarray if numpy reads it as numbers of ``kinds``, else None (then
     the value-by-value check runs, and names what is wrong). No booleans: see from_json."""
-    try:
-        array = np.array(data)
-    except (ValueError, TypeError):
-        return None
+    if type(data) is np.ndarray:
+        array = data
+    else:
+        try:
+            array = np.array(data)
+        except (ValueError, TypeError):
+            return None
     if array.ndim != 1 or array.dtype.kind not in kinds:
         return None
     return array
@@ -356,14 +353,8 @@ def plain_matrix(
         or name in plan.columns
     ):
         return None
-    if type(data) is np.ndarray:
-        array = data
-    else:
-        try:
-            array = np.array(data)
-        except (ValueError, TypeError):
-            return None
-    if array.ndim != 1 or array.dtype.kind not in kinds:
+    array = _numbers(data, kinds)
+    if array is None:
         return None
     matrix = array.astype(np.float64, copy=False).reshape(rows, width)
     return Parsed("rows", matrix, None, "inputs", plain=from_text)

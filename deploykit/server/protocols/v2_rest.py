@@ -24,7 +24,7 @@ from starlette.routing import Route
 from deploykit._version import __version__
 from deploykit.errors import InvalidInputError
 from deploykit.server.experiments import KEY_HEADER
-from deploykit.server.payloads import Limits, Parsed, over_limit
+from deploykit.server.payloads import Limits, Parsed, too_many_values
 from deploykit.server.protocols import tensors
 from deploykit.server.protocols.core import Failure, Scored, Scorer
 from deploykit.server.wire import (
@@ -246,13 +246,7 @@ async def _read(
         size += len(chunk)
         commas += json_part.count(b",")
         if commas > limits.commas:
-            raise over_limit(
-                "values",
-                f"more than {limits.cells:,}",
-                limits.cells,
-                "max_cells",
-                "Send fewer rows per request.",
-            )
+            raise too_many_values(limits)
 
     return await read_body(receive, limit, count_values)
 
