@@ -9,6 +9,7 @@ option, before any of it is decoded.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,22 +56,14 @@ def in_pieces(body: bytes, size: int = 256) -> Iterator[bytes]:
         yield body[start : start + size]
 
 
-def v1(url: str, body: Any) -> httpx.Response:
+def post(path: str, url: str, body: Any) -> httpx.Response:
     return httpx.post(
-        f"{url}/v1/models/lr/predict",
-        content=body,
-        headers={"content-type": "application/json"},
-        timeout=60,
+        f"{url}{path}", content=body, headers={"content-type": "application/json"}, timeout=60
     )
 
 
-def v2(url: str, body: Any) -> httpx.Response:
-    return httpx.post(
-        f"{url}/v2/models/lr/infer",
-        content=body,
-        headers={"content-type": "application/json"},
-        timeout=60,
-    )
+v1 = functools.partial(post, "/v1/models/lr/predict")
+v2 = functools.partial(post, "/v2/models/lr/infer")
 
 
 def v1_body(rows: pd.DataFrame) -> bytes:

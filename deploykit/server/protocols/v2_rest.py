@@ -24,7 +24,7 @@ from starlette.routing import Route
 from deploykit._version import __version__
 from deploykit.errors import InvalidInputError
 from deploykit.server.experiments import KEY_HEADER
-from deploykit.server.payloads import Limits, Parsed, too_many_values
+from deploykit.server.payloads import Limits, Parsed, no_bool_literal, too_many_values
 from deploykit.server.protocols import tensors
 from deploykit.server.protocols.core import Failure, Scored, Scorer
 from deploykit.server.wire import (
@@ -277,7 +277,7 @@ def _split(body: bytes, header_length: int | None) -> tuple[dict[str, Any], byte
             'The inference request must be a JSON object, as in {"inputs": [{"name": "input", '
             '"shape": [1, 2], "datatype": "FP64", "data": [0.5, 1.0]}]}.'
         )
-    return request, binary, b"true" not in header and b"false" not in header
+    return request, binary, no_bool_literal(header)
 
 
 # scoring formats of other protocols, which a newcomer may send here by mistake
