@@ -263,13 +263,23 @@ def _request_ids(records: list[_Record], counts: np.ndarray) -> pa.Array:
 
 
 def _repeated(texts: list[str], counts: np.ndarray) -> pa.Array:
-    """A string array holding ``texts[i]`` ``counts[i]`` times: each text is encoded once
-    and Arrow's ``take`` copies it per row in C (a 100-row request's id is not encoded
-    once a row)."""
+    """A string array holding ``texts[i]`` ``counts[i]`` times, built from buffers: each id is
+    encoded once, not once a row. Not ``pa.array(...).take``: ``pa.array`` imports pandas,
+    which a worker serving compiled models never loads."""
     import pyarrow as pa
 
-    which = np.repeat(np.arange(len(texts)), counts)
-    return pa.array(texts, pa.string()).take(pa.array(which))
+    encoded = [t.encode() for t in texts]
+    sizes = np.repeat(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), counts)
+    ends = np.cumsum(sizes)
+    # Arrow strings have int32 offsets. Ids are at most 128 bytes (wire.request_id_from) and a
+    # flush at most _MAX_PENDING_CELLS rows: 1.28 GB, under 2 GiB; say so if that ever changes
+    if len(ends) and ends[-1] >= 2**31:
+        raise ValueError(f"{ends[-1]} bytes of request ids in one flush: over Arrow's 2 GiB")
+    offsets = np.zeros(len(sizes) + 1, dtype=np.int32)
+    offsets[1:] = ends
+    data = b"".join(e * int(c) for e, c in zip(encoded, counts.tolist(), strict=True))
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    return pa.Array.from_buffers(pa.string(), len(sizes), buffers)
 
 
 def _inputs_filled(records: list[_Record]) -> list[_Record]:

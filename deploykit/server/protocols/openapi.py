@@ -139,7 +139,8 @@ def _security(config: ServerConfig) -> list[Any]:
     return [{}, *AUTH]  # optional; needed for a version no alias points at
 
 
-_MODEL_ERRORS = (400, 401, 403, 404, 409, 500, 503)
+# 422: a version in the path that is not a number (the pattern says so; the server names it)
+_MODEL_ERRORS = (400, 401, 403, 404, 409, 422, 500, 503)
 _INFER_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 500, 503)
 _MLFLOW_ERRORS = (400, 401, 403, 404, 409, 413, 415, 500, 503)
 

@@ -61,7 +61,7 @@ def _error(failure: Failure) -> Response:
 
 
 def _version(raw: str | None) -> str | None:
-    """A version from the URL: a number, or a 400 saying so (v2 names versions as strings)."""
+    """A version from the URL: a number, or a 422 saying so (v2 names versions as strings)."""
     if raw is None or raw == "":
         return None
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
