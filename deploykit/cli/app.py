@@ -332,9 +332,7 @@ def estimated(
         band = "" if m.lower is None else f" [{m.lower:.4f}, {m.upper:.4f}]"
         real = "" if m.realized is None else f"  realized {m.realized:.4f}"
         flag = "" if w.trusted or not w.rows else "  (untrusted)"
-        cases = w.effective_rows
-        worth = "" if cases is None or cases >= w.rows else f" (worth {cases:.0f})"
-        typer.echo(f"{w.since:%Y-%m-%d %H:%M}  {w.rows:>7} rows{worth}  {value}{band}{real}{flag}")
+        typer.echo(f"{w.since:%Y-%m-%d %H:%M}  {w.rows_text():>14}  {value}{band}{real}{flag}")
 
 
 @app.command(cls=_Command)

@@ -370,10 +370,12 @@ class ModelView(widgets.VBox):
             else f' <span style="color:{MUTED}">untrusted: '
             f"{html.escape('; '.join(result.overall.reasons))}</span>"
         )
+        # a window of a few cases seen many times: say what the band counted
+        repeats = f" {html.escape(result.repeats)}." if result.repeats else ""
         self.estimated_note.value = (
             f"Estimated {html.escape(result.headline)} of version {result.version} over this "
             f"period: {text} ({result.confidence:.0%} band, from the model's scores: no "
-            f"labels needed).{untrusted}"
+            f"labels needed).{repeats}{untrusted}"
         )
         self.estimated.draw(
             charts.estimated_figure(

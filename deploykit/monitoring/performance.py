@@ -73,6 +73,15 @@ class EstimatedWindow:
     outside_support: float | None = None
     effective_rows: float | None = None
 
+    def rows_text(self) -> str:
+        """ "5,000 rows", or "5,000 rows (worth 165 independent)" when repeated cases made the
+        band count markedly (5%) fewer rows than the window holds."""
+        text = f"{self.rows:,} rows"
+        cases = self.effective_rows
+        if cases is not None and cases < 0.95 * self.rows:
+            text += f" (worth {cases:,.0f} independent)"
+        return text
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "since": None if self.since is None else self.since.isoformat(),

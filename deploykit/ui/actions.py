@@ -238,7 +238,7 @@ def _estimated_line(backend: Backend, name: str, window_seconds: int, window: st
     if estimate.realized is not None:
         text += f", realized {estimate.realized:.3f} on {overall.labelled:,} labels"
     else:
-        text += f", {overall.rows:,} rows, no labels yet"
+        text += f", {overall.rows_text()}, no labels yet"
     if not overall.trusted:
         text += f"; untrusted: {overall.reasons[0]}"
     return text

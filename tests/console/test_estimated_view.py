@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from deploykit.monitoring.performance import EstimatedPerformance, EstimatedWind
 from deploykit.registry import Registry
 from deploykit.settings import Settings
 from deploykit.ui import render
+from deploykit.ui.actions import _estimated_line
 from deploykit.ui.results import ModelStatus
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -81,37 +83,71 @@ def run(argv: list[str]) -> int:
     return 0
 
 
-def test_the_cli_prints_estimates_per_window(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setenv("DEPLOYKIT_HOME", str(tmp_path))
-    monkeypatch.setenv("DEPLOYKIT_FSYNC", "0")
-    monkeypatch.delenv("DEPLOYKIT_SERVER_URL", raising=False)
-    X, y = make_classification(n_samples=4000, n_features=4, random_state=0)
+def push_and_log(home: Path, traffic: pd.DataFrame) -> None:
+    """A logistic model pushed with its evaluation, and ``traffic`` in its prediction log."""
+    X, y = make_classification(n_samples=2000, n_features=4, random_state=0)
     frame = pd.DataFrame(X, columns=list("abcd"))
     model = LogisticRegression().fit(frame[:1000], y[:1000])
     now = datetime.now(timezone.utc)
     with Registry(Settings.from_env()) as reg:
         report = evaluate(model, frame[1000:2000], y[1000:2000])
         reg.push(model, "churn", X=frame[:1000], evaluation=report, deploy=True)
-        rows = frame[2000:3000]
-        proba = model.predict_proba(rows)
+        proba = model.predict_proba(traffic)
         table = pa.table(
             {
-                "request_id": [f"r{i}" for i in range(len(rows))],
-                "timestamp": pa.array([now - timedelta(minutes=5)] * len(rows), STAMP),
-                "version": np.ones(len(rows), dtype=np.int64),
-                "prediction": model.predict(rows),
+                "request_id": [f"r{i}" for i in range(len(traffic))],
+                "timestamp": pa.array([now - timedelta(minutes=5)] * len(traffic), STAMP),
+                "version": np.ones(len(traffic), dtype=np.int64),
+                "prediction": model.predict(traffic),
                 "probability.0": proba[:, 0],
                 "probability.1": proba[:, 1],
-                **{f"input.{c}": rows[c].to_numpy() for c in rows.columns},
+                **{f"input.{c}": traffic[c].to_numpy() for c in traffic.columns},
             }
         )  # fmt: skip
         write_log_file(reg.settings.artifacts_url, "churn", table, at=now, tag="t")
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DEPLOYKIT_HOME", str(tmp_path))
+    monkeypatch.setenv("DEPLOYKIT_FSYNC", "0")
+    monkeypatch.delenv("DEPLOYKIT_SERVER_URL", raising=False)
+    return tmp_path
+
+
+def traffic(rows: int, distinct: int) -> pd.DataFrame:
+    X, _ = make_classification(n_samples=distinct, n_features=4, random_state=7)
+    picks = np.random.default_rng(3).choice(distinct, size=rows, replace=rows > distinct)
+    return pd.DataFrame(X[picks], columns=list("abcd"))
+
+
+def test_the_cli_prints_estimates_per_window(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    push_and_log(home, traffic(1000, 100_000))
     assert run(["estimated", "churn", "--since", "1h", "--step", "30m"]) == 0
     out = capsys.readouterr().out
     assert "Estimated performance of churn:1 (binary)" in out
     assert "1000 rows, 0 labelled, 90% band" in out
-    assert "    1000 rows  0." in out  # the window that holds the traffic
+    assert "    1,000 rows  0." in out  # the window that holds the traffic
+    assert "worth" not in out  # distinct inputs: every row counts
     assert run(["estimated", "churn", "--since", "soon"]) == 1
     assert "--since" in capsys.readouterr().err
+
+
+def test_a_few_cases_seen_many_times_are_counted_once_where_the_estimate_is_shown(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """1,000 logged rows drawn from 40 inputs carry 40 cases' labels: the CLI and
+    %deploy status say how many independent rows the band counted."""
+    push_and_log(home, traffic(1000, 40))
+    assert run(["estimated", "churn", "--since", "1h", "--step", "30m"]) == 0
+    out = capsys.readouterr().out
+    assert "1000 rows are 40 distinct inputs, worth" in out
+    worth = re.search(r"1,000 rows \(worth (\d+) independent\)", out)
+    assert worth is not None
+    assert 30 <= int(worth.group(1)) <= 40
+    with Registry(Settings.from_env()) as reg:
+        line = _estimated_line(reg, "churn", 3600, "1h")
+    assert line is not None
+    assert f"1,000 rows (worth {worth.group(1)} independent), no labels yet" in line
