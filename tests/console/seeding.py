@@ -1,7 +1,8 @@
 """The console tests' server: a real deploykit server (LiveServer) with a few models.
 
 ``iris``: v1 (logistic regression), v2 and v3 (trees), deployed in turn, production on v3,
-pushed with training data (so drift has a reference), a few predictions served and logged.
+pushed with training data (so drift has a reference), v3 with an evaluation (so its accuracy
+is estimated from scores), a few predictions served and logged.
 ``draft``: v1, never deployed.
 """
 
@@ -17,6 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
 from deploykit.client import Client
+from deploykit.evaluation import evaluate
 from deploykit.registry import Registry
 from deploykit.server.config import ServerConfig
 from deploykit.server.testing import LiveServer
@@ -39,7 +41,15 @@ def fleet(home: Path) -> Iterator[LiveServer]:
         registry.push(LogisticRegression(max_iter=300).fit(X, y), "iris", X=X, deploy=True)
         for depth in (2, 3):
             tree = DecisionTreeClassifier(max_depth=depth, random_state=0).fit(X, y)
-            registry.push(tree, "iris", X=X, deploy=True, description=f"tree, depth {depth}")
+            registry.push(
+                tree,
+                "iris",
+                X=X,
+                deploy=True,
+                description=f"tree, depth {depth}",
+                # v3 keeps calibration evidence: the page estimates its accuracy from scores
+                evaluation=evaluate(tree, X, y) if depth == 3 else None,
+            )
         registry.push(LogisticRegression(max_iter=300).fit(X, y), "draft", X=X)
     config = ServerConfig(
         telemetry_flush_seconds=0.2, log_flush_seconds=0.3, alert_interval_seconds=0

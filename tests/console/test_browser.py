@@ -119,6 +119,12 @@ def test_rollback_from_the_console_moves_production_and_the_page_follows_the_ser
     heading = page.locator(".dk-model-heading")
     expect(heading).to_contain_text("production: version 3", timeout=30_000)
     expect(page.locator(".dk-chart-latency .main-svg").first).to_be_visible(timeout=30_000)
+    # accuracy estimated from the logged scores, no label back yet: charted with its band
+    estimated = page.locator(".dk-chart-estimated")
+    expect(estimated.locator(".main-svg").first).to_be_visible(timeout=30_000)
+    expect(estimated.locator(".legend")).to_contain_text("estimated accuracy")
+    expect(estimated.locator(".legend")).to_contain_text("90% band")
+    expect(page.get_by_text("Estimated accuracy of version 3 over this period")).to_be_visible()
 
     page.locator(".dk-rollback").click()
     page.locator(".dk-reason input").fill("v3 misroutes setosa")
