@@ -112,9 +112,12 @@ def _band(
     return MetricEstimate(value, max(low, value - half), min(high, value + half))
 
 
-def _auc(scores: np.ndarray, p: np.ndarray) -> tuple[float, np.ndarray | None]:
+def _auc(
+    scores: np.ndarray, p: np.ndarray, *, descending: bool = False, order: np.ndarray | None = None
+) -> tuple[float, np.ndarray | None]:
     """Expected ROC AUC of ``scores`` when row i is positive with probability ``p[i]``,
-    and its gradient in ``p``.
+    and its gradient in ``p`` (``descending``: the rows are sorted by score already;
+    ``order``: the rows by descending score, when known).
 
     The realized AUC is A(y) / D(y): A counts (positive, negative) pairs ranked right,
     tied scores half, as sklearn does; D = positives x negatives. Both are sums over
@@ -122,8 +125,12 @@ def _auc(scores: np.ndarray, p: np.ndarray) -> tuple[float, np.ndarray | None]:
     labels (a row is never paired with itself). The ratio of expectations is the
     estimate; the gradient serves both the realized AUC's variance given the scores and
     the calibration's share of the error."""
-    order = np.argsort(-scores)  # ties are grouped below: their order does not matter
-    s, w = scores[order], p[order]
+    # ties are grouped below: their order does not matter
+    if descending:
+        order = None
+    elif order is None:
+        order = np.argsort(-scores)
+    s, w = (scores, p) if order is None else (scores[order], p[order])
     u = 1.0 - w
     new = np.r_[True, s[1:] != s[:-1]]
     group = np.cumsum(new) - 1
@@ -139,13 +146,16 @@ def _auc(scores: np.ndarray, p: np.ndarray) -> tuple[float, np.ndarray | None]:
     below = (neg - fp_before - 0.5 * fp_in)[group] - 0.5 * u  # negatives ranked below row i
     above = (tp_before + 0.5 * tp_in)[group] - 0.5 * w  # positives ranked above row i
     auc = float(w @ below) / denominator
+    moved = (below - above - auc * (neg - pos - 1.0 + 2.0 * w)) / denominator
+    if order is None:
+        return auc, moved
     grad = np.empty_like(p)
-    grad[order] = (below - above - auc * (neg - pos - 1.0 + 2.0 * w)) / denominator
+    grad[order] = moved
     return auc, grad
 
 
 def _one_vs_rest(
-    raw: np.ndarray, p: np.ndarray, predicted: np.ndarray
+    raw: np.ndarray, p: np.ndarray, predicted: np.ndarray, order: np.ndarray
 ) -> dict[str, tuple[float, np.ndarray | None]]:
     """(value, gradient in ``p``) of precision, recall, F1 and ROC AUC of one class:
     ``p`` the probability that each row is of the class, ``predicted`` the rows predicted
@@ -159,15 +169,29 @@ def _one_vs_rest(
     out["recall"] = ((a / total), (mask - a / total) / total) if total > 0 else (math.nan, None)
     f1 = 2 * a / (k + total) if k + total > 0 else math.nan
     out["f1"] = (f1, (2 * mask - f1) / (k + total)) if k + total > 0 else (math.nan, None)
-    out["roc_auc"] = _auc(raw, p)
+    out["roc_auc"] = _auc(raw, p, order=order)
     return out
 
 
-def _interpolation(scores: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _in_order(f: Any, scores: np.ndarray, order: np.ndarray | None) -> np.ndarray:
+    """``f(scores)`` for an elementwise ``f`` evaluated on the scores in ``order`` (by
+    descending score): ``np.interp`` is ~10x faster on sorted scores, its search starting
+    from the previous one's node."""
+    if order is None:
+        return np.asarray(f(scores))
+    out = np.empty(len(scores), dtype=np.float64)
+    out[order] = f(scores[order])
+    return out
+
+
+def _interpolation(
+    scores: np.ndarray, nodes: np.ndarray, order: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(left node, weight of the right one) of each score, as ``np.interp`` weighs them."""
     if len(nodes) < 2:
         return np.zeros(len(scores), dtype=np.intp), np.zeros(len(scores))
-    at = np.interp(scores, nodes, np.arange(len(nodes), dtype=np.float64))  # fractional index
+    index = np.arange(len(nodes), dtype=np.float64)
+    at = _in_order(lambda x: np.interp(x, nodes, index), scores, order)  # fractional index
     left = np.minimum(at.astype(np.intp), len(nodes) - 2)
     return left, at - left
 
@@ -179,11 +203,16 @@ class _MapError:
     blocks are (independent, of the variance the evidence gives each), interpolated
     between them as the map itself is."""
 
-    def __init__(self, evidence: CalibrationEvidence, raw: np.ndarray) -> None:
+    def __init__(
+        self,
+        evidence: CalibrationEvidence,
+        raw: np.ndarray,
+        orders: list[np.ndarray] | None = None,
+    ) -> None:
         self.parts = []
         for j, cmap in enumerate(evidence.uncertain_maps):
             nodes, block, var = cmap.blocks
-            left, right = _interpolation(raw[:, j], nodes)
+            left, right = _interpolation(raw[:, j], nodes, None if orders is None else orders[j])
             self.parts.append((left, right, block, var))
 
     def per_block(self, g: np.ndarray, j: int = 0) -> np.ndarray:
@@ -288,8 +317,8 @@ def estimate_classification(
         )
     if cases is not None and cases.rows != len(proba):
         raise ValueError(f"cases must have one entry per row ({len(proba)}); got {cases.rows}")
-    ok = np.isfinite(proba).all(axis=1)
-    if not ok.all():  # rows logged without scores
+    ok = None if np.isfinite(proba).all() else np.isfinite(proba).all(axis=1)
+    if ok is not None:  # rows logged without scores
         proba = proba[ok]
         cases = None if cases is None else cases.subset(ok)
     classes = np.asarray(evidence.classes)
@@ -297,11 +326,14 @@ def estimate_classification(
         labels = proba.argmax(axis=1)
     else:
         pred = np.asarray(predicted)
-        pred = pred if len(pred) == len(proba) else pred[ok]
+        pred = pred if ok is None or len(pred) == len(proba) else pred[ok]
         pred = pred if pred.dtype.kind in "UT" else pred.astype(str)
-        labels = proba.argmax(axis=1)  # for a label the evidence does not know
+        labels = np.full(len(proba), -1, dtype=np.intp)
         for j, name in enumerate(evidence.classes):
             labels[pred == name] = j
+        unknown = labels < 0  # a label the evidence does not know: the top score's class
+        if unknown.any():
+            labels[unknown] = proba[unknown].argmax(axis=1)
     n = len(proba)
     names = estimated_metrics(evidence.task)
     if n == 0:
@@ -309,7 +341,12 @@ def estimate_classification(
     z = _z(confidence)
     out: dict[str, MetricEstimate] = {}
     if evidence.task == "binary":
-        raw = proba[:, 1:2]
+        # every figure below is a sum over rows, so the rows may be taken in score order:
+        # ROC AUC needs it, and interpolating sorted scores is ~10x faster (np.interp's
+        # search starts from the previous row's node)
+        order = np.argsort(-proba[:, 1])
+        raw, labels = proba[order, 1:2], labels[order]
+        cases = None if cases is None else Cases(cases.index[order], cases.share, cases.key)
         p = evidence.maps[0](raw[:, 0])
         maps = _MapError(evidence, raw)
         positive = labels == 1
@@ -336,7 +373,7 @@ def estimate_classification(
             if repeated is not None:
                 var = repeated.linear(var, a, b)
             out[metric] = _band(value, var + float(h * h @ var_block), z)
-        auc, grad = _auc(raw[:, 0], p)
+        auc, grad = _auc(raw[:, 0], p, descending=True)
         if grad is None:
             out["roc_auc"] = MetricEstimate(None)
         else:
@@ -348,14 +385,17 @@ def estimate_classification(
         return {m: out.get(m, MetricEstimate(None)) for m in names}
     raw = proba
     k = len(classes)
-    cal = np.column_stack([cmap(raw[:, j]) for j, cmap in enumerate(evidence.maps)])
+    orders = [np.argsort(-raw[:, j]) for j in range(k)]  # for ROC AUC and fast interpolation
+    cal = np.column_stack(
+        [_in_order(cmap, raw[:, j], orders[j]) for j, cmap in enumerate(evidence.maps)]
+    )
     sums = cal.sum(axis=1, keepdims=True)
     P = np.where(sums > 0, cal / np.where(sums > 0, sums, 1.0), 1.0 / k)
-    maps = _MapError(evidence, raw)
+    maps = _MapError(evidence, raw, orders)
     hit = labels[:, None] == np.arange(k)[None, :]
     grads: dict[str, np.ndarray] = {"accuracy": hit / n}
     values_: dict[str, float] = {"accuracy": float(P[np.arange(n), labels].mean())}
-    per_class = [_one_vs_rest(raw[:, j], P[:, j], hit[:, j]) for j in range(k)]
+    per_class = [_one_vs_rest(raw[:, j], P[:, j], hit[:, j], orders[j]) for j in range(k)]
     for metric in ("roc_auc", "precision", "recall", "f1"):
         name = metric if metric == "roc_auc" else f"{metric}_macro"
         found = [j for j in range(k) if math.isfinite(per_class[j][metric][0])]
