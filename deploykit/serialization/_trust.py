@@ -25,7 +25,8 @@ _said = False
 _NOTE = (
     "{what} stores a pickle: loading it runs any code the file holds, on every server and "
     "notebook that loads this version. {fix} for a file that loads without running code; "
-    "servers set to DEPLOYKIT_SERVE_FORMATS=skops refuse pickles. (Said once per session.)"
+    "servers set to DEPLOYKIT_SERVE_FORMATS=onnx,skops refuse pickles (and still serve a "
+    "version compiled to ONNX at push). (Said once per session.)"
 )
 
 

@@ -71,7 +71,12 @@ class ServerState:
         secret = None
         if header:
             scheme, _, value = header.partition(" ")
-            if scheme.lower() != "bearer" or not value.strip():
+            if scheme.lower() == "bearer" and not value.strip():
+                raise AuthenticationError(
+                    "The Authorization header holds no token after 'Bearer': send "
+                    "'Authorization: Bearer <token>'."
+                )
+            if scheme.lower() != "bearer":
                 raise AuthenticationError(
                     "The Authorization header must read 'Bearer <token>'. "
                     f"Got {_scheme_of(scheme)} instead."

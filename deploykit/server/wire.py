@@ -200,15 +200,17 @@ def check_length(content_length: str | None, limit: int) -> None:
         ) from None
     if size > limit:
         raise PayloadTooLargeError(
-            f"The request body is {size} bytes; this server takes at most {limit} bytes "
-            "(server option max_body_bytes). Send fewer rows per request."
+            f"The request body is {size:,} bytes; this server takes at most {limit:,} bytes "
+            "(server option max_body_bytes, DEPLOYKIT_SERVE_MAX_BODY_BYTES). "
+            "Send fewer rows per request."
         )
 
 
 def too_large(limit: int) -> PayloadTooLargeError:
     return PayloadTooLargeError(
-        f"The request body exceeds {limit} bytes, the most this server takes "
-        "(server option max_body_bytes). Send fewer rows per request."
+        f"The request body exceeds {limit:,} bytes, the most this server takes "
+        "(server option max_body_bytes, DEPLOYKIT_SERVE_MAX_BODY_BYTES). "
+        "Send fewer rows per request."
     )
 
 

@@ -184,6 +184,7 @@ def test_anonymous_and_forged_labels_are_refused_and_production_stays(team: Depl
     _refused(team.post_labels("churn", wrong, f"Bearer {revoked}"), 401, "unknown or revoked")
     basic = "Basic " + base64.b64encode(b"admin:admin").decode()
     _refused(team.post_labels("churn", wrong, basic), 401, "must read 'Bearer <token>'")
+    _refused(team.post_labels("churn", wrong, "Bearer"), 401, "no token after 'Bearer'")
     viewer = team.token("viewer", "dashboard")
     _refused(
         team.post_labels("churn", wrong, f"Bearer {viewer}"),

@@ -104,7 +104,7 @@ def test_a_streamed_body_growing_past_max_body_bytes_gets_a_413(
     body = b'{"inputs": ' + b" " * (3 * LIMIT) + b"[]}"  # no commas: only its size is wrong
     answer = send(url, in_pieces(body, 4096))
     assert answer.status_code == 413
-    assert f"exceeds {LIMIT} bytes" in answer.text
+    assert f"exceeds {LIMIT:,} bytes" in answer.text
     assert "max_body_bytes" in answer.text
 
 

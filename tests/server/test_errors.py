@@ -100,7 +100,7 @@ def test_a_body_over_the_limit_is_413_declared_or_streamed(served: Served) -> No
         content=big,
         headers={"content-type": "application/json"},
     )
-    assert "131072 bytes" in _error(declared, 413, "InvalidInputError")
+    assert "131,072 bytes" in _error(declared, 413, "InvalidInputError")
 
     def chunks():  # no Content-Length: the server counts while streaming
         for i in range(0, len(big), 8192):
