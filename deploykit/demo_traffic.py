@@ -168,7 +168,10 @@ def play(
 
         calm_accuracy = estimated(time.time() - 600)
         if calm_accuracy is not None:
-            echo(f"  estimated accuracy of version {before}: {calm_accuracy:.3f}")
+            echo(
+                f"  estimated accuracy of version {before} on the calm traffic of phase 1, from "
+                f"its scores alone: {calm_accuracy:.3f}"
+            )
         echo(f"phase 3: drift in {len(SHIFTED)} of {X.shape[1]} features, until an alert fires")
         drift_start = time.time()
         std = X[list(SHIFTED)].std()
