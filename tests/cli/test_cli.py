@@ -98,6 +98,25 @@ def test_push_deploy_rollback_round_trip(home, files, capsys):
     assert "churn" in out
 
 
+def test_events_show_an_alert_on_its_version_and_moves_as_moves(home, files, capsys):
+    from deploykit.registry import Registry
+    from deploykit.settings import Settings
+
+    run(capsys, "push", str(files["strong"]), "--name", "churn", "--deploy")
+    run(capsys, "push", str(files["weak"]), "--name", "churn")
+    run(capsys, "deploy", "churn", "2")
+    with Registry(Settings.from_env()) as reg:
+        reg.record_alert("churn", "error_rate 0.31 > 0.05 over 300 s", version=2)
+    code, out, _ = run(capsys, "events", "churn")
+    assert code == 0
+    rows = [line for line in out.splitlines() if "│" in line]
+    (alert,) = [r for r in rows if r.split("│")[3].strip() == "alert"]
+    assert "on v2" in alert  # an alert moves nothing: the version it was about
+    assert "→" not in alert
+    deploys = [r for r in rows if r.split("│")[3].strip() == "deploy"]
+    assert any("1 → 2" in r for r in deploys)  # a move still reads as one
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
