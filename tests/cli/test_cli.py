@@ -415,6 +415,27 @@ def test_estimated_prints_the_band_and_how_the_scores_were_calibrated(home, caps
     assert re.search(r"accuracy\s+0\.\d{4}\s+\[0\.\d{4}, [01]\.\d{4}\]", out)
     assert "calibration: " in out
     assert "fitted on 1000 labelled rows" in out
+    # lower Brier is better: the line says isotonic is the default the others did not
+    # beat, or which simpler map beat it and by how much
+    line = next(li for li in out.splitlines() if li.startswith("calibration: "))
+    default = re.fullmatch(
+        r"calibration: isotonic, fitted on 1000 labelled rows \(the default: the 5-fold "
+        r"cross-validated Brier scores of scores as they are 0\.\d{4} and Platt scaling "
+        r"0\.\d{4} are not better beyond noise than isotonic's 0\.\d{4}\)",
+        line,
+    )
+    won = re.fullmatch(
+        r"calibration: (?:Platt scaling|scores as they are), fitted on 1000 labelled rows "
+        r"\(chosen over the default, isotonic: its 5-fold cross-validated Brier score "
+        r"(0\.\d{4}) is lower than isotonic's (0\.\d{4}) by (0\.\d{4}) \(\d+%\), beyond "
+        r"noise; (?:Platt scaling|scores as they are): 0\.\d{4}\)",
+        line,
+    )
+    assert default or won, line
+    if won:
+        own, iso, gain = map(float, won.groups())
+        assert own < iso
+        assert gain == pytest.approx(iso - own, abs=2e-4)
     # distinct logged inputs: every row counts, and the report says so
     assert "rows: 1000 rows, each counted as an independent case" in out
     code, out, _ = run(capsys, "estimated", "churn", "--since", "2h", "--json")
