@@ -312,27 +312,36 @@ def estimated(
     step: Annotated[
         str | None, typer.Option("--step", help="One row per window of this length: 1h, 10m.")
     ] = None,
+    version: Annotated[
+        str | None,
+        typer.Option("--version", "-v", help="Version (default: production's, else the latest)."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Production's metrics estimated from logged scores, before labels arrive (with a
+    """A version's metrics estimated from logged scores, before labels arrive (with a
     90% band; realized beside them where feedback exists)."""
+    from datetime import datetime, timedelta, timezone
+
+    from deploykit.cli.estimated import check_step, window_lines
+    from deploykit.cli.team import parse_ref
+
     back = _duration(since, "--since")
-    window = None if step is None else max(1, round(_duration(step, "--step", positive=True)))
+    window = None
+    if step is not None:  # checked here, in the flags' words, before anything is read
+        window = max(1, round(_duration(step, "--step", positive=True)))
+        check_step(window, back, step, since)
+    until = datetime.now(timezone.utc)  # one clock reading: --since 24h is 86,400 s exactly
     with _registry() as reg:
-        result = reg.estimated_performance(name, since=time.time() - back, step=window)
+        number = None if version is None else reg.version(name, parse_ref(version)).version
+        result = reg.estimated_performance(
+            name, since=until - timedelta(seconds=back), until=until, step=window, version=number
+        )
     if as_json:
         _print_json(result)
         return
     typer.echo(str(result))
-    for w in result.windows:
-        m = w.metrics.get(result.headline or "")
-        if m is None or w.since is None:
-            continue
-        value = "-" if m.value is None else f"{m.value:.4f}"
-        band = "" if m.lower is None else f" [{m.lower:.4f}, {m.upper:.4f}]"
-        real = "" if m.realized is None else f"  realized {m.realized:.4f}"
-        flag = "" if w.trusted or not w.rows else "  (untrusted)"
-        typer.echo(f"{w.since:%Y-%m-%d %H:%M}  {w.rows_text():>14}  {value}{band}{real}{flag}")
+    for line in window_lines(result):
+        typer.echo(line)
 
 
 @app.command(cls=_Command)

@@ -115,9 +115,19 @@ def events_table(events: Sequence[Event]) -> None:
         return
     table = Table("when", "actor", "action", "model", "alias", "move", "reason")
     for e in events:
-        move = f"{e.from_version or '-'} → {e.to_version}" if e.to_version is not None else "-"
+        move = _move(e)
         table.add_row(_when(e.at), e.actor, e.action, e.model, e.alias or "-", move, e.reason or "")
     print_table(table)
+
+
+def _move(event: Event) -> str:
+    """Where the alias moved ("1 → 2"); an alert moves nothing, so the version it was
+    about ("on v2")."""
+    if event.to_version is None:
+        return "-"
+    if event.action == "alert":
+        return f"on v{event.to_version}"
+    return f"{event.from_version or '-'} → {event.to_version}"
 
 
 def tokens_table(tokens: Sequence[Mapping[str, Any]]) -> None:

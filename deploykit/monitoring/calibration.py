@@ -148,10 +148,8 @@ class CalibrationEvidence:
             return None
         kind = self.maps[0].kind
         text = f"{_LABELS.get(kind, kind)}, fitted on {self.rows} labelled rows"
-        if self.brier:
-            scores = ", ".join(f"{_LABELS.get(k, k)} {v:.4f}" for k, v in self.brier.items())
-            text += f" (chosen by {_FOLDS}-fold cross-validated Brier score: {scores})"
-        return text
+        why = _why(kind, self.brier)
+        return f"{text} ({why})" if why else text
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"task": self.task, "rows": self.rows}
@@ -206,6 +204,42 @@ class CalibrationEvidence:
     def uncertain_maps(self) -> tuple[CalibrationMap, ...]:
         """The isotonic maps whose blocks measure the calibration's uncertainty."""
         return self.isotonic or self.maps
+
+
+def _why(kind: str, brier: Mapping[str, float]) -> str | None:
+    """Why ``kind`` calibrates the scores, from the cross-validated Brier scores (lower is
+    better) :func:`_choose` decided on: isotonic is the default, a simpler map has to beat
+    it beyond noise. None without the scores (evidence kept before the choice existed)."""
+    cv = f"{_FOLDS}-fold cross-validated Brier score"
+    if not brier:
+        return None
+    iso = brier.get("isotonic")
+    if iso is None:  # not evidence _choose wrote: the figures alone
+        figures = ", ".join(f"{_LABELS.get(k, k)} {v:.4f}" for k, v in brier.items())
+        return f"{cv}s, lower is better: {figures}"
+    others = [(_LABELS.get(k, k), v) for k, v in brier.items() if k not in (kind, "isotonic")]
+    listed = " and ".join(f"{label} {v:.4f}" for label, v in others)
+    if kind == "isotonic":
+        if not others:
+            return f"the default; {cv} {iso:.4f}"
+        verb = "are" if len(others) > 1 else "is"
+        return (
+            f"the default: the {cv}{'s' if len(others) > 1 else ''} of {listed} {verb} not "
+            f"better beyond noise than isotonic's {iso:.4f}"
+        )
+    own = brier.get(kind)
+    if own is None:
+        return None
+    gain = iso - own
+    text = (
+        f"chosen over the default, isotonic: its {cv} {own:.4f} is lower than isotonic's "
+        f"{iso:.4f} by {gain:.4f}"
+    )
+    if iso > 0:
+        text += f" ({gain / iso:.0%})"
+    text += ", beyond noise"
+    rest = ", ".join(f"{label}: {v:.4f}" for label, v in others)
+    return f"{text}; {rest}" if others else text
 
 
 def build_evidence(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -159,6 +159,9 @@ class EstimatedPerformance:
 
     def __str__(self) -> str:
         head = f"Estimated performance of {self.model}:{self.version} ({self.task or 'unknown'})"
+        since, until = self.overall.since, self.overall.until
+        if since is not None and until is not None:  # the period read, so no one has to guess
+            head += f", {_utc(since)} → {_utc(until)} UTC"
         lines = [head, f"{'metric':<16}{'estimate':>10}{'band':>20}{'realized':>10}{'at push':>10}"]
         for metric in self.metrics:
             m = self.overall.metrics.get(metric, MetricEstimate(None))
@@ -209,6 +212,10 @@ class EstimatedPerformance:
             calibration=d.get("calibration"),
             repeats=d.get("repeats"),
         )
+
+
+def _utc(at: datetime) -> str:
+    return f"{at.astimezone(timezone.utc):%Y-%m-%d %H:%M}"
 
 
 def _fmt(value: float | None) -> str:

@@ -98,6 +98,25 @@ def test_push_deploy_rollback_round_trip(home, files, capsys):
     assert "churn" in out
 
 
+def test_events_show_an_alert_on_its_version_and_moves_as_moves(home, files, capsys):
+    from deploykit.registry import Registry
+    from deploykit.settings import Settings
+
+    run(capsys, "push", str(files["strong"]), "--name", "churn", "--deploy")
+    run(capsys, "push", str(files["weak"]), "--name", "churn")
+    run(capsys, "deploy", "churn", "2")
+    with Registry(Settings.from_env()) as reg:
+        reg.record_alert("churn", "error_rate 0.31 > 0.05 over 300 s", version=2)
+    code, out, _ = run(capsys, "events", "churn")
+    assert code == 0
+    rows = [line for line in out.splitlines() if "│" in line]
+    (alert,) = [r for r in rows if r.split("│")[3].strip() == "alert"]
+    assert "on v2" in alert  # an alert moves nothing: the version it was about
+    assert "→" not in alert
+    deploys = [r for r in rows if r.split("│")[3].strip() == "deploy"]
+    assert any("1 → 2" in r for r in deploys)  # a move still reads as one
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -396,6 +415,27 @@ def test_estimated_prints_the_band_and_how_the_scores_were_calibrated(home, caps
     assert re.search(r"accuracy\s+0\.\d{4}\s+\[0\.\d{4}, [01]\.\d{4}\]", out)
     assert "calibration: " in out
     assert "fitted on 1000 labelled rows" in out
+    # lower Brier is better: the line says isotonic is the default the others did not
+    # beat, or which simpler map beat it and by how much
+    line = next(li for li in out.splitlines() if li.startswith("calibration: "))
+    default = re.fullmatch(
+        r"calibration: isotonic, fitted on 1000 labelled rows \(the default: the 5-fold "
+        r"cross-validated Brier scores of scores as they are 0\.\d{4} and Platt scaling "
+        r"0\.\d{4} are not better beyond noise than isotonic's 0\.\d{4}\)",
+        line,
+    )
+    won = re.fullmatch(
+        r"calibration: (?:Platt scaling|scores as they are), fitted on 1000 labelled rows "
+        r"\(chosen over the default, isotonic: its 5-fold cross-validated Brier score "
+        r"(0\.\d{4}) is lower than isotonic's (0\.\d{4}) by (0\.\d{4}) \(\d+%\), beyond "
+        r"noise; (?:Platt scaling|scores as they are): 0\.\d{4}\)",
+        line,
+    )
+    assert default or won, line
+    if won:
+        own, iso, gain = map(float, won.groups())
+        assert own < iso
+        assert gain == pytest.approx(iso - own, abs=2e-4)
     # distinct logged inputs: every row counts, and the report says so
     assert "rows: 1000 rows, each counted as an independent case" in out
     code, out, _ = run(capsys, "estimated", "churn", "--since", "2h", "--json")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -83,28 +84,30 @@ def run(argv: list[str]) -> int:
     return 0
 
 
-def push_and_log(home: Path, traffic: pd.DataFrame) -> None:
-    """A logistic model pushed with its evaluation, and ``traffic`` in its prediction log."""
+def push_and_log(home: Path, traffic: pd.DataFrame, *, deploy: bool = True) -> int:
+    """A logistic model pushed with its evaluation, and ``traffic`` in its prediction log
+    (as the new version's); the version number."""
     X, y = make_classification(n_samples=2000, n_features=4, random_state=0)
     frame = pd.DataFrame(X, columns=list("abcd"))
     model = LogisticRegression().fit(frame[:1000], y[:1000])
     now = datetime.now(timezone.utc)
     with Registry(Settings.from_env()) as reg:
         report = evaluate(model, frame[1000:2000], y[1000:2000])
-        reg.push(model, "churn", X=frame[:1000], evaluation=report, deploy=True)
+        number = reg.push(model, "churn", X=frame[:1000], evaluation=report, deploy=deploy).version
         proba = model.predict_proba(traffic)
         table = pa.table(
             {
-                "request_id": [f"r{i}" for i in range(len(traffic))],
+                "request_id": [f"v{number}r{i}" for i in range(len(traffic))],
                 "timestamp": pa.array([now - timedelta(minutes=5)] * len(traffic), STAMP),
-                "version": np.ones(len(traffic), dtype=np.int64),
+                "version": np.full(len(traffic), number, dtype=np.int64),
                 "prediction": model.predict(traffic),
                 "probability.0": proba[:, 0],
                 "probability.1": proba[:, 1],
                 **{f"input.{c}": traffic[c].to_numpy() for c in traffic.columns},
             }
         )  # fmt: skip
-        write_log_file(reg.settings.artifacts_url, "churn", table, at=now, tag="t")
+        write_log_file(reg.settings.artifacts_url, "churn", table, at=now, tag=f"t{number}")
+    return number
 
 
 @pytest.fixture
@@ -127,12 +130,98 @@ def test_the_cli_prints_estimates_per_window(
     push_and_log(home, traffic(1000, 100_000))
     assert run(["estimated", "churn", "--since", "1h", "--step", "30m"]) == 0
     out = capsys.readouterr().out
-    assert "Estimated performance of churn:1 (binary)" in out
+    lines = out.splitlines()
+    # the first line names the period read: an hour, ending now, in UTC
+    head = re.fullmatch(
+        r"Estimated performance of churn:1 \(binary\), (\S+ \S+) → (\S+ \S+) UTC", lines[0]
+    )
+    assert head is not None, lines[0]
+    start, end = (datetime.strptime(t, "%Y-%m-%d %H:%M") for t in head.groups())
+    assert end - start == timedelta(hours=1)
     assert "1000 rows, 0 labelled, 90% band" in out
-    assert "    1,000 rows  0." in out  # the window that holds the traffic
+    # the window table has a header; the window without traffic is counted, not printed
+    header = lines.index("accuracy per window:") + 1
+    assert lines[header].split() == ["when", "(UTC)", "rows", "estimate", "90%", "band", "realized"]
+    window = lines[header + 1].split()
+    assert window[2:4] == ["1,000", "rows"]
+    assert re.fullmatch(r"0\.\d{4}", window[4])
+    assert window[7] == "-"  # no labels yet: nothing realized
+    assert lines[header + 2] == "1 empty window not shown"
+    assert " 0 rows" not in out
     assert "worth" not in out  # distinct inputs: every row counts
     assert run(["estimated", "churn", "--since", "soon"]) == 1
     assert "--since" in capsys.readouterr().err
+
+
+def test_a_fine_step_over_a_day_prints_only_the_windows_with_traffic(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    push_and_log(home, traffic(300, 100_000))
+    assert run(["estimated", "churn", "--step", "2m"]) == 0
+    out = capsys.readouterr().out
+    assert "719 empty windows not shown" in out  # 24 h in 2 min windows: 720, one with traffic
+    assert len(out.splitlines()) < 20
+    # the default period is 24 hours exactly, in the table and in the JSON alike
+    head = re.search(r"(\S+ \S+) → (\S+ \S+) UTC", out.splitlines()[0])
+    assert head is not None
+    start, end = (datetime.strptime(t, "%Y-%m-%d %H:%M") for t in head.groups())
+    assert end - start == timedelta(hours=24)
+    assert run(["estimated", "churn", "--json"]) == 0
+    overall = json.loads(capsys.readouterr().out)["overall"]
+    span = datetime.fromisoformat(overall["until"]) - datetime.fromisoformat(overall["since"])
+    assert span == timedelta(hours=24)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--step", "1s"],
+            "--step 1s cuts the 24h period into 86,400 windows; at most 1,000 are allowed: "
+            "use --step 2m or more.",
+        ),
+        (
+            ["--since", "7d", "--step", "10m"],
+            "--step 10m cuts the 7d period into 1,008 windows; at most 1,000 are allowed: "
+            "use --step 11m or more.",
+        ),
+        (
+            ["--since", "400d", "--step", "1h"],
+            "--step 1h cuts the 400d period into 9,600 windows; at most 1,000 are allowed: "
+            "use --step 10h or more.",
+        ),
+    ],
+)
+def test_a_step_cutting_too_many_windows_is_refused_in_the_flags_words(
+    home: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    # checked before the registry is asked: even a model that does not exist gets it
+    assert run(["estimated", "no-such-model", *argv]) == 1
+    err = capsys.readouterr().err
+    assert err == f"error: {message}\n"
+    suggested = message.rsplit("--step ", 1)[1].split()[0]
+    assert run(["estimated", "no-such-model", *argv[:-1], suggested]) == 1
+    assert "No model named 'no-such-model'" in capsys.readouterr().err  # the step is fine
+
+
+def test_the_cli_estimates_a_version_production_does_not_point_at(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After `deploykit demo` rolls production back to 1, v2's estimate is still wanted."""
+    push_and_log(home, traffic(1000, 100_000))
+    push_and_log(home, traffic(300, 100_000), deploy=False)
+    assert run(["estimated", "churn", "--since", "1h", "--version", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Estimated performance of churn:2 (binary)")
+    assert "300 rows, 0 labelled" in out
+    assert run(["estimated", "churn", "--since", "1h", "-v", "1"]) == 0
+    assert "1000 rows, 0 labelled" in capsys.readouterr().out
+    assert run(["estimated", "churn", "--since", "1h"]) == 0  # production's by default
+    assert capsys.readouterr().out.startswith("Estimated performance of churn:1 ")
+    assert run(["estimated", "churn", "-v", "9"]) == 1
+    err = capsys.readouterr().err
+    assert "has no version 9 (latest is 2)" in err
+    assert err.count("\n") == 1
 
 
 def test_a_few_cases_seen_many_times_are_counted_once_where_the_estimate_is_shown(

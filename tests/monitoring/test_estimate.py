@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from deploykit.evaluation import evaluate
-from deploykit.monitoring.calibration import CalibrationEvidence
+from deploykit.monitoring.calibration import CalibrationEvidence, CalibrationMap
 from deploykit.monitoring.estimate import ErrorModel, _auc, estimate_classification
 from deploykit.monitoring.logs import write_log_file
 from deploykit.registry import Registry
@@ -171,6 +171,32 @@ def test_evidence_kept_before_the_choice_of_map_still_estimates() -> None:
     est = estimate_classification(evidence, proba, pred.astype(str))["accuracy"]
     assert est.lower < est.value < est.upper
     assert est.value == pytest.approx(skm.accuracy_score(y[9000:], pred), abs=0.02)
+
+
+def _evidence(kind: str, brier: dict[str, float]) -> CalibrationEvidence:
+    line = CalibrationMap((0.0, 1.0), (0.0, 1.0), (143, 143), kind)
+    return CalibrationEvidence("binary", 143, ("0", "1"), maps=(line,), brier=brier)
+
+
+def test_the_calibration_says_isotonic_is_the_default_the_others_did_not_beat() -> None:
+    """Lower Brier is better: isotonic kept with the highest score reads as the default the
+    simpler maps failed to beat beyond noise, not as the winner of a ranking."""
+    brier = {"identity": 0.0279, "platt": 0.0291, "isotonic": 0.0301}
+    assert _evidence("isotonic", brier).calibration == (
+        "isotonic, fitted on 143 labelled rows (the default: the 5-fold cross-validated "
+        "Brier scores of scores as they are 0.0279 and Platt scaling 0.0291 are not better "
+        "beyond noise than isotonic's 0.0301)"
+    )
+
+
+def test_the_calibration_says_a_simpler_map_won_and_by_how_much() -> None:
+    brier = {"identity": 0.0310, "platt": 0.0250, "isotonic": 0.0300}
+    assert _evidence("platt", brier).calibration == (
+        "Platt scaling, fitted on 143 labelled rows (chosen over the default, isotonic: its "
+        "5-fold cross-validated Brier score 0.0250 is lower than isotonic's 0.0300 by 0.0050 "
+        "(17%), beyond noise; scores as they are: 0.0310)"
+    )
+    assert _evidence("isotonic", {}).calibration == "isotonic, fitted on 143 labelled rows"
 
 
 def test_regression_error_model_estimates_mae_where_noise_grows() -> None:

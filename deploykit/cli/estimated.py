@@ -1,0 +1,79 @@
+"""Behind ``deploykit estimated``: the --step check in the CLI's words and the window table.
+
+app.py declares the flags; the registry and the server check a period again, in the
+API's words (``step`` in seconds), for callers that are not this command.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from deploykit.errors import InvalidInputError
+from deploykit.monitoring.periods import MAX_WINDOWS
+
+if TYPE_CHECKING:
+    from deploykit.monitoring.performance import EstimatedPerformance, EstimatedWindow
+
+__all__ = ["check_step", "friendly_step", "window_lines"]
+
+# the units the CLI's durations take (app._duration), largest first
+_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+
+
+def friendly_step(seconds: float) -> str:
+    """``seconds`` rounded up to a whole number of the largest unit not longer than it:
+    87 -> "2m", 4000 -> "2h" (up, so that it cuts no more windows than ``seconds``)."""
+    unit, size = next((u, n) for u, n in _UNITS if n <= seconds or n == 1)
+    return f"{math.ceil(seconds / size)}{unit}"
+
+
+def check_step(step: int, span: float, step_text: str, since_text: str) -> None:
+    """Refuse a --step that cuts the --since period into more than MAX_WINDOWS windows,
+    before anything is read, saying the smallest step that works."""
+    windows = math.ceil(span / step)
+    if windows <= MAX_WINDOWS:
+        return
+    period = since_text.strip() if since_text.strip()[-1:].isalpha() else f"{span:g}s"
+    raise InvalidInputError(
+        f"--step {step_text.strip()} cuts the {period} period into {windows:,} windows; at "
+        f"most {MAX_WINDOWS:,} are allowed: use --step {friendly_step(span / MAX_WINDOWS)} "
+        "or more."
+    )
+
+
+def window_lines(result: EstimatedPerformance) -> list[str]:
+    """The per-window table under the estimate: a header, one line per window that holds
+    rows, and how many empty windows were left out (said once)."""
+    metric = result.headline or ""
+    shown = [w for w in result.windows if w.rows and w.since is not None]
+    empty = sum(1 for w in result.windows if not w.rows)
+    lines = []
+    if shown:
+        # seconds only where windows are not whole minutes, so that no two starts look alike
+        when = "%Y-%m-%d %H:%M" if (result.step_seconds or 60) % 60 == 0 else "%Y-%m-%d %H:%M:%S"
+        starts = [f"{w.since:{when}}" for w in shown]
+        rows = [w.rows_text() for w in shown]
+        w_when = max(len("when (UTC)"), *map(len, starts))
+        w_rows = max(len("rows"), *map(len, rows))
+        band = f"{result.confidence:.0%} band"
+        lines.append(f"{metric} per window:")
+        lines.append(
+            f"{'when (UTC)':<{w_when}}  {'rows':>{w_rows}}  {'estimate':>8}  {band:<18}  "
+            f"{'realized':>8}"
+        )
+        for window, start, text in zip(shown, starts, rows, strict=True):
+            lines.append(f"{start:<{w_when}}  {text:>{w_rows}}  {_cells(window, metric)}")
+    if empty:
+        lines.append(f"{empty:,} empty window{'s' if empty != 1 else ''} not shown")
+    return lines
+
+
+def _cells(window: EstimatedWindow, metric: str) -> str:
+    """A window's estimate, band and realized value (``-`` where there is none)."""
+    m = window.metrics.get(metric)
+    value = "-" if m is None or m.value is None else f"{m.value:.4f}"
+    band = "-" if m is None or m.lower is None else f"[{m.lower:.4f}, {m.upper:.4f}]"
+    real = "-" if m is None or m.realized is None else f"{m.realized:.4f}"
+    flag = "" if window.trusted else "  (untrusted)"
+    return f"{value:>8}  {band:<18}  {real:>8}{flag}"
