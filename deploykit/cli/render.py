@@ -121,11 +121,11 @@ def events_table(events: Sequence[Event]) -> None:
 
 
 def _move(event: Event) -> str:
-    """Where the alias moved ("1 → 2"); an alert moves nothing, so the version it was
-    about ("on v2")."""
+    """Where the alias moved ("1 → 2"); an alert or a card moves nothing, so the version
+    it was about ("on v2")."""
     if event.to_version is None:
         return "-"
-    if event.action == "alert":
+    if event.action in ("alert", "card"):
         return f"on v{event.to_version}"
     return f"{event.from_version or '-'} → {event.to_version}"
 

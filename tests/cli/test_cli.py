@@ -107,12 +107,16 @@ def test_events_show_an_alert_on_its_version_and_moves_as_moves(home, files, cap
     run(capsys, "deploy", "churn", "2")
     with Registry(Settings.from_env()) as reg:
         reg.record_alert("churn", "error_rate 0.31 > 0.05 over 300 s", version=2)
+        reg.amend_card("churn", 1, {"limitations": "trained on 2025 only"})
     code, out, _ = run(capsys, "events", "churn")
     assert code == 0
     rows = [line for line in out.splitlines() if "│" in line]
     (alert,) = [r for r in rows if r.split("│")[3].strip() == "alert"]
     assert "on v2" in alert  # an alert moves nothing: the version it was about
     assert "→" not in alert
+    (card,) = [r for r in rows if r.split("│")[3].strip() == "card"]
+    assert "on v1" in card  # nor does a card's amendment
+    assert "→" not in card
     deploys = [r for r in rows if r.split("│")[3].strip() == "deploy"]
     assert any("1 → 2" in r for r in deploys)  # a move still reads as one
 
