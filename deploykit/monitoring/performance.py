@@ -172,6 +172,12 @@ class EstimatedPerformance:
             f"{self.overall.rows} rows, {self.overall.labelled} labelled, "
             f"{self.confidence:.0%} band"
         )
+        labelled, rows = self.overall.labelled, self.overall.rows
+        if 0 < labelled < rows:  # labels from part of the traffic: the two figures differ
+            lines.append(
+                f"realized: on the {labelled:,} labelled rows only; the estimate covers all "
+                f"{rows:,}"
+            )
         if self.calibration:
             lines.append(f"calibration: {self.calibration}")
         if self.repeats:

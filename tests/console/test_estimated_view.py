@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from datetime import datetime, timedelta, timezone
@@ -66,6 +67,18 @@ def test_the_chart_draws_band_estimate_and_realized_on_one_figure() -> None:
     assert list(realized.y) == [0.91]  # only where labels came back
     empty = charts.estimated_figure(estimated_frame(result([], [])))
     assert "No estimate" in empty.layout.annotations[0].text
+
+
+def test_a_realized_figure_from_part_of_the_traffic_says_so() -> None:
+    """Labels came back for 100 of 2,400 rows (a calm hour, a sample): the realized value
+    is theirs alone, and the text says so beside the estimate over all rows."""
+    base = result([0.91], [True])
+    overall = EstimatedWindow(T0, T0 + timedelta(hours=1), 2400, 100, {}, trusted=True)
+    text = str(dataclasses.replace(base, overall=overall))
+    assert "2400 rows, 100 labelled" in text
+    assert "realized: on the 100 labelled rows only; the estimate covers all 2,400" in text
+    every = dataclasses.replace(overall, labelled=2400)
+    assert "realized: on" not in str(dataclasses.replace(base, overall=every))
 
 
 def test_status_shows_the_estimate_and_warns_when_untrusted() -> None:
