@@ -16,11 +16,13 @@ from typing import Any
 from deploykit.errors import InvalidInputError
 from deploykit.records import utcnow
 
-__all__ = ["MAX_WINDOWS", "Period", "parse_time", "period"]
+__all__ = ["MAX_WINDOWS", "Period", "parse_duration", "parse_time", "period"]
 
 MAX_WINDOWS = 1000
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _LAST = datetime(9000, 1, 1, tzinfo=timezone.utc)  # far from datetime's year-9999 overflow
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_LONGEST = 100 * 365 * 86400  # a century: past it a duration is a typo (or 'inf')
 
 
 def parse_time(value: Any, param: str) -> datetime | None:
@@ -48,6 +50,25 @@ def parse_time(value: Any, param: str) -> datetime | None:
     if not _EPOCH <= parsed < _LAST:
         raise _bad_time(param, value)
     return parsed
+
+
+def parse_duration(text: str, flag: str, *, positive: bool = False) -> float:
+    """Seconds from ``3600``, ``90m``, ``1h`` or ``2d`` (the CLI's and ``%deploy``'s
+    ``--since``/``--step``); ``flag`` names the option in the error."""
+    raw = text.strip().lower()
+    unit = _UNITS.get(raw[-1:]) if raw else None
+    number = raw[:-1] if unit else raw
+    try:
+        value = float(number) * (unit or 1)
+    except ValueError:
+        value = -1.0
+    if not (value > 0 if positive else value >= 0) or not value <= _LONGEST:
+        least = "more than 0" if positive else "0 or more"
+        raise InvalidInputError(
+            f"{flag} must be a duration such as 3600 (seconds), 90m, 1h or 2d, {least} "
+            f"and at most 36500d. Got {text!r} instead."
+        )
+    return value
 
 
 def _from_epoch(seconds: float, param: str, value: Any) -> datetime:
