@@ -228,6 +228,11 @@ class DeployMagics(Magics):
             kind="status",
         )
 
+    def _estimated(self, args: Any) -> Any:
+        return actions.estimated(
+            self.session, args.name, since=args.since, step=args.step, version=args.version
+        )
+
     def _predict(self, args: Any) -> Prediction:
         data = lookup(self.namespace, args.data)
         if not self.session.embedded:

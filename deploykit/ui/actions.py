@@ -27,9 +27,11 @@ from deploykit.ui.session import Session
 
 if TYPE_CHECKING:
     from deploykit.backend import Backend
+    from deploykit.monitoring.performance import EstimatedPerformance
 
 __all__ = [
     "NEED_SERVER",
+    "estimated",
     "evaluate_model",
     "model_status",
     "push_model",
@@ -212,6 +214,27 @@ def model_status(session: Session, name: str, *, window_seconds: int = 3600) -> 
         estimated=(
             _estimated_line(backend, name, window_seconds, window) if info.production else None
         ),
+    )
+
+
+def estimated(
+    session: Session,
+    name: str,
+    *,
+    since: str = "24h",
+    step: str | None = None,
+    version: int | None = None,
+) -> EstimatedPerformance:
+    """``name``'s metrics estimated from its logged scores before labels arrive, over the
+    last ``since`` (a duration: 24h, 90m, 3600) and per ``step`` if given, as
+    ``deploykit estimated`` reads them. A bad duration, an unknown model or too many
+    windows is the backend's one-line error (InvalidInputError, ModelNotFoundError)."""
+    from deploykit.monitoring.periods import parse_duration
+
+    back = parse_duration(since, "--since")
+    window = None if step is None else max(1, round(parse_duration(step, "--step", positive=True)))
+    return session.backend.estimated_performance(
+        name, since=time.time() - back, step=window, version=version
     )
 
 
