@@ -199,6 +199,8 @@ def model_status(session: Session, name: str, *, window_seconds: int = 3600) -> 
     last = moves[0] if moves else None
     badge = health.model_health(backend, name, measured=not session.embedded)
     if session.embedded:  # nothing is served in-process: no figures to show
+        if badge.status == "deployed":  # its detail says "need a server": the note says how
+            badge = dataclasses.replace(badge, detail="In production.")
         return ModelStatus(name, info.production, last, note=NEED_SERVER, health=badge)
     summary = backend.metrics(name, window=window_seconds)
     window = _window(summary.get("window_seconds") or window_seconds)
