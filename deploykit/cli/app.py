@@ -320,21 +320,17 @@ def estimated(
 ) -> None:
     """A version's metrics estimated from logged scores, before labels arrive (with a
     90% band; realized beside them where feedback exists)."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timezone
 
-    from deploykit.cli.estimated import check_step, window_lines
+    from deploykit.cli.estimated import window_lines
     from deploykit.cli.team import parse_ref
+    from deploykit.monitoring.periods import flag_period
 
-    back = _duration(since, "--since")
-    window = None
-    if step is not None:  # checked here, in the flags' words, before anything is read
-        window = max(1, round(_duration(step, "--step", positive=True)))
-        check_step(window, back, step, since)
-    until = datetime.now(timezone.utc)  # one clock reading: --since 24h is 86,400 s exactly
+    start, until, window = flag_period(since, step, datetime.now(timezone.utc))
     with _registry() as reg:
         number = None if version is None else reg.version(name, parse_ref(version)).version
         result = reg.estimated_performance(
-            name, since=until - timedelta(seconds=back), until=until, step=window, version=number
+            name, since=start, until=until, step=window, version=number
         )
     if as_json:
         _print_json(result)
@@ -410,37 +406,13 @@ def gc(
     or S3), never through a server.
     """
     from deploykit.cli.gc import gc_report
+    from deploykit.monitoring.periods import parse_duration
     from deploykit.registry import Registry
 
-    seconds = _duration(older_than, "--older-than")
+    seconds = parse_duration(older_than, "--older-than")
     with Registry(Settings.from_env()) as reg:
         report = reg.gc(older_than=seconds, dry_run=dry_run, force=force)
     _show(report, as_json, gc_report)
-
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-_LONGEST = 100 * 365 * 86400  # a century: past it a duration is a typo (or 'inf')
-
-
-def _duration(text: str, flag: str, *, positive: bool = False) -> float:
-    from deploykit.errors import InvalidInputError
-
-    raw = text.strip().lower()
-    unit = _UNITS.get(raw[-1:]) if raw else None
-    number = raw[:-1] if unit else raw
-    try:
-        value = float(number) * (unit or 1)
-    except ValueError:
-        value = -1.0
-    if not (value > 0 if positive else value >= 0) or not value <= _LONGEST:
-        least = "more than 0" if positive else "0 or more"
-        raise InvalidInputError(
-            f"{flag} must be a duration such as 3600 (seconds), 90m, 1h or 2d, {least} "
-            f"and at most 36500d. Got {text!r} instead."
-        )
-    return value
 
 
 HostOption = Annotated[str, typer.Option("--host", help="Interface to listen on.")]

@@ -1,45 +1,17 @@
-"""Behind ``deploykit estimated``: the --step check in the CLI's words and the window table.
+"""Behind ``deploykit estimated``: the window table under the estimate.
 
-app.py declares the flags; the registry and the server check a period again, in the
-API's words (``step`` in seconds), for callers that are not this command.
+app.py declares the flags (read by :func:`deploykit.monitoring.periods.flag_period`, as
+``%deploy estimated`` reads them).
 """
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
-
-from deploykit.errors import InvalidInputError
-from deploykit.monitoring.periods import MAX_WINDOWS
 
 if TYPE_CHECKING:
     from deploykit.monitoring.performance import EstimatedPerformance, EstimatedWindow
 
-__all__ = ["check_step", "friendly_step", "window_lines"]
-
-# the units the CLI's durations take (app._duration), largest first
-_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
-
-
-def friendly_step(seconds: float) -> str:
-    """``seconds`` rounded up to a whole number of the largest unit not longer than it:
-    87 -> "2m", 4000 -> "2h" (up, so that it cuts no more windows than ``seconds``)."""
-    unit, size = next((u, n) for u, n in _UNITS if n <= seconds or n == 1)
-    return f"{math.ceil(seconds / size)}{unit}"
-
-
-def check_step(step: int, span: float, step_text: str, since_text: str) -> None:
-    """Refuse a --step that cuts the --since period into more than MAX_WINDOWS windows,
-    before anything is read, saying the smallest step that works."""
-    windows = math.ceil(span / step)
-    if windows <= MAX_WINDOWS:
-        return
-    period = since_text.strip() if since_text.strip()[-1:].isalpha() else f"{span:g}s"
-    raise InvalidInputError(
-        f"--step {step_text.strip()} cuts the {period} period into {windows:,} windows; at "
-        f"most {MAX_WINDOWS:,} are allowed: use --step {friendly_step(span / MAX_WINDOWS)} "
-        "or more."
-    )
+__all__ = ["window_lines"]
 
 
 def window_lines(result: EstimatedPerformance) -> list[str]:

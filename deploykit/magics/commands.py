@@ -154,8 +154,9 @@ class DeployMagics(Magics):
         return self._moved(moved)
 
     def _moved(self, alias: Any) -> Any:
-        # The record is the cell's result; the line says where the move happened.
-        print(f"{alias.model} {alias.name} → version {alias.version} → {self.session.where()}")
+        # The record is the cell's result; the line says where the move happened (in
+        # brackets: an arrow there would read as if the version moved into the registry).
+        print(f"{alias.model}: {alias.name} → version {alias.version} ({self.session.where()})")
         return alias
 
     # -- experiments (deploykit.ui.experiments renders them) ---------------------------
@@ -226,6 +227,11 @@ class DeployMagics(Magics):
         return RecordList(
             [actions.model_status(self.session, m.name) for m in self.backend.models()],
             kind="status",
+        )
+
+    def _estimated(self, args: Any) -> Any:
+        return actions.estimated(
+            self.session, args.name, since=args.since, step=args.step, version=args.version
         )
 
     def _predict(self, args: Any) -> Prediction:

@@ -124,6 +124,12 @@ SUBCOMMANDS: dict[str, Subcommand] = {
             "%deploy status churn",
         ),
         Subcommand(
+            "estimated",
+            "estimated NAME [--version V] [--since 24h] [--step 1h]",
+            "metrics estimated from logged scores before labels arrive, with a band",
+            "%deploy estimated churn --since 24h --step 1h",
+        ),
+        Subcommand(
             "models",
             "models",
             "every model with its latest and live version",
@@ -307,6 +313,11 @@ def _build(name: str) -> _Parser:
         p.add_argument("--data", default=None)
     elif name == "status":
         p.add_argument("name", nargs="?", default=None)
+    elif name == "estimated":
+        p.add_argument("name")
+        p.add_argument("--version", type=_version_number, default=None)
+        p.add_argument("--since", default="24h")  # durations: checked by the action
+        p.add_argument("--step", default=None)
     elif name == "events":
         p.add_argument("name", nargs="?", default=None)
         p.add_argument("--limit", type=_positive_int, default=20)

@@ -16,11 +16,22 @@ from typing import Any
 from deploykit.errors import InvalidInputError
 from deploykit.records import utcnow
 
-__all__ = ["MAX_WINDOWS", "Period", "parse_time", "period"]
+__all__ = [
+    "MAX_WINDOWS",
+    "Period",
+    "check_step",
+    "flag_period",
+    "friendly_step",
+    "parse_duration",
+    "parse_time",
+    "period",
+]
 
 MAX_WINDOWS = 1000
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _LAST = datetime(9000, 1, 1, tzinfo=timezone.utc)  # far from datetime's year-9999 overflow
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_LONGEST = 100 * 365 * 86400  # a century: past it a duration is a typo (or 'inf')
 
 
 def parse_time(value: Any, param: str) -> datetime | None:
@@ -48,6 +59,64 @@ def parse_time(value: Any, param: str) -> datetime | None:
     if not _EPOCH <= parsed < _LAST:
         raise _bad_time(param, value)
     return parsed
+
+
+def parse_duration(text: str, flag: str, *, positive: bool = False) -> float:
+    """Seconds from ``3600``, ``90m``, ``1h`` or ``2d`` (the CLI's and ``%deploy``'s
+    ``--since``/``--step``); ``flag`` names the option in the error."""
+    raw = text.strip().lower()
+    unit = _UNITS.get(raw[-1:]) if raw else None
+    number = raw[:-1] if unit else raw
+    try:
+        value = float(number) * (unit or 1)
+    except ValueError:
+        value = -1.0
+    if not (value > 0 if positive else value >= 0) or not value <= _LONGEST:
+        least = "more than 0" if positive else "0 or more"
+        raise InvalidInputError(
+            f"{flag} must be a duration such as 3600 (seconds), 90m, 1h or 2d, {least} "
+            f"and at most 36500d. Got {text!r} instead."
+        )
+    return value
+
+
+# the units of parse_duration, largest first
+_LARGEST_FIRST = sorted(_UNITS.items(), key=lambda item: -item[1])
+
+
+def friendly_step(seconds: float) -> str:
+    """``seconds`` rounded up to a whole number of the largest unit not longer than it:
+    87 -> "2m", 4000 -> "2h" (up, so that it cuts no more windows than ``seconds``)."""
+    unit, size = next((u, n) for u, n in _LARGEST_FIRST if n <= seconds or n == 1)
+    return f"{math.ceil(seconds / size)}{unit}"
+
+
+def check_step(step: int, span: float, step_text: str, since_text: str) -> None:
+    """Refuse a --step that cuts the --since period into more than MAX_WINDOWS windows,
+    before anything is read, saying the smallest step that works."""
+    windows = math.ceil(span / step)
+    if windows <= MAX_WINDOWS:
+        return
+    period = since_text.strip() if since_text.strip()[-1:].isalpha() else f"{span:g}s"
+    raise InvalidInputError(
+        f"--step {step_text.strip()} cuts the {period} period into {windows:,} windows; at "
+        f"most {MAX_WINDOWS:,} are allowed: use --step {friendly_step(span / MAX_WINDOWS)} "
+        "or more."
+    )
+
+
+def flag_period(
+    since: str, step: str | None, now: datetime
+) -> tuple[datetime, datetime, int | None]:
+    """(since, until, step in seconds) from the ``--since``/``--step`` flags of
+    ``deploykit estimated`` and ``%deploy estimated``, checked in the flags' words before
+    anything is read; one clock reading, so ``--since 24h`` is 86,400 s exactly."""
+    back = parse_duration(since, "--since")
+    window = None
+    if step is not None:
+        window = max(1, round(parse_duration(step, "--step", positive=True)))
+        check_step(window, back, step, since)
+    return now - timedelta(seconds=back), now, window
 
 
 def _from_epoch(seconds: float, param: str, value: Any) -> datetime:

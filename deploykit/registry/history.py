@@ -20,7 +20,7 @@ raise to stop the move (the registry uses it to verify the target's artifact).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -34,7 +34,15 @@ from deploykit.registry.rows import as_utc, insert_row
 from deploykit.registry.tables import alias_moves, aliases
 from deploykit.registry.watch import notify_alias_moved
 
-__all__ = ["AliasMove", "current", "delete", "deploy", "missing_alias", "rollback"]
+__all__ = [
+    "AliasMove",
+    "current",
+    "delete",
+    "deploy",
+    "missing_alias",
+    "rollback",
+    "unknown_target",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,6 +163,16 @@ def missing_alias(model: str, alias: str) -> AliasNotFoundError:
         f"Model {model!r} has no alias {alias!r} yet: deploy a version first with "
         f"reg.deploy({model!r}, VERSION{how}), `%deploy deploy {model} VERSION{flag}` "
         f"or `deploykit deploy {model} VERSION{flag}`."
+    )
+
+
+def unknown_target(ref: str, aliases: Sequence[str]) -> AliasNotFoundError:
+    """What a deploy says when its VERSION is a word that names nothing: the user meant a
+    version (a typo, or a label they thought was one), so advising to deploy a version to
+    that alias first (:func:`missing_alias`) would be wrong."""
+    known = ", ".join(sorted(aliases)) if aliases else "it has none yet"
+    return AliasNotFoundError(
+        f"VERSION must be a number, 'latest' or an alias the model has ({known}); got {ref!r}."
     )
 
 

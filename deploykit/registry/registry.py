@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from deploykit._closing import Closing
 from deploykit._push import PushOptions, split_options
 from deploykit.errors import (
+    AliasNotFoundError,
     ArtifactError,
     ArtifactIntegrityError,
     ConflictError,
@@ -30,6 +31,7 @@ from deploykit.records import Alias, CardRevision, Event, Experiment, ModelInfo,
 from deploykit.registry.database import create_engine, mask_url
 from deploykit.registry.drafts import VersionDraft, json_safe, prepare_draft
 from deploykit.registry.events import check_filters
+from deploykit.registry.history import unknown_target
 from deploykit.registry.metadata import MetadataStore
 from deploykit.registry.migrate import ensure_schema
 from deploykit.registry.names import check_alias_name, check_model_name
@@ -305,6 +307,18 @@ class Registry(Closing):
         """The version ``ref`` names: a number, ``"3"``, ``"latest"`` or an alias."""
         return self._meta.version(check_model_name(name), ref)
 
+    def deploy_target(self, name: str, ref: int | str) -> ModelVersion:
+        """The version a deploy of ``ref`` moves to, as :meth:`version`; but a word that is
+        not an alias the model has reads as a mistaken VERSION, and the error lists the
+        aliases there are (it does not advise deploying to that alias first)."""
+        try:
+            return self.version(name, ref)
+        except AliasNotFoundError:
+            if not isinstance(ref, str):
+                raise
+            known = [a.name for a in self._meta.aliases(name)]
+            raise unknown_target(ref, known) from None
+
     def aliases(self, name: str) -> list[Alias]:
         """Where each alias of ``name`` points, by alias name."""
         return self._meta.aliases(check_model_name(name))
@@ -361,7 +375,7 @@ class Registry(Closing):
         """
         check_model_name(name)
         check_alias_name(alias)
-        target = self._meta.version(name, version)  # VersionNotFoundError, before any hashing
+        target = self.deploy_target(name, version)  # not found: before any hashing
         return self._verified_move(
             name,
             alias,

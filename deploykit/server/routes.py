@@ -182,7 +182,7 @@ async def deploy(call: Call) -> Any:
     ref = field(body, "version", (int, str))
     alias = field(body, "alias", (str,), call.state.config.alias)
     reason = field(body, "reason", (str,), None)
-    record = await thread(call.state.registry.version, call.name, ref)
+    record = await thread(call.state.registry.deploy_target, call.name, ref)
     return await _deploy(call, record.version, alias, reason)
 
 

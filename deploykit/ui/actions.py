@@ -13,6 +13,7 @@ import dataclasses
 import time
 import warnings
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
@@ -27,9 +28,11 @@ from deploykit.ui.session import Session
 
 if TYPE_CHECKING:
     from deploykit.backend import Backend
+    from deploykit.monitoring.performance import EstimatedPerformance
 
 __all__ = [
     "NEED_SERVER",
+    "estimated",
     "evaluate_model",
     "model_status",
     "push_model",
@@ -197,6 +200,8 @@ def model_status(session: Session, name: str, *, window_seconds: int = 3600) -> 
     last = moves[0] if moves else None
     badge = health.model_health(backend, name, measured=not session.embedded)
     if session.embedded:  # nothing is served in-process: no figures to show
+        if badge.status == "deployed":  # its detail says "need a server": the note says how
+            badge = dataclasses.replace(badge, detail="In production.")
         return ModelStatus(name, info.production, last, note=NEED_SERVER, health=badge)
     summary = backend.metrics(name, window=window_seconds)
     window = _window(summary.get("window_seconds") or window_seconds)
@@ -212,6 +217,26 @@ def model_status(session: Session, name: str, *, window_seconds: int = 3600) -> 
         estimated=(
             _estimated_line(backend, name, window_seconds, window) if info.production else None
         ),
+    )
+
+
+def estimated(
+    session: Session,
+    name: str,
+    *,
+    since: str = "24h",
+    step: str | None = None,
+    version: int | None = None,
+) -> EstimatedPerformance:
+    """``name``'s metrics estimated from its logged scores before labels arrive, over the
+    last ``since`` (a duration: 24h, 90m, 3600) and per ``step`` if given, as
+    ``deploykit estimated`` reads them. A bad duration, an unknown model or too many
+    windows is the backend's one-line error (InvalidInputError, ModelNotFoundError)."""
+    from deploykit.monitoring.periods import flag_period
+
+    start, until, window = flag_period(since, step, datetime.now(timezone.utc))
+    return session.backend.estimated_performance(
+        name, since=start, until=until, step=window, version=version
     )
 
 

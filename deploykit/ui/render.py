@@ -31,6 +31,8 @@ from deploykit.ui.markup import html_table as _html_table
 from deploykit.ui.markup import text_table as _text_table
 
 if TYPE_CHECKING:
+    from deploykit.monitoring.estimate import MetricEstimate
+    from deploykit.monitoring.performance import EstimatedPerformance, EstimatedWindow
     from deploykit.ui.results import ConsoleLink, ModelStatus, Prediction, Target
 
 __all__ = [
@@ -42,6 +44,8 @@ __all__ = [
     "console_html",
     "console_text",
     "error_html",
+    "estimated_html",
+    "estimated_text",
     "events_html",
     "events_text",
     "gate_html",
@@ -334,6 +338,117 @@ def _improved(value: float | None, other: float | None, greater: bool) -> bool |
     if value is None or other is None or value == other:
         return None
     return value > other if greater else value < other
+
+
+# -- estimated performance ------------------------------------------------------------------
+
+_ESTIMATED_HEAD = ["metric", "estimate", "band", "realized", "at push"]
+#: Windows shown in a table, the latest; the returned record holds them all.
+_WINDOWS_SHOWN = 48
+
+
+def _band(m: MetricEstimate | None) -> str:
+    if m is None or m.lower is None or m.upper is None:
+        return "-"
+    return f"[{number(m.lower)}, {number(m.upper)}]"
+
+
+def _estimated_title(r: EstimatedPerformance) -> str:
+    return f"Estimated performance of {r.model}:{r.version} ({r.task or 'unknown task'})"
+
+
+def _estimated_rows(r: EstimatedPerformance) -> list[list[str]]:
+    rows = []
+    for metric in r.metrics:
+        m = r.overall.metrics.get(metric)
+        value, realized = (None, None) if m is None else (m.value, m.realized)
+        rows.append(
+            [metric, number(value), _band(m), number(realized), number(r.reference.get(metric))]
+        )
+    return rows
+
+
+def _estimated_notes(r: EstimatedPerformance) -> list[tuple[str, bool]]:
+    """The lines under the table, each with whether it is a warning (why not to trust)."""
+    overall = r.overall
+    notes = [
+        (
+            f"{overall.rows_text()}, {overall.labelled:,} labelled, "
+            f"{r.confidence:.0%} band (estimated from the logged scores, before labels)",
+            False,
+        )
+    ]
+    if r.calibration:
+        notes.append((f"calibration: {r.calibration}", False))
+    if r.repeats:
+        notes.append((f"rows: {r.repeats}", False))
+    if not overall.trusted:
+        notes += [(f"untrusted: {reason}", True) for reason in overall.reasons]
+    return notes
+
+
+def _window_rows(r: EstimatedPerformance) -> list[tuple[EstimatedWindow, list[str]]]:
+    """The headline metric in each window that logged predictions (empty ones say nothing)."""
+    out = []
+    for w in r.windows:
+        m = w.metrics.get(r.headline) if r.headline else None
+        if w.rows == 0 or w.since is None or m is None:
+            continue
+        trust = "yes" if w.trusted else "no: " + (w.reasons[0] if w.reasons else "untrusted")
+        cells = [when(w.since), w.rows_text(), number(m.value), _band(m), number(m.realized)]
+        out.append((w, [*cells, trust]))
+    return out
+
+
+def _windows_title(r: EstimatedPerformance, shown: int, found: int) -> str:
+    from deploykit.monitoring.health import window_text
+
+    step = window_text(r.step_seconds) if r.step_seconds else "window"
+    title = f"{r.headline} per {step}, windows with logged predictions"
+    if found > shown:
+        title += f" (the latest {shown} of {found}; the returned record's .windows holds all)"
+    return title
+
+
+def _windows_head(r: EstimatedPerformance) -> list[str]:
+    return ["from (UTC)", "rows", str(r.headline), "band", "realized", "trusted"]
+
+
+def estimated_text(r: EstimatedPerformance) -> str:
+    lines = [_estimated_title(r), _text_table(_ESTIMATED_HEAD, _estimated_rows(r))]
+    lines += [text for text, _ in _estimated_notes(r)]
+    windows = _window_rows(r)
+    if windows:
+        shown = windows[-_WINDOWS_SHOWN:]
+        lines += ["", _windows_title(r, len(shown), len(windows))]
+        lines.append(_text_table(_windows_head(r), [cells for _, cells in shown]))
+    elif r.windows:
+        lines.append("no window had logged predictions")
+    return "\n".join(lines)
+
+
+def estimated_html(r: EstimatedPerformance) -> str:
+    parts = [f"<b>{_e(_estimated_title(r))}</b>"]
+    parts.append(_html_table(_ESTIMATED_HEAD, [[_e(c) for c in row] for row in _estimated_rows(r)]))
+    parts += [
+        f"<div>{_color(_e(text), WARN if warn else MUTED, bold=warn)}</div>"
+        for text, warn in _estimated_notes(r)
+    ]
+    windows = _window_rows(r)
+    if windows:
+        shown = windows[-_WINDOWS_SHOWN:]
+        rows = []
+        for w, cells in shown:
+            cells = [_e(c) for c in cells]
+            if not w.trusted:
+                cells[-1] = _color(cells[-1], WARN)
+            rows.append(cells)
+        title = _windows_title(r, len(shown), len(windows))
+        parts += [f'<div style="margin-top:6px">{_e(title)}</div>']
+        parts.append(_html_table(_windows_head(r), rows))
+    elif r.windows:
+        parts.append(f"<div>{_color('no window had logged predictions', MUTED)}</div>")
+    return _div("".join(parts))
 
 
 # -- front-end results -------------------------------------------------------------------

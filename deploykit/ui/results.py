@@ -1,11 +1,11 @@
 """What ``%deploy`` subcommands return, and how IPython displays it.
 
-A subcommand returns the real thing: a :class:`~deploykit.records.ModelVersion`,
-an :class:`~deploykit.records.Alias`, an ``EvaluationReport``, or a list of
-records. It is *not* wrapped, so ``isinstance``, ``==``, ``dataclasses.replace``
-and pickling work as on any record. The rendering comes from IPython's display
-formatters instead: :func:`register_formatters` teaches the shell how to show
-each record type (HTML in Jupyter, text in a terminal), so the value shows once,
+A subcommand returns the real thing: a :class:`~deploykit.records.ModelVersion`, an
+:class:`~deploykit.records.Alias`, an ``EvaluationReport``, an ``EstimatedPerformance``,
+or a list of records. It is *not* wrapped, so ``isinstance``, ``==``,
+``dataclasses.replace`` and pickling work as on any record. The rendering comes from
+IPython's display formatters instead: :func:`register_formatters` teaches the shell how
+to show each record type (HTML in Jupyter, text in a terminal), so the value shows once,
 as the cell's ``Out[n]``, and shows the same later when the variable is typed.
 
 Lists come back as :class:`RecordList`, a real ``list`` with display methods.
@@ -36,6 +36,12 @@ __all__ = [
 ]
 
 _REPORT_MODULE = "deploykit.evaluation._report"
+_ESTIMATED_MODULE = "deploykit.monitoring.performance"
+# Registered by module and class name, so registering imports neither scikit-learn nor numpy.
+_BY_NAME: dict[tuple[str, str], tuple[Callable[[Any], str], Callable[[Any], str]]] = {
+    (_REPORT_MODULE, "EvaluationReport"): (render.report_html, render.report_text),
+    (_ESTIMATED_MODULE, "EstimatedPerformance"): (render.estimated_html, render.estimated_text),
+}
 
 
 class Shown:
@@ -209,16 +215,18 @@ _RECORDS: dict[type, tuple[Callable[[Any], str], Callable[[Any], str]]] = {
 def register_formatters(shell: Any) -> None:
     """Show deploykit records as HTML (Jupyter) and text (terminal) in ``shell``.
 
-    The evaluation report is registered by module and class name, so this does
-    not import scikit-learn; IPython resolves it the first time one is shown.
+    The evaluation report and the estimated performance are registered by module and
+    class name, so this imports neither scikit-learn nor numpy; IPython resolves them
+    the first time one is shown.
     """
     formatters = shell.display_formatter.formatters
     html, text = formatters["text/html"], formatters["text/plain"]
     for cls, (to_html, to_text) in _RECORDS.items():
         html.for_type(cls, to_html)
         text.for_type(cls, _pretty(to_text))
-    html.for_type_by_name(_REPORT_MODULE, "EvaluationReport", render.report_html)
-    text.for_type_by_name(_REPORT_MODULE, "EvaluationReport", _pretty(render.report_text))
+    for (module, name), (to_html, to_text) in _BY_NAME.items():
+        html.for_type_by_name(module, name, to_html)
+        text.for_type_by_name(module, name, _pretty(to_text))
 
 
 def unregister_formatters(shell: Any) -> None:
@@ -228,7 +236,8 @@ def unregister_formatters(shell: Any) -> None:
         formatter = formatters[mime]
         for cls in _RECORDS:
             formatter.type_printers.pop(cls, None)
-        formatter.deferred_printers.pop((_REPORT_MODULE, "EvaluationReport"), None)
+        for key in _BY_NAME:
+            formatter.deferred_printers.pop(key, None)
         for cls in list(formatter.type_printers):
-            if cls.__module__ == _REPORT_MODULE and cls.__name__ == "EvaluationReport":
+            if (cls.__module__, cls.__name__) in _BY_NAME:
                 formatter.type_printers.pop(cls)

@@ -137,7 +137,7 @@ def test_push_with_a_passing_gate_and_deploy_goes_live(nb, deploy, capsys):
     assert "runs on sklearn: no data to verify the compiled model against (push with X)" in out
     deploy("deploy churn 2")
     moved = capsys.readouterr().out
-    assert moved.startswith("churn production → version 2 → embedded registry at sqlite:///")
+    assert moved.startswith("churn: production → version 2 (embedded registry at sqlite:///")
 
 
 def test_push_with_a_failing_gate_does_not_deploy(nb, deploy, capsys):
@@ -259,6 +259,21 @@ def test_deploying_a_missing_version_names_the_latest(two_versions, deploy_fails
     assert deploy_fails("deploy churn 9") == "Model 'churn' has no version 9 (latest is 2)"
 
 
+def test_deploying_a_word_that_is_no_version_says_what_version_takes(
+    two_versions, deploy, deploy_fails
+):
+    assert deploy_fails("deploy churn abc") == (
+        "VERSION must be a number, 'latest' or an alias the model has (production); got 'abc'."
+    )
+    assert deploy("deploy churn production --alias staging").version == 2  # an alias it has
+    message = deploy_fails("deploy churn abc --alias staging")
+    assert "an alias the model has (production, staging); got 'abc'." in message
+    assert deploy("deploy churn latest").version == 2
+    # elsewhere a missing alias still means "deploy a version to it first"
+    message = deploy_fails("predict churn X_test --version canary")
+    assert message.startswith("Model 'churn' has no alias 'canary' yet: deploy a version first")
+
+
 def test_unknown_model_suggests_a_close_name(two_versions, deploy_fails):
     assert "did you mean 'churn'" in deploy_fails("versions chrun")
 
@@ -285,6 +300,8 @@ def test_status_without_a_server_shows_what_is_known(two_versions, deploy):
     text = shown(two_versions, status)[1]
     assert "live         version 2" in text
     assert "come from a deploykit server: run `deploykit serve`" in text
+    assert "deployed: In production." in text
+    assert text.count("deploykit server") == 1  # said once, with how to start one
 
 
 def test_predict_with_the_embedded_registry(two_versions, deploy):

@@ -32,7 +32,9 @@ def remote(nb, deploy, server, monkeypatch):
     return nb
 
 
-def test_push_deploy_predict_and_status_through_the_server(remote, deploy, server, capsys, session):
+def test_push_deploy_predict_and_status_through_the_server(
+    remote, deploy, deploy_fails, server, capsys, session
+):
     name = "churn-remote"
     deploy(f"evaluate model X_test y_test --name {name}")
     capsys.readouterr()
@@ -65,6 +67,18 @@ def test_push_deploy_predict_and_status_through_the_server(remote, deploy, serve
     # 3 rows like the training data: judged, nothing drifted (30 features of breast cancer)
     assert status.drift == "none of 30 features drifted (3 rows)"
     assert "drift        none of 30 features drifted (3 rows)" in status._text()
+
+    # the server estimates from the 3 logged rows, and says why not to trust so few
+    estimated = deploy(f"estimated {name} --since 1h")
+    assert (estimated.model, estimated.overall.rows) == (name, 3)
+    assert "untrusted: only 3 rows in the window" in str(estimated)
+    # a word that is no version: what VERSION takes, from the server as from the registry
+    assert deploy_fails(f"deploy {name} abc") == (
+        "VERSION must be a number, 'latest' or an alias the model has (production); got 'abc'."
+    )
+    capsys.readouterr()
+    deploy(f"deploy {name} 1")
+    assert capsys.readouterr().out.startswith(f"{name}: production → version 1 ({server.url})")
 
     view = StatusView(name, session=session)
     assert view.error is None
