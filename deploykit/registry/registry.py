@@ -750,7 +750,7 @@ class Registry(Closing):
     ) -> Experiment:
         check_model_name(name)
         check_alias_name(alias)
-        candidate = self._meta.version(name, version)
+        candidate = self.deploy_target(name, version)  # a mistyped VERSION says what it takes
         self._verify_target(name, alias, candidate.version, candidate.digest)
         return self._experiments.start(
             name,

@@ -12,6 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
 from deploykit.errors import (
+    AliasNotFoundError,
     ConflictError,
     ExperimentNotFoundError,
     InvalidInputError,
@@ -96,6 +97,12 @@ def test_one_experiment_per_model(reg: Registry) -> None:
     [
         (lambda r: r.canary("churn", 1), InvalidInputError, "already is 'production'"),
         (lambda r: r.canary("churn", 9), VersionNotFoundError, "no version 9"),
+        (
+            lambda r: r.shadow("churn", "v2"),
+            AliasNotFoundError,
+            r"VERSION must be a number, 'latest' or an alias the model has \(production\); "
+            "got 'v2'",
+        ),
         (lambda r: r.canary("churn", 2, percent=0), InvalidInputError, "'percent'.*Got 0"),
         (lambda r: r.canary("churn", 2, percent=150), InvalidInputError, "Got 150"),
         (lambda r: r.shadow("churn", 2, share=2), InvalidInputError, "'share'.*Got 2"),
