@@ -323,12 +323,11 @@ def estimated(
     from datetime import datetime, timezone
 
     from deploykit.cli.estimated import window_lines
-    from deploykit.cli.team import parse_ref
     from deploykit.monitoring.periods import flag_period
 
     start, until, window = flag_period(since, step, datetime.now(timezone.utc))
     with _registry() as reg:
-        number = None if version is None else reg.version(name, parse_ref(version)).version
+        number = None if version is None else reg.version(name, version).version
         result = reg.estimated_performance(
             name, since=start, until=until, step=window, version=number
         )

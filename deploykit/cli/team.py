@@ -22,7 +22,7 @@ from deploykit.settings import Settings
 if TYPE_CHECKING:
     from deploykit.backend import Backend
 
-__all__ = ["export_command", "parse_ref", "pick_ref", "score_command"]
+__all__ = ["export_command", "pick_ref", "score_command"]
 
 # Progress goes to stderr: stdout stays clean for --json and pipes.
 _stderr = Console(stderr=True, highlight=False)
@@ -35,11 +35,6 @@ def pick_ref(version: str | None, alias: str | None) -> str:
             f"Give --version or --alias, not both. Got --version {version} and --alias {alias}."
         )
     return version if version is not None else (alias or "production")
-
-
-def parse_ref(text: str) -> int | str:
-    """A --version as the registry takes it: digits are a version number, else an alias."""
-    return int(text) if text.isascii() and text.isdigit() else text
 
 
 def score_command(
@@ -60,7 +55,7 @@ def score_command(
     settings = Settings.from_env()
     options = settings.storage_options(source) or settings.storage_options(destination)
     columns = None if keep is None else [c.strip() for c in keep.split(",") if c.strip()]
-    record = registry.version(name, parse_ref(ref))  # fail before the bar
+    record = registry.version(name, ref)  # fail before the bar; "3" is version 3
     with Progress(
         TextColumn(f"scoring {record.ref}"),
         BarColumn(),
@@ -109,7 +104,7 @@ def export_command(
     result = export_docker(
         registry,
         name,
-        parse_ref(ref),
+        ref,
         directory,
         image=image,
         force=force,

@@ -113,11 +113,22 @@ def _band(
 
 
 def _auc(
-    scores: np.ndarray, p: np.ndarray, *, descending: bool = False, order: np.ndarray | None = None
+    scores: np.ndarray, p: np.ndarray, order: np.ndarray | None = None
 ) -> tuple[float, np.ndarray | None]:
-    """Expected ROC AUC of ``scores`` when row i is positive with probability ``p[i]``,
-    and its gradient in ``p`` (``descending``: the rows are sorted by score already;
-    ``order``: the rows by descending score, when known).
+    """:func:`_sorted_auc` of rows in any order (``order``: the rows by descending score,
+    when known); the gradient comes back in the rows' order."""
+    order = np.argsort(-scores) if order is None else order
+    auc, in_order = _sorted_auc(scores[order], p[order])
+    if in_order is None:
+        return auc, None
+    grad = np.empty_like(in_order)
+    grad[order] = in_order
+    return auc, grad
+
+
+def _sorted_auc(s: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray | None]:
+    """Expected ROC AUC of scores ``s`` (sorted, highest first) when row i is positive
+    with probability ``w[i]``, and its gradient in ``w``.
 
     The realized AUC is A(y) / D(y): A counts (positive, negative) pairs ranked right,
     tied scores half, as sklearn does; D = positives x negatives. Both are sums over
@@ -125,13 +136,7 @@ def _auc(
     labels (a row is never paired with itself). The ratio of expectations is the
     estimate; the gradient serves both the realized AUC's variance given the scores and
     the calibration's share of the error."""
-    # ties are grouped below: their order does not matter
-    if descending:
-        order = None
-    elif order is None:
-        order = np.argsort(-scores)
-    s, w = (scores, p) if order is None else (scores[order], p[order])
-    u = 1.0 - w
+    u = 1.0 - w  # tied scores are grouped below: their order does not matter
     new = np.r_[True, s[1:] != s[:-1]]
     group = np.cumsum(new) - 1
     starts = np.flatnonzero(new)
@@ -146,12 +151,7 @@ def _auc(
     below = (neg - fp_before - 0.5 * fp_in)[group] - 0.5 * u  # negatives ranked below row i
     above = (tp_before + 0.5 * tp_in)[group] - 0.5 * w  # positives ranked above row i
     auc = float(w @ below) / denominator
-    moved = (below - above - auc * (neg - pos - 1.0 + 2.0 * w)) / denominator
-    if order is None:
-        return auc, moved
-    grad = np.empty_like(p)
-    grad[order] = moved
-    return auc, grad
+    return auc, (below - above - auc * (neg - pos - 1.0 + 2.0 * w)) / denominator
 
 
 def _one_vs_rest(
@@ -159,8 +159,8 @@ def _one_vs_rest(
 ) -> dict[str, tuple[float, np.ndarray | None]]:
     """(value, gradient in ``p``) of precision, recall, F1 and ROC AUC of one class:
     ``p`` the probability that each row is of the class, ``predicted`` the rows predicted
-    as it. Precision and F1 of a class never predicted are 0, as sklearn's
-    ``zero_division=0`` has them."""
+    as it, ``order`` the rows by descending score. Precision and F1 of a class never
+    predicted are 0, as sklearn's ``zero_division=0`` has them."""
     mask = predicted.astype(np.float64)
     k = float(mask.sum())
     a, total = float(p @ mask), float(p.sum())
@@ -169,7 +169,7 @@ def _one_vs_rest(
     out["recall"] = ((a / total), (mask - a / total) / total) if total > 0 else (math.nan, None)
     f1 = 2 * a / (k + total) if k + total > 0 else math.nan
     out["f1"] = (f1, (2 * mask - f1) / (k + total)) if k + total > 0 else (math.nan, None)
-    out["roc_auc"] = _auc(raw, p, order=order)
+    out["roc_auc"] = _auc(raw, p, order)
     return out
 
 
@@ -373,7 +373,7 @@ def estimate_classification(
             if repeated is not None:
                 var = repeated.linear(var, a, b)
             out[metric] = _band(value, var + float(h * h @ var_block), z)
-        auc, grad = _auc(raw[:, 0], p, descending=True)
+        auc, grad = _sorted_auc(raw[:, 0], p)  # the rows are in score order
         if grad is None:
             out["roc_auc"] = MetricEstimate(None)
         else:
