@@ -172,19 +172,29 @@ class EstimatedPerformance:
             f"{self.overall.rows} rows, {self.overall.labelled} labelled, "
             f"{self.confidence:.0%} band"
         )
+        lines += [text for text, _ in self.notes()]
+        return "\n".join(lines)
+
+    def notes(self) -> list[tuple[str, bool]]:
+        """The lines every front end shows under the table, each with whether it is a
+        warning (a reason not to trust the estimate)."""
+        notes = []
         labelled, rows = self.overall.labelled, self.overall.rows
         if 0 < labelled < rows:  # labels from part of the traffic: the two figures differ
-            lines.append(
-                f"realized: on the {labelled:,} labelled rows only; the estimate covers all "
-                f"{rows:,}"
+            notes.append(
+                (
+                    f"realized: on the {labelled:,} labelled rows only; the estimate covers "
+                    f"all {rows:,}",
+                    False,
+                )
             )
         if self.calibration:
-            lines.append(f"calibration: {self.calibration}")
+            notes.append((f"calibration: {self.calibration}", False))
         if self.repeats:
-            lines.append(f"rows: {self.repeats}")
+            notes.append((f"rows: {self.repeats}", False))
         if not self.overall.trusted:
-            lines += [f"untrusted: {r}" for r in self.overall.reasons]
-        return "\n".join(lines)
+            notes += [(f"untrusted: {r}", True) for r in self.overall.reasons]
+        return notes
 
     def to_dict(self) -> dict[str, Any]:
         return {

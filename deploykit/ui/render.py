@@ -371,20 +371,11 @@ def _estimated_rows(r: EstimatedPerformance) -> list[list[str]]:
 def _estimated_notes(r: EstimatedPerformance) -> list[tuple[str, bool]]:
     """The lines under the table, each with whether it is a warning (why not to trust)."""
     overall = r.overall
-    notes = [
-        (
-            f"{overall.rows_text()}, {overall.labelled:,} labelled, "
-            f"{r.confidence:.0%} band (estimated from the logged scores, before labels)",
-            False,
-        )
-    ]
-    if r.calibration:
-        notes.append((f"calibration: {r.calibration}", False))
-    if r.repeats:
-        notes.append((f"rows: {r.repeats}", False))
-    if not overall.trusted:
-        notes += [(f"untrusted: {reason}", True) for reason in overall.reasons]
-    return notes
+    counts = (
+        f"{overall.rows_text()}, {overall.labelled:,} labelled, "
+        f"{r.confidence:.0%} band (estimated from the logged scores, before labels)"
+    )
+    return [(counts, False), *r.notes()]
 
 
 def _window_rows(r: EstimatedPerformance) -> list[tuple[EstimatedWindow, list[str]]]:
