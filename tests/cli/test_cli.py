@@ -21,6 +21,7 @@ from sklearn.linear_model import LogisticRegression
 
 from deploykit.cli import main
 from deploykit.server.testing import free_port
+from tests.monitoring.logged import write_scored_log
 
 
 @pytest.fixture
@@ -386,11 +387,7 @@ def test_push_with_nullable_columns_and_a_repeat_said(home, files, capsys):
 def test_estimated_prints_the_band_and_how_the_scores_were_calibrated(home, capsys):
     from datetime import datetime, timedelta, timezone
 
-    import numpy as np
-    import pyarrow as pa
-
     from deploykit.evaluation import evaluate
-    from deploykit.monitoring.logs import write_log_file
     from deploykit.registry import Registry
     from deploykit.settings import Settings
 
@@ -402,16 +399,7 @@ def test_estimated_prints_the_band_and_how_the_scores_were_calibrated(home, caps
     with Registry(Settings.from_env()) as reg:
         report = evaluate(model, frame[1000:2000], y[1000:2000])
         reg.push(model, "churn", X=frame[:1000], evaluation=report, deploy=True)
-        proba = model.predict_proba(live)
-        columns = {
-            "request_id": pa.array([f"r{i}" for i in range(len(live))]),
-            "timestamp": pa.array([at] * len(live), type=pa.timestamp("us", tz="UTC")),
-            "version": pa.array(np.ones(len(live), dtype=np.int64)),
-            "prediction": pa.array(model.predict(live)),
-            **{f"probability.{c}": pa.array(proba[:, j]) for j, c in enumerate(model.classes_)},
-            **{f"input.{c}": pa.array(live[c].to_numpy()) for c in live.columns},
-        }
-        write_log_file(reg.settings.artifacts_url, "churn", pa.table(columns), at=at, tag="t1")
+        write_scored_log(reg.settings.artifacts_url, "churn", model, live, at, "t1")
 
     code, out, _ = run(capsys, "estimated", "churn", "--since", "2h")
     assert code == 0, out

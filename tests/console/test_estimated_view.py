@@ -20,13 +20,13 @@ from deploykit.console import charts
 from deploykit.console.data import estimated_frame
 from deploykit.evaluation import evaluate
 from deploykit.monitoring.estimate import MetricEstimate
-from deploykit.monitoring.logs import write_log_file
 from deploykit.monitoring.performance import EstimatedPerformance, EstimatedWindow
 from deploykit.registry import Registry
 from deploykit.settings import Settings
 from deploykit.ui import render
 from deploykit.ui.actions import _estimated_line
 from deploykit.ui.results import ModelStatus
+from tests.monitoring.logged import write_scored_log
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 STAMP = pa.timestamp("us", tz="UTC")
@@ -107,19 +107,16 @@ def push_and_log(home: Path, traffic: pd.DataFrame, *, deploy: bool = True) -> i
     with Registry(Settings.from_env()) as reg:
         report = evaluate(model, frame[1000:2000], y[1000:2000])
         number = reg.push(model, "churn", X=frame[:1000], evaluation=report, deploy=deploy).version
-        proba = model.predict_proba(traffic)
-        table = pa.table(
-            {
-                "request_id": [f"v{number}r{i}" for i in range(len(traffic))],
-                "timestamp": pa.array([now - timedelta(minutes=5)] * len(traffic), STAMP),
-                "version": np.full(len(traffic), number, dtype=np.int64),
-                "prediction": model.predict(traffic),
-                "probability.0": proba[:, 0],
-                "probability.1": proba[:, 1],
-                **{f"input.{c}": traffic[c].to_numpy() for c in traffic.columns},
-            }
-        )  # fmt: skip
-        write_log_file(reg.settings.artifacts_url, "churn", table, at=now, tag=f"t{number}")
+        write_scored_log(
+            reg.settings.artifacts_url,
+            "churn",
+            model,
+            traffic,
+            now,
+            f"t{number}",
+            version=number,
+            stamped=now - timedelta(minutes=5),
+        )
     return number
 
 

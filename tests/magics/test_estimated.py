@@ -6,13 +6,11 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
 
-from deploykit.monitoring.logs import write_log_file
 from deploykit.monitoring.performance import EstimatedPerformance
+from tests.monitoring.logged import write_scored_log
 
 
 def shown(ip: Any, value: Any) -> tuple[str, str]:
@@ -23,18 +21,7 @@ def shown(ip: Any, value: Any) -> tuple[str, str]:
 
 def log_rows(session: Any, model: Any, X: pd.DataFrame, at: datetime, tag: str) -> None:
     """X's predictions written to the embedded registry's prediction log, as a server would."""
-    proba = model.predict_proba(X)
-    columns = {
-        "request_id": pa.array([f"{tag}-{i}" for i in range(len(X))]),
-        "timestamp": pa.array([at] * len(X), type=pa.timestamp("us", tz="UTC")),
-        "version": pa.array(np.ones(len(X), dtype=np.int64)),
-        "prediction": pa.array(model.predict(X)),
-        **{f"probability.{c}": pa.array(proba[:, j]) for j, c in enumerate(model.classes_)},
-        **{f"input.{c}": pa.array(X[c].to_numpy()) for c in X.columns},
-    }
-    write_log_file(
-        session.backend.settings.artifacts_url, "churn", pa.table(columns), at=at, tag=tag
-    )
+    write_scored_log(session.backend.settings.artifacts_url, "churn", model, X, at, tag)
 
 
 @pytest.fixture

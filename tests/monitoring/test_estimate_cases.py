@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
 from sklearn import metrics as skm
 from sklearn.linear_model import LogisticRegression
@@ -20,10 +19,10 @@ from deploykit.evaluation import evaluate
 from deploykit.monitoring.calibration import CalibrationEvidence
 from deploykit.monitoring.cases import describe, window_cases
 from deploykit.monitoring.estimate import ErrorModel, estimate_classification
-from deploykit.monitoring.logs import write_log_file
 from deploykit.monitoring.performance import EstimatedPerformance
 from deploykit.registry import Registry
 from deploykit.settings import Settings
+from tests.monitoring.logged import write_scored_log
 
 WEIGHTS = np.array([1.5, -1.0, 0.8, 0.5, 0.0])
 
@@ -150,19 +149,7 @@ def settings_for(home: Path) -> Settings:
 
 
 def log_rows(reg: Registry, model, name: str, X: pd.DataFrame, at: datetime, tag: str) -> None:
-    data = X if hasattr(model, "feature_names_in_") else X.to_numpy()  # an array model
-    proba = model.predict_proba(data)
-    columns = {
-        "request_id": pa.array([f"{tag}{i}" for i in range(len(X))]),
-        "timestamp": pa.array([at] * len(X), type=pa.timestamp("us", tz="UTC")),
-        "version": pa.array(np.ones(len(X), dtype=np.int64)),
-        "prediction": pa.array(model.predict(data)),
-    }
-    for j, c in enumerate(model.classes_):
-        columns[f"probability.{c}"] = pa.array(proba[:, j])
-    for c in X.columns:
-        columns[f"input.{c}"] = pa.array(X[c].to_numpy())
-    write_log_file(reg.settings.artifacts_url, name, pa.table(columns), at=at, tag=tag)
+    write_scored_log(reg.settings.artifacts_url, name, model, X, at, tag)
 
 
 def test_the_registry_reports_the_effective_rows_and_says_how_it_counted(tmp_path: Path) -> None:
