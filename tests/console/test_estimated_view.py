@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
@@ -29,7 +28,6 @@ from deploykit.ui.results import ModelStatus
 from tests.monitoring.logged import write_scored_log
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
-STAMP = pa.timestamp("us", tz="UTC")
 
 
 def result(realized: list[float | None], trusted: list[bool]) -> EstimatedPerformance:
